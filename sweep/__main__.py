@@ -1,0 +1,5 @@
+"""``python -m sweep``: the command-line interface."""
+
+from sweep.cli import main
+
+raise SystemExit(main())

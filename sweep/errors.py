@@ -1,0 +1,11 @@
+"""The one exception type that the CLI turns into a single line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """Bad input from the user: a message that says what is wrong and how to fix it.
+
+    The CLI prints ``sweep: <message>`` on stderr and exits with code 2, without a traceback
+    (``--debug`` shows it). Raise it as early as possible, before anything is written.
+    """
