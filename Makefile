@@ -1,0 +1,62 @@
+# Thin wrappers over `python -m sweep <command>`. Make variables map to flags:
+#   DATASET → --dataset, TRIALS → --trials, TIMEOUT → --timeout, SEED → --seed,
+#   SAMPLER → --sampler, PRUNER → --pruner, STORAGE → --storage, STUDY → --study,
+#   SPACE → --space, DATA_DIR → --data-dir, EPOCHS → --epochs, FORMAT → --format,
+#   RESULTS → --results, PORT → --port.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+DATASET ?= mnist
+
+# A flag only when its variable is set, so the CLI's defaults stay the one source of truth.
+flag = $(if $(strip $($(1))),$(2) $($(1)))
+DATA_FLAGS = --dataset $(DATASET) $(call flag,DATA_DIR,--data-dir) $(call flag,SEED,--seed) \
+	$(call flag,RESULTS,--results)
+STUDY_FLAGS = $(call flag,STORAGE,--storage) $(call flag,STUDY,--study)
+
+.PHONY: install sweep baseline retrain export leaderboard spaces dashboard test test-fast clean-venv
+
+install: $(STAMP)
+
+# Re-installs whenever pyproject.toml changes; the first run creates the virtual environment.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+sweep: $(STAMP)
+	$(PY) -m sweep sweep $(DATA_FLAGS) $(STUDY_FLAGS) $(call flag,SPACE,--space) \
+		$(call flag,TRIALS,--trials) $(call flag,TIMEOUT,--timeout) \
+		$(call flag,SAMPLER,--sampler) $(call flag,PRUNER,--pruner)
+
+baseline: $(STAMP)
+	$(PY) -m sweep baseline $(DATA_FLAGS) $(call flag,EPOCHS,--epochs)
+
+retrain: $(STAMP)
+	$(PY) -m sweep retrain $(DATA_FLAGS) $(STUDY_FLAGS)
+
+export: $(STAMP)
+	$(PY) -m sweep export $(DATA_FLAGS) $(call flag,FORMAT,--format)
+
+leaderboard: $(STAMP)
+	$(PY) -m sweep leaderboard $(DATA_FLAGS)
+
+spaces: $(STAMP)
+	$(PY) -m sweep spaces
+
+dashboard: $(STAMP)
+	$(PY) -m sweep dashboard $(DATA_FLAGS) $(STUDY_FLAGS) $(call flag,PORT,--port)
+
+# The whole suite, slow end-to-end runs included.
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Only the fast tests (no model training).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,103 @@
+"""``sweep baseline``: the notebooks' four stages for a dataset's baseline CNN.
+
+load and preprocess → define the architecture → train → evaluate once on the test set.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweep.config import DataConfig
+from sweep.datasets import Dataset, load_dataset
+from sweep.files import ensure_writable
+from sweep.params import Architecture, baseline_params
+from sweep.progress import Display
+
+if TYPE_CHECKING:
+    from sweep.train import TrainResult
+
+
+def load_checked(data: DataConfig, display: Display) -> Dataset:
+    """Stage one, with a line saying what was loaded."""
+    started = time.monotonic()
+    dataset = load_dataset(
+        data.dataset, data_dir=data.data_dir, val_fraction=data.val_fraction, seed=data.seed,
+        color_mode=data.color_mode, image_size=data.image_size,
+    )
+    display.log(
+        f"Loaded {dataset.name} from {dataset.source} in {time.monotonic() - started:.1f}s: "
+        f"{len(dataset.x_train)} train / {len(dataset.x_val)} validation / "
+        f"{len(dataset.x_test)} test images of {'×'.join(map(str, dataset.input_shape))}, "
+        f"{dataset.num_classes} classes"
+    )
+    return dataset
+
+
+def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
+    """Train the baseline on the training split (validated on the validation split) and test it."""
+    out = ensure_writable(data.folder / "baseline")
+    display = Display()
+    dataset = load_checked(data, display)
+    params = baseline_params(data.kind, dataset.input_shape)
+    if epochs is not None:
+        params["epochs"] = epochs
+    arch = Architecture.from_params(params)
+    arch.check_fits(dataset.input_shape)
+
+    from sweep import train as training  # TensorFlow starts here
+
+    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, data.seed)
+    model.summary(print_fn=lambda line, **_: display.log(line))
+    with display.session(), display.task("baseline epochs", arch.epochs) as task:
+        result = training.train(
+            model, arch, dataset.x_train, dataset.y_train, seed=data.seed,
+            validation=(dataset.x_val, dataset.y_val), task=task,
+        )
+    metrics = write_model_report(
+        out, result, dataset, data,
+        extra={"params": params, "epochs": result.epochs_run},
+        title=f"{dataset.name} baseline",
+    )
+    display.log(
+        f"\nBaseline on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f}, "
+        f"test loss {metrics['test_loss']:.4f}, {metrics['param_count']:,} parameters, "
+        f"trained {result.epochs_run} epochs in {result.fit_seconds:.0f}s.\nFiles in {out}/: "
+        "model.keras, metrics.json, samples.png, history.png, confusion_matrix.png"
+    )
+    return 0
+
+
+def write_model_report(
+    out: Path, result: TrainResult, dataset: Dataset, data: DataConfig, extra: dict[str, Any], title: str
+) -> dict[str, Any]:
+    """Evaluate once on the test set and write model, metrics and figures into ``out``."""
+    from sweep import plots
+    from sweep.files import atomic_write, write_json
+    from sweep.train import evaluate, library_versions
+
+    evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
+    atomic_write(out / "model.keras", result.model.save)
+    metrics = {
+        "dataset": dataset.name,
+        "data_source": dataset.source,
+        "class_names": dataset.class_names,
+        "test_accuracy": evaluation.accuracy,
+        "test_loss": evaluation.loss,
+        "param_count": result.model.count_params(),
+        "train_seconds": round(result.fit_seconds, 2),
+        "seed": data.seed,
+        **extra,
+        "per_class": {name: evaluation.report[name] for name in dataset.class_names},
+        "history": result.history,
+        "versions": library_versions(),
+    }
+    write_json(out / "metrics.json", metrics)
+    plots.plot_samples(dataset.x_train, dataset.y_train, dataset.class_names, out / "samples.png")
+    plots.plot_history(result.history, out / "history.png", f"{title}: loss and accuracy")
+    plots.plot_confusion(
+        evaluation.confusion, dataset.class_names, out / "confusion_matrix.png",
+        f"{title}: test set confusion matrix",
+    )
+    return metrics

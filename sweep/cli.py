@@ -1,0 +1,193 @@
+"""``python -m sweep <command>``: argument parsing and error handling.
+
+Parsing never imports TensorFlow; each command's module is imported only when it runs, so
+``--help``, ``spaces`` and every bad-argument error answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from sweep.config import PRUNERS, SAMPLERS, DataConfig, SweepConfig
+from sweep.errors import UsageError
+
+EXPORT_FORMATS = ("keras", "h5", "savedmodel", "tflite")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (exit 2), not usage plus message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"sweep: {message} (see: {self.prog} --help)\n")
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number of ``kind`` within [low, high] (open ends where asked)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"{text} is too small (must be {'>' if low_open else '≥'} {low})")
+        if high is not None and (value >= high if high_open else value > high):
+            raise argparse.ArgumentTypeError(f"{text} is too large (must be {'<' if high_open else '≤'} {high})")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    """``28`` or ``32x48`` (height × width)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        sizes = [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 28 or 32x48") from None
+    if len(sizes) not in (1, 2) or min(sizes) < 4 or max(sizes) > 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} must be one or two sides between 4 and 1024")
+    return (sizes[0], sizes[-1])
+
+
+def _data_flags(parser: argparse.ArgumentParser, dataset_required: bool = True) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", required=dataset_required,
+                       help="mnist, fashion_mnist, cifar10, digits, or a folder with train/ and test/")
+    group.add_argument("--data-dir", help="folder with Keras's dataset files (else $SWEEP_DATA_DIR, "
+                       "then ~/.keras/datasets, then a download)")
+    group.add_argument("--val-fraction", type=_number(float, 0, 1, True, True), default=0.1,
+                       help="share of the training set held out for validation (default 0.1)")
+    group.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (default 0)")
+    group.add_argument("--color-mode", choices=("auto", "grayscale", "rgb"), default="auto",
+                       help="image folders: force grayscale or RGB (default: detect)")
+    group.add_argument("--image-size", type=_image_size,
+                       help="image folders: resize to this, e.g. 28 or 32x48 (default: first image)")
+    group.add_argument("--results", default="results", help="results root folder (default results/)")
+
+
+def _study_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", help="Optuna storage URL (default: SQLite file "
+                        "results/<dataset>/study.db)")
+    parser.add_argument("--study", help="study name (default: the dataset's name)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, one sub-parser per command."""
+    parser = _Parser(prog="python -m sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    baseline = commands.add_parser("baseline", help="train and evaluate the dataset's baseline CNN")
+    _data_flags(baseline)
+    baseline.add_argument("--epochs", type=_number(int, 1, 1000),
+                          help="override the baseline's number of epochs")
+
+    sweep = commands.add_parser("sweep", help="search around the baseline, retrain the best, export")
+    _data_flags(sweep)
+    _study_flags(sweep)
+    defaults = SweepConfig()
+    sweep.add_argument("--space", help="search-space YAML (default search_spaces/<dataset>.yaml)")
+    sweep.add_argument("--trials", type=_number(int, 1, 100000), default=defaults.trials,
+                       help=f"finished trials the study should hold (default {defaults.trials})")
+    sweep.add_argument("--timeout", type=_number(float, 0, low_open=True), default=defaults.timeout,
+                       help=f"stop starting trials after this many seconds (default {defaults.timeout:.0f})")
+    sweep.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler)
+    sweep.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
+    sweep.add_argument("--no-retrain", action="store_true",
+                       help="only search; run `retrain` later")
+
+    retrain = commands.add_parser("retrain", help="retrain the best trial on train+validation, test it")
+    _data_flags(retrain)
+    _study_flags(retrain)
+
+    export = commands.add_parser("export", help="write the best model in another format")
+    _data_flags(export)
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="keras")
+
+    board = commands.add_parser("leaderboard", help="print the top trials of a dataset's sweep")
+    _data_flags(board)
+    board.add_argument("--top", type=_number(int, 1), default=10, help="rows to show (default 10)")
+
+    spaces = commands.add_parser("spaces", help="list the search spaces, or check one file")
+    spaces.add_argument("--check", metavar="FILE", help="validate this search-space file")
+    spaces.add_argument("--dataset", help="check that the space fits this dataset's images")
+
+    predict = commands.add_parser("predict", help="classify image files with the best model")
+    _data_flags(predict, dataset_required=False)
+    predict.add_argument("--model", help="a .keras model (default results/<dataset>/best/model.keras)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+
+    dashboard = commands.add_parser("dashboard", help="serve optuna-dashboard on the study")
+    _data_flags(dashboard)
+    _study_flags(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=_number(int, 1, 65535), default=8080)
+    return parser
+
+
+def data_config(args: argparse.Namespace) -> DataConfig:
+    """The data settings of a parsed command line."""
+    return DataConfig(
+        dataset=args.dataset, data_dir=args.data_dir, val_fraction=args.val_fraction,
+        seed=args.seed, color_mode=args.color_mode, image_size=args.image_size,
+        results=args.results,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Dispatch to the command's module (imported here, so parsing stays light)."""
+    if args.command == "spaces":
+        from sweep.commands import spaces
+        return spaces(args.check, args.dataset)
+    if args.command == "predict":
+        from sweep.commands import predict
+        return predict(args.model, args.dataset, args.results, args.images)
+    data = data_config(args)
+    if args.command == "leaderboard":
+        from sweep.commands import leaderboard
+        return leaderboard(data, args.top)
+    if args.command == "baseline":
+        from sweep.baseline import run_baseline
+        return run_baseline(data, epochs=args.epochs)
+    if args.command == "export":
+        from sweep.export import run_export
+        return run_export(data, args.format)
+    settings = SweepConfig(storage=args.storage, study=args.study)
+    if args.command == "dashboard":
+        from sweep.commands import dashboard
+        return dashboard(data, settings, args.host, args.port)
+    if args.command == "retrain":
+        from sweep.retrain import run_retrain
+        return run_retrain(data, settings)
+    from sweep.search import run_sweep
+    settings = SweepConfig(
+        trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
+        storage=args.storage, study=args.study, space=args.space,
+    )
+    return run_sweep(data, settings, retrain=not args.no_retrain)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: returns the exit code (2 for bad input, 130 for Ctrl-C)."""
+    args = build_parser().parse_args(argv)
+    # TensorFlow's C++ start-up chatter hides the output people need; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        return _run(args)
+    except UsageError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"sweep: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sweep: interrupted", file=sys.stderr)
+        return 130

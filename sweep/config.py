@@ -1,0 +1,60 @@
+"""Run settings as flat dataclasses: what the CLI parsed, and what a study records about itself."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sweep.datasets import is_image_folder, results_name
+
+SAMPLERS = ("tpe", "random", "cmaes", "grid")
+PRUNERS = ("hyperband", "median", "none")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data to load and how to split it; the results folder is derived from it."""
+
+    dataset: str
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    seed: int = 0
+    color_mode: str = "auto"
+    image_size: tuple[int, int] | None = None
+    results: str = "results"
+
+    @property
+    def name(self) -> str:
+        """The dataset's folder name under results/ (built-in name or image folder name)."""
+        return results_name(self.dataset)
+
+    @property
+    def kind(self) -> str:
+        """The built-in dataset's name, or 'image_folder': picks the baseline and search space."""
+        return "image_folder" if is_image_folder(self.dataset) else self.dataset
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.results) / self.name
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DataConfig:
+        size = data.get("image_size")
+        return cls(**{**data, "image_size": tuple(size) if size else None})
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """How to search. Defaults give a useful MNIST search in about 15 minutes on 2 cores."""
+
+    trials: int = 20
+    timeout: float | None = 900.0
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    storage: str | None = None  # None: SQLite file results/<dataset>/study.db
+    study: str | None = None  # None: the dataset's name
+    space: str | None = None  # None: search_spaces/<dataset>.yaml

@@ -1,0 +1,71 @@
+"""Writing results safely: every file appears whole or not at all (temp file, then rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sweep.errors import UsageError
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def ensure_writable(folder: Path) -> Path:
+    """Create ``folder`` if needed and prove it is writable, before any long work starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"cannot write results to {folder} ({error.strerror or error}); "
+            "fix its permissions or choose another folder with --results"
+        ) from None
+    return folder
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place.
+
+    The temporary name keeps the suffix, because Keras and matplotlib pick the format from it.
+    A crash or Ctrl-C leaves the previous ``path`` untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}"
+    )
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; results are for sharing
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Atomically write a text file."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Atomically write pretty-printed JSON."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Read a JSON file this tool wrote; a missing file is a UsageError that says what to run."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found: {what}") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path} is unreadable ({error}); run the command that writes it again") from None

@@ -1,0 +1,92 @@
+"""Leaderboards: a study's trials as a ranked table, and one row per dataset across sweeps.
+
+Pure pandas over Optuna's FrozenTrial records; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.files import atomic_write
+
+# Completed trials first (ranked by validation accuracy), then pruned, then the rest.
+_STATE_ORDER = {
+    TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2,
+    TrialState.WAITING: 3, TrialState.FAIL: 4,
+}
+FIRST_COLUMNS = ["rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run"]
+LAST_COLUMNS = ["param_count", "fit_seconds", "started", "finished", "is_baseline", "error"]
+SUMMARY_COLUMNS = [
+    "dataset", "study", "finished_trials", "best_trial", "best_val_accuracy",
+    "baseline_val_accuracy", "test_accuracy", "baseline_test_accuracy", "test_gain", "updated",
+]
+
+
+def trial_score(trial: FrozenTrial) -> float | None:
+    """Validation accuracy of a trial: its value, or the best epoch reported before pruning."""
+    if trial.state == TrialState.COMPLETE and trial.values:
+        return float(trial.values[0])
+    if trial.intermediate_values:
+        return float(max(trial.intermediate_values.values()))
+    return None
+
+
+def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> pd.DataFrame:
+    """Every trial as one row, ranked: completed by validation accuracy, then pruned, then failed."""
+    rows = []
+    for trial in trials:
+        attrs = trial.user_attrs
+        params = attrs.get("params", trial.params)
+        rows.append({
+            "trial": trial.number,
+            "state": trial.state.name.lower(),
+            "val_accuracy": trial_score(trial),
+            "val_loss": attrs.get("val_loss"),
+            "best_epoch": attrs.get("best_epoch"),
+            "epochs_run": attrs.get("epochs_run"),
+            **{name: params.get(name) for name in param_names},
+            "param_count": attrs.get("param_count"),
+            "fit_seconds": attrs.get("fit_seconds"),
+            "started": _time(trial.datetime_start),
+            "finished": _time(trial.datetime_complete),
+            "is_baseline": bool(attrs.get("is_baseline", False)),
+            "error": attrs.get("error", trial.system_attrs.get("fail_reason", "")) or "",
+            "_order": _STATE_ORDER.get(trial.state, 5),
+        })
+    columns = FIRST_COLUMNS[1:] + list(param_names) + LAST_COLUMNS
+    if not rows:
+        return pd.DataFrame(columns=["rank", *columns])
+    frame = pd.DataFrame(rows)
+    frame["_score"] = frame["val_accuracy"].astype(float).fillna(-1.0)
+    frame["_loss"] = frame["val_loss"].astype(float).fillna(float("inf"))
+    frame = frame.sort_values(
+        ["_order", "_score", "_loss", "trial"], ascending=[True, False, True, True]
+    )
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame[["rank", *columns]].reset_index(drop=True)
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else ""
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a table atomically, so a reader never sees half a file."""
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def update_summary(path: Path, row: Mapping[str, Any]) -> pd.DataFrame:
+    """Insert or replace one dataset's row of the cross-dataset leaderboard."""
+    frame = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=SUMMARY_COLUMNS)
+    frame = frame[frame["dataset"] != row["dataset"]]
+    new = pd.DataFrame([{column: row.get(column) for column in SUMMARY_COLUMNS}])
+    frame = new if frame.empty else pd.concat([frame, new], ignore_index=True)
+    frame = frame.sort_values("dataset").reset_index(drop=True)
+    write_csv(frame, path)
+    return frame

@@ -1,0 +1,106 @@
+"""Figures for people: sample grids, learning curves, confusion matrices, study plots.
+
+Every figure is written atomically, with labelled axes and class names.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed on servers and in CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sweep.files import atomic_write  # noqa: E402
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write a figure atomically and free its memory."""
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def plot_samples(
+    images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], path: Path, count: int = 25
+) -> Path:
+    """A grid of training images, each titled with its class name (as both notebooks show)."""
+    count = min(count, len(images))
+    side = int(np.ceil(np.sqrt(count)))
+    fig, axes = plt.subplots(side, side, figsize=(1.6 * side, 1.7 * side), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < count:
+            image = images[index]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+            ax.set_title(class_names[int(labels[index])], fontsize=8)
+    fig.suptitle("Training samples")
+    return save_figure(fig, path)
+
+
+def plot_history(history: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
+    """Loss and accuracy per epoch, training and (if present) validation."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, metric, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
+        ax.plot(epochs, history[metric], marker="o", label="training")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(label)
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path, title: str) -> Path:
+    """The confusion matrix with class names on both axes."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    size = max(5.0, 0.6 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay(matrix, display_labels=list(class_names)).plot(
+        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
+    )
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def plot_study(study: optuna.Study, folder: Path) -> list[Path]:
+    """Optuna's optimization history, parameter importances and parallel coordinates.
+
+    A plot that the study cannot support yet (too few completed trials, a single varied
+    parameter) is skipped rather than failing the sweep.
+    """
+    from optuna.visualization import matplotlib as optuna_plots
+
+    written = []
+    for name, plot in (
+        ("optimization_history", optuna_plots.plot_optimization_history),
+        ("param_importances", optuna_plots.plot_param_importances),
+        ("parallel_coordinate", optuna_plots.plot_parallel_coordinate),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ExperimentalWarning on every call
+            try:
+                ax = plot(study, target_name="Validation accuracy")
+            except (ValueError, RuntimeError, ZeroDivisionError):
+                continue
+        fig = (ax if hasattr(ax, "figure") else ax.flat[0]).figure
+        written.append(save_figure(fig, folder / f"{name}.png"))
+    return written

@@ -1,0 +1,236 @@
+"""Search-space files: YAML text → validated Optuna distributions, as pure functions.
+
+The format (one file per dataset under ``search_spaces/``)::
+
+    description: what this space is for          # optional
+    params:
+      filters_1:     {type: int, low: 16, high: 64, step: 16}
+      dense_units:   {type: categorical, choices: [64, 128, 256]}
+      learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}
+
+Parameters a file does not name keep the dataset's baseline value. Everything is checked here,
+before TensorFlow is imported, and every error names the file and the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from sweep.errors import UsageError
+from sweep.params import SPECS, Architecture, is_kind
+
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+IMAGE_FOLDER_SPACE = "image_folder"
+
+_TOP_KEYS = {"description", "params"}
+_RANGE_KEYS = {"type", "low", "high", "step", "log"}
+_CATEGORICAL_KEYS = {"type", "choices"}
+# The parameters that decide whether the conv stack fits the image, and their worst values.
+_SHRINKING = ("conv_blocks", "kernel_size", "padding", "pool_last")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space: where it came from and one Optuna distribution per parameter."""
+
+    source: str
+    description: str
+    distributions: dict[str, BaseDistribution]
+    data: dict[str, Any]  # the parsed YAML, JSON-safe, so a study can record the space it uses
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The values GridSampler should try; every parameter must be stepped or categorical."""
+        grid: dict[str, list[Any]] = {}
+        for name, dist in self.distributions.items():
+            if isinstance(dist, CategoricalDistribution):
+                grid[name] = list(dist.choices)
+            elif isinstance(dist, IntDistribution):
+                grid[name] = list(range(dist.low, dist.high + 1, dist.step))
+            elif isinstance(dist, FloatDistribution) and dist.step is not None:
+                count = int(round((dist.high - dist.low) / dist.step)) + 1
+                grid[name] = [round(dist.low + i * dist.step, 12) for i in range(count)]
+            else:
+                raise UsageError(
+                    f"{self.source}: parameter '{name}': the grid sampler needs a step or "
+                    "choices for every parameter; add step: or use another SAMPLER"
+                )
+        return grid
+
+    def check_fits(self, baseline: Mapping[str, Any], input_shape: tuple[int, int, int]) -> None:
+        """Raise UsageError unless the architecture fits the input at every point of the space.
+
+        The output size only shrinks as conv_blocks and kernel_size grow, with 'valid'
+        padding and with pool_last, so checking that worst corner covers the whole space.
+        """
+        worst = dict(baseline)
+        for name, dist in self.distributions.items():
+            if name in _SHRINKING:
+                worst[name] = _worst_value(name, dist)
+        try:
+            Architecture.from_params(worst).check_fits(input_shape)
+        except UsageError as error:
+            culprit = next((n for n in _SHRINKING if n in self.distributions), None)
+            where = f"parameter '{culprit}'" if culprit else "the baseline"
+            raise UsageError(f"{self.source}: {where}: at its extreme, {error}") from None
+
+
+def _worst_value(name: str, dist: BaseDistribution) -> Any:
+    """The value of a shrinking parameter that leaves the smallest feature map."""
+    if isinstance(dist, CategoricalDistribution):
+        if name == "padding":
+            return "valid" if "valid" in dist.choices else dist.choices[0]
+        return max(dist.choices)  # True > False for pool_last
+    assert isinstance(dist, IntDistribution)
+    return dist.high
+
+
+def parse_space(data: Any, source: str) -> SearchSpace:
+    """Validate the parsed YAML of a search-space file and build its Optuna distributions."""
+    if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
+        raise UsageError(f"{source}: needs a top-level 'params:' mapping of parameter ranges")
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise UsageError(
+            f"{source}: unknown top-level key(s) {', '.join(map(str, unknown))}; "
+            f"allowed: {', '.join(sorted(_TOP_KEYS))}"
+        )
+    if not data["params"]:
+        raise UsageError(f"{source}: 'params:' is empty; name at least one parameter to search")
+    distributions = {}
+    for name, spec in data["params"].items():
+        try:
+            distributions[str(name)] = _distribution(str(name), spec)
+        except UsageError as error:
+            raise UsageError(f"{source}: {error}") from None
+    return SearchSpace(
+        source=source,
+        description=str(data.get("description", "")).strip(),
+        distributions=distributions,
+        data=data,
+    )
+
+
+def _distribution(name: str, spec: Any) -> BaseDistribution:
+    """One parameter's YAML mapping → its Optuna distribution (raises UsageError)."""
+    if name not in SPECS:
+        raise UsageError(f"unknown parameter '{name}'; known: {', '.join(SPECS)}")
+    if not isinstance(spec, dict):
+        raise UsageError(
+            f"parameter '{name}': expected a mapping like {{type: int, low: 1, high: 4}}, "
+            f"got {spec!r}"
+        )
+    kind = spec.get("type")
+    allowed = {"int": _RANGE_KEYS, "float": _RANGE_KEYS, "categorical": _CATEGORICAL_KEYS}
+    if kind not in allowed:
+        raise UsageError(
+            f"parameter '{name}': type {kind!r} is not one of int, float, categorical"
+        )
+    unknown = sorted(set(spec) - allowed[kind])
+    if unknown:
+        raise UsageError(
+            f"parameter '{name}': unknown key(s) {', '.join(map(str, unknown))} for type "
+            f"{kind}; allowed: {', '.join(sorted(allowed[kind]))}"
+        )
+    param = SPECS[name]
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise UsageError(f"parameter '{name}': choices must be a non-empty list")
+        for choice in choices:
+            param.check(name, choice)
+        return CategoricalDistribution(choices)
+
+    expected = int if kind == "int" else float
+    if param.kind is not expected:
+        hint = "categorical" if param.kind in (bool, str) else param.kind.__name__
+        raise UsageError(f"parameter '{name}': type {kind} does not fit it; use type {hint}")
+    low, high = (_number(name, key, spec.get(key), expected) for key in ("low", "high"))
+    param.check(name, low)
+    param.check(name, high)
+    if low > high:
+        raise UsageError(f"parameter '{name}': low {low} is greater than high {high}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise UsageError(f"parameter '{name}': log must be true or false, got {log!r}")
+    step = spec.get("step")
+    if step is not None:
+        step = _number(name, "step", step, expected)
+        if step <= 0:
+            raise UsageError(f"parameter '{name}': step must be positive, got {step}")
+        if log:
+            raise UsageError(f"parameter '{name}': step and log cannot be used together")
+    if log and low <= 0:
+        raise UsageError(f"parameter '{name}': log: true needs low > 0, got {low}")
+    if expected is int:
+        return IntDistribution(low, high, log=log, step=step or 1)
+    return FloatDistribution(float(low), float(high), log=log, step=step)
+
+
+def _number(name: str, key: str, value: Any, kind: type) -> Any:
+    """A bound of a range: present, a number of the right kind and finite."""
+    if value is None:
+        raise UsageError(f"parameter '{name}': '{key}' is missing")
+    if isinstance(value, str):
+        spelled = _as_yaml_float(value)
+        hint = f" (YAML reads {value} as text; write {spelled})" if spelled else ""
+        raise UsageError(f"parameter '{name}': {key} {value!r} is not a number{hint}")
+    if not is_kind(value, kind):
+        wanted = "an integer" if kind is int else "a number"
+        raise UsageError(f"parameter '{name}': {key} {value!r} is not {wanted}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"parameter '{name}': {key} {value!r} is not finite")
+    return value
+
+
+def _as_yaml_float(text: str) -> str:
+    """How to spell ``1e-4`` so that YAML 1.1 reads a float (``1.0e-4``), or '' if not numeric."""
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    mantissa, _, exponent = text.lower().partition("e")
+    if exponent and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return ""
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Read and validate a search-space file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: search-space file not found") from None
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read search-space file ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "syntax error"
+        raise UsageError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_space(data, str(path))
+
+
+def default_space_path(dataset_key: str) -> Path:
+    """The shipped space of a built-in dataset, or the generic one for image folders."""
+    own = SPACES_DIR / f"{dataset_key}.yaml"
+    return own if own.is_file() else SPACES_DIR / f"{IMAGE_FOLDER_SPACE}.yaml"
+
+
+def shipped_spaces() -> list[Path]:
+    """Every search-space file that ships with the tool."""
+    return sorted(SPACES_DIR.glob("*.yaml"))

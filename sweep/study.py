@@ -1,0 +1,190 @@
+"""Optuna studies: storage URLs, samplers and pruners, and the settings a study records.
+
+No TensorFlow here: opening a study, reading its leaderboard or serving its dashboard is fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.config import DataConfig, SweepConfig
+from sweep.errors import UsageError
+from sweep.spaces import SearchSpace
+
+SETTINGS_ATTR = "sweep_settings"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
+optuna.logging.set_verbosity(logging.ERROR)
+
+
+def storage_url(data: DataConfig, settings: SweepConfig) -> str:
+    """The storage URL given, or the embedded SQLite file of the dataset's results folder."""
+    if settings.storage:
+        return settings.storage
+    return f"sqlite:///{(data.folder / 'study.db').resolve()}"
+
+
+def study_name(data: DataConfig, settings: SweepConfig) -> str:
+    return settings.study or data.name
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna RDB storage, with one-line errors for the ways a URL goes wrong."""
+    import sqlalchemy.exc
+
+    if "://" not in url:
+        raise UsageError(
+            f"storage {url!r} is not a URL; use e.g. sqlite:///path/study.db or "
+            "postgresql://user:password@host/database"
+        )
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.parent.is_dir():
+            raise UsageError(f"storage {url}: folder {path.parent} does not exist; create it first")
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    except (ImportError, ModuleNotFoundError) as error:
+        raise UsageError(f"storage {url}: no driver for it ({error}); install the driver") from None
+    except sqlalchemy.exc.ArgumentError:
+        raise UsageError(f"storage {url!r} is not a valid database URL") from None
+    except sqlalchemy.exc.DatabaseError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise UsageError(f"storage {url}: cannot open it as an Optuna study database ({reason})") from None
+
+
+def load_study(data: DataConfig, settings: SweepConfig) -> optuna.Study:
+    """An existing study, for commands that read one (retrain, leaderboard, dashboard)."""
+    url, name = storage_url(data, settings), study_name(data, settings)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise UsageError(
+            f"no study for {data.name} yet ({url.removeprefix('sqlite:///')} does not exist); "
+            f"run: make sweep DATASET={data.dataset}"
+        )
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(url))
+    except KeyError:
+        raise UsageError(
+            f"storage {url} has no study named {name!r}; run a sweep first or pass --study"
+        ) from None
+
+
+def make_sampler(
+    name: str, space: SearchSpace, seed: int
+) -> optuna.samplers.BaseSampler:
+    """The sampler of SAMPLER; the seed should differ per run so a resume does not repeat."""
+    if name == "tpe":
+        # Five random start-up trials instead of ten: sweeps here are tens of trials, not
+        # hundreds, and TPE should take over early. Multivariate TPE models interactions
+        # (e.g. batch size with learning rate).
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=5, multivariate=True, warn_independent_sampling=False
+        )
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    raise UsageError(f"unknown sampler {name!r}; use tpe, random, cmaes or grid")
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner of PRUNER; it sees validation accuracy after every epoch."""
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3
+        )
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UsageError(f"unknown pruner {name!r}; use hyperband, median or none")
+
+
+def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:
+    """The most epochs any trial can run: the pruner's maximum resource."""
+    dist = space.distributions.get("epochs")
+    if dist is None:
+        return int(baseline["epochs"])
+    if isinstance(dist, CategoricalDistribution):
+        return int(max(dist.choices))
+    assert isinstance(dist, IntDistribution)
+    return dist.high
+
+
+def contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether a distribution can produce ``value`` (the baseline may lie outside a space)."""
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    assert isinstance(dist, (IntDistribution, FloatDistribution))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if not dist.low <= value <= dist.high:
+        return False
+    if dist.step is None:
+        return True
+    steps = (value - dist.low) / dist.step
+    return abs(steps - round(steps)) < 1e-9
+
+
+def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace) -> dict[str, Any]:
+    """What a study stores about itself, so any worker can join it with the URL and name only."""
+    return {
+        "data": data.to_json(),
+        "space": space.data,
+        "space_source": space.source,
+        "sampler": settings.sampler,
+        "pruner": settings.pruner,
+    }
+
+
+def check_same_study(study: optuna.Study, record: Mapping[str, Any]) -> None:
+    """Refuse to resume a study with another dataset or search space than it was created with."""
+    stored = study.user_attrs.get(SETTINGS_ATTR)
+    if stored is None:
+        if study.trials:
+            raise UsageError(
+                f"study {study.study_name!r} was not created by sweep; pick another --study name"
+            )
+        study.set_user_attr(SETTINGS_ATTR, dict(record))
+        return
+    if stored["data"]["dataset"] != record["data"]["dataset"]:
+        raise UsageError(
+            f"study {study.study_name!r} sweeps {stored['data']['dataset']}, not "
+            f"{record['data']['dataset']}; pass another --study name"
+        )
+    if stored["space"] != record["space"]:
+        raise UsageError(
+            f"study {study.study_name!r} was created with another search space "
+            f"({stored['space_source']}); use that file again, or a new --study name"
+        )
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count towards TRIALS: completed or pruned (failed ones do not)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The completed trial with the highest validation accuracy (None before the first)."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(done, key=lambda t: (t.values[0], -t.number)) if done else None
+
+
+def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The enqueued baseline trial, once it has run."""
+    return next(
+        (t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("is_baseline")), None
+    )

@@ -1,0 +1,155 @@
+"""Stages three and four of the notebooks: train a CNN, then evaluate it.
+
+Imports TensorFlow: load this module lazily, only in commands that train.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import classification_report, confusion_matrix
+
+from sweep.models import build_model, probabilities
+from sweep.params import Architecture
+from sweep.progress import Task
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how training went."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    fit_seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["loss"])
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based epoch with the highest validation accuracy (the last one without validation)."""
+        scores = self.history.get("val_accuracy")
+        return int(np.argmax(scores)) + 1 if scores else self.epochs_run
+
+
+@dataclass
+class Evaluation:
+    """Test-set results: loss, accuracy, per-class report and confusion matrix."""
+
+    loss: float
+    accuracy: float
+    report: dict[str, dict[str, float]]
+    confusion: np.ndarray = field(repr=False)
+
+
+def make_batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None
+) -> tf.data.Dataset:
+    """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded)."""
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class _EpochReport(keras.callbacks.Callback):
+    """Records the history, advances a progress task, and fails the run when the loss is NaN."""
+
+    def __init__(self, task: Task | None) -> None:
+        super().__init__()
+        self.task = task
+        self.history: dict[str, list[float]] = {}
+        self.seconds = 0.0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        if not np.isfinite(logs.get("loss", 0.0)):
+            # Keras would carry on with NaN weights; a failed trial is the honest record.
+            raise FloatingPointError(f"loss became {logs.get('loss')} in epoch {epoch + 1}")
+        if self.task is not None:
+            shown = ("loss", "accuracy", "val_loss", "val_accuracy")
+            self.task.advance(" ".join(f"{k} {logs[k]:.4f}" for k in shown if k in logs))
+
+
+def new_model(
+    arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, seed: int
+) -> keras.Model:
+    """Seed every generator (Python, NumPy, TensorFlow), then build the compiled model."""
+    keras.utils.set_random_seed(seed)
+    return build_model(arch, input_shape, num_classes)
+
+
+def train(
+    model: keras.Model,
+    arch: Architecture,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    seed: int,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    epochs: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    task: Task | None = None,
+) -> TrainResult:
+    """Fit ``model`` with ``arch``'s batch size and epochs (``epochs`` overrides them).
+
+    The history is kept by our own callback, so it survives a pruned or failed fit.
+    """
+    report = _EpochReport(task)
+    val_batches = None
+    if validation is not None:
+        val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256))
+    started = time.perf_counter()
+    try:
+        model.fit(
+            make_batches(x_train, y_train, arch.batch_size, shuffle_seed=seed),
+            validation_data=val_batches,
+            epochs=epochs or arch.epochs,
+            shuffle=False,  # the pipeline shuffles, seeded
+            callbacks=[report, *callbacks],
+            verbose=0,
+        )
+    finally:
+        report.seconds = time.perf_counter() - started
+    return TrainResult(model, report.history, report.seconds)
+
+
+def evaluate(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]
+) -> Evaluation:
+    """Loss and accuracy on a held-out set, with scikit-learn's per-class report."""
+    loss, accuracy = model.evaluate(make_batches(x, y, 256), verbose=0)
+    predicted = probabilities(model, x).argmax(axis=1)
+    labels = list(range(len(class_names)))
+    report = classification_report(
+        y, predicted, labels=labels, target_names=list(class_names), output_dict=True,
+        zero_division=0,
+    )
+    return Evaluation(
+        float(loss), float(accuracy), report, confusion_matrix(y, predicted, labels=labels)
+    )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether a result can be reproduced."""
+    import platform
+
+    import optuna
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "optuna": optuna.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+    }
