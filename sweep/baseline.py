@@ -70,7 +70,8 @@ def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
 
 
 def write_model_report(
-    out: Path, result: TrainResult, dataset: Dataset, data: DataConfig, extra: dict[str, Any], title: str
+    out: Path, result: TrainResult, dataset: Dataset, data: DataConfig, extra: dict[str, Any],
+    title: str, samples: bool = True,
 ) -> dict[str, Any]:
     """Evaluate once on the test set and write model, metrics and figures into ``out``."""
     from sweep import plots
@@ -94,7 +95,10 @@ def write_model_report(
         "versions": library_versions(),
     }
     write_json(out / "metrics.json", metrics)
-    plots.plot_samples(dataset.x_train, dataset.y_train, dataset.class_names, out / "samples.png")
+    if samples:
+        plots.plot_samples(
+            dataset.x_train, dataset.y_train, dataset.class_names, out / "samples.png"
+        )
     plots.plot_history(result.history, out / "history.png", f"{title}: loss and accuracy")
     plots.plot_confusion(
         evaluation.confusion, dataset.class_names, out / "confusion_matrix.png",

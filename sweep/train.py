@@ -31,11 +31,6 @@ class TrainResult:
     def epochs_run(self) -> int:
         return len(self.history["loss"])
 
-    @property
-    def best_epoch(self) -> int:
-        """1-based epoch with the highest validation accuracy (the last one without validation)."""
-        scores = self.history.get("val_accuracy")
-        return int(np.argmax(scores)) + 1 if scores else self.epochs_run
 
 
 @dataclass
@@ -58,7 +53,7 @@ def make_batches(
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-class _EpochReport(keras.callbacks.Callback):
+class EpochLog(keras.callbacks.Callback):
     """Records the history, advances a progress task, and fails the run when the loss is NaN."""
 
     def __init__(self, task: Task | None) -> None:
@@ -66,6 +61,12 @@ class _EpochReport(keras.callbacks.Callback):
         self.task = task
         self.history: dict[str, list[float]] = {}
         self.seconds = 0.0
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based epoch with the highest validation accuracy (the last one without validation)."""
+        scores = self.history.get("val_accuracy")
+        return int(np.argmax(scores)) + 1 if scores else len(self.history.get("loss", []))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
@@ -98,12 +99,13 @@ def train(
     epochs: int | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     task: Task | None = None,
+    log: EpochLog | None = None,
 ) -> TrainResult:
     """Fit ``model`` with ``arch``'s batch size and epochs (``epochs`` overrides them).
 
-    The history is kept by our own callback, so it survives a pruned or failed fit.
+    Pass your own ``log`` to keep the history of a fit that raises (pruned or failed).
     """
-    report = _EpochReport(task)
+    report = log or EpochLog(task)
     val_batches = None
     if validation is not None:
         val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256))

@@ -1,0 +1,110 @@
+"""The small commands: ``spaces``, ``leaderboard``, ``predict`` and ``dashboard``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sweep.config import DataConfig, SweepConfig
+from sweep.datasets import BUILTIN, builtin_input_shape, is_image_folder, results_name
+from sweep.errors import UsageError
+from sweep.files import read_json
+from sweep.params import baseline_params
+from sweep.spaces import load_space, shipped_spaces
+
+
+def spaces(check: str | None, dataset: str | None) -> int:
+    """List the shipped search spaces, or validate one file (against a dataset's image size)."""
+    if check is None:
+        for path in shipped_spaces():
+            space = load_space(path)
+            print(f"{path.stem:14} {len(space.distributions):2} parameters  {space.description}")
+            print(f"{'':14} {', '.join(space.distributions)}")
+        print("Check a file with: python -m sweep spaces --check FILE [--dataset NAME]")
+        return 0
+    space = load_space(check)
+    # A file named after a built-in dataset is checked against that dataset's images.
+    name = dataset or (Path(check).stem if Path(check).stem in BUILTIN else None)
+    shape = builtin_input_shape(name) if name else None
+    if name and shape is None and not is_image_folder(name):
+        raise UsageError(f"unknown dataset {name!r}; use one of {', '.join(BUILTIN)}")
+    if shape is not None:
+        space.check_fits(baseline_params(name, shape), shape)
+    fits = f", fits {name}'s {shape[0]}×{shape[1]} images" if shape else ""
+    print(f"OK: {check}: {len(space.distributions)} parameters ({', '.join(space.distributions)}){fits}")
+    return 0
+
+
+def leaderboard(data: DataConfig, top: int) -> int:
+    """Print the top rows of results/<dataset>/leaderboard.csv."""
+    import pandas as pd
+
+    path = data.folder / "leaderboard.csv"
+    if not path.is_file():
+        raise UsageError(f"{path} not found: run `make sweep DATASET={data.dataset}` first")
+    frame = pd.read_csv(path)
+    shown = frame.drop(columns=["started", "finished", "error"], errors="ignore").head(top)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    states = frame["state"].value_counts().to_dict()
+    print(f"\n{len(frame)} trials ({', '.join(f'{n} {s}' for s, n in states.items())}); "
+          f"top {len(shown)} shown. Full table: {path}")
+    return 0
+
+
+def predict(model_path: str | None, dataset: str | None, results: str, images: list[str]) -> int:
+    """Print the predicted class name and probability of each image file."""
+    if model_path is None:
+        if dataset is None:
+            raise UsageError("predict needs --dataset NAME (its best model) or --model PATH")
+        model_path = str(Path(results) / results_name(dataset) / "best" / "model.keras")
+    model_file = Path(model_path)
+    if not model_file.is_file():
+        raise UsageError(f"model {model_file} not found: run the sweep first, or pass --model PATH")
+    missing = [image for image in images if not Path(image).is_file()]
+    if missing:
+        raise UsageError(f"image file(s) not found: {', '.join(missing)}")
+    info = model_file.with_name("params.json")
+    if not info.is_file():
+        info = model_file.with_name("metrics.json")
+    class_names = read_json(info, "").get("class_names") if info.is_file() else None
+
+    import keras
+    import numpy as np
+
+    from sweep.models import probabilities
+
+    model = keras.saving.load_model(model_file)
+    height, width, channels = model.input_shape[1:]
+    batch = np.stack([_load_image(Path(p), (height, width), channels) for p in images])
+    for path, probs in zip(images, probabilities(model, batch)):
+        index = int(probs.argmax())
+        name = class_names[index] if class_names else str(index)
+        print(f"{path}: {name} ({probs[index]:.1%})")
+    print(f"Predicted {len(images)} image(s) with {model_file}")
+    return 0
+
+
+def _load_image(path: Path, size: tuple[int, int], channels: int) -> "np.ndarray":  # noqa: F821
+    """One image file as the model expects it: resized, grayscale or RGB, scaled to [0, 1]."""
+    import keras
+
+    try:
+        image = keras.utils.load_img(
+            path, color_mode="grayscale" if channels == 1 else "rgb", target_size=size
+        )
+    except Exception as error:  # PIL raises several types for broken files
+        raise UsageError(f"cannot read image {path} ({error})") from None
+    return keras.utils.img_to_array(image, dtype="float32") / 255.0
+
+
+def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> int:
+    """Serve optuna-dashboard on the study until Ctrl-C."""
+    from optuna_dashboard import run_server
+
+    from sweep.study import load_study, storage_url
+
+    study = load_study(data, settings)  # one clear line if there is no study yet
+    print(f"Serving optuna-dashboard for study {study.study_name!r} ({storage_url(data, settings)}) "
+          f"on http://{host}:{port}/ — Ctrl-C to stop", flush=True)
+    run_server(study._storage, host=host, port=port)
+    return 0

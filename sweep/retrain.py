@@ -1,0 +1,117 @@
+"""Retrain the best trial from scratch on train + validation and evaluate it once on the test set.
+
+The baseline configuration is retrained the same way (same data, same seed) and tested on the
+same images, so the reported gain compares like with like.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.baseline import load_checked, write_model_report
+from sweep.config import DataConfig, SweepConfig
+from sweep.datasets import Dataset
+from sweep.errors import UsageError
+from sweep.files import ensure_writable, write_json
+from sweep.leaderboard import update_summary
+from sweep.params import Architecture, baseline_params
+from sweep.progress import Display
+from sweep.study import baseline_trial, best_trial, finished_count, load_study
+
+
+def final_params(trial: FrozenTrial) -> dict[str, Any]:
+    """A trial's parameters, with epochs set to the epoch where validation accuracy peaked."""
+    params = dict(trial.user_attrs.get("params", trial.params))
+    params["epochs"] = int(trial.user_attrs.get("best_epoch", params["epochs"]))
+    return params
+
+
+def _fit_full(params: dict[str, Any], dataset: Dataset, seed: int, display: Display, label: str):
+    """Train from scratch on train + validation (no validation left: the epochs are fixed)."""
+    from sweep import train as training
+
+    arch = Architecture.from_params(params)
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed)
+    with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
+        return training.train(model, arch, x, y, seed=seed, task=task)
+
+
+def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display) -> dict[str, Any]:
+    """Retrain best and baseline, write results/<dataset>/best/, plots and the summary row."""
+    from sweep import plots
+    from sweep.export import export_model
+    from sweep.train import evaluate
+
+    best = best_trial(study)
+    if best is None:
+        raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
+    out = ensure_writable(data.folder / "best")
+    base = baseline_trial(study)
+    best_params = final_params(best)
+    base_params = (
+        final_params(base) if base is not None and base.state == TrialState.COMPLETE
+        else baseline_params(data.kind, dataset.input_shape)
+    )
+
+    display.log(f"Retraining trial {best.number} on train + validation for {best_params['epochs']} epochs")
+    result = _fit_full(best_params, dataset, data.seed, display, f"trial {best.number}")
+    if base is not None and base.number == best.number:
+        base_accuracy = None  # the baseline won: its test accuracy is the best model's
+    else:
+        display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
+        base_result = _fit_full(base_params, dataset, data.seed, display, "baseline")
+        base_accuracy = evaluate(base_result.model, dataset.x_test, dataset.y_test, dataset.class_names).accuracy
+
+    metrics = write_model_report(
+        out, result, dataset, data, title=f"{dataset.name} best (trial {best.number})", samples=False,
+        extra={"trial": best.number, "params": best_params, "epochs": best_params["epochs"],
+               "val_accuracy": best.values[0]},
+    )
+    if base_accuracy is None:
+        base_accuracy = metrics["test_accuracy"]
+    metrics["baseline_test_accuracy"] = base_accuracy
+    metrics["test_gain"] = metrics["test_accuracy"] - base_accuracy
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "params.json", {
+        "dataset": data.dataset, "trial": best.number, "params": best_params,
+        "class_names": dataset.class_names, "input_shape": list(dataset.input_shape),
+    })
+    plots.plot_study(study, data.folder / "plots")
+    export_model(result.model, data.folder / "export", "keras")
+    update_summary(data.folder.parent / "leaderboard.csv", {
+        "dataset": data.name, "study": study.study_name, "finished_trials": finished_count(study),
+        "best_trial": best.number, "best_val_accuracy": best.values[0],
+        "baseline_val_accuracy": base.values[0] if base is not None and base.values else None,
+        "test_accuracy": metrics["test_accuracy"], "baseline_test_accuracy": base_accuracy,
+        "test_gain": metrics["test_gain"], "updated": _now(),
+    })
+    display.log(
+        f"\nBest trial {best.number} retrained: test accuracy {metrics['test_accuracy']:.4f} "
+        f"(baseline retrained the same way: {base_accuracy:.4f}, gain {metrics['test_gain']:+.4f}); "
+        f"{metrics['param_count']:,} parameters.\nFiles: {out}/ (model, metrics, plots), "
+        f"{data.folder / 'plots'}/, {data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
+    )
+    return metrics
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
+    """``sweep retrain``: retrain the best trial of an existing study."""
+    study = load_study(data, settings)
+    if best_trial(study) is None:
+        raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep first")
+    ensure_writable(data.folder / "best")
+    display = Display()
+    retrain_best(study, load_checked(data, display), data, display)
+    return 0

@@ -1,0 +1,257 @@
+"""``sweep sweep``: Optuna trials around the baseline, a ranked leaderboard after every trial.
+
+Optuna proposes (the sampler), the objective trains (Keras); KerasTuner's split between what
+proposes parameters and what trains models. After the search the best configuration is
+retrained and tested once (:mod:`sweep.retrain`) and exported.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.baseline import load_checked
+from sweep.config import DataConfig, SweepConfig
+from sweep.datasets import Dataset, builtin_input_shape
+from sweep.files import ensure_writable
+from sweep.leaderboard import trials_frame, write_csv
+from sweep.params import Architecture, baseline_params
+from sweep.progress import Display, Task
+from sweep.spaces import SearchSpace, default_space_path, load_space
+from sweep.study import (
+    FINISHED,
+    best_trial,
+    check_same_study,
+    contains,
+    finished_count,
+    make_pruner,
+    make_sampler,
+    max_epochs,
+    open_storage,
+    settings_record,
+    storage_url,
+    study_name,
+)
+
+# A space where every trial fails (a typo'd dataset path inside a custom space, an
+# architecture Keras rejects) should stop the sweep, not loop forever.
+MAX_FAILURES_IN_A_ROW = 5
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -> dict[str, Any]:
+    """The full parameter dict of a trial: the baseline, overridden by sampled values.
+
+    The enqueued baseline trial suggests only the parameters whose baseline value lies inside
+    the space; the others keep the baseline's value (Optuna would reject them).
+    """
+    params = dict(baseline)
+    is_baseline = trial.user_attrs.get("is_baseline", False)
+    for name, dist in space.distributions.items():
+        if is_baseline and not contains(dist, baseline.get(name)):
+            continue
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            params[name] = trial.suggest_categorical(name, dist.choices)
+        elif isinstance(dist, optuna.distributions.IntDistribution):
+            params[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        else:
+            params[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return params
+
+
+class Objective:
+    """Trains one trial's CNN on the training split and returns its best validation accuracy."""
+
+    def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
+                 seed: int, display: Display) -> None:
+        self.dataset, self.space, self.baseline = dataset, space, baseline
+        self.seed, self.display = seed, display
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        from optuna_integration import KerasPruningCallback
+
+        from sweep import train as training
+
+        dataset = self.dataset
+        params = suggest(trial, self.space, self.baseline)
+        trial.set_user_attr("params", params)
+        with self.display.task(f"  trial {trial.number} epochs", params["epochs"]) as task:
+            log = training.EpochLog(task)
+            try:
+                arch = Architecture.from_params(params)
+                count = arch.param_count(dataset.input_shape, dataset.num_classes)
+                trial.set_user_attr("param_count", count)
+                model = training.new_model(
+                    arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number
+                )
+                training.train(
+                    model, arch, dataset.x_train, dataset.y_train, seed=self.seed + trial.number,
+                    validation=(dataset.x_val, dataset.y_val), log=log,
+                    # Reports val_accuracy to Optuna after every epoch; raises TrialPruned.
+                    callbacks=[KerasPruningCallback(trial, "val_accuracy")],
+                )
+            except optuna.TrialPruned:
+                raise
+            except Exception as error:
+                trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
+                raise
+            finally:
+                _record(trial, log)
+        return max(log.history["val_accuracy"])
+
+
+def _record(trial: optuna.Trial, log: Any) -> None:
+    """Store what the leaderboard shows about a trial's training, also when it was cut short."""
+    scores = log.history.get("val_accuracy", [])
+    if scores:
+        best = log.best_epoch
+        trial.set_user_attr("best_epoch", best)
+        trial.set_user_attr("epochs_run", len(scores))
+        trial.set_user_attr("val_loss", log.history["val_loss"][best - 1])
+    trial.set_user_attr("fit_seconds", round(log.seconds, 2))
+
+
+def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
+    """Load the search space and check it against the dataset's baseline and image size.
+
+    Runs before any data is loaded and before TensorFlow starts, for built-in datasets.
+    """
+    space = load_space(settings.space or default_space_path(data.kind))
+    shape = builtin_input_shape(data.dataset)
+    if shape is not None:
+        space.check_fits(baseline_params(data.kind, shape), shape)
+    if settings.sampler == "grid":
+        space.grid()  # exits 2 now, not after the data has loaded
+    return space
+
+
+def open_study(data: DataConfig, settings: SweepConfig, space: SearchSpace,
+               baseline: dict[str, Any], seed: int) -> optuna.Study:
+    """Create or resume the study; enqueue the baseline as its first trial."""
+    storage = open_storage(storage_url(data, settings))
+    name = study_name(data, settings)
+    try:
+        existing = optuna.load_study(study_name=name, storage=storage)
+        done = len(existing.trials)
+    except KeyError:
+        done = 0
+    study = optuna.create_study(
+        storage=storage, study_name=name, direction="maximize", load_if_exists=True,
+        # Seed + trials so far: a resumed run continues the search instead of replaying it.
+        sampler=make_sampler(settings.sampler, space, seed + done),
+        pruner=make_pruner(settings.pruner, max_epochs(space, baseline)),
+    )
+    check_same_study(study, settings_record(data, settings, space))
+    if not any(t.user_attrs.get("is_baseline") for t in study.get_trials(deepcopy=False)):
+        fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline[n])}
+        study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
+    return study
+
+
+def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> Path:
+    """Rewrite results/<dataset>/leaderboard.csv from the storage (atomically)."""
+    return write_csv(trials_frame(study.get_trials(deepcopy=False), list(space.distributions)),
+                     folder / "leaderboard.csv")
+
+
+def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> int:
+    """Search until the study holds ``settings.trials`` finished trials, then retrain the best."""
+    space = resolve_space(data, settings)
+    ensure_writable(data.folder)
+    display = Display()
+    dataset = load_checked(data, display)
+    space.check_fits(baseline := baseline_params(data.kind, dataset.input_shape), dataset.input_shape)
+    study = open_study(data, settings, space, baseline, data.seed)
+    started = time.monotonic()
+    interrupted = search(study, Objective(dataset, space, baseline, data.seed, display),
+                         space, data, settings, display)
+    write_leaderboard(study, space, data.folder)
+    elapsed = time.monotonic() - started
+    display.log(summary(study, data, elapsed))
+    if interrupted:
+        display.log("Interrupted: finished trials are kept; run the same command to resume.")
+        return 130
+    if retrain and best_trial(study) is not None:
+        from sweep.retrain import retrain_best
+
+        retrain_best(study, dataset, data, display)
+    return 0
+
+
+def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
+           settings: SweepConfig, display: Display) -> bool:
+    """Run trials one at a time until TRIALS finished ones, the timeout, or Ctrl-C (→ True)."""
+    started = time.monotonic()
+    failures = 0
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        write_leaderboard(study, space, data.folder)
+        display.log(trial_line(study, trial))
+
+    with display.session(), display.task("trials", settings.trials) as task:
+        task.advance(steps=0)
+        while (done := finished_count(study)) < settings.trials:
+            task.done = done
+            if settings.timeout is not None and time.monotonic() - started > settings.timeout:
+                display.log(f"Timeout of {settings.timeout:.0f}s reached; not starting more trials.")
+                break
+            if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
+                display.log("The grid is exhausted: every point has been tried.")
+                break
+            try:
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[after_trial])
+            except KeyboardInterrupt:
+                return True
+            last = study.trials[-1]
+            failures = failures + 1 if last.state == TrialState.FAIL else 0
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                display.log(f"{failures} trials failed in a row; stopping. See the error column.")
+                break
+            _advance(task, study)
+    return False
+
+
+def _advance(task: Task, study: optuna.Study) -> None:
+    best = best_trial(study)
+    info = f"best {best.values[0]:.4f} (trial {best.number})" if best else ""
+    task.advance(info, steps=finished_count(study) - task.done)
+
+
+def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
+    """One log line per finished trial."""
+    attrs = trial.user_attrs
+    score = trial.values[0] if trial.values else max(trial.intermediate_values.values(), default=None)
+    parts = [f"trial {trial.number} {trial.state.name.lower()}"]
+    if score is not None:
+        parts.append(f"val_accuracy {score:.4f}")
+    if "epochs_run" in attrs:
+        parts.append(f"after {attrs['epochs_run']} epochs")
+    if "fit_seconds" in attrs:
+        parts.append(f"in {attrs['fit_seconds']:.0f}s")
+    if attrs.get("is_baseline"):
+        parts.append("(baseline)")
+    if trial.state == TrialState.FAIL:
+        parts.append(f"error: {attrs.get('error') or trial.system_attrs.get('fail_reason', '?')}")
+    return " ".join(parts)
+
+
+def summary(study: optuna.Study, data: DataConfig, seconds: float) -> str:
+    """What a person wants to know when the search ends."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in (*FINISHED, TrialState.FAIL))
+    lines = [f"\nSearch on {data.name}: {counts} trials in {seconds:.0f}s (study {study.study_name!r})."]
+    best = best_trial(study)
+    if best is None:
+        lines.append("No trial completed yet.")
+    else:
+        base = next((t for t in study.trials if t.user_attrs.get("is_baseline")), None)
+        gain = ""
+        if base is not None and base.state == TrialState.COMPLETE:
+            gain = f" (baseline {base.values[0]:.4f}, {best.values[0] - base.values[0]:+.4f})"
+        lines.append(f"Best trial {best.number}: val_accuracy {best.values[0]:.4f}{gain}")
+        lines.append("  " + ", ".join(f"{k}={v}" for k, v in best.params.items()))
+    lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
+    return "\n".join(lines)
