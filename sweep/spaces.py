@@ -201,9 +201,13 @@ def _as_yaml_float(text: str) -> str:
     except ValueError:
         return ""
     mantissa, _, exponent = text.lower().partition("e")
-    if exponent and "." not in mantissa:
-        return f"{mantissa}.0e{exponent}"
-    return ""
+    if not exponent:
+        return ""
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[0] not in "+-":
+        exponent = "+" + exponent  # YAML 1.1 reads 1.0e5 as text; it needs 1.0e+5
+    return f"{mantissa}e{exponent}"
 
 
 def load_space(path: str | Path) -> SearchSpace:

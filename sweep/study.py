@@ -6,6 +6,7 @@ No TensorFlow here: opening a study, reading its leaderboard or serving its dash
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,11 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         if not path.parent.is_dir():
             raise UsageError(f"storage {url}: folder {path.parent} does not exist; create it first")
     try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        with warnings.catch_warnings():
+            # Heartbeats (a crashed worker's RUNNING trial is failed and retried) are
+            # "experimental" in Optuna, and have been since 2.9.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
     except (ImportError, ModuleNotFoundError) as error:
         raise UsageError(f"storage {url}: no driver for it ({error}); install the driver") from None
     except sqlalchemy.exc.ArgumentError:
@@ -88,9 +93,9 @@ def make_sampler(
         # Five random start-up trials instead of ten: sweeps here are tens of trials, not
         # hundreds, and TPE should take over early. Multivariate TPE models interactions
         # (e.g. batch size with learning rate).
-        return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=5, multivariate=True, warn_independent_sampling=False
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":

@@ -1,0 +1,221 @@
+"""Tests for the command line's argument errors and the study helpers that need no training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sweep import study
+from sweep.cli import main
+from sweep.config import PRUNERS, SAMPLERS, DataConfig, SweepConfig
+from sweep.errors import UsageError
+from sweep.params import BASELINES
+from sweep.spaces import parse_space
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+# ---------------------------------------------------------------- bad arguments
+
+BAD_ARGS = [
+    ("trials-not-a-number", ["sweep", "--dataset", "mnist", "--trials", "abc"], "'abc' is not an integer"),
+    ("trials-zero", ["sweep", "--dataset", "mnist", "--trials", "0"], "too small"),
+    ("timeout-zero", ["sweep", "--dataset", "mnist", "--timeout", "0"], "must be > 0"),
+    ("val-fraction-too-big", ["sweep", "--dataset", "mnist", "--val-fraction", "1.5"], "too large"),
+    ("val-fraction-one", ["baseline", "--dataset", "mnist", "--val-fraction", "1"], "must be < 1"),
+    ("seed-negative", ["baseline", "--dataset", "mnist", "--seed", "-1"], "too small"),
+    ("unknown-sampler", ["sweep", "--dataset", "mnist", "--sampler", "foo"], "invalid choice: 'foo'"),
+    ("unknown-pruner", ["sweep", "--dataset", "mnist", "--pruner", "bar"], "invalid choice: 'bar'"),
+    ("image-size-too-small", ["baseline", "--dataset", "imgs", "--image-size", "2"], "between 4 and 1024"),
+    ("image-size-garbage", ["baseline", "--dataset", "imgs", "--image-size", "big"], "not a size"),
+    ("missing-dataset", ["sweep"], "required: --dataset"),
+    ("missing-command", [], "required: command"),
+    ("unknown-command", ["tune"], "invalid choice: 'tune'"),
+    ("unknown-flag", ["baseline", "--dataset", "mnist", "--bogus", "3"], "unrecognized arguments"),
+    ("epochs-zero", ["baseline", "--dataset", "mnist", "--epochs", "0"], "too small"),
+    ("export-format", ["export", "--dataset", "mnist", "--format", "onnx"], "invalid choice: 'onnx'"),
+    ("port-too-big", ["dashboard", "--dataset", "mnist", "--port", "70000"], "too large"),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in BAD_ARGS], ids=[c[0] for c in BAD_ARGS])
+def test_bad_arguments_are_one_line(argv: list[str], expected: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("sweep: ")
+    assert err.count("\n") == 1 and err.endswith("\n")
+    assert expected in err
+
+
+def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # A UsageError raised by a command (not argparse) becomes exit code 2, no traceback.
+    assert main(["leaderboard", "--dataset", "mnist", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sweep: ") and err.count("\n") == 1 and "leaderboard.csv" in err
+
+
+# ---------------------------------------------------------------- storage
+
+def test_storage_that_is_not_a_url() -> None:
+    with pytest.raises(UsageError, match="is not a URL"):
+        study.open_storage("not a url")
+
+
+def test_storage_in_a_missing_folder() -> None:
+    with pytest.raises(UsageError, match="folder /nonexistent/dir does not exist"):
+        study.open_storage("sqlite:////nonexistent/dir/x.db")
+
+
+def test_storage_file_that_is_not_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    path.write_bytes(b"this is not a database, just garbage bytes\n" * 100)
+    with pytest.raises(UsageError, match="cannot open it as an Optuna study database") as caught:
+        study.open_storage(f"sqlite:///{path}")
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_storage_without_driver_or_server() -> None:
+    # No psycopg2 → "no driver"; with one, port 1 refuses the connection. Either is one line.
+    with pytest.raises(UsageError, match="storage postgresql://"):
+        study.open_storage("postgresql://u:p@127.0.0.1:1/db")
+
+
+def test_storage_with_unknown_scheme() -> None:
+    with pytest.raises(UsageError, match="not a valid database URL"):
+        study.open_storage("nosuchdb://host/db")
+
+
+def test_storage_sqlite_file_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "study.db"
+    storage = study.open_storage(f"sqlite:///{path}")
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    assert path.is_file()
+
+
+def test_storage_url_defaults_to_the_results_folder(tmp_path: Path) -> None:
+    data = DataConfig(dataset="mnist", results=str(tmp_path))
+    assert study.storage_url(data, SweepConfig()) == f"sqlite:///{tmp_path.resolve()}/mnist/study.db"
+    assert study.storage_url(data, SweepConfig(storage="sqlite:///x.db")) == "sqlite:///x.db"
+    assert study.study_name(data, SweepConfig()) == "mnist"
+    assert study.study_name(data, SweepConfig(study="other")) == "other"
+
+
+# ---------------------------------------------------------------- samplers, pruners, epochs
+
+def space(text: str):
+    return parse_space(yaml.safe_load(text), "test.yaml")
+
+
+STEPPED = space("params:\n  filters_1: {type: int, low: 16, high: 32, step: 16}\n"
+                "  batch_norm: {type: categorical, choices: [false, true]}\n")
+UNSTEPPED = space("params:\n  learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("tpe", optuna.samplers.TPESampler),
+    ("random", optuna.samplers.RandomSampler),
+    ("cmaes", optuna.samplers.CmaEsSampler),
+    ("grid", optuna.samplers.GridSampler),
+])
+def test_make_sampler(name: str, kind: type) -> None:
+    assert isinstance(study.make_sampler(name, STEPPED, 0), kind)
+
+
+def test_every_cli_sampler_and_pruner_is_known() -> None:
+    for name in SAMPLERS:
+        study.make_sampler(name, STEPPED, 0)
+    for name in PRUNERS:
+        study.make_pruner(name, 5)
+
+
+def test_grid_sampler_needs_steps() -> None:
+    with pytest.raises(UsageError, match="grid") as caught:
+        study.make_sampler("grid", UNSTEPPED, 0)
+    assert "test.yaml" in str(caught.value) and "learning_rate" in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("hyperband", optuna.pruners.HyperbandPruner),
+    ("median", optuna.pruners.MedianPruner),
+    ("none", optuna.pruners.NopPruner),
+])
+def test_make_pruner(name: str, kind: type) -> None:
+    assert isinstance(study.make_pruner(name, 12), kind)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: study.make_sampler("bayes", STEPPED, 0),
+    lambda: study.make_pruner("asha", 5),
+], ids=["sampler", "pruner"])
+def test_unknown_sampler_or_pruner(make) -> None:
+    with pytest.raises(UsageError, match="unknown"):
+        make()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("params:\n  epochs: {type: int, low: 2, high: 12}\n", 12),
+    ("params:\n  epochs: {type: categorical, choices: [3, 9, 6]}\n", 9),
+    ("params:\n  dropout: {type: float, low: 0.0, high: 0.5}\n", BASELINES["mnist"]["epochs"]),
+], ids=["int", "categorical", "baseline"])
+def test_max_epochs(text: str, expected: int) -> None:
+    assert study.max_epochs(space(text), BASELINES["mnist"]) == expected
+
+
+# ---------------------------------------------------------------- contains
+
+CONTAINS = [
+    ("int-step-on-grid", IntDistribution(16, 64, step=16), 32, True),
+    ("int-step-off-grid", IntDistribution(16, 64, step=16), 40, False),
+    ("int-below", IntDistribution(16, 64, step=16), 0, False),
+    ("int-above", IntDistribution(16, 64, step=16), 80, False),
+    ("int-bool-is-not-int", IntDistribution(0, 2), True, False),
+    ("int-str", IntDistribution(0, 2), "1", False),
+    ("int-none", IntDistribution(0, 2), None, False),
+    ("float-log-inside", FloatDistribution(1e-4, 3e-3, log=True), 1e-3, True),
+    ("float-log-low-edge", FloatDistribution(1e-4, 3e-3, log=True), 1e-4, True),
+    ("float-log-outside", FloatDistribution(1e-4, 3e-3, log=True), 1e-2, False),
+    ("float-int-value", FloatDistribution(0.0, 0.5), 0, True),
+    ("float-step-on-grid", FloatDistribution(0.0, 0.5, step=0.1), 0.3, True),
+    ("float-step-off-grid", FloatDistribution(0.0, 0.5, step=0.1), 0.25, False),
+    ("categorical-in", CategoricalDistribution([64, 128, 256]), 128, True),
+    ("categorical-out", CategoricalDistribution([64, 128, 256]), 32, False),
+    ("categorical-bool-in", CategoricalDistribution([False, True]), False, True),
+    ("categorical-str-out", CategoricalDistribution(["same"]), "valid", False),
+]
+
+
+@pytest.mark.parametrize(("dist", "value", "expected"), [c[1:] for c in CONTAINS],
+                         ids=[c[0] for c in CONTAINS])
+def test_contains(dist, value, expected: bool) -> None:
+    assert study.contains(dist, value) is expected
+
+
+# ---------------------------------------------------------------- resuming a study
+
+def record(dataset: str = "mnist", text: str = "params:\n  epochs: {type: int, low: 1, high: 3}\n"):
+    return study.settings_record(DataConfig(dataset=dataset), SweepConfig(), space(text))
+
+
+def test_check_same_study() -> None:
+    existing = optuna.create_study(direction="maximize")
+    study.check_same_study(existing, record())  # first run: stores the record
+    assert existing.user_attrs[study.SETTINGS_ATTR]["data"]["dataset"] == "mnist"
+    study.check_same_study(existing, record())  # same settings: fine
+    with pytest.raises(UsageError, match="sweeps mnist, not cifar10"):
+        study.check_same_study(existing, record("cifar10"))
+    with pytest.raises(UsageError, match="another search space"):
+        study.check_same_study(existing, record(text="params:\n  epochs: {type: int, low: 1, high: 4}\n"))
+
+
+def test_check_same_study_refuses_a_foreign_study() -> None:
+    foreign = optuna.create_study()
+    foreign.add_trial(optuna.trial.create_trial(value=1.0))
+    with pytest.raises(UsageError, match="not created by sweep"):
+        study.check_same_study(foreign, record())

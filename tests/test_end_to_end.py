@@ -1,0 +1,334 @@
+"""End-to-end runs through the CLI on tiny data: baselines, the sweep, resume, failures,
+pruning, Ctrl-C, retrain, export round trips, predict and the dashboard.
+
+These train real (tiny) models, so they are marked slow; `make test` runs them too.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from PIL import Image
+
+from sweep.cli import main
+from tests.conftest import REPO, run_cli
+from tests.fixtures import write_cifar10, write_image_folder
+
+pytestmark = pytest.mark.slow
+
+# A tiny space so that every trial trains for a few seconds on digits.
+FAST_SPACE = """\
+params:
+  filters_1:     {type: int, low: 8, high: 32, step: 8}
+  dense_units:   {type: categorical, choices: [32, 64]}
+  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+  epochs:        {type: int, low: 2, high: 4}
+"""
+
+
+def _space(tmp: Path, text: str = FAST_SPACE) -> str:
+    path = tmp / "space.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def _sweep(results: Path, space: str, *extra: str) -> int:
+    return main(["sweep", "--dataset", "digits", "--results", str(results), "--space", space,
+                 "--timeout", "600", *extra])
+
+
+def _reloads_and_predicts_the_same(folder: Path) -> None:
+    """The saved model's predictions on the test set reproduce its recorded test accuracy."""
+    import keras
+
+    from sweep.datasets import load_dataset
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    model = keras.saving.load_model(folder / "model.keras")
+    dataset = load_dataset("digits", seed=metrics["seed"])
+    predicted = model.predict(dataset.x_test, verbose=0).argmax(axis=1)
+    assert np.mean(predicted == dataset.y_test) == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+# --- the four stages -------------------------------------------------------------------------
+
+def test_baseline_on_digits_writes_every_file_and_reaches_90_percent(tmp_path: Path) -> None:
+    assert main(["baseline", "--dataset", "digits", "--results", str(tmp_path)]) == 0
+    out = tmp_path / "digits" / "baseline"
+    for name in ("model.keras", "metrics.json", "samples.png", "history.png", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.90
+    for key in ("test_loss", "param_count", "epochs", "train_seconds", "seed", "versions", "data_source"):
+        assert key in metrics
+    assert set(metrics["per_class"]) == {str(d) for d in range(10)}
+    assert {"precision", "recall", "f1-score"} <= set(metrics["per_class"]["3"])
+    _reloads_and_predicts_the_same(out)
+
+
+def test_baseline_on_an_image_folder(tmp_path: Path) -> None:
+    folder = write_image_folder(tmp_path / "shapes", classes=("2", "10", "cat"), n_train=8, n_test=4,
+                                size=(20, 20), mode="RGB", ext="jpg")
+    assert main(["baseline", "--dataset", str(folder), "--results", str(tmp_path / "r"),
+                 "--epochs", "2"]) == 0
+    metrics = json.loads((tmp_path / "r" / "shapes" / "baseline" / "metrics.json").read_text())
+    assert metrics["class_names"] == ["2", "10", "cat"]
+    assert metrics["epochs"] == 2
+
+
+def test_baseline_on_a_cifar10_fixture_through_the_real_loader(tmp_path: Path) -> None:
+    write_cifar10(tmp_path / "data", n_per_batch=10)
+    assert main(["baseline", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"),
+                 "--results", str(tmp_path / "r"), "--epochs", "1"]) == 0
+    metrics = json.loads((tmp_path / "r" / "cifar10" / "baseline" / "metrics.json").read_text())
+    assert metrics["param_count"] == 122_570
+    assert metrics["class_names"][0] == "airplane"
+
+
+# --- the sweep --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-trial digits sweep with retrain, shared by the tests that read its results."""
+    root = tmp_path_factory.mktemp("swept")
+    assert _sweep(root / "results", _space(root), "--trials", "3") == 0
+    return root
+
+
+def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(swept: Path) -> None:
+    board = pd.read_csv(swept / "results" / "digits" / "leaderboard.csv")
+    assert len(board) == 3
+    assert list(board["rank"]) == [1, 2, 3]
+    for column in ("rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run",
+                   "filters_1", "dense_units", "learning_rate", "epochs", "param_count",
+                   "fit_seconds", "started", "finished", "is_baseline"):
+        assert column in board.columns, column
+    baseline = board[board["trial"] == 0].iloc[0]
+    assert bool(baseline["is_baseline"]) and baseline["filters_1"] == 32  # the baseline's own value
+    complete = board[board["state"] == "complete"]
+    assert list(complete["val_accuracy"]) == sorted(complete["val_accuracy"], reverse=True)
+    order = {"complete": 0, "pruned": 1, "fail": 2}
+    assert list(board["state"].map(order)) == sorted(board["state"].map(order))
+
+
+def test_sweep_retrains_the_best_and_writes_best_files(swept: Path) -> None:
+    results = swept / "results"
+    best = results / "digits" / "best"
+    for name in ("model.keras", "params.json", "metrics.json", "confusion_matrix.png", "history.png"):
+        assert (best / name).stat().st_size > 0, name
+    metrics = json.loads((best / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "per_class", "baseline_test_accuracy", "test_gain",
+                "param_count", "seed", "versions"):
+        assert key in metrics, key
+    assert metrics["test_gain"] == pytest.approx(metrics["test_accuracy"] - metrics["baseline_test_accuracy"])
+    _reloads_and_predicts_the_same(best)
+    assert (results / "digits" / "plots" / "optimization_history.png").is_file()
+    assert (results / "digits" / "export" / "model.keras").is_file()
+    summary = pd.read_csv(results / "leaderboard.csv")
+    assert list(summary["dataset"]) == ["digits"]
+    assert summary["test_accuracy"].iloc[0] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path) -> None:
+    space = _space(tmp_path)
+    assert _sweep(tmp_path / "r", space, "--trials", "3", "--no-retrain") == 0
+    first = pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial")
+    assert _sweep(tmp_path / "r", space, "--trials", "5", "--no-retrain") == 0
+    second = pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial")
+    assert second["state"].isin(["complete", "pruned"]).sum() == 5
+    kept = ["trial", "state", "val_accuracy", "filters_1", "dense_units", "learning_rate", "started"]
+    pd.testing.assert_frame_equal(first[kept].reset_index(drop=True),
+                                  second[kept].head(3).reset_index(drop=True))
+    assert second["is_baseline"].sum() == 1  # the baseline is enqueued once, not per run
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sweep.train
+
+    real = sweep.train.new_model
+
+    def flaky(arch, input_shape, num_classes, seed):  # trial 1 of seed 0 breaks
+        if seed == 1:
+            raise RuntimeError("simulated out of memory")
+        return real(arch, input_shape, num_classes, seed)
+
+    monkeypatch.setattr(sweep.train, "new_model", flaky)
+    assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain") == 0
+    board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
+    assert board["state"].isin(["complete", "pruned"]).sum() == 3  # failures do not count
+    failed = board[board["state"] == "fail"]
+    assert list(failed["trial"]) == [1]
+    assert "simulated out of memory" in failed["error"].iloc[0]
+    assert board["state"].iloc[-1] == "fail"  # listed below the finished ones
+
+
+def test_ctrl_c_leaves_valid_results_and_the_next_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sweep.train
+
+    real = sweep.train.new_model
+
+    def interrupted(arch, input_shape, num_classes, seed):
+        if seed == 1:
+            raise KeyboardInterrupt
+        return real(arch, input_shape, num_classes, seed)
+
+    monkeypatch.setattr(sweep.train, "new_model", interrupted)
+    space = _space(tmp_path)
+    assert _sweep(tmp_path, space, "--trials", "3") == 130
+    board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
+    assert board.loc[board["trial"] == 0, "state"].iloc[0] == "complete"
+    monkeypatch.setattr(sweep.train, "new_model", real)
+    assert _sweep(tmp_path, space, "--trials", "3", "--no-retrain") == 0
+    board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
+    assert board["state"].isin(["complete", "pruned"]).sum() == 3
+
+
+class _PruneAll(optuna.pruners.BasePruner):
+    """Prunes every trial at its first report: proves the reports reach Optuna."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A wrong metric name in the Keras callback only warns and never reports: then nothing
+    # could be pruned. With a pruner that prunes at the first report, every trial must stop
+    # after one epoch, with that epoch's validation accuracy recorded.
+    import sweep.search
+
+    monkeypatch.setattr(sweep.search, "make_pruner", lambda name, max_epochs: _PruneAll())
+    assert _sweep(tmp_path, _space(tmp_path), "--trials", "2", "--no-retrain") == 0
+    study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
+    for trial in study.trials:
+        assert list(trial.intermediate_values) == [0]
+        assert trial.user_attrs["epochs_run"] == 1
+
+
+def test_hyperband_prunes_hopeless_trials(tmp_path: Path) -> None:
+    # A learning rate of 1e-5 learns nothing in a few epochs; the baseline keeps its own 1e-3.
+    space = _space(tmp_path, FAST_SPACE.replace(
+        "{type: float, low: 1.0e-3, high: 1.0e-2, log: true}", "{type: categorical, choices: [1.0e-5]}"
+    ).replace("low: 2, high: 4", "low: 10, high: 10"))
+    assert _sweep(tmp_path, space, "--trials", "5", "--no-retrain", "--pruner", "hyperband") == 0
+    board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
+    pruned = board[board["state"] == "pruned"]
+    assert len(pruned) >= 1
+    assert (pruned["epochs_run"] < 10).all()
+
+
+# --- export, predict, dashboard, leaderboard --------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["keras", "h5", "savedmodel", "tflite"])
+def test_export_round_trip(swept: Path, fmt: str) -> None:
+    import keras
+
+    results = swept / "results"
+    assert main(["export", "--dataset", "digits", "--results", str(results), "--format", fmt]) == 0
+    export = results / "digits" / "export"
+    model = keras.saving.load_model(results / "digits" / "best" / "model.keras")
+    batch = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    expected = model.predict(batch, verbose=0)
+    if fmt in ("keras", "h5"):
+        got = keras.saving.load_model(export / f"model.{fmt}").predict(batch, verbose=0)
+    elif fmt == "savedmodel":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(export / "savedmodel"))  # keep it: serve needs its variables
+        got = loaded.serve(batch).numpy()
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(export / "model.tflite"))
+        interpreter.allocate_tensors()
+        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+        got = []
+        for image in batch:  # the converted model has a fixed batch size of 1
+            interpreter.set_tensor(inp["index"], image[None])
+            interpreter.invoke()
+            got.append(interpreter.get_tensor(out["index"])[0])
+        got = np.stack(got)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_predict_prints_class_names(swept: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    path = swept / "digit.png"
+    Image.fromarray((digits.images[0] * 255 / 16).astype(np.uint8), mode="L").save(path)
+    assert main(["predict", "--dataset", "digits", "--results", str(swept / "results"), str(path)]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(f"{path}: ") and line.endswith("%)")
+    assert line.split(": ")[1].split(" ")[0] in [str(d) for d in range(10)]
+
+
+def test_leaderboard_command_prints_the_top_rows(swept: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["leaderboard", "--dataset", "digits", "--results", str(swept / "results"), "--top", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "val_accuracy" in out and "3 trials" in out
+
+
+def test_dashboard_serves_the_study(swept: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sweep", "dashboard", "--dataset", "digits",
+         "--results", str(swept / "results"), "--port", str(port)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline, page = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard", timeout=2) as reply:
+                    page = reply.read().decode()
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.5)
+        assert "Optuna Dashboard" in page or "optuna" in page.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+# --- bad input: one line, exit 2, nothing lost ------------------------------------------------
+
+@pytest.mark.parametrize("args, expected", [
+    (["baseline", "--dataset", "imagenet"], "imagenet"),
+    (["sweep", "--dataset", "digits", "--space", "missing.yaml"], "missing.yaml"),
+    (["baseline", "--dataset", "mnist", "--data-dir", "{tmp}"], "mnist.npz"),
+    (["baseline", "--dataset", "digits", "--results", "{tmp}/file.txt/results"], "cannot write results"),
+    (["sweep", "--dataset", "digits", "--storage", "nonsense"], "nonsense"),
+    (["sweep", "--dataset", "digits", "--sampler", "grid"], "grid"),
+    (["retrain", "--dataset", "digits", "--results", "{tmp}"], "make sweep"),
+    (["export", "--dataset", "digits", "--results", "{tmp}"], "not found"),
+])
+def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    (tmp_path / "file.txt").write_text("not a folder")
+    result = run_cli(*[arg.replace("{tmp}", str(tmp_path)) for arg in args])
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweep: "), result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_run_leaves_earlier_results_untouched(swept: Path) -> None:
+    results = swept / "results"
+    before = {p: p.read_bytes() for p in (results / "digits").glob("*.csv")}
+    bad = _space(swept, "params:\n  dropout: {type: float, low: 0.9, high: 0.1}\n")
+    assert main(["sweep", "--dataset", "digits", "--results", str(results), "--space", bad]) == 2
+    assert {p: p.read_bytes() for p in (results / "digits").glob("*.csv")} == before
+    assert not list((results / "digits").rglob(".*.tmp*"))  # no half-written temporaries

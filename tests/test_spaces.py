@@ -1,0 +1,377 @@
+"""Tests for sweep.spaces: YAML search-space files → Optuna distributions, grids and fit checks.
+
+Fast: no TensorFlow, no training.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sweep.cli import main
+from sweep.errors import UsageError
+from sweep.params import baseline_params
+from sweep.spaces import load_space, parse_space, shipped_spaces
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE = "my_space.yaml"
+
+
+def parse(text: str):
+    return parse_space(yaml.safe_load(text), SOURCE)
+
+
+# ---------------------------------------------------------------- valid parameters
+
+VALID = [
+    ("int-step", "filters_1: {type: int, low: 16, high: 64, step: 16}",
+     IntDistribution(16, 64, step=16)),
+    ("int-no-step-is-step-1", "conv_blocks: {type: int, low: 1, high: 3}",
+     IntDistribution(1, 3, step=1)),
+    ("int-log", "dense_units: {type: int, low: 32, high: 512, log: true}",
+     IntDistribution(32, 512, log=True)),
+    ("float-log", "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}",
+     FloatDistribution(1e-4, 3e-3, log=True)),
+    ("float-step", "dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}",
+     FloatDistribution(0.0, 0.5, step=0.1)),
+    ("float-plain", "augment: {type: float, low: 0.0, high: 0.2}",
+     FloatDistribution(0.0, 0.2)),
+    ("categorical-int", "dense_units: {type: categorical, choices: [64, 128, 256]}",
+     CategoricalDistribution([64, 128, 256])),
+    ("categorical-bool", "batch_norm: {type: categorical, choices: [false, true]}",
+     CategoricalDistribution([False, True])),
+    ("categorical-str", "padding: {type: categorical, choices: [valid, same]}",
+     CategoricalDistribution(["valid", "same"])),
+    ("categorical-float", "augment: {type: categorical, choices: [0.0, 0.05, 0.1]}",
+     CategoricalDistribution([0.0, 0.05, 0.1])),
+    ("float-int-bounds-in-range", "dropout: {type: float, low: 0, high: 0.5}",
+     FloatDistribution(0.0, 0.5)),
+    ("low-equals-high", "epochs: {type: int, low: 5, high: 5}",
+     IntDistribution(5, 5)),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), [c[1:] for c in VALID], ids=[c[0] for c in VALID])
+def test_valid_parameter(line: str, expected) -> None:
+    space = parse(f"description: '  a test  '\nparams:\n  {line}\n")
+    (name,) = space.distributions
+    assert space.distributions[name] == expected
+    assert type(space.distributions[name]) is type(expected)
+    assert space.description == "a test"
+    assert space.source == SOURCE
+
+
+def test_float_bounds_are_floats() -> None:
+    dist = parse("params:\n  dropout: {type: float, low: 0, high: 0.5}\n").distributions["dropout"]
+    assert isinstance(dist.low, float) and isinstance(dist.high, float)
+
+
+def test_several_parameters_keep_file_order() -> None:
+    space = parse(
+        "params:\n"
+        "  epochs: {type: int, low: 1, high: 3}\n"
+        "  batch_size: {type: categorical, choices: [32, 64]}\n"
+        "  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}\n"
+    )
+    assert list(space.distributions) == ["epochs", "batch_size", "learning_rate"]
+
+
+# ---------------------------------------------------------------- invalid files
+
+# (id, YAML text, expected substring, parameter the message must name or None for top-level)
+INVALID = [
+    ("unknown-parameter", "params:\n  filter_1: {type: int, low: 1, high: 4}\n",
+     "unknown parameter", "filter_1"),
+    ("unknown-key", "params:\n  filters_1: {type: int, lo: 1, high: 4}\n",
+     "unknown key(s) lo", "filters_1"),
+    ("categorical-with-range-key", "params:\n  dense_units: {type: categorical, choices: [64], low: 1}\n",
+     "unknown key(s) low", "dense_units"),
+    ("unknown-type", "params:\n  filters_1: {type: integer, low: 1, high: 4}\n",
+     "type 'integer' is not one of int, float, categorical", "filters_1"),
+    ("missing-type", "params:\n  filters_1: {low: 1, high: 4}\n",
+     "is not one of int, float, categorical", "filters_1"),
+    ("not-a-mapping", "params:\n  epochs: 3\n",
+     "expected a mapping", "epochs"),
+    ("missing-low", "params:\n  epochs: {type: int, high: 4}\n",
+     "'low' is missing", "epochs"),
+    ("low-above-high", "params:\n  epochs: {type: int, low: 5, high: 2}\n",
+     "low 5 is greater than high 2", "epochs"),
+    ("yaml-1e-4-is-text", "params:\n  learning_rate: {type: float, low: 1e-4, high: 1.0e-2, log: true}\n",
+     "write 1.0e-4", "learning_rate"),
+    ("yaml-1e5-is-text", "params:\n  dense_units: {type: int, low: 64, high: 1e3}\n",
+     "write 1.0e+3", "dense_units"),
+    ("non-numeric-bound", "params:\n  dropout: {type: float, low: abc, high: 0.5}\n",
+     "'abc' is not a number", "dropout"),
+    ("int-bound-is-float", "params:\n  filters_1: {type: int, low: 1.5, high: 4}\n",
+     "low 1.5 is not an integer", "filters_1"),
+    ("int-step-is-float", "params:\n  filters_1: {type: int, low: 16, high: 64, step: 0.5}\n",
+     "step 0.5 is not an integer", "filters_1"),
+    ("bool-bound", "params:\n  epochs: {type: int, low: true, high: 4}\n",
+     "is not an integer", "epochs"),
+    ("infinite-bound", "params:\n  dropout: {type: float, low: 0.0, high: .inf}\n",
+     "is not finite", "dropout"),
+    ("log-low-zero", "params:\n  dropout: {type: float, low: 0.0, high: 0.5, log: true}\n",
+     "log: true needs low > 0", "dropout"),
+    ("log-not-bool", "params:\n  dropout: {type: float, low: 0.1, high: 0.5, log: yes please}\n",
+     "log must be true or false", "dropout"),
+    ("step-and-log", "params:\n  dropout: {type: float, low: 0.1, high: 0.5, step: 0.1, log: true}\n",
+     "step and log cannot be used together", "dropout"),
+    ("step-zero", "params:\n  filters_1: {type: int, low: 16, high: 64, step: 0}\n",
+     "step must be positive", "filters_1"),
+    ("step-negative", "params:\n  dropout: {type: float, low: 0.0, high: 0.5, step: -0.1}\n",
+     "step must be positive", "dropout"),
+    ("empty-categorical", "params:\n  dense_units: {type: categorical, choices: []}\n",
+     "choices must be a non-empty list", "dense_units"),
+    ("categorical-not-a-list", "params:\n  dense_units: {type: categorical, choices: 64}\n",
+     "choices must be a non-empty list", "dense_units"),
+    ("categorical-wrong-kind", "params:\n  filters_1: {type: categorical, choices: [\"a\"]}\n",
+     "'a' is not an integer", "filters_1"),
+    ("categorical-bool-for-int", "params:\n  epochs: {type: categorical, choices: [1, true]}\n",
+     "True is not an integer", "epochs"),
+    ("categorical-bad-choice", "params:\n  padding: {type: categorical, choices: [valid, full]}\n",
+     "'full' is not one of valid, same", "padding"),
+    ("categorical-out-of-range", "params:\n  dense_units: {type: categorical, choices: [0, 64]}\n",
+     "out of range", "dense_units"),
+    ("high-out-of-range", "params:\n  dropout: {type: float, low: 0.0, high: 1.5}\n",
+     "1.5 is out of range", "dropout"),
+    ("low-out-of-range", "params:\n  conv_blocks: {type: int, low: 0, high: 3}\n",
+     "0 is out of range", "conv_blocks"),
+    ("learning-rate-zero", "params:\n  learning_rate: {type: float, low: 0.0, high: 0.1}\n",
+     "out of range", "learning_rate"),
+    ("int-type-for-float-param", "params:\n  dropout: {type: int, low: 0, high: 1}\n",
+     "type int does not fit it; use type float", "dropout"),
+    ("float-type-for-int-param", "params:\n  filters_1: {type: float, low: 16, high: 64}\n",
+     "type float does not fit it; use type int", "filters_1"),
+    ("int-type-for-bool-param", "params:\n  batch_norm: {type: int, low: 0, high: 1}\n",
+     "use type categorical", "batch_norm"),
+    ("float-type-for-str-param", "params:\n  padding: {type: float, low: 0, high: 1}\n",
+     "use type categorical", "padding"),
+    ("missing-params", "description: nothing here\n",
+     "needs a top-level 'params:' mapping", None),
+    ("params-is-null", "params:\n",
+     "needs a top-level 'params:' mapping", None),
+    ("params-is-a-list", "params: [epochs]\n",
+     "needs a top-level 'params:' mapping", None),
+    ("empty-file", "",
+     "needs a top-level 'params:' mapping", None),
+    ("empty-params", "params: {}\n",
+     "'params:' is empty", None),
+    ("unknown-top-level-key", "parameters: {}\nparams:\n  epochs: {type: int, low: 1, high: 2}\n",
+     "unknown top-level key(s) parameters", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "param"), [c[1:] for c in INVALID],
+                         ids=[c[0] for c in INVALID])
+def test_invalid_space(text: str, expected: str, param: str | None) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    message = str(caught.value)
+    assert expected in message
+    assert message.startswith(f"{SOURCE}: ")
+    assert "\n" not in message
+    if param is not None:
+        assert f"'{param}'" in message
+
+
+def test_load_space_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text("params:\n  epochs: {type: int, low: 1, high: 3}\n")
+    space = load_space(path)
+    assert space.source == str(path)
+    assert space.distributions == {"epochs": IntDistribution(1, 3)}
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("params:\n  epochs: {type: int, low: 1\n  dropout: [\n")
+    with pytest.raises(UsageError, match=r"not valid YAML at line \d+") as caught:
+        load_space(path)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_yaml_error_inside_a_file_names_the_parameter(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text("params:\n  learning_rate: {type: float, low: 1e-4, high: 1.0e-2, log: true}\n")
+    with pytest.raises(UsageError, match="1.0e-4") as caught:
+        load_space(path)
+    assert str(path) in str(caught.value) and "learning_rate" in str(caught.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.yaml"
+    with pytest.raises(UsageError, match="not found") as caught:
+        load_space(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "spelled"), [
+    ("1e-4", "1.0e-4"), ("1E-4", "1.0e-4"), ("-1e-4", "-1.0e-4"), ("1e5", "1.0e+5"),
+    ("1.5e5", "1.5e+5"), ("1e+3", "1.0e+3"),
+])
+def test_suggested_spelling_is_a_yaml_float(text: str, spelled: str) -> None:
+    # The hint must be something YAML really reads as a float.
+    with pytest.raises(UsageError, match=re.escape(f"write {spelled})")):
+        parse(f"params:\n  dense_units: {{type: int, low: {text}, high: 64}}\n")
+    assert isinstance(yaml.safe_load(spelled), float)
+
+
+# ---------------------------------------------------------------- grid
+
+def test_grid_of_a_stepped_space() -> None:
+    space = parse(
+        "params:\n"
+        "  filters_1: {type: int, low: 16, high: 64, step: 16}\n"
+        "  conv_blocks: {type: int, low: 1, high: 3}\n"
+        "  dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}\n"
+        "  batch_norm: {type: categorical, choices: [false, true]}\n"
+    )
+    assert space.grid() == {
+        "filters_1": [16, 32, 48, 64],
+        "conv_blocks": [1, 2, 3],
+        "dropout": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+        "batch_norm": [False, True],
+    }
+
+
+def test_grid_needs_a_step_for_floats() -> None:
+    space = parse("params:\n  learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    with pytest.raises(UsageError, match="grid") as caught:
+        space.grid()
+    assert SOURCE in str(caught.value) and "'learning_rate'" in str(caught.value)
+
+
+# ---------------------------------------------------------------- check_fits
+
+MNIST_SHAPE, CIFAR_SHAPE, DIGITS_SHAPE = (28, 28, 1), (32, 32, 3), (8, 8, 1)
+DATASET_SHAPES = {
+    "mnist": MNIST_SHAPE, "fashion_mnist": MNIST_SHAPE, "cifar10": CIFAR_SHAPE, "digits": DIGITS_SHAPE,
+}
+
+TOO_DEEP = [
+    ("mnist-5-valid-blocks", "mnist", MNIST_SHAPE,
+     "params:\n  conv_blocks: {type: int, low: 2, high: 5}\n", "conv_blocks"),
+    # kernel 11, 'valid': 28 → 18 → 9 → -1.
+    ("mnist-kernel-11-valid", "mnist", MNIST_SHAPE,
+     "params:\n  kernel_size: {type: categorical, choices: [3, 11]}\n"
+     "  padding: {type: categorical, choices: [same, valid]}\n", "kernel_size"),
+    ("digits-valid-padding", "digits", DIGITS_SHAPE,
+     "params:\n  padding: {type: categorical, choices: [same, valid]}\n", "padding"),
+]
+
+
+@pytest.mark.parametrize(("dataset", "shape", "text", "culprit"), [c[1:] for c in TOO_DEEP],
+                         ids=[c[0] for c in TOO_DEEP])
+def test_space_that_does_not_fit(dataset: str, shape, text: str, culprit: str) -> None:
+    space = parse(text)
+    with pytest.raises(UsageError, match="does not fit") as caught:
+        space.check_fits(baseline_params(dataset, shape), shape)
+    message = str(caught.value)
+    assert message.startswith(f"{SOURCE}: parameter '{culprit}'")
+    assert f"{shape[0]}×{shape[1]}" in message
+
+
+def test_baseline_that_does_not_fit_is_named() -> None:
+    space = parse("params:\n  dropout: {type: float, low: 0.0, high: 0.5}\n")
+    with pytest.raises(UsageError, match="the baseline"):
+        space.check_fits(baseline_params("mnist", MNIST_SHAPE), DIGITS_SHAPE)
+
+
+@pytest.mark.parametrize(("high", "fits"), [(4, True), (5, False)])
+def test_same_padding_depth_limit(high: int, fits: bool) -> None:
+    # 'same' padding with pooling after every block: 28 → 14 → 7 → 3 → 1 → 0.
+    space = parse(f"params:\n  conv_blocks: {{type: int, low: 2, high: {high}}}\n"
+                  "  padding: {type: categorical, choices: [same]}\n")
+    baseline = baseline_params("mnist", MNIST_SHAPE)
+    if fits:
+        space.check_fits(baseline, MNIST_SHAPE)
+    else:
+        with pytest.raises(UsageError, match="conv block 5 of 5"):
+            space.check_fits(baseline, MNIST_SHAPE)
+
+
+SHIPPED = {path.stem: path for path in shipped_spaces()}
+
+
+def test_the_expected_spaces_ship() -> None:
+    assert set(SHIPPED) == {*DATASET_SHAPES, "image_folder"}
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASET_SHAPES))
+def test_shipped_space_fits_its_dataset(dataset: str) -> None:
+    shape = DATASET_SHAPES[dataset]
+    load_space(SHIPPED[dataset]).check_fits(baseline_params(dataset, shape), shape)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 48, 3)],
+                         ids=lambda s: f"{s[0]}x{s[1]}x{s[2]}")
+def test_image_folder_space_fits_small_and_large_images(shape) -> None:
+    load_space(SHIPPED["image_folder"]).check_fits(baseline_params("image_folder", shape), shape)
+
+
+REQUIRED = {"filters_1", "dense_units", "epochs"}
+EXPECTED = {"learning_rate", "batch_size", "dropout", "batch_norm", "augment"}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_space_names_the_required_parameters(name: str) -> None:
+    names = set(load_space(SHIPPED[name]).distributions)
+    assert REQUIRED <= names
+    assert EXPECTED <= names
+    assert any(n.startswith("filters_") for n in names)
+
+
+# ---------------------------------------------------------------- the `spaces` command
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_cli_checks_shipped_space(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["spaces", "--check", str(SHIPPED[name])]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"OK: {SHIPPED[name]}") and err == ""
+
+
+def test_cli_rejects_bad_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("params:\n  dropout: {type: float, low: 0.0, high: 1.5}\n")
+    assert main(["spaces", "--check", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("sweep: ")
+    assert str(path) in err and "dropout" in err
+
+
+def test_cli_checks_space_against_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Valid YAML, but too deep for 8×8 digits with 'valid' padding.
+    path = tmp_path / "deep.yaml"
+    path.write_text("params:\n  padding: {type: categorical, choices: [valid]}\n")
+    assert main(["spaces", "--check", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["spaces", "--check", str(path), "--dataset", "digits"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not fit 8×8" in err and str(path) in err
+
+
+def test_cli_lists_shipped_spaces(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["spaces"]) == 0
+    out = capsys.readouterr().out
+    for name in SHIPPED:
+        assert name in out
+
+
+# ---------------------------------------------------------------- no TensorFlow
+
+def test_light_modules_do_not_import_tensorflow() -> None:
+    code = (
+        "import sweep.spaces, sweep.params, sweep.leaderboard, sweep.study, sweep.cli, sys; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
