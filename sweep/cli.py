@@ -20,7 +20,14 @@ EXPORT_FORMATS = ("keras", "h5", "savedmodel", "tflite")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (exit 2), not usage plus message."""
+    """argparse, but a bad argument is one line on stderr (exit 2), not usage plus message.
+
+    Abbreviated flags are off: ``--epoch 3`` should be an error, not a silent ``--epochs``.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"sweep: {message} (see: {self.prog} --help)\n")

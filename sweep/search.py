@@ -146,7 +146,7 @@ def open_study(data: DataConfig, settings: SweepConfig, space: SearchSpace,
     )
     check_same_study(study, settings_record(data, settings, space))
     if not any(t.user_attrs.get("is_baseline") for t in study.get_trials(deepcopy=False)):
-        fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline[n])}
+        fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
         study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
     return study
 

@@ -139,6 +139,18 @@ def test_sweep_retrains_the_best_and_writes_best_files(swept: Path) -> None:
     assert summary["test_accuracy"].iloc[0] == pytest.approx(metrics["test_accuracy"])
 
 
+def test_sweep_with_the_shipped_mnist_space_on_a_tiny_mnist_file(tmp_path: Path) -> None:
+    # The shipped space names filters_3, which the two-block MNIST baseline does not have.
+    from tests.fixtures import write_mnist_npz
+
+    write_mnist_npz(tmp_path / "data", n_train=100, n_test=20)
+    assert main(["sweep", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"),
+                 "--results", str(tmp_path / "r"), "--trials", "2", "--no-retrain"]) == 0
+    board = pd.read_csv(tmp_path / "r" / "mnist" / "leaderboard.csv")
+    assert board["state"].isin(["complete", "pruned"]).sum() == 2
+    assert board.loc[board["is_baseline"], "filters_1"].iloc[0] == 32
+
+
 def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path) -> None:
     space = _space(tmp_path)
     assert _sweep(tmp_path / "r", space, "--trials", "3", "--no-retrain") == 0
