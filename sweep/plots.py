@@ -51,7 +51,7 @@ def plot_samples(
 
 def plot_history(history: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
     """Loss and accuracy per epoch, training and (if present) validation."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
         ax.plot(epochs, history[metric], marker="o", label="training")

@@ -30,8 +30,9 @@ class Display:
         self._progress: Progress | None = None
 
     def log(self, message: str) -> None:
-        """Print one line above any live bars."""
+        """Print one line above any live bars (flushed at once, also into a log file)."""
         self.console.print(message, markup=False, soft_wrap=True)
+        self.console.file.flush()
 
     @contextmanager
     def session(self) -> Iterator[Display]:
