@@ -16,7 +16,7 @@ DATA_FLAGS = --dataset $(DATASET) $(call flag,DATA_DIR,--data-dir) $(call flag,S
 	$(call flag,RESULTS,--results)
 STUDY_FLAGS = $(call flag,STORAGE,--storage) $(call flag,STUDY,--study)
 
-.PHONY: install sweep baseline retrain export leaderboard spaces dashboard test test-fast clean-venv
+.PHONY: install sweep baseline retrain export leaderboard spaces dashboard test test-fast bench clean-venv
 
 install: $(STAMP)
 
@@ -60,3 +60,7 @@ test-fast: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Benchmarks (not part of `make test`): results/bench/. BUDGET: seconds per strategy.
+bench: $(STAMP)
+	$(PY) -m sweep.bench strategies --dataset $(DATASET) $(call flag,BUDGET,--budget) $(call flag,SEED,--seed)

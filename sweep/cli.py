@@ -185,9 +185,8 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: returns the exit code (2 for bad input, 130 for Ctrl-C)."""
     args = build_parser().parse_args(argv)
-    # TensorFlow's C++ start-up chatter hides the output people need; errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if args.debug:
+        os.environ["SWEEP_DEBUG"] = "1"  # sweep.backend then shows TensorFlow's start-up log
     try:
         return _run(args)
     except UsageError as error:

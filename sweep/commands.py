@@ -68,7 +68,10 @@ def predict(model_path: str | None, dataset: str | None, results: str, images: l
         info = model_file.with_name("metrics.json")
     class_names = read_json(info, "").get("class_names") if info.is_file() else None
 
-    import keras
+    from sweep.backend import load_keras
+
+
+    keras = load_keras()
     import numpy as np
 
     from sweep.models import probabilities
@@ -86,7 +89,9 @@ def predict(model_path: str | None, dataset: str | None, results: str, images: l
 
 def _load_image(path: Path, size: tuple[int, int], channels: int) -> "np.ndarray":  # noqa: F821
     """One image file as the model expects it: resized, grayscale or RGB, scaled to [0, 1]."""
-    import keras
+    from sweep.backend import load_keras
+
+    keras = load_keras()
 
     try:
         image = keras.utils.load_img(

@@ -298,7 +298,9 @@ def _load_builtin(
 
 def _download(name: str) -> _Arrays:
     """Download through Keras's own loader, which also fills Keras's cache."""
-    import keras
+    from sweep.backend import load_keras
+
+    keras = load_keras()
 
     loaders: dict[str, Callable[[], _Arrays]] = {
         "mnist": keras.datasets.mnist.load_data,
@@ -541,7 +543,9 @@ def _decode_split(
     split_dir: Path, class_names: list[str], color_mode: str, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode and resize one split with Keras; pixels come back scaled to [0, 1]."""
-    import keras
+    from sweep.backend import load_keras
+
+    keras = load_keras()
 
     try:
         ds = keras.utils.image_dataset_from_directory(

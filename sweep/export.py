@@ -48,7 +48,9 @@ def _export_saved_model(model: "keras.Model", path: Path) -> None:  # noqa: F821
     ``model.export`` calls the model without ``training=False``, which leaves the random
     augmentation layers active in the served graph; an explicit endpoint fixes that.
     """
-    import keras
+    from sweep.backend import load_keras
+
+    keras = load_keras()
     import tensorflow as tf
 
     archive = keras.export.ExportArchive()
@@ -69,7 +71,9 @@ def run_export(data: DataConfig, fmt: str) -> int:
             f"{source} not found: run `make sweep DATASET={data.dataset}` (or `make retrain`) first"
         )
     folder = ensure_writable(data.folder / "export")
-    import keras
+    from sweep.backend import load_keras
+
+    keras = load_keras()
 
     written = export_model(keras.saving.load_model(source), folder, fmt)
     print(f"Exported {source} as {fmt}: {written}")

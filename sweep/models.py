@@ -6,11 +6,13 @@ commands that train or load models.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import layers
 
+from sweep.backend import load_keras
 from sweep.params import Architecture
+
+keras = load_keras()
+layers = keras.layers
 
 
 def build_model(

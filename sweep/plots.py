@@ -22,6 +22,7 @@ from sweep.files import atomic_write  # noqa: E402
 
 if TYPE_CHECKING:
     import optuna
+    import pandas as pd
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
@@ -104,3 +105,17 @@ def plot_study(study: optuna.Study, folder: Path) -> list[Path]:
         fig = (ax if hasattr(ax, "figure") else ax.flat[0]).figure
         written.append(save_figure(fig, folder / f"{name}.png"))
     return written
+
+
+def plot_curves(curves: Mapping[str, pd.DataFrame], path: Path, title: str) -> Path:
+    """Best validation accuracy over wall time, one step line per search strategy."""
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    for label, curve in curves.items():
+        done = curve[curve["best_val_accuracy"] > 0]
+        ax.step(done["seconds"], done["best_val_accuracy"], where="post", marker="o", label=label)
+    ax.set_xlabel("Wall time (s)")
+    ax.set_ylabel("Best validation accuracy so far")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)

@@ -163,7 +163,8 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     ensure_writable(data.folder)
     display = Display()
     dataset = load_checked(data, display)
-    space.check_fits(baseline := baseline_params(data.kind, dataset.input_shape), dataset.input_shape)
+    baseline = baseline_params(data.kind, dataset.input_shape)
+    space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     study = open_study(data, settings, space, baseline, data.seed)
     started = time.monotonic()
     interrupted = search(study, Objective(dataset, space, baseline, data.seed, display),

@@ -9,14 +9,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
-import tensorflow as tf
 from sklearn.metrics import classification_report, confusion_matrix
 
+from sweep.backend import load_keras
 from sweep.models import build_model, probabilities
 from sweep.params import Architecture
 from sweep.progress import Task
+
+keras = load_keras()
+import tensorflow as tf  # noqa: E402  (already imported, quietly, by load_keras)
 
 
 @dataclass
