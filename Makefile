@@ -2,7 +2,7 @@
 #   DATASET → --dataset, TRIALS → --trials, TIMEOUT → --timeout, SEED → --seed,
 #   SAMPLER → --sampler, PRUNER → --pruner, STORAGE → --storage, STUDY → --study,
 #   SPACE → --space, DATA_DIR → --data-dir, EPOCHS → --epochs, FORMAT → --format,
-#   RESULTS → --results, PORT → --port.
+#   RESULTS → --results, PORT → --port, WORKERS → --workers, BUDGET → bench --budget.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -24,13 +24,13 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
 	touch $(STAMP)
 
 sweep: $(STAMP)
 	$(PY) -m sweep sweep $(DATA_FLAGS) $(STUDY_FLAGS) $(call flag,SPACE,--space) \
 		$(call flag,TRIALS,--trials) $(call flag,TIMEOUT,--timeout) \
-		$(call flag,SAMPLER,--sampler) $(call flag,PRUNER,--pruner)
+		$(call flag,SAMPLER,--sampler) $(call flag,PRUNER,--pruner) $(call flag,WORKERS,--workers)
 
 baseline: $(STAMP)
 	$(PY) -m sweep baseline $(DATA_FLAGS) $(call flag,EPOCHS,--epochs)

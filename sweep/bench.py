@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ STRATEGIES = (("tpe", "hyperband"), ("tpe", "median"), ("tpe", "none"), ("random
 def run_strategy(dataset: str, sampler: str, pruner: str, budget: float, seed: int, out: Path) -> Path:
     """One sweep in a fresh process; returns its results folder."""
     folder = out / f"{sampler}-{pruner}"
+    shutil.rmtree(folder, ignore_errors=True)  # a fresh study: nothing left from an earlier run
     subprocess.run(
         [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
          "--sampler", sampler, "--pruner", pruner, "--trials", "10000", "--timeout", str(budget),

@@ -108,8 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"stop starting trials after this many seconds (default {defaults.timeout:.0f})")
     sweep.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler)
     sweep.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
+    sweep.add_argument("--workers", type=_number(int, 1, 64), default=defaults.workers,
+                       help=f"worker processes on this machine (default {defaults.workers})")
+    sweep.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
+                       help="replace a worker process after this many trials (default "
+                       f"{defaults.recycle}), so memory stays flat")
     sweep.add_argument("--no-retrain", action="store_true",
                        help="only search; run `retrain` later")
+
+    worker = commands.add_parser("worker", help="join a study by storage URL and name, run trials")
+    worker.add_argument("--storage", required=True, help="the study's Optuna storage URL")
+    worker.add_argument("--study", required=True, help="the study's name")
+    worker.add_argument("--trials", type=_number(int, 1, 100000),
+                        help="finished trials the study should hold (default: as recorded)")
+    worker.add_argument("--timeout", type=_number(float, 0, low_open=True),
+                        help="stop starting trials after this many seconds")
+    worker.add_argument("--max-trials", type=_number(int, 1),
+                        help="leave after this many trials (exit code 75)")
+    worker.add_argument("--data-dir", help="where this machine keeps the dataset files")
+    worker.add_argument("--results", help="results root on this machine (default: as recorded)")
+    worker.add_argument("--index", type=_number(int, 0), default=0,
+                        help="this worker's number (seeds its sampler differently)")
 
     retrain = commands.add_parser("retrain", help="retrain the best trial on train+validation, test it")
     _data_flags(retrain)
@@ -121,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = commands.add_parser("leaderboard", help="print the top trials of a dataset's sweep")
     _data_flags(board)
+    board.add_argument("--storage", help="read the study from this storage (any machine) "
+                       "instead of results/<dataset>/leaderboard.csv")
+    board.add_argument("--study", help="study name (default: the dataset's name)")
     board.add_argument("--top", type=_number(int, 1), default=10, help="rows to show (default 10)")
 
     spaces = commands.add_parser("spaces", help="list the search spaces, or check one file")
@@ -154,13 +176,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "spaces":
         from sweep.commands import spaces
         return spaces(args.check, args.dataset)
+    if args.command == "worker":
+        from sweep.search import run_worker
+        return run_worker(args.storage, args.study, data_dir=args.data_dir, results=args.results,
+                          trials=args.trials, timeout=args.timeout, max_trials=args.max_trials,
+                          index=args.index)
     if args.command == "predict":
         from sweep.commands import predict
         return predict(args.model, args.dataset, args.results, args.images)
     data = data_config(args)
     if args.command == "leaderboard":
         from sweep.commands import leaderboard
-        return leaderboard(data, args.top)
+        return leaderboard(data, SweepConfig(storage=args.storage, study=args.study), args.top)
     if args.command == "baseline":
         from sweep.baseline import run_baseline
         return run_baseline(data, epochs=args.epochs)
@@ -177,7 +204,8 @@ def _run(args: argparse.Namespace) -> int:
     from sweep.search import run_sweep
     settings = SweepConfig(
         trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
-        storage=args.storage, study=args.study, space=args.space,
+        storage=args.storage, study=args.study, space=args.space, workers=args.workers,
+        recycle=args.recycle,
     )
     return run_sweep(data, settings, retrain=not args.no_retrain)
 

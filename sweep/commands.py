@@ -7,7 +7,7 @@ from pathlib import Path
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import BUILTIN, builtin_input_shape, is_image_folder, results_name
 from sweep.errors import UsageError
-from sweep.files import read_json
+from sweep.files import ensure_writable, read_json
 from sweep.params import baseline_params
 from sweep.spaces import load_space, shipped_spaces
 
@@ -34,14 +34,27 @@ def spaces(check: str | None, dataset: str | None) -> int:
     return 0
 
 
-def leaderboard(data: DataConfig, top: int) -> int:
-    """Print the top rows of results/<dataset>/leaderboard.csv."""
+def leaderboard(data: DataConfig, settings: SweepConfig, top: int) -> int:
+    """Print the top rows of a sweep's leaderboard.
+
+    With ``--storage``, the table is rebuilt from the study itself (so any machine that can
+    reach the database can read it) and written to results/<dataset>/leaderboard.csv there.
+    """
     import pandas as pd
 
     path = data.folder / "leaderboard.csv"
-    if not path.is_file():
+    if settings.storage:
+        from sweep.leaderboard import trials_frame, write_csv
+        from sweep.study import load_study_at, recorded_settings, study_name
+
+        study = load_study_at(settings.storage, study_name(data, settings))
+        params = list(recorded_settings(study)["space"]["params"])
+        frame = trials_frame(study.get_trials(deepcopy=False), params)
+        write_csv(frame, ensure_writable(data.folder) / "leaderboard.csv")
+    elif path.is_file():
+        frame = pd.read_csv(path)
+    else:
         raise UsageError(f"{path} not found: run `make sweep DATASET={data.dataset}` first")
-    frame = pd.read_csv(path)
     shown = frame.drop(columns=["started", "finished", "error"], errors="ignore").head(top)
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -58,3 +58,5 @@ class SweepConfig:
     storage: str | None = None  # None: SQLite file results/<dataset>/study.db
     study: str | None = None  # None: the dataset's name
     space: str | None = None  # None: search_spaces/<dataset>.yaml
+    workers: int = 1  # >1: that many worker processes, each with cores / workers threads
+    recycle: int = 10  # a worker process is replaced after this many trials (flat memory)

@@ -7,7 +7,12 @@ retrained and tested once (:mod:`sweep.retrain`) and exported.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +22,32 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.baseline import load_checked
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape
+from sweep.errors import UsageError
 from sweep.files import ensure_writable
 from sweep.leaderboard import trials_frame, write_csv
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display, Task
-from sweep.spaces import SearchSpace, default_space_path, load_space
+from sweep.spaces import SearchSpace, default_space_path, load_space, parse_space
 from sweep.study import (
     FINISHED,
     best_trial,
-    check_same_study,
+    claim_study,
     contains,
     finished_count,
+    load_study_at,
     make_pruner,
     make_sampler,
     max_epochs,
     open_storage,
+    recorded_settings,
     settings_record,
     storage_url,
     study_name,
 )
+from sweep.worker import run_trials
 
-# A space where every trial fails (a typo'd dataset path inside a custom space, an
-# architecture Keras rejects) should stop the sweep, not loop forever.
-MAX_FAILURES_IN_A_ROW = 5
-
+# A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).
+EXIT_RECYCLE = 75
 
 def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -> dict[str, Any]:
     """The full parameter dict of a trial: the baseline, overridden by sampled values.
@@ -71,9 +78,9 @@ class Objective:
         self.seed, self.display = seed, display
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from optuna_integration import KerasPruningCallback
+        from sweep import train as training  # first: it loads TensorFlow quietly
 
-        from sweep import train as training
+        from optuna_integration import KerasPruningCallback  # noqa: I001
 
         dataset = self.dataset
         params = suggest(trial, self.space, self.baseline)
@@ -100,6 +107,7 @@ class Objective:
                 raise
             finally:
                 _record(trial, log)
+                training.release()
         return max(log.history["val_accuracy"])
 
 
@@ -128,23 +136,26 @@ def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
     return space
 
 
-def open_study(data: DataConfig, settings: SweepConfig, space: SearchSpace,
-               baseline: dict[str, Any], seed: int) -> optuna.Study:
+def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings: SweepConfig,
+               space: SearchSpace, baseline: dict[str, Any]) -> optuna.Study:
     """Create or resume the study; enqueue the baseline as its first trial."""
-    storage = open_storage(storage_url(data, settings))
     name = study_name(data, settings)
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
-        done = len(existing.trials)
     except KeyError:
-        done = 0
+        existing = None
+    if existing is not None and existing.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise UsageError(
+            f"study {name!r} in {storage_url(data, settings)} minimizes its objective; "
+            "sweep maximizes validation accuracy: pass another --study name"
+        )
     study = optuna.create_study(
         storage=storage, study_name=name, direction="maximize", load_if_exists=True,
         # Seed + trials so far: a resumed run continues the search instead of replaying it.
-        sampler=make_sampler(settings.sampler, space, seed + done),
+        sampler=make_sampler(settings.sampler, space, data.seed + len(existing.trials if existing else [])),
         pruner=make_pruner(settings.pruner, max_epochs(space, baseline)),
     )
-    check_same_study(study, settings_record(data, settings, space))
+    claim_study(study, settings_record(data, settings, space))
     if not any(t.user_attrs.get("is_baseline") for t in study.get_trials(deepcopy=False)):
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
         study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
@@ -161,14 +172,18 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     """Search until the study holds ``settings.trials`` finished trials, then retrain the best."""
     space = resolve_space(data, settings)
     ensure_writable(data.folder)
+    storage = open_storage(storage_url(data, settings))  # a bad URL fails before data loads
     display = Display()
     dataset = load_checked(data, display)
     baseline = baseline_params(data.kind, dataset.input_shape)
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
-    study = open_study(data, settings, space, baseline, data.seed)
+    study = open_study(storage, data, settings, space, baseline)
     started = time.monotonic()
-    interrupted = search(study, Objective(dataset, space, baseline, data.seed, display),
-                         space, data, settings, display)
+    if settings.workers > 1:
+        interrupted = run_worker_processes(study, space, data, settings, display)
+    else:
+        interrupted = search(study, Objective(dataset, space, baseline, data.seed, display),
+                             space, data, settings, display)
     write_leaderboard(study, space, data.folder)
     elapsed = time.monotonic() - started
     display.log(summary(study, data, elapsed))
@@ -184,34 +199,24 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
 
 def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
            settings: SweepConfig, display: Display) -> bool:
-    """Run trials one at a time until TRIALS finished ones, the timeout, or Ctrl-C (→ True)."""
-    started = time.monotonic()
-    failures = 0
-
-    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-        write_leaderboard(study, space, data.folder)
-        display.log(trial_line(study, trial))
-
+    """Run trials until the study holds TRIALS finished ones or the timeout; True on Ctrl-C."""
     with display.session(), display.task("trials", settings.trials) as task:
-        task.advance(steps=0)
-        while (done := finished_count(study)) < settings.trials:
-            task.done = done
-            if settings.timeout is not None and time.monotonic() - started > settings.timeout:
-                display.log(f"Timeout of {settings.timeout:.0f}s reached; not starting more trials.")
-                break
-            if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
-                display.log("The grid is exhausted: every point has been tried.")
-                break
-            try:
-                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[after_trial])
-            except KeyboardInterrupt:
-                return True
-            last = study.trials[-1]
-            failures = failures + 1 if last.state == TrialState.FAIL else 0
-            if failures >= MAX_FAILURES_IN_A_ROW:
-                display.log(f"{failures} trials failed in a row; stopping. See the error column.")
-                break
+
+        def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+            write_leaderboard(study, space, data.folder)
+            display.log(trial_line(study, trial))
             _advance(task, study)
+
+        _advance(task, study)
+        try:
+            reason = run_trials(study, objective, trials=settings.trials, timeout=settings.timeout,
+                                on_trial=after_trial, log=display.log)
+        except KeyboardInterrupt:
+            return True
+    if reason == "timeout":
+        display.log(f"Timeout of {settings.timeout:.0f}s reached; no more trials started.")
+    elif reason == "grid exhausted":
+        display.log("The grid is exhausted: every point has been tried.")
     return False
 
 
@@ -219,6 +224,101 @@ def _advance(task: Task, study: optuna.Study) -> None:
     best = best_trial(study)
     info = f"best {best.values[0]:.4f} (trial {best.number})" if best else ""
     task.advance(info, steps=finished_count(study) - task.done)
+
+
+def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | None,
+               trials: int | None, timeout: float | None, max_trials: int | None, index: int) -> int:
+    """``sweep worker``: join a study knowing only its storage URL and name.
+
+    Everything else (dataset, search space, sampler, pruner, TRIALS) is read from the study,
+    where ``sweep sweep`` recorded it. Exits with EXIT_RECYCLE after ``max_trials`` trials.
+    """
+    study = load_study_at(storage, name)
+    record = recorded_settings(study)
+    data = DataConfig.from_json(record["data"])
+    data = replace(data, data_dir=data_dir or data.data_dir, results=results or data.results)
+    space = parse_space(record["space"], record["space_source"])
+    ensure_writable(data.folder)
+    display = Display()
+    dataset = load_checked(data, display)
+    baseline = baseline_params(data.kind, dataset.input_shape)
+    # Distinct seeds per worker and per restart: workers must not propose the same points.
+    seed = data.seed + len(study.trials) + 7919 * (index + 1)
+    study = optuna.load_study(
+        study_name=name, storage=study._storage,
+        sampler=make_sampler(record["sampler"], space, seed),
+        pruner=make_pruner(record["pruner"], max_epochs(space, baseline)),
+    )
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        write_leaderboard(study, space, data.folder)
+        display.log(f"[worker {index}] {trial_line(study, trial)}")
+
+    reason = run_trials(
+        study, Objective(dataset, space, baseline, data.seed, display),
+        trials=trials or record["trials"], timeout=timeout, max_trials=max_trials,
+        on_trial=after_trial, log=display.log,
+    )
+    display.log(f"[worker {index}] stopping: {reason}")
+    return EXIT_RECYCLE if reason == "recycle" else 0
+
+
+def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConfig,
+                         settings: SweepConfig, display: Display) -> bool:
+    """Run WORKERS worker processes on the study and watch it; True on Ctrl-C.
+
+    Each worker uses cores / WORKERS threads, writes its log to results/<dataset>/workers/,
+    and is replaced by a fresh process every RECYCLE trials, so memory cannot accumulate.
+    """
+    url = storage_url(data, settings)
+    logs = ensure_writable(data.folder / "workers")
+    threads = max(1, (os.cpu_count() or 1) // settings.workers)
+    started = time.monotonic()
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "sweep", "worker", "--storage", url,
+                   "--study", study.study_name, "--trials", str(settings.trials),
+                   "--results", data.results, "--index", str(index),
+                   "--max-trials", str(settings.recycle)]
+        if settings.timeout is not None:
+            left = max(settings.timeout - (time.monotonic() - started), 0.001)
+            command += ["--timeout", f"{left:.3f}"]
+        if data.data_dir:
+            command += ["--data-dir", data.data_dir]
+        with open(logs / f"worker-{index}.log", "ab") as log:
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "SWEEP_THREADS": str(threads)})
+
+    display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; "
+                f"logs in {logs}/")
+    workers = {index: spawn(index) for index in range(settings.workers)}
+    seen: set[int] = set()
+    with display.session(), display.task("trials", settings.trials) as task:
+        try:
+            while workers:
+                time.sleep(1.0)
+                for index, process in list(workers.items()):
+                    code = process.poll()
+                    if code is not None and code < 0:  # killed (OOM killer, kill -9): replace it
+                        display.log(f"worker {index} was killed by signal {-code}; restarting it")
+                    if code == EXIT_RECYCLE or (code is not None and code < 0):
+                        workers[index] = spawn(index)
+                    elif code is not None:
+                        del workers[index]
+                        if code != 0:
+                            display.log(f"worker {index} exited with code {code}; see its log")
+                for trial in study.get_trials(deepcopy=False):
+                    if trial.number not in seen and trial.state.is_finished():
+                        seen.add(trial.number)
+                        display.log(trial_line(study, trial))
+                _advance(task, study)
+        except KeyboardInterrupt:
+            for process in workers.values():
+                process.send_signal(signal.SIGINT)  # they record their trial as failed
+            for process in workers.values():
+                process.wait()
+            return True
+    return False
 
 
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:

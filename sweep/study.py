@@ -6,6 +6,7 @@ No TensorFlow here: opening a study, reading its leaderboard or serving its dash
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,9 @@ from sweep.errors import UsageError
 from sweep.spaces import SearchSpace
 
 SETTINGS_ATTR = "sweep_settings"
+# How often a running trial proves its worker is alive; after three missed beats the trial is
+# failed and retried. Tests shorten it to see a killed worker recovered within seconds.
+HEARTBEAT_SECONDS = int(os.environ.get("SWEEP_HEARTBEAT_SECONDS", "20"))
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
 optuna.logging.set_verbosity(logging.ERROR)
@@ -59,7 +63,11 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             # Heartbeats (a crashed worker's RUNNING trial is failed and retried) are
             # "experimental" in Optuna, and have been since 2.9.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS,
+                # A trial whose worker died is failed, and its parameters run again.
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
     except (ImportError, ModuleNotFoundError) as error:
         raise UsageError(f"storage {url}: no driver for it ({error}); install the driver") from None
     except sqlalchemy.exc.ArgumentError:
@@ -71,12 +79,17 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 def load_study(data: DataConfig, settings: SweepConfig) -> optuna.Study:
     """An existing study, for commands that read one (retrain, leaderboard, dashboard)."""
-    url, name = storage_url(data, settings), study_name(data, settings)
+    url = storage_url(data, settings)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise UsageError(
             f"no study for {data.name} yet ({url.removeprefix('sqlite:///')} does not exist); "
             f"run: make sweep DATASET={data.dataset}"
         )
+    return load_study_at(url, study_name(data, settings))
+
+
+def load_study_at(url: str, name: str) -> optuna.Study:
+    """The study ``name`` in the storage at ``url`` (it must exist)."""
     try:
         return optuna.load_study(study_name=name, storage=open_storage(url))
     except KeyError:
@@ -152,29 +165,46 @@ def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace)
         "space_source": space.source,
         "sampler": settings.sampler,
         "pruner": settings.pruner,
+        "trials": settings.trials,
     }
 
 
-def check_same_study(study: optuna.Study, record: Mapping[str, Any]) -> None:
-    """Refuse to resume a study with another dataset or search space than it was created with."""
+def claim_study(study: optuna.Study, record: Mapping[str, Any]) -> None:
+    """Record this run's settings in the study (workers read them), after checking that a
+    resumed study sweeps the same dataset with the same search space."""
     stored = study.user_attrs.get(SETTINGS_ATTR)
-    if stored is None:
-        if study.trials:
-            raise UsageError(
-                f"study {study.study_name!r} was not created by sweep; pick another --study name"
-            )
-        study.set_user_attr(SETTINGS_ATTR, dict(record))
-        return
+    if stored is None and study.trials:
+        raise UsageError(
+            f"study {study.study_name!r} was not created by sweep; pick another --study name"
+        )
+    if stored is not None:
+        check_same_study(stored, record, study.study_name)
+    study.set_user_attr(SETTINGS_ATTR, dict(record))
+
+
+def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name: str) -> None:
+    """Refuse to resume a study with another dataset or search space than it was created with."""
     if stored["data"]["dataset"] != record["data"]["dataset"]:
         raise UsageError(
-            f"study {study.study_name!r} sweeps {stored['data']['dataset']}, not "
+            f"study {name!r} sweeps {stored['data']['dataset']}, not "
             f"{record['data']['dataset']}; pass another --study name"
         )
     if stored["space"] != record["space"]:
         raise UsageError(
-            f"study {study.study_name!r} was created with another search space "
+            f"study {name!r} was created with another search space "
             f"({stored['space_source']}); use that file again, or a new --study name"
         )
+
+
+def recorded_settings(study: optuna.Study) -> dict[str, Any]:
+    """The settings a study was created with; a study not made by sweep is an error."""
+    record = study.user_attrs.get(SETTINGS_ATTR)
+    if record is None:
+        raise UsageError(
+            f"study {study.study_name!r} was not created by sweep; start it with "
+            "`python -m sweep sweep --storage URL --study NAME` first"
+        )
+    return dict(record)
 
 
 def finished_count(study: optuna.Study) -> int:

@@ -142,6 +142,18 @@ def evaluate(
     )
 
 
+def release() -> None:
+    """Free what Keras keeps between models (graphs, layer-name counters) after a trial.
+
+    Without it, every model a long sweep builds stays reachable and memory grows trial
+    after trial (KerasTuner #395, Optuna #1178).
+    """
+    import gc
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
 def library_versions() -> dict[str, str]:
     """Versions that decide whether a result can be reproduced."""
     import platform

@@ -203,19 +203,21 @@ def record(dataset: str = "mnist", text: str = "params:\n  epochs: {type: int, l
     return study.settings_record(DataConfig(dataset=dataset), SweepConfig(), space(text))
 
 
-def test_check_same_study() -> None:
+def test_claim_study_records_and_checks_settings() -> None:
     existing = optuna.create_study(direction="maximize")
-    study.check_same_study(existing, record())  # first run: stores the record
+    study.claim_study(existing, record())  # first run: stores the record
     assert existing.user_attrs[study.SETTINGS_ATTR]["data"]["dataset"] == "mnist"
-    study.check_same_study(existing, record())  # same settings: fine
+    study.claim_study(existing, record())  # same settings: fine
+    study.claim_study(existing, {**record(), "trials": 7})  # a resume with more TRIALS
+    assert existing.user_attrs[study.SETTINGS_ATTR]["trials"] == 7  # what workers will read
     with pytest.raises(UsageError, match="sweeps mnist, not cifar10"):
-        study.check_same_study(existing, record("cifar10"))
+        study.claim_study(existing, record("cifar10"))
     with pytest.raises(UsageError, match="another search space"):
-        study.check_same_study(existing, record(text="params:\n  epochs: {type: int, low: 1, high: 4}\n"))
+        study.claim_study(existing, record(text="params:\n  epochs: {type: int, low: 1, high: 4}\n"))
 
 
-def test_check_same_study_refuses_a_foreign_study() -> None:
+def test_claim_study_refuses_a_foreign_study() -> None:
     foreign = optuna.create_study()
     foreign.add_trial(optuna.trial.create_trial(value=1.0))
     with pytest.raises(UsageError, match="not created by sweep"):
-        study.check_same_study(foreign, record())
+        study.claim_study(foreign, record())

@@ -1,0 +1,156 @@
+"""The trial loop: any number of processes, on any number of machines, can run it on one study.
+
+Each pass takes the study's lock, fails trials whose worker died (Optuna's heartbeat; their
+parameters are re-enqueued by ``RetryFailedTrialCallback``), counts, and asks Optuna for a new
+trial only while ``finished + running < TRIALS``. Counting and creating under one lock is what
+keeps TRIALS exact with several workers; the lock is the storage's own (a file lock beside a
+SQLite file, an advisory lock in PostgreSQL), not a coordinator process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.study import FINISHED
+
+# A space where every trial fails (say, an architecture Keras rejects) should stop the
+# sweep, not loop forever.
+MAX_FAILURES_IN_A_ROW = 5
+
+
+@contextmanager
+def study_lock(study: optuna.Study) -> Iterator[None]:
+    """Hold the study's lock: exclusive across processes (and machines, for PostgreSQL)."""
+    storage = study._storage
+    storage = getattr(storage, "_backend", storage)  # unwrap Optuna's cache layer
+    engine = getattr(storage, "engine", None)
+    dialect = engine.dialect.name if engine is not None else ""
+    if dialect == "sqlite":
+        path = Path(engine.url.database or "study.db").with_suffix(".lock")
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    elif dialect == "postgresql":
+        import sqlalchemy
+
+        key = zlib.crc32(f"sweep:{study.study_name}".encode())
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    else:  # in-memory and other storages: one process, nothing to exclude
+        yield
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Record the trial's heartbeat while it runs, so a killed worker's trial is detected."""
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial._trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def counts(study: optuna.Study) -> tuple[int, int]:
+    """(finished, running) trials; finished = complete or pruned, the ones TRIALS counts."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return sum(s in FINISHED for s in states), states.count(TrialState.RUNNING)
+
+
+def run_one(study: optuna.Study, trial: optuna.Trial,
+            objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
+    """Run the objective on an asked trial and tell Optuna how it ended."""
+    with heartbeat(study, trial):
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+        except KeyboardInterrupt:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception:  # recorded in the trial's "error" attribute by the objective
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+    return study._storage.get_trial(trial._trial_id)
+
+
+def run_trials(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    *,
+    trials: int,
+    timeout: float | None = None,
+    max_trials: int | None = None,
+    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    log: Callable[[str], None] = print,
+    poll: float = 2.0,
+) -> str:
+    """Run trials until the study holds ``trials`` finished ones; returns why it stopped.
+
+    ``timeout``: no new trial after this many seconds. ``max_trials``: leave after this many
+    (a recycled worker process, so memory never accumulates). While the count is reached only
+    with trials still running elsewhere, wait: one of them may yet fail and need a re-run.
+    """
+    started = time.monotonic()
+    ran = failures = 0
+    while True:
+        with study_lock(study), warnings.catch_warnings():
+            # Heartbeats are "experimental" (since Optuna 2.9) and Optuna assumes optimize();
+            # this loop records them itself (see heartbeat()).
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            optuna.storages.fail_stale_trials(study)
+            finished, running = counts(study)
+            if finished >= trials:
+                return "done"
+            if timeout is not None and time.monotonic() - started > timeout:
+                return "timeout"
+            if max_trials is not None and ran >= max_trials:
+                return "recycle"
+            sampler = study.sampler
+            if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study):
+                return "grid exhausted"
+            trial = study.ask() if finished + running < trials else None
+        if trial is None:
+            time.sleep(poll)
+            continue
+        ran += 1
+        frozen = run_one(study, trial, objective)
+        if on_trial is not None:
+            on_trial(study, frozen)
+        failures = failures + 1 if frozen.state == TrialState.FAIL else 0
+        if failures >= MAX_FAILURES_IN_A_ROW:
+            log(f"{failures} trials failed in a row; stopping. See the error column.")
+            return "failing"
