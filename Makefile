@@ -61,6 +61,11 @@ test-fast: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
-# Benchmarks (not part of `make test`): results/bench/. BUDGET: seconds per strategy.
+# Benchmarks (not part of `make test`), written to results/bench/<BENCH>/:
+#   BENCH=strategies (default): sampler/pruner pairs at an equal wall budget (BUDGET seconds each)
+#   BENCH=workers: trials per hour, 1 worker × 2 threads against 2 workers × 1 thread
+#   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
+BENCH ?= strategies
 bench: $(STAMP)
-	$(PY) -m sweep.bench strategies --dataset $(DATASET) $(call flag,BUDGET,--budget) $(call flag,SEED,--seed)
+	$(PY) -m sweep.bench $(BENCH) --dataset $(DATASET) $(call flag,BUDGET,--budget) \
+		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers)

@@ -2,8 +2,16 @@
 
 ``python -m sweep.bench strategies`` runs the same sweep once per sampler/pruner pair, each in
 its own process with the same wall-clock budget, seed, data split and search space, and writes
-``results/bench/strategies.csv`` (one row per pair) and ``strategies.png`` (best validation
-accuracy over time).
+``results/bench/strategies/strategies.csv`` (one row per pair) and ``strategies.png`` (best
+validation accuracy over time).
+
+``python -m sweep.bench workers`` runs the same fixed trials (the MNIST baseline, one epoch at
+batch 128) with 1 worker × all cores and with 2 workers × half the cores each, and reports
+trials per hour: ``results/bench/workers/workers.csv``.
+
+``python -m sweep.bench memory`` runs one sweep of ``--trials`` trials and records the summed
+resident memory of its whole process tree (driver and workers) at the end of every trial:
+``results/bench/memory/rss.csv`` and ``rss.png``.
 """
 
 from __future__ import annotations
@@ -85,6 +93,126 @@ def strategies(dataset: str, budget: float, seed: int, out: Path) -> pd.DataFram
     return table
 
 
+# Memory grows per model built, not per epoch: short trials show a leak as well as long ones.
+QUICK_SPACE = """\
+description: MNIST CNNs with 1-2 epochs, for measuring memory over many trials quickly.
+params:
+  filters_1:     {type: int, low: 16, high: 64, step: 16}
+  filters_2:     {type: int, low: 32, high: 128, step: 32}
+  dense_units:   {type: categorical, choices: [64, 128, 256]}
+  batch_norm:    {type: categorical, choices: [false, true]}
+  learning_rate: {type: float, low: 3.0e-4, high: 3.0e-3, log: true}
+  batch_size:    {type: categorical, choices: [128, 256]}
+  epochs:        {type: int, low: 1, high: 2}
+"""
+
+
+# Every trial identical, so that throughput differences come from the worker layout only.
+FIXED_SPACE = """\
+description: One fixed configuration, for measuring trials per hour.
+params:
+  batch_size: {type: categorical, choices: [128]}
+  epochs:     {type: categorical, choices: [1]}
+"""
+
+
+def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.DataFrame:
+    """Trials per hour with 1 worker × all cores against 2 workers × half the cores each."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    space = out / "space.yaml"
+    space.write_text(FIXED_SPACE)
+    rows = []
+    for workers in (1, 2):
+        folder = out / f"workers-{workers}"
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
+             "--space", str(space), "--trials", str(trials), "--timeout", "100000",
+             "--pruner", "none", "--workers", str(workers), "--seed", str(seed), "--no-retrain"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        wall = time.monotonic() - started
+        name = Path(dataset.rstrip("/")).name
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{folder / name / 'study.db'}")
+        done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        # From the first trial's start to the last one's end: start-up is the same for both.
+        span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        rows.append({"workers": workers, "threads_each": threads, "trials": len(done),
+                     "trial_span_s": round(span, 1), "trials_per_hour": round(3600 * len(done) / span, 1),
+                     "wall_s": round(wall, 1)})
+        print(f"{workers} worker(s) × {threads} thread(s): {rows[-1]['trials_per_hour']} trials/hour",
+              flush=True)
+    table = pd.DataFrame(rows)
+    write_csv(table, out / "workers.csv")
+    write_json(out / "machine.json", machine_info())
+    return table
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def memory(dataset: str, trials: int, workers: int, seed: int, out: Path) -> pd.DataFrame:
+    """RSS of a whole sweep's process tree after every finished trial."""
+    from sweep import plots
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    space = out / "space.yaml"
+    space.write_text(QUICK_SPACE)
+    command = [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(out),
+               "--space", str(space), "--trials", str(trials), "--timeout", "100000",
+               "--workers", str(workers), "--seed", str(seed), "--no-retrain"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    name = Path(dataset.rstrip("/")).name
+    db = out / name / "study.db"
+    rows, peak = [], 0
+    while process.poll() is None:
+        time.sleep(0.5)
+        rss = tree_rss(process.pid)
+        peak = max(peak, rss)
+        if not db.is_file():
+            continue
+        try:
+            study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+        except (KeyError, RuntimeError, ValueError):
+            continue
+        done = sum(t.state.is_finished() for t in study.trials)
+        if done > len(rows):
+            rows.append({"trials_finished": done, "rss_mb": round(rss / 2**20, 1),
+                         "peak_mb": round(peak / 2**20, 1)})
+            print(f"trial {done}: {rows[-1]['rss_mb']} MB (peak {rows[-1]['peak_mb']} MB)", flush=True)
+    if process.returncode != 0:
+        raise SystemExit(f"the sweep failed with exit code {process.returncode}")
+    table = pd.DataFrame(rows)
+    write_csv(table, out / "rss.csv")
+    plots.plot_rss(table, out / "rss.png", f"{dataset}: memory of the sweep's processes, "
+                   f"{workers} worker(s)")
+    write_json(out / "machine.json", machine_info())
+    return table
+
+
 def machine_info() -> dict[str, object]:
     """Where a benchmark ran: results are only comparable on the same kind of machine."""
     from sweep.backend import load_keras
@@ -101,13 +229,24 @@ def machine_info() -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweep.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=("strategies",))
+    parser.add_argument("benchmark", choices=("strategies", "workers", "memory"))
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--budget", type=float, default=600.0, help="seconds per strategy")
+    parser.add_argument("--budget", type=float, default=600.0, help="strategies: seconds each")
+    parser.add_argument("--trials", type=int, default=40, help="memory, workers: trials to run")
+    parser.add_argument("--workers", type=int, default=1, help="memory: worker processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args(argv)
-    table = strategies(args.dataset, args.budget, args.seed, Path(args.out) / args.benchmark)
+    out = Path(args.out) / args.benchmark
+    if args.benchmark == "strategies":
+        table = strategies(args.dataset, args.budget, args.seed, out)
+    elif args.benchmark == "workers":
+        table = workers_throughput(args.dataset, args.trials, args.seed, out)
+    else:
+        table = memory(args.dataset, args.trials, args.workers, args.seed, out)
+        if len(table) >= 40:
+            growth = table["rss_mb"].iloc[39] - table["rss_mb"].iloc[4]
+            print(f"RSS growth from the end of trial 5 to the end of trial 40: {growth:+.0f} MB")
     print(table.to_string(index=False))
     return 0
 

@@ -119,3 +119,14 @@ def plot_curves(curves: Mapping[str, pd.DataFrame], path: Path, title: str) -> P
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path)
+
+
+def plot_rss(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Resident memory after each trial."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    ax.plot(table["trials_finished"], table["rss_mb"], marker="o")
+    ax.set_xlabel("Trials finished")
+    ax.set_ylabel("Resident memory of all processes (MB)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)
