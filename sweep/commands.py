@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import BUILTIN, builtin_input_shape, is_image_folder, results_name
@@ -10,6 +11,9 @@ from sweep.errors import UsageError
 from sweep.files import ensure_writable, read_json
 from sweep.params import baseline_params
 from sweep.spaces import load_space, shipped_spaces
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def spaces(check: str | None, dataset: str | None) -> int:
@@ -100,7 +104,7 @@ def predict(model_path: str | None, dataset: str | None, results: str, images: l
     return 0
 
 
-def _load_image(path: Path, size: tuple[int, int], channels: int) -> "np.ndarray":  # noqa: F821
+def _load_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
     """One image file as the model expects it: resized, grayscale or RGB, scaled to [0, 1]."""
     from sweep.backend import load_keras
 

@@ -10,15 +10,19 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweep.config import DataConfig
 from sweep.errors import UsageError
 from sweep.files import atomic_write, ensure_writable
 
+if TYPE_CHECKING:
+    import keras
+
 FILE_NAMES = {"keras": "model.keras", "h5": "model.h5", "savedmodel": "savedmodel", "tflite": "model.tflite"}
 
 
-def export_model(model: "keras.Model", folder: Path, fmt: str) -> Path:  # noqa: F821
+def export_model(model: keras.Model, folder: Path, fmt: str) -> Path:
     """Write ``model`` under ``folder`` in format ``fmt``; returns the file or folder written."""
     if fmt not in FILE_NAMES:
         raise UsageError(f"unknown export format {fmt!r}; use {', '.join(FILE_NAMES)}")
@@ -42,7 +46,7 @@ def export_model(model: "keras.Model", folder: Path, fmt: str) -> Path:  # noqa:
     return target
 
 
-def _export_saved_model(model: "keras.Model", path: Path) -> None:  # noqa: F821
+def _export_saved_model(model: keras.Model, path: Path) -> None:
     """A SavedModel whose ``serve`` endpoint runs in inference mode.
 
     ``model.export`` calls the model without ``training=False``, which leaves the random

@@ -6,7 +6,7 @@ same images, so the reported gain compares like with like.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -22,6 +22,9 @@ from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
 from sweep.study import baseline_trial, best_trial, finished_count, load_study
 
+if TYPE_CHECKING:
+    from sweep.train import TrainResult
+
 
 def final_params(trial: FrozenTrial) -> dict[str, Any]:
     """A trial's parameters, with epochs set to the epoch where validation accuracy peaked."""
@@ -30,7 +33,9 @@ def final_params(trial: FrozenTrial) -> dict[str, Any]:
     return params
 
 
-def _fit_full(params: dict[str, Any], dataset: Dataset, seed: int, display: Display, label: str):
+def _fit_full(
+    params: dict[str, Any], dataset: Dataset, seed: int, display: Display, label: str
+) -> TrainResult:
     """Train from scratch on train + validation (no validation left: the epochs are fixed)."""
     from sweep import train as training
 
@@ -101,9 +106,9 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
