@@ -221,3 +221,13 @@ def test_claim_study_refuses_a_foreign_study() -> None:
     foreign.add_trial(optuna.trial.create_trial(value=1.0))
     with pytest.raises(UsageError, match="not created by sweep"):
         study.claim_study(foreign, record())
+
+
+def test_a_study_with_another_direction_is_refused(tmp_path, capsys) -> None:
+    (tmp_path / "digits").mkdir()
+    url = f"sqlite:///{tmp_path / 'digits' / 'study.db'}"
+    optuna.create_study(storage=url, study_name="digits", direction="minimize")
+    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "minimizes" in err[0] and "--study" in err[0]
+    assert optuna.load_study(study_name="digits", storage=url).trials == []  # nothing written
