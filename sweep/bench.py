@@ -35,14 +35,25 @@ from sweep.leaderboard import write_csv
 STRATEGIES = (("tpe", "hyperband"), ("tpe", "median"), ("tpe", "none"), ("random", "hyperband"))
 
 
+def sweep_command(dataset: str, folder: Path, seed: int, *flags: str) -> list[str]:
+    """The command line of a benchmark sweep: no retrain, results in its own folder."""
+    return [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
+            "--seed", str(seed), "--no-retrain", *flags]
+
+
+def load_bench_study(dataset: str, folder: Path) -> optuna.Study:
+    """The study a benchmark sweep left in ``folder``."""
+    name = Path(dataset.rstrip("/")).name
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / name / 'study.db'}")
+
+
 def run_strategy(dataset: str, sampler: str, pruner: str, budget: float, seed: int, out: Path) -> Path:
     """One sweep in a fresh process; returns its results folder."""
     folder = out / f"{sampler}-{pruner}"
     shutil.rmtree(folder, ignore_errors=True)  # a fresh study: nothing left from an earlier run
     subprocess.run(
-        [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
-         "--sampler", sampler, "--pruner", pruner, "--trials", "10000", "--timeout", str(budget),
-         "--seed", str(seed), "--no-retrain"],
+        sweep_command(dataset, folder, seed, "--sampler", sampler, "--pruner", pruner,
+                      "--trials", "10000", "--timeout", str(budget)),
         check=True, stdout=subprocess.DEVNULL,
     )
     return folder
@@ -72,8 +83,7 @@ def strategies(dataset: str, budget: float, seed: int, out: Path) -> pd.DataFram
     for sampler, pruner in STRATEGIES:
         started = time.monotonic()
         folder = run_strategy(dataset, sampler, pruner, budget, seed, out)
-        name = Path(dataset.rstrip("/")).name
-        study = optuna.load_study(study_name=name, storage=f"sqlite:///{folder / name / 'study.db'}")
+        study = load_bench_study(dataset, folder)
         curve = best_over_time(study, budget)
         curves[f"{sampler} + {pruner}"] = curve
         counts = curve["state"].value_counts().to_dict()
@@ -127,14 +137,12 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
         folder = out / f"workers-{workers}"
         started = time.monotonic()
         subprocess.run(
-            [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
-             "--space", str(space), "--trials", str(trials), "--timeout", "100000",
-             "--pruner", "none", "--workers", str(workers), "--seed", str(seed), "--no-retrain"],
+            sweep_command(dataset, folder, seed, "--space", str(space), "--trials", str(trials),
+                          "--timeout", "100000", "--pruner", "none", "--workers", str(workers)),
             check=True, stdout=subprocess.DEVNULL,
         )
         wall = time.monotonic() - started
-        name = Path(dataset.rstrip("/")).name
-        study = optuna.load_study(study_name=name, storage=f"sqlite:///{folder / name / 'study.db'}")
+        study = load_bench_study(dataset, folder)
         done = [t for t in study.trials if t.state == TrialState.COMPLETE]
         # From the first trial's start to the last one's end: start-up is the same for both.
         span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
@@ -181,12 +189,12 @@ def memory(dataset: str, trials: int, workers: int, seed: int, out: Path) -> pd.
     out.mkdir(parents=True)
     space = out / "space.yaml"
     space.write_text(QUICK_SPACE)
-    command = [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(out),
-               "--space", str(space), "--trials", str(trials), "--timeout", "100000",
-               "--workers", str(workers), "--seed", str(seed), "--no-retrain"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    name = Path(dataset.rstrip("/")).name
-    db = out / name / "study.db"
+    process = subprocess.Popen(
+        sweep_command(dataset, out, seed, "--space", str(space), "--trials", str(trials),
+                      "--timeout", "100000", "--workers", str(workers)),
+        stdout=subprocess.DEVNULL,
+    )
+    db = out / Path(dataset.rstrip("/")).name / "study.db"
     rows, peak = [], 0
     while process.poll() is None:
         time.sleep(0.5)
@@ -195,7 +203,7 @@ def memory(dataset: str, trials: int, workers: int, seed: int, out: Path) -> pd.
         if not db.is_file():
             continue
         try:
-            study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+            study = load_bench_study(dataset, out)
         except (KeyError, RuntimeError, ValueError):
             continue
         done = sum(t.state.is_finished() for t in study.trials)
