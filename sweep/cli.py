@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler)
     sweep.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
     sweep.add_argument("--workers", type=_number(int, 1, 64), default=defaults.workers,
-                       help=f"worker processes on this machine (default {defaults.workers})")
+                       help="worker processes on this machine (default: 2, or 1 on one core; "
+                       "1 trains in this process)")
     sweep.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
                        help="replace a worker process after this many trials (default "
                        f"{defaults.recycle}), so memory stays flat")

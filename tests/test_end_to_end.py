@@ -36,6 +36,10 @@ params:
 """
 
 
+# Tests that patch training code need the trials to run in this process.
+IN_PROCESS = ("--workers", "1")
+
+
 def _space(tmp: Path, text: str = FAST_SPACE) -> str:
     path = tmp / "space.yaml"
     path.write_text(text)
@@ -175,7 +179,7 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monke
         return real(arch, input_shape, num_classes, seed)
 
     monkeypatch.setattr(sweep.train, "new_model", flaky)
-    assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain") == 0
+    assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     assert board["state"].isin(["complete", "pruned"]).sum() == 3  # failures do not count
     failed = board[board["state"] == "fail"]
@@ -196,7 +200,7 @@ def test_ctrl_c_leaves_valid_results_and_the_next_run_resumes(tmp_path: Path, mo
 
     monkeypatch.setattr(sweep.train, "new_model", interrupted)
     space = _space(tmp_path)
-    assert _sweep(tmp_path, space, "--trials", "3") == 130
+    assert _sweep(tmp_path, space, "--trials", "3", *IN_PROCESS) == 130
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     assert board.loc[board["trial"] == 0, "state"].iloc[0] == "complete"
     monkeypatch.setattr(sweep.train, "new_model", real)
@@ -219,7 +223,7 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     import sweep.search
 
     monkeypatch.setattr(sweep.search, "make_pruner", lambda name, max_epochs: _PruneAll())
-    assert _sweep(tmp_path, _space(tmp_path), "--trials", "2", "--no-retrain") == 0
+    assert _sweep(tmp_path, _space(tmp_path), "--trials", "2", "--no-retrain", *IN_PROCESS) == 0
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
     for trial in study.trials:

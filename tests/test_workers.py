@@ -157,8 +157,9 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
     results, trials = tmp_path / "results", 6
     board_path = results / "digits" / "leaderboard.csv"
     db = f"sqlite:///{results / 'digits' / 'study.db'}"
+    # One worker, in the process we kill: a worker killed in the middle of its trial.
     args = ["sweep", "--dataset", "digits", "--space", _space(tmp_path), "--trials", str(trials),
-            "--no-retrain", "--results", str(results)]
+            "--no-retrain", "--results", str(results), "--workers", "1"]
     fast_heartbeat = {"SWEEP_HEARTBEAT_SECONDS": "1"}
     victim = _sweep_process(*args, env=fast_heartbeat)
     kill_after = random.Random(7).uniform(0.5, 3.0)  # seconds into a running trial
