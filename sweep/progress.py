@@ -73,6 +73,7 @@ class Task:
         self.total = total
         self.done = 0
         self.started = time.monotonic()
+        self._logged = False
         progress = display._progress
         self._id = (
             progress.add_task(description, total=total, info="") if progress is not None else None
@@ -84,17 +85,11 @@ class Task:
         progress = self.display._progress
         if progress is not None and self._id is not None:
             progress.update(self._id, advance=steps, info=info)
-        else:
+        elif steps or not self._logged:  # a log line only when something happened
+            self._logged = True
             of = f"/{self.total}" if self.total else ""
             elapsed = time.monotonic() - self.started
             self.display.log(f"{self.description} {self.done}{of} [{elapsed:.0f}s] {info}".rstrip())
-
-    def set_total(self, total: int) -> None:
-        """Change the number of steps (a resumed sweep learns how many are left)."""
-        self.total = total
-        progress = self.display._progress
-        if progress is not None and self._id is not None:
-            progress.update(self._id, total=total)
 
     def close(self) -> None:
         """Remove a finished sub-bar so that nested tasks do not pile up on screen."""
