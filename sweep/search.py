@@ -24,12 +24,13 @@ from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
-from sweep.leaderboard import trials_frame, write_csv
+from sweep.leaderboard import trial_score, trials_frame, write_csv
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace, default_space_path, load_space, parse_space
 from sweep.study import (
     FINISHED,
+    baseline_trial,
     best_trial,
     claim_study,
     contains,
@@ -156,7 +157,7 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
         pruner=make_pruner(settings.pruner, max_epochs(space, baseline)),
     )
     claim_study(study, settings_record(data, settings, space))
-    if not any(t.user_attrs.get("is_baseline") for t in study.get_trials(deepcopy=False)):
+    if baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
         study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
     return study
@@ -324,7 +325,7 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """One log line per finished trial."""
     attrs = trial.user_attrs
-    score = trial.values[0] if trial.values else max(trial.intermediate_values.values(), default=None)
+    score = trial_score(trial)
     parts = [f"trial {trial.number} {trial.state.name.lower()}"]
     if score is not None:
         parts.append(f"val_accuracy {score:.4f}")
@@ -348,7 +349,7 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float) -> str:
     if best is None:
         lines.append("No trial completed yet.")
     else:
-        base = next((t for t in study.trials if t.user_attrs.get("is_baseline")), None)
+        base = baseline_trial(study)
         gain = ""
         if base is not None and base.state == TrialState.COMPLETE:
             gain = f" (baseline {base.values[0]:.4f}, {best.values[0] - base.values[0]:+.4f})"
