@@ -2,7 +2,8 @@
 #   DATASET → --dataset, TRIALS → --trials, TIMEOUT → --timeout, SEED → --seed,
 #   SAMPLER → --sampler, PRUNER → --pruner, STORAGE → --storage, STUDY → --study,
 #   SPACE → --space, DATA_DIR → --data-dir, EPOCHS → --epochs, FORMAT → --format,
-#   RESULTS → --results, PORT → --port, WORKERS → --workers, BUDGET → bench --budget.
+#   RESULTS → --results, PORT → --port, WORKERS → --workers, ENGINE → --engine,
+#   TUNER → --tuner, BUDGET → bench --budget.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,7 +31,8 @@ $(STAMP): pyproject.toml
 sweep: $(STAMP)
 	$(PY) -m sweep sweep $(DATA_FLAGS) $(STUDY_FLAGS) $(call flag,SPACE,--space) \
 		$(call flag,TRIALS,--trials) $(call flag,TIMEOUT,--timeout) \
-		$(call flag,SAMPLER,--sampler) $(call flag,PRUNER,--pruner) $(call flag,WORKERS,--workers)
+		$(call flag,SAMPLER,--sampler) $(call flag,PRUNER,--pruner) $(call flag,WORKERS,--workers) \
+		$(call flag,ENGINE,--engine) $(call flag,TUNER,--tuner)
 
 baseline: $(STAMP)
 	$(PY) -m sweep baseline $(DATA_FLAGS) $(call flag,EPOCHS,--epochs)
@@ -64,6 +66,8 @@ clean-venv:
 # Benchmarks (not part of `make test`), written to results/bench/<BENCH>/:
 #   BENCH=strategies (default): sampler/pruner pairs at an equal wall budget (BUDGET seconds each)
 #   BENCH=workers: trials per hour, 1 worker × 2 threads against 2 workers × 1 thread
+#   BENCH=throughput: MNIST epoch seconds: notebook fit, trial path, compute floor
+#   BENCH=peers: time to accuracy against KerasTuner Hyperband and Optuna TPE without pruning
 #   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
 BENCH ?= strategies
 bench: $(STAMP)

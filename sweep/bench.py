@@ -9,6 +9,16 @@ validation accuracy over time).
 batch 128) with 1 worker × all cores and with 2 workers × half the cores each, and reports
 trials per hour: ``results/bench/workers/workers.csv``.
 
+``python -m sweep.bench throughput`` measures seconds per 60k-image MNIST epoch of the baseline
+CNN: the notebook's plain ``fit`` against the sweep's trial path, and the compute floor
+(:mod:`sweep.speed`): ``results/bench/throughput/throughput.csv`` and ``throughput.png``.
+
+``python -m sweep.bench peers`` races the default sweep against KerasTuner Hyperband
+(``max_epochs=9``, ``factor=3``, one iteration, whose wall time sets the budget) and Optuna TPE
+without pruning, on one search space (the MNIST space with 1–9 epochs), split, batch sizes and
+thread settings; then retrains each one's best on train + validation and tests it:
+``results/bench/peers/peers.csv`` and ``peers.png``.
+
 ``python -m sweep.bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
@@ -17,6 +27,7 @@ resident memory of its whole process tree (driver and workers) at the end of eve
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -158,6 +169,125 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
     return table
 
 
+def throughput(out: Path) -> pd.DataFrame:
+    """The notebook's fit, the trial path at several batch sizes and layouts, and the floor."""
+    from sweep import plots, speed
+    from sweep.params import Architecture, baseline_params
+
+    out.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    runs = [("notebook", 32, 1, None)]  # TensorFlow's default threads, as in the notebook
+    runs += [("trial", batch, 1, cores) for batch in (32, 128, 256)]
+    if cores > 1:  # the default WORKERS layout: one process per core, side by side
+        runs += [("trial", batch, cores, 1) for batch in (128, 256)]
+    rows = []
+    for mode, batch, processes, threads in runs:
+        rows.append(speed.measure(mode, batch, None, processes, threads))
+        print(f"{mode:>8} batch {batch:>3} × {processes} process(es): "
+              f"{rows[-1]['seconds_per_60k']:.1f} s per 60k images", flush=True)
+    gflops = speed.matmul_gflops()
+    flops = Architecture.from_params(baseline_params("mnist", speed.MNIST_SHAPE)).training_flops(
+        speed.MNIST_SHAPE, 10)
+    floor = speed.floor_seconds(flops, gflops)
+    rows.append({"setup": "compute floor", "batch_size": None, "processes": None,
+                 "threads_each": cores, "images_per_s": round(60_000 / floor, 1),
+                 "seconds_per_60k": round(floor, 2)})
+    table = pd.DataFrame(rows)
+    table["x_floor"] = (table["seconds_per_60k"] / floor).round(2)
+    print(f"compute floor: {flops / 1e6:.1f} MFLOP per image at {gflops:.0f} GFLOP/s "
+          f"= {floor:.1f} s per 60k images", flush=True)
+    write_csv(table, out / "throughput.csv")
+    plots.plot_throughput(table, out / "throughput.png",
+                          f"MNIST baseline CNN on {cores} cores: seconds per 60k training images")
+    write_json(out / "machine.json", {**machine_info(), "matmul_gflops": round(gflops, 1),
+                                      "training_mflop_per_image": round(flops / 1e6, 2)})
+    return table
+
+
+# (label, results folder, study name, extra sweep flags); KerasTuner runs first: it sets the budget.
+PEERS = (
+    ("KerasTuner Hyperband", "kerastuner", "mnist-kerastuner",
+     ("--engine", "kerastuner", "--tuner", "hyperband")),
+    ("sweep (default)", "sweep", "mnist", ()),
+    ("Optuna TPE, no pruning", "optuna-tpe", "mnist", ("--pruner", "none", "--workers", "1")),
+)
+
+
+def peers_space() -> str:
+    """The shipped MNIST space with 1-9 epochs: KerasTuner Hyperband's max_epochs=9."""
+    import yaml
+
+    from sweep.spaces import default_space_path
+
+    data = yaml.safe_load(default_space_path("mnist").read_text())
+    data["description"] = "The MNIST space with 1-9 epochs, for racing sweep against its peers."
+    data["params"]["epochs"] = {"type": "int", "low": 1, "high": 9}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def first_reaching(curve: pd.DataFrame, target: float) -> float | None:
+    """Seconds until a best-so-far curve first reaches ``target`` (None: never)."""
+    reached = curve[curve["best_val_accuracy"] >= target - 1e-12]
+    return float(reached["seconds"].iloc[0]) if len(reached) else None
+
+
+def peers(seed: int, out: Path) -> pd.DataFrame:
+    """Best validation accuracy over time for sweep and its peers at KerasTuner's budget."""
+    from sweep import plots
+    from sweep.baseline import load_checked
+    from sweep.config import DataConfig
+    from sweep.progress import Display
+    from sweep.retrain import final_params, retrained_test_accuracy
+    from sweep.study import best_trial
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    space = out / "space.yaml"
+    space.write_text(peers_space())
+    budget, curves, rows = None, {}, []
+    for label, folder, name, flags in PEERS:
+        started = time.monotonic()
+        limit = ("--timeout", f"{budget:.0f}") if budget else ("--timeout", "100000")
+        subprocess.run(sweep_command("mnist", out / folder, seed, "--space", str(space),
+                                     "--trials", "100000", *limit, *flags),
+                       check=True, stdout=subprocess.DEVNULL)
+        study = optuna.load_study(study_name=name,
+                                  storage=f"sqlite:///{out / folder / 'mnist' / 'study.db'}")
+        if budget is None:  # KerasTuner's one Hyperband iteration, first trial start to last end
+            trials = [t for t in study.trials if t.datetime_complete]
+            budget = (max(t.datetime_complete for t in trials)
+                      - min(t.datetime_start for t in trials)).total_seconds()
+        curves[label] = best_over_time(study, budget)
+        best = best_trial(study)
+        rows.append({"engine": label, "budget_s": round(budget), "trials": len(curves[label]),
+                     "best_val_accuracy": curves[label]["best_val_accuracy"].max(),
+                     "best_trial": best.number, "best_params": json.dumps(final_params(best)),
+                     "wall_s": round(time.monotonic() - started)})
+        print(f"{label}: best val_accuracy {rows[-1]['best_val_accuracy']:.4f} in "
+              f"{rows[-1]['trials']} trials within {budget:.0f}s", flush=True)
+    # The same retrain for every best configuration: train + validation, same seed, one test.
+    display = Display()
+    dataset = load_checked(DataConfig("mnist", seed=seed), display)
+    for row in rows:
+        row["test_accuracy"] = retrained_test_accuracy(
+            json.loads(row["best_params"]), dataset, seed, display, row["engine"])
+        print(f"{row['engine']}: retrained test accuracy {row['test_accuracy']:.4f}", flush=True)
+    ours = curves["sweep (default)"]
+    for row in rows:
+        curve = curves[row["engine"]]
+        reached = first_reaching(curve, row["best_val_accuracy"])
+        row["seconds_to_own_best"] = reached
+        mine = first_reaching(ours, row["best_val_accuracy"])
+        row["sweep_seconds_to_this_best"] = mine
+        row["sweep_time_ratio"] = round(mine / reached, 3) if mine is not None and reached else None
+    table = pd.DataFrame(rows)
+    write_csv(table, out / "peers.csv")
+    plots.plot_curves(curves, out / "peers.png",
+                      f"MNIST: best validation accuracy within KerasTuner Hyperband's {budget:.0f}s")
+    write_json(out / "machine.json", machine_info())
+    return table
+
+
 def tree_rss(pid: int) -> int:
     """Resident bytes of a process and all its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
@@ -237,7 +367,8 @@ def machine_info() -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweep.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=("strategies", "workers", "memory"))
+    parser.add_argument("benchmark",
+                        choices=("strategies", "workers", "memory", "throughput", "peers"))
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--budget", type=float, default=600.0, help="strategies: seconds each")
     parser.add_argument("--trials", type=int, default=40, help="memory, workers: trials to run")
@@ -248,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) / args.benchmark
     if args.benchmark == "strategies":
         table = strategies(args.dataset, args.budget, args.seed, out)
+    elif args.benchmark == "peers":
+        table = peers(args.seed, out)
+    elif args.benchmark == "throughput":
+        table = throughput(out)
     elif args.benchmark == "workers":
         table = workers_throughput(args.dataset, args.trials, args.seed, out)
     else:

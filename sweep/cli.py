@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from sweep.config import PRUNERS, SAMPLERS, DataConfig, SweepConfig
+from sweep.config import ENGINES, PRUNERS, SAMPLERS, TUNERS, DataConfig, SweepConfig
 from sweep.errors import UsageError
 
 EXPORT_FORMATS = ("keras", "h5", "savedmodel", "tflite")
@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
                        help="replace a worker process after this many trials (default "
                        f"{defaults.recycle}), so memory stays flat")
+    sweep.add_argument("--engine", choices=ENGINES, default=defaults.engine,
+                       help="who proposes trials: optuna (default) or kerastuner, on the same "
+                       "space, data and training loop")
+    sweep.add_argument("--tuner", choices=TUNERS, default=defaults.tuner,
+                       help="--engine kerastuner: KerasTuner's tuner (default hyperband; "
+                       "--sampler/--pruner/--workers do not apply)")
     sweep.add_argument("--no-retrain", action="store_true",
                        help="only search; run `retrain` later")
 
@@ -206,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = SweepConfig(
         trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
         storage=args.storage, study=args.study, space=args.space, workers=args.workers,
-        recycle=args.recycle,
+        recycle=args.recycle, engine=args.engine, tuner=args.tuner,
     )
     return run_sweep(data, settings, retrain=not args.no_retrain)
 

@@ -11,6 +11,8 @@ from sweep.datasets import is_image_folder, results_name
 
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
 PRUNERS = ("hyperband", "median", "none")
+ENGINES = ("optuna", "kerastuner")
+TUNERS = ("hyperband", "bayesian", "random")  # KerasTuner's tuners, for --engine kerastuner
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,7 @@ class SweepConfig:
     # ran 294 MNIST trials an hour against 199 for 1 × 2 (`make bench BENCH=workers`).
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     recycle: int = 10  # a worker process is replaced after this many trials (flat memory)
+    # Who proposes trials: Optuna (sampler + pruner above), or KerasTuner's `tuner` in this
+    # process, for comparing engines on the same space, data and training loop.
+    engine: str = "optuna"
+    tuner: str = "hyperband"

@@ -221,6 +221,25 @@ class Architecture:
         count += self.dense_units * num_classes + num_classes
         return count
 
+    def training_flops(self, input_shape: tuple[int, int, int], num_classes: int) -> int:
+        """Floating-point operations to train on one image: the compute floor of a trial.
+
+        Counts the multiply-adds of the conv and dense layers (2 FLOPs each) three times:
+        forward, gradient of the weights, and gradient of the inputs, which the first layer
+        does not need. Pooling, activations and batch norm are a few percent and left out.
+        """
+        self.check_fits(input_shape)
+        shrink = self.kernel_size - 1 if self.padding == "valid" else 0
+        height, width, channels = input_shape
+        macs = []
+        for out_h, out_w, filters in self.feature_maps(input_shape):
+            height, width = height - shrink, width - shrink  # conv output, before pooling
+            macs.append(height * width * self.kernel_size**2 * channels * filters)
+            height, width, channels = out_h, out_w, filters
+        macs.append(height * width * channels * self.dense_units)
+        macs.append(self.dense_units * num_classes)
+        return 2 * (3 * sum(macs) - macs[0])
+
 
 def baseline_params(dataset: str, input_shape: tuple[int, int, int]) -> dict[str, Any]:
     """The baseline parameter dict of a dataset: its notebook's CNN, or one that fits the input.

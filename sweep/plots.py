@@ -130,3 +130,22 @@ def plot_rss(table: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def plot_throughput(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Seconds per 60k images for each setup, as bars, with the compute floor as a line."""
+    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+    measured = table[table["setup"] != "compute floor"]
+    labels = [
+        f"{row.setup}\nbatch {row.batch_size}, {row.processes}×{row.threads_each} thr"
+        for row in measured.itertuples()
+    ]
+    ax.bar(labels, measured["seconds_per_60k"], color="tab:blue")
+    floor = float(table.loc[table["setup"] == "compute floor", "seconds_per_60k"].iloc[0])
+    ax.axhline(floor, color="tab:red", linestyle="--", label=f"compute floor ({floor:.1f} s)")
+    ax.axhline(2 * floor, color="tab:orange", linestyle=":", label=f"2 × floor ({2 * floor:.1f} s)")
+    ax.set_ylabel("Seconds per 60k training images")
+    ax.set_title(title)
+    ax.legend()
+    ax.tick_params(axis="x", labelsize=8)
+    return save_figure(fig, path)

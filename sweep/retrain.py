@@ -33,7 +33,7 @@ def final_params(trial: FrozenTrial) -> dict[str, Any]:
     return params
 
 
-def _fit_full(
+def fit_full(
     params: dict[str, Any], dataset: Dataset, seed: int, display: Display, label: str
 ) -> TrainResult:
     """Train from scratch on train + validation (no validation left: the epochs are fixed)."""
@@ -47,11 +47,19 @@ def _fit_full(
         return training.train(model, arch, x, y, seed=seed, task=task)
 
 
+def retrained_test_accuracy(params: dict[str, Any], dataset: Dataset, seed: int, display: Display,
+                            label: str) -> float:
+    """Test accuracy of ``params`` trained from scratch on train + validation."""
+    from sweep.train import evaluate
+
+    model = fit_full(params, dataset, seed, display, label).model
+    return evaluate(model, dataset.x_test, dataset.y_test, dataset.class_names).accuracy
+
+
 def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display) -> dict[str, Any]:
     """Retrain best and baseline, write results/<dataset>/best/, plots and the summary row."""
     from sweep import plots
     from sweep.export import export_model
-    from sweep.train import evaluate
 
     best = best_trial(study)
     if best is None:
@@ -65,13 +73,12 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
     )
 
     display.log(f"Retraining trial {best.number} on train + validation for {best_params['epochs']} epochs")
-    result = _fit_full(best_params, dataset, data.seed, display, f"trial {best.number}")
+    result = fit_full(best_params, dataset, data.seed, display, f"trial {best.number}")
     if base is not None and base.number == best.number:
         base_accuracy = None  # the baseline won: its test accuracy is the best model's
     else:
         display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
-        base_result = _fit_full(base_params, dataset, data.seed, display, "baseline")
-        base_accuracy = evaluate(base_result.model, dataset.x_test, dataset.y_test, dataset.class_names).accuracy
+        base_accuracy = retrained_test_accuracy(base_params, dataset, data.seed, display, "baseline")
 
     metrics = write_model_report(
         out, result, dataset, data, title=f"{dataset.name} best (trial {best.number})", samples=False,

@@ -157,7 +157,8 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
         pruner=make_pruner(settings.pruner, max_epochs(space, baseline)),
     )
     claim_study(study, settings_record(data, settings, space))
-    if baseline_trial(study) is None:
+    # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
+    if settings.engine == "optuna" and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
         study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
     return study
@@ -180,7 +181,9 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     study = open_study(storage, data, settings, space, baseline)
     started = time.monotonic()
-    if settings.workers > 1:
+    if settings.engine == "kerastuner":
+        interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display)
+    elif settings.workers > 1:
         interrupted = run_worker_processes(study, space, data, settings, display)
     else:
         interrupted = search(study, Objective(dataset, space, baseline, data.seed, display),
@@ -221,6 +224,21 @@ def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: 
     return False
 
 
+def search_kerastuner(study: optuna.Study, dataset: Dataset, space: SearchSpace,
+                      baseline: dict[str, Any], data: DataConfig, settings: SweepConfig,
+                      display: Display) -> bool:
+    """``--engine kerastuner``: KerasTuner searches in this process; True on Ctrl-C."""
+    from sweep import kerastuner_engine
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        write_leaderboard(study, space, data.folder)
+        display.log(trial_line(study, trial))
+
+    with display.session():
+        return kerastuner_engine.search(study, dataset, space, baseline, data, settings, display,
+                                        after_trial)
+
+
 def _advance(task: Task, study: optuna.Study) -> None:
     best = best_trial(study)
     info = f"best {best.values[0]:.4f} (trial {best.number})" if best else ""
@@ -236,6 +254,9 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     """
     study = load_study_at(storage, name)
     record = recorded_settings(study)
+    if record.get("engine", "optuna") != "optuna":
+        raise UsageError(f"study {name!r} is searched by {record['engine']}, which runs in one "
+                         "process; workers can join Optuna studies only")
     data = DataConfig.from_json(record["data"])
     data = replace(data, data_dir=data_dir or data.data_dir, results=results or data.results)
     space = parse_space(record["space"], record["space_source"])

@@ -42,7 +42,10 @@ def storage_url(data: DataConfig, settings: SweepConfig) -> str:
 
 
 def study_name(data: DataConfig, settings: SweepConfig) -> str:
-    return settings.study or data.name
+    """The name given, else the dataset's (with the engine's suffix for KerasTuner)."""
+    if settings.study:
+        return settings.study
+    return data.name if settings.engine == "optuna" else f"{data.name}-{settings.engine}"
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -166,6 +169,7 @@ def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace)
         "sampler": settings.sampler,
         "pruner": settings.pruner,
         "trials": settings.trials,
+        "engine": settings.engine,
     }
 
 
@@ -188,6 +192,12 @@ def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name:
         raise UsageError(
             f"study {name!r} sweeps {stored['data']['dataset']}, not "
             f"{record['data']['dataset']}; pass another --study name"
+        )
+    engine = stored.get("engine", "optuna")
+    if engine != record.get("engine", "optuna"):
+        raise UsageError(
+            f"study {name!r} was searched by {engine}, not {record.get('engine', 'optuna')}; "
+            "pass another --study name"
         )
     if stored["space"] != record["space"]:
         raise UsageError(

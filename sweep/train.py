@@ -99,6 +99,7 @@ def train(
     seed: int,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     epochs: int | None = None,
+    initial_epoch: int = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     task: Task | None = None,
     log: EpochLog | None = None,
@@ -106,6 +107,7 @@ def train(
     """Fit ``model`` with ``arch``'s batch size and epochs (``epochs`` overrides them).
 
     Pass your own ``log`` to keep the history of a fit that raises (pruned or failed).
+    ``initial_epoch`` resumes a model trained before (KerasTuner's Hyperband does).
     """
     report = log or EpochLog(task)
     val_batches = None
@@ -117,6 +119,7 @@ def train(
             make_batches(x_train, y_train, arch.batch_size, shuffle_seed=seed),
             validation_data=val_batches,
             epochs=epochs or arch.epochs,
+            initial_epoch=initial_epoch,
             shuffle=False,  # the pipeline shuffles, seeded
             callbacks=[report, *callbacks],
             verbose=0,

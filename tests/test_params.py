@@ -51,6 +51,28 @@ def test_batch_norm_adds_four_weights_per_filter() -> None:
     assert normed.param_count(MNIST, 10) - plain.param_count(MNIST, 10) == 4 * (32 + 64)
 
 
+# MNIST baseline multiply-adds: conv 26²·9·1·32, conv 11²·9·32·64, dense 1600·128, 128·10.
+_MNIST_MACS = [26 * 26 * 9 * 32, 11 * 11 * 9 * 32 * 64, 5 * 5 * 64 * 128, 128 * 10]
+
+
+@pytest.mark.parametrize(("changes", "flops"), [
+    # Forward, weight gradients and input gradients; the first layer needs no input gradient.
+    ({}, 2 * (3 * sum(_MNIST_MACS) - _MNIST_MACS[0])),
+    # The figure: 15.4 MFLOP per training image.
+    ({}, 15_396_864),
+    # 'same' padding keeps 28×28 then 14×14 feature maps before each pool.
+    ({"padding": "same"}, 2 * (3 * (28 * 28 * 9 * 32 + 14 * 14 * 9 * 32 * 64 + 7 * 7 * 64 * 128
+                                    + 1280) - 28 * 28 * 9 * 32)),
+])
+def test_training_flops_counts_forward_and_both_gradients(changes: dict[str, Any], flops: int) -> None:
+    assert arch(**changes).training_flops(MNIST, 10) == flops
+
+
+def test_training_flops_rejects_an_architecture_that_does_not_fit() -> None:
+    with pytest.raises(UsageError, match="does not fit"):
+        arch(conv_blocks=3, filters_3=64).training_flops(DIGITS, 10)
+
+
 def test_param_count_depends_on_classes() -> None:
     assert arch().param_count(MNIST, 3) == 225_034 - 7 * (128 + 1)
 

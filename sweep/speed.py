@@ -1,0 +1,139 @@
+"""Training throughput of the MNIST baseline CNN, and how far it is from the compute floor.
+
+Three figures, each measured in its own fresh process so that thread settings do not leak:
+
+- the notebook: plain ``model.fit`` on NumPy arrays, batch 32, TensorFlow's default threads;
+- the sweep's trial path (:func:`sweep.train.train`, validation included) at several batch
+  sizes, in one process using every core and in one process per core side by side, as the
+  default ``WORKERS`` layout runs trials;
+- the compute floor: the CNN's training FLOPs per image over the float32 matrix-multiply rate
+  measured on all cores.
+
+``python -m sweep.speed notebook|trial BATCH`` is the measuring child; it prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+# The sweep's epochs after the first: the first includes tracing and is not steady state.
+TIMED_EPOCH = 2
+MNIST_SHAPE = (28, 28, 1)
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
+    """Best float32 matrix-multiply rate of TensorFlow on all cores, in GFLOP/s."""
+    from sweep.backend import load_keras
+
+    load_keras()  # pins TensorFlow to all cores (SWEEP_THREADS unset)
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size), seed=0)
+    b = tf.random.normal((size, size), seed=1)
+    tf.linalg.matmul(a, b).numpy()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best / 1e9
+
+
+def floor_seconds(flops_per_image: float, gflops: float, images: int = 60_000) -> float:
+    """Seconds to train on ``images`` images at the matrix-multiply rate: the compute floor."""
+    return images * flops_per_image / (gflops * 1e9)
+
+
+def run_child(mode: str, batch: int, data_dir: str | None, threads: int | None) -> subprocess.Popen[str]:
+    """Start one measuring process (``threads`` pins the sweep's thread pools; None: TF's own)."""
+    env = {**os.environ}
+    env.pop("SWEEP_THREADS", None)
+    if threads is not None:
+        env["SWEEP_THREADS"] = str(threads)
+    if data_dir:
+        env["SWEEP_DATA_DIR"] = data_dir
+    return subprocess.Popen([sys.executable, "-m", "sweep.speed", mode, str(batch)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+
+
+def measure(mode: str, batch: int, data_dir: str | None, processes: int = 1,
+            threads: int | None = None) -> dict[str, Any]:
+    """Train ``processes`` copies side by side; seconds per 60k images for all of them together."""
+    children = [run_child(mode, batch, data_dir, threads) for _ in range(processes)]
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode != 0:
+            raise SystemExit(f"the {mode} measurement at batch {batch} failed (exit {child.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    images_per_s = sum(r["images"] / r["seconds"] for r in results)
+    return {"setup": mode, "batch_size": batch, "processes": processes,
+            "threads_each": threads if threads is not None else "default",
+            "images_per_s": round(images_per_s, 1), "seconds_per_60k": round(60_000 / images_per_s, 2)}
+
+
+class _EpochTimer:
+    """A Keras callback factory that records the wall time of every epoch."""
+
+    @staticmethod
+    def make(keras: Any) -> Any:
+        class Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.seconds: list[float] = []
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.started = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                self.seconds.append(time.perf_counter() - self.started)
+
+        return Timer()
+
+
+def _notebook(batch: int) -> dict[str, float]:
+    """The MNIST notebook's CNN and ``fit`` call, untouched: NumPy arrays, default threads."""
+    import keras
+    import numpy as np
+
+    from sweep.datasets import load_dataset
+
+    data = load_dataset("mnist", val_fraction=0.1)
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input(MNIST_SHAPE), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(), layers.Flatten(),
+        layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    timer = _EpochTimer.make(keras)
+    model.fit(x, y, batch_size=batch, epochs=TIMED_EPOCH, callbacks=[timer], verbose=0)
+    return {"images": len(x), "seconds": timer.seconds[-1]}
+
+
+def _trial(batch: int) -> dict[str, float]:
+    """The baseline CNN through the sweep's own trial path, validation included."""
+    from sweep import train as training
+    from sweep.datasets import load_dataset
+    from sweep.params import Architecture, baseline_params
+
+    data = load_dataset("mnist", val_fraction=0.1)
+    arch = Architecture.from_params({**baseline_params("mnist", MNIST_SHAPE), "batch_size": batch})
+    model = training.new_model(arch, data.input_shape, data.num_classes, seed=0)
+    timer = _EpochTimer.make(training.keras)
+    training.train(model, arch, data.x_train, data.y_train, seed=0, epochs=TIMED_EPOCH,
+                   validation=(data.x_val, data.y_val), callbacks=[timer])
+    return {"images": len(data.x_train), "seconds": timer.seconds[-1]}
+
+
+if __name__ == "__main__":
+    mode, size = sys.argv[1], int(sys.argv[2])
+    result = _notebook(size) if mode == "notebook" else _trial(size)
+    print(json.dumps(result), flush=True)
