@@ -337,10 +337,11 @@ def memory(dataset: str, trials: int, workers: int, seed: int, out: Path) -> pd.
         except (KeyError, RuntimeError, ValueError):
             continue
         done = sum(t.state.is_finished() for t in study.trials)
-        if done > len(rows):
-            rows.append({"trials_finished": done, "rss_mb": round(rss / 2**20, 1),
+        while len(rows) < done:  # two trials may end between polls: one row each
+            rows.append({"trials_finished": len(rows) + 1, "rss_mb": round(rss / 2**20, 1),
                          "peak_mb": round(peak / 2**20, 1)})
-            print(f"trial {done}: {rows[-1]['rss_mb']} MB (peak {rows[-1]['peak_mb']} MB)", flush=True)
+            print(f"trial {len(rows)}: {rows[-1]['rss_mb']} MB (peak {rows[-1]['peak_mb']} MB)",
+                  flush=True)
     if process.returncode != 0:
         raise SystemExit(f"the sweep failed with exit code {process.returncode}")
     table = pd.DataFrame(rows)
@@ -388,8 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         table = memory(args.dataset, args.trials, args.workers, args.seed, out)
         if len(table) >= 40:
-            growth = table["rss_mb"].iloc[39] - table["rss_mb"].iloc[4]
-            print(f"RSS growth from the end of trial 5 to the end of trial 40: {growth:+.0f} MB")
+            rss = table["rss_mb"]
+            print(f"RSS growth from the end of trial 5 to the end of trial 40: "
+                  f"{rss.iloc[39] - rss.iloc[4]:+.0f} MB (highest after trial 5: "
+                  f"{rss.iloc[4:40].max() - rss.iloc[4]:+.0f} MB)")
     print(table.to_string(index=False))
     return 0
 

@@ -64,7 +64,10 @@ class SweepConfig:
     # Worker processes, each with cores / workers threads. On 2 cores, 2 workers × 1 thread
     # ran 294 MNIST trials an hour against 199 for 1 × 2 (`make bench BENCH=workers`).
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
-    recycle: int = 10  # a worker process is replaced after this many trials (flat memory)
+    # A worker process is replaced after this many trials: Keras and TensorFlow keep about
+    # 10 MB per trial that clear_session() does not free (`make bench BENCH=memory`), and a
+    # fresh process costs a few seconds, a few percent of 5 trials.
+    recycle: int = 5
     # Who proposes trials: Optuna (sampler + pruner above), or KerasTuner's `tuner` in this
     # process, for comparing engines on the same space, data and training loop.
     engine: str = "optuna"

