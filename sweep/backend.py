@@ -23,9 +23,42 @@ def load_keras() -> ModuleType:
         else:
             _import_quietly()
         _pin_threads()
+        _set_precision()
     import keras
 
     return keras
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); Linux only."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line for line in info if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _set_precision() -> None:
+    """Compute in bfloat16 (weights stay float32) where the CPU does it natively.
+
+    On this project's 2-core AVX512-BF16 machine, MNIST epochs of the baseline CNN took
+    4.3-5.7 s instead of 9-10 s at batch 128, with the same validation accuracy. Elsewhere
+    bfloat16 would be emulated and slower, so ``auto`` keeps float32; ``SWEEP_PRECISION``
+    overrides it.
+    """
+    from sweep.errors import UsageError
+
+    choice = os.environ.get("SWEEP_PRECISION", "auto")
+    if choice not in PRECISIONS:
+        raise UsageError(f"SWEEP_PRECISION={choice!r} is not one of {', '.join(PRECISIONS)}")
+    if choice == "bfloat16" or (choice == "auto" and cpu_has_bfloat16()):
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
 
 def _pin_threads() -> None:

@@ -43,8 +43,8 @@ def build_model(
     x = layers.Dense(arch.dense_units, activation="relu", name="dense")(x)
     if arch.dropout > 0:
         x = layers.Dropout(arch.dropout)(x)
-    outputs = layers.Dense(
-        num_classes, activation=None if arch.logits else "softmax", name="classes"
+    outputs = layers.Dense(  # float32 outputs, also under bfloat16 compute: a stable loss
+        num_classes, activation=None if arch.logits else "softmax", name="classes", dtype="float32"
     )(x)
     model = keras.Model(inputs, outputs, name="cnn")
     model.compile(

