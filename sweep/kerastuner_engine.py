@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -104,8 +105,8 @@ class _HyperModel(kt.HyperModel):
 
 
 def make_tuner(name: str, hypermodel: _HyperModel, space: SearchSpace, settings: SweepConfig,
-               folder: str, seed: int, record: Any) -> kt.Tuner:
-    """A KerasTuner tuner over ``space`` that calls ``record(trial, seconds)`` after each trial."""
+               folder: str, seed: int, record: Callable[[Any, float], None]) -> kt.Tuner:
+    """A KerasTuner tuner over ``space`` that calls ``record(trial, start time)`` after each."""
     started = time.monotonic()
     timeout = settings.timeout
 
@@ -144,7 +145,8 @@ def make_tuner(name: str, hypermodel: _HyperModel, space: SearchSpace, settings:
 
 
 def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
-           data: DataConfig, settings: SweepConfig, display: Display, on_trial: Any) -> bool:
+           data: DataConfig, settings: SweepConfig, display: Display,
+           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]) -> bool:
     """Run KerasTuner's search, copying each trial into ``study``; True on Ctrl-C."""
     folder = data.folder / "kerastuner"
     if not study.trials:
