@@ -130,8 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="finished trials the study should hold (default: as recorded)")
     worker.add_argument("--timeout", type=_number(float, 0, low_open=True),
                         help="stop starting trials after this many seconds")
+    worker.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
+                        help="run trials in a child process replaced after this many trials "
+                        f"(default {defaults.recycle}), so memory stays flat")
     worker.add_argument("--max-trials", type=_number(int, 1),
-                        help="leave after this many trials (exit code 75)")
+                        help="run in this process and leave after this many trials (exit code "
+                        "75); the driver's workers use it")
     worker.add_argument("--data-dir", help="where this machine keeps the dataset files")
     worker.add_argument("--results", help="results root on this machine (default: as recorded)")
     worker.add_argument("--index", type=_number(int, 0), default=0,
@@ -183,6 +187,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "spaces":
         from sweep.commands import spaces
         return spaces(args.check, args.dataset)
+    if args.command == "worker" and args.max_trials is None:
+        from sweep.search import run_recycled_worker
+        return run_recycled_worker(args.storage, args.study, recycle=args.recycle,
+                                   trials=args.trials, timeout=args.timeout, results=args.results,
+                                   data_dir=args.data_dir, index=args.index)
     if args.command == "worker":
         from sweep.search import run_worker
         return run_worker(args.storage, args.study, data_dir=args.data_dir, results=args.results,

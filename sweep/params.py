@@ -16,6 +16,7 @@ and :func:`param_count` to reject architectures that cannot fit before any model
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,10 @@ SPECS: dict[str, ParamSpec] = {
         float, 0.0, 0.5, help="random shift (fraction of the side) and rotation (augment/4 turn)"
     ),
     "learning_rate": ParamSpec(float, 0.0, 1.0, low_inclusive=False, help="Adam learning rate"),
+    "lr_schedule": ParamSpec(
+        str, choices=("constant", "cosine"),
+        help="'cosine' lowers the learning rate each epoch, to near 0 in the last one",
+    ),
     "batch_size": ParamSpec(int, 1, 65536, help="images per gradient step"),
     "epochs": ParamSpec(int, 1, 1000, help="passes over the training set"),
     "logits": ParamSpec(bool, help="output logits instead of softmax probabilities"),
@@ -103,6 +108,7 @@ MNIST_BASELINE: dict[str, Any] = {
     "dropout": 0.0,
     "augment": 0.0,
     "learning_rate": 1e-3,
+    "lr_schedule": "constant",
     "batch_size": 32,
     "epochs": 5,
     "logits": False,
@@ -141,6 +147,7 @@ class Architecture:
     dropout: float
     augment: float
     learning_rate: float
+    lr_schedule: str
     batch_size: int
     epochs: int
     logits: bool
@@ -174,10 +181,21 @@ class Architecture:
             dropout=float(params["dropout"]),
             augment=float(params["augment"]),
             learning_rate=float(params["learning_rate"]),
+            lr_schedule=params["lr_schedule"],
             batch_size=params["batch_size"],
             epochs=params["epochs"],
             logits=params["logits"],
         )
+
+    def epoch_learning_rate(self, epoch: int) -> float:
+        """Adam's learning rate in 0-based ``epoch``: constant, or a cosine over ``epochs``.
+
+        The cosine is sampled at the middle of each epoch, so the last epoch still learns.
+        """
+        if self.lr_schedule == "constant":
+            return self.learning_rate
+        progress = min(epoch + 0.5, self.epochs) / self.epochs
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def pooled(self, block: int) -> bool:
         """Whether conv block ``block`` (0-based) is followed by a 2×2 max-pool."""

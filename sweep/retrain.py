@@ -27,9 +27,14 @@ if TYPE_CHECKING:
 
 
 def final_params(trial: FrozenTrial) -> dict[str, Any]:
-    """A trial's parameters, with epochs set to the epoch where validation accuracy peaked."""
+    """A trial's parameters, with epochs set to the epoch where validation accuracy peaked.
+
+    A cosine schedule keeps all its epochs: stopping it early would change every epoch's
+    learning rate, not just drop the last ones.
+    """
     params = dict(trial.user_attrs.get("params", trial.params))
-    params["epochs"] = int(trial.user_attrs.get("best_epoch", params["epochs"]))
+    if params.get("lr_schedule") != "cosine":
+        params["epochs"] = int(trial.user_attrs.get("best_epoch", params["epochs"]))
     return params
 
 

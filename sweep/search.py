@@ -285,6 +285,57 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     return EXIT_RECYCLE if reason == "recycle" else 0
 
 
+def worker_command(storage: str, name: str, *, index: int, max_trials: int, trials: int | None,
+                   timeout: float | None, results: str | None, data_dir: str | None) -> list[str]:
+    """The command line of one worker process, which leaves after ``max_trials`` trials."""
+    command = [sys.executable, "-m", "sweep", "worker", "--storage", storage, "--study", name,
+               "--index", str(index), "--max-trials", str(max_trials)]
+    for flag, value in (("--trials", trials), ("--results", results), ("--data-dir", data_dir)):
+        if value is not None:
+            command += [flag, str(value)]
+    if timeout is not None:
+        command += ["--timeout", f"{timeout:.3f}"]
+    return command
+
+
+def worker_env() -> dict[str, str]:
+    """A worker process's environment: glibc's default of 8 malloc arenas per core holds on to
+    freed memory; 2 grew 9 MB per trial instead of 15."""
+    return {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+
+
+def _left(timeout: float | None, started: float) -> float | None:
+    """What is left of ``timeout`` seconds counted from ``started`` (at least a millisecond)."""
+    return None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
+
+
+def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | None,
+                        timeout: float | None, results: str | None, data_dir: str | None,
+                        index: int) -> int:
+    """``sweep worker`` started by hand: the same worker, in a fresh child process every
+    ``recycle`` trials, so a worker that runs for days keeps flat memory.
+
+    The child inherits the terminal: its progress, its one-line errors (exit 2) and its Ctrl-C
+    handling are the user's. A child killed by a signal is replaced, as the driver does.
+    """
+    started = time.monotonic()
+    while True:
+        left = _left(timeout, started)
+        child = subprocess.Popen(
+            worker_command(storage, name, index=index, max_trials=recycle, trials=trials,
+                           timeout=left, results=results, data_dir=data_dir),
+            env=worker_env())
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # the child got the Ctrl-C too: it records its trial as
+            return child.wait()    # failed, writes the leaderboard and says so
+        if code < 0 and code != -signal.SIGINT:
+            print(f"sweep: worker process was killed by signal {-code}; restarting it",
+                  file=sys.stderr)
+        elif code != EXIT_RECYCLE:
+            return code
+
+
 def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConfig,
                          settings: SweepConfig, display: Display) -> bool:
     """Run WORKERS worker processes on the study and watch it; True on Ctrl-C.
@@ -298,21 +349,12 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
     started = time.monotonic()
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "sweep", "worker", "--storage", url,
-                   "--study", study.study_name, "--trials", str(settings.trials),
-                   "--results", data.results, "--index", str(index),
-                   "--max-trials", str(settings.recycle)]
-        if settings.timeout is not None:
-            left = max(settings.timeout - (time.monotonic() - started), 0.001)
-            command += ["--timeout", f"{left:.3f}"]
-        if data.data_dir:
-            command += ["--data-dir", data.data_dir]
+        command = worker_command(url, study.study_name, index=index, max_trials=settings.recycle,
+                                 trials=settings.trials, timeout=_left(settings.timeout, started),
+                                 results=data.results, data_dir=data.data_dir)
         with open(logs / f"worker-{index}.log", "ab") as log:
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "SWEEP_THREADS": str(threads),
-                                         # glibc's default of 8 arenas per core holds on to
-                                         # freed memory: 2 grew 9 MB per trial instead of 15
-                                         "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")})
+                                    env={**worker_env(), "SWEEP_THREADS": str(threads)})
 
     display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; "
                 f"logs in {logs}/")

@@ -102,6 +102,13 @@ def new_model(
     return build_model(arch, input_shape, num_classes)
 
 
+def schedule(arch: Architecture) -> list[keras.callbacks.Callback]:
+    """The callback that sets each epoch's learning rate, if ``arch`` changes it."""
+    if arch.lr_schedule == "constant":
+        return []
+    return [keras.callbacks.LearningRateScheduler(lambda epoch, _: arch.epoch_learning_rate(epoch))]
+
+
 def train(
     model: keras.Model,
     arch: Architecture,
@@ -133,7 +140,7 @@ def train(
             epochs=epochs or arch.epochs,
             initial_epoch=initial_epoch,
             shuffle=False,  # the pipeline shuffles, seeded
-            callbacks=[report, *callbacks],
+            callbacks=[*schedule(arch), report, *callbacks],  # the schedule logs its rate first
             verbose=0,
         )
     finally:

@@ -139,6 +139,7 @@ BAD_PARAMS = [
     ("negative-augment", {"augment": -0.1}, "out of range"),
     ("zero-learning-rate", {"learning_rate": 0.0}, "needs > 0.0"),
     ("zero-epochs", {"epochs": 0}, "out of range"),
+    ("unknown-schedule", {"lr_schedule": "step"}, "'step' is not one of constant, cosine"),
 ]
 
 
@@ -184,3 +185,22 @@ def test_every_baseline_is_valid_and_complete(dataset: str) -> None:
 def test_pooled() -> None:
     assert [arch().pooled(b) for b in range(2)] == [True, True]
     assert [arch("cifar10").pooled(b) for b in range(3)] == [True, True, False]
+
+
+# ---------------------------------------------------------------- learning-rate schedule
+
+@pytest.mark.parametrize(("schedule", "epochs", "expected"), [
+    ("constant", 4, [1e-3, 1e-3, 1e-3, 1e-3]),
+    # cos(π/8), cos(3π/8), cos(5π/8), cos(7π/8) around 1, halved: mid-epoch points of a cosine.
+    ("cosine", 4, [9.619e-4, 6.913e-4, 3.087e-4, 3.806e-5]),
+    ("cosine", 1, [5e-4]),
+])
+def test_epoch_learning_rate(schedule: str, epochs: int, expected: list[float]) -> None:
+    model = arch(lr_schedule=schedule, epochs=epochs)
+    rates = [model.epoch_learning_rate(e) for e in range(epochs)]
+    assert rates == pytest.approx(expected, rel=1e-3)
+
+
+def test_cosine_learning_rate_past_the_last_epoch_stays_at_zero() -> None:
+    # KerasTuner's Hyperband may train past the sampled epochs; the rate must not rise again.
+    assert arch(lr_schedule="cosine", epochs=2).epoch_learning_rate(5) == pytest.approx(0.0)

@@ -105,6 +105,23 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_a_worker_started_by_hand_replaces_its_process_every_recycle_trials(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    assert main(["sweep", "--dataset", "digits", "--space", _space(tmp_path), "--trials", "1",
+                 "--workers", "1", "--no-retrain", "--results", str(results)]) == 0
+    storage = f"sqlite:///{results / 'digits' / 'study.db'}"
+    worker = _sweep_process("worker", "--storage", storage, "--study", "digits", "--trials", "3",
+                            "--recycle", "1")
+    out, _ = worker.communicate(timeout=600)
+    assert worker.returncode == 0, out
+    # Two trials, each in its own child process: the first child leaves to be replaced.
+    assert out.count("[worker 0] trial") == 2, out
+    assert out.count("[worker 0] stopping: recycle") == 1, out
+    assert out.count("[worker 0] stopping: done") == 1, out
+    study = optuna.load_study(study_name="digits", storage=storage)
+    _check_study(study, 3, results / "digits" / "leaderboard.csv")
+
+
 def test_a_worker_on_another_machine_joins_a_postgres_study(postgres: str, tmp_path: Path) -> None:
     # "Machine A" creates the study and runs trials; "machine B" joins with the URL and name
     # only, and keeps its results in its own folder.
@@ -120,7 +137,10 @@ def test_a_worker_on_another_machine_joins_a_postgres_study(postgres: str, tmp_p
         except KeyError:
             pass
         time.sleep(0.5)
-    joiner = _sweep_process("worker", "--storage", postgres, "--study", "shared", "--results", str(b))
+    # --recycle 1: the joiner trains each trial in a fresh child process, as a long-running
+    # worker on another machine would every 5 trials to keep its memory flat.
+    joiner = _sweep_process("worker", "--storage", postgres, "--study", "shared", "--results", str(b),
+                            "--recycle", "1")
     out_a, _ = starter.communicate(timeout=600)
     out_b, _ = joiner.communicate(timeout=600)
     assert starter.returncode == 0, out_a

@@ -1,0 +1,50 @@
+"""Tests for the learning-rate schedule: what a trial trains with, and what the retrain keeps."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+
+from sweep.params import MNIST_BASELINE, Architecture
+from sweep.retrain import final_params
+
+
+def _trial(params: dict, best_epoch: int) -> optuna.trial.FrozenTrial:
+    now = datetime.datetime.now()
+    return optuna.trial.FrozenTrial(
+        number=1, state=optuna.trial.TrialState.COMPLETE, value=0.9, values=None,
+        datetime_start=now, datetime_complete=now, params={"epochs": params["epochs"]},
+        distributions={"epochs": IntDistribution(1, 10)},
+        user_attrs={"params": params, "best_epoch": best_epoch}, system_attrs={},
+        intermediate_values={}, trial_id=1,
+    )
+
+
+@pytest.mark.parametrize(("schedule", "retrained_epochs"), [("constant", 4), ("cosine", 6)])
+def test_retrain_stops_at_the_best_epoch_unless_the_schedule_needs_them_all(
+    schedule: str, retrained_epochs: int
+) -> None:
+    params = {**MNIST_BASELINE, "epochs": 6, "lr_schedule": schedule}
+    assert final_params(_trial(params, best_epoch=4))["epochs"] == retrained_epochs
+
+
+@pytest.mark.slow
+def test_training_uses_each_epochs_learning_rate() -> None:
+    from sweep.train import new_model, train
+
+    arch = Architecture.from_params(
+        {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "batch_size": 16,
+         "epochs": 3, "lr_schedule": "cosine"}
+    )
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 64)
+    model = new_model(arch, (28, 28, 1), 10, seed=0)
+    result = train(model, arch, x, y, seed=0, validation=(x[:16], y[:16]))
+    expected = [arch.epoch_learning_rate(e) for e in range(3)]
+    assert result.history["learning_rate"] == pytest.approx(expected, rel=1e-5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(expected[-1], rel=1e-5)
