@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--trials", type=_number(int, 1, 100000), default=defaults.trials,
                        help=f"finished trials the study should hold (default {defaults.trials})")
     sweep.add_argument("--timeout", type=_number(float, 0, low_open=True), default=defaults.timeout,
-                       help=f"stop starting trials after this many seconds (default {defaults.timeout:.0f})")
+                       help="search time in seconds: no trial starts after it, and running trials "
+                            "stop at the end of their epoch (the baseline trial finishes; with "
+                            f"--engine kerastuner, running trials finish) (default {defaults.timeout:.0f})")
     sweep.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler)
     sweep.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
     sweep.add_argument("--workers", type=_number(int, 1, 64), default=defaults.workers,
@@ -129,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--trials", type=_number(int, 1, 100000),
                         help="finished trials the study should hold (default: as recorded)")
     worker.add_argument("--timeout", type=_number(float, 0, low_open=True),
-                        help="stop starting trials after this many seconds")
+                        help="search time in seconds: no trial starts after it, and running "
+                             "trials stop at the end of their epoch")
     worker.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
                         help="run trials in a child process replaced after this many trials "
                         f"(default {defaults.recycle}), so memory stays flat")

@@ -55,8 +55,9 @@ class SweepConfig:
     """How to search."""
 
     trials: int = 20
-    # Search time; with the retrain and export a bare `make sweep DATASET=mnist` then fits in
-    # 20 minutes on 2 cores (trials running at the timeout finish first).
+    # Search time: no trial starts after it, and running trials stop at the end of their epoch
+    # (the baseline finishes), so the search ends within an epoch of it; the retrain and
+    # export come after.
     timeout: float | None = 720.0
     sampler: str = "tpe"
     pruner: str = "hyperband"

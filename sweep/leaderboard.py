@@ -21,7 +21,9 @@ _STATE_ORDER = {
     TrialState.WAITING: 3, TrialState.FAIL: 4,
 }
 FIRST_COLUMNS = ["rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run"]
-LAST_COLUMNS = ["param_count", "fit_seconds", "started", "finished", "is_baseline", "error"]
+LAST_COLUMNS = [
+    "param_count", "fit_seconds", "started", "finished", "is_baseline", "stopped_by", "error",
+]
 SUMMARY_COLUMNS = [
     "dataset", "study", "finished_trials", "best_trial", "best_val_accuracy",
     "baseline_val_accuracy", "test_accuracy", "baseline_test_accuracy", "test_gain", "updated",
@@ -56,6 +58,7 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
             "started": _time(trial.datetime_start),
             "finished": _time(trial.datetime_complete),
             "is_baseline": bool(attrs.get("is_baseline", False)),
+            "stopped_by": _stopped_by(trial),
             "error": attrs.get("error", trial.system_attrs.get("fail_reason", "")) or "",
             "_order": _STATE_ORDER.get(trial.state, 5),
         })
@@ -70,6 +73,13 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
     )
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame[["rank", *columns]].reset_index(drop=True)
+
+
+def _stopped_by(trial: FrozenTrial) -> str:
+    """Why a pruned trial ran fewer epochs than it asked for: the pruner, or the timeout."""
+    if trial.state != TrialState.PRUNED:
+        return ""
+    return "timeout" if trial.user_attrs.get("stopped") == "timeout" else "pruner"
 
 
 def _time(moment: datetime | None) -> str:

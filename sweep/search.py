@@ -71,12 +71,18 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
 
 
 class Objective:
-    """Trains one trial's CNN on the training split and returns its best validation accuracy."""
+    """Trains one trial's CNN on the training split and returns its best validation accuracy.
+
+    ``deadline`` (a :func:`time.monotonic` value, from --timeout): a trial still training then
+    stops at the end of its epoch and is recorded as pruned with ``stopped: timeout``, so the
+    search ends within an epoch of its timeout. The baseline trial always finishes: every other
+    trial is compared with it, and the retrain needs one complete trial.
+    """
 
     def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
-                 seed: int, display: Display) -> None:
+                 seed: int, display: Display, deadline: float | None = None) -> None:
         self.dataset, self.space, self.baseline = dataset, space, baseline
-        self.seed, self.display = seed, display
+        self.seed, self.display, self.deadline = seed, display, deadline
 
     def __call__(self, trial: optuna.Trial) -> float:
         from sweep import train as training  # first: it loads TensorFlow quietly
@@ -95,14 +101,19 @@ class Objective:
                 model = training.new_model(
                     arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number
                 )
+                # Reports val_accuracy to Optuna after every epoch; raises TrialPruned.
+                callbacks = [KerasPruningCallback(trial, "val_accuracy")]
+                if self.deadline is not None and not trial.user_attrs.get("is_baseline"):
+                    callbacks.append(training.Deadline(self.deadline))
                 training.train(
                     model, arch, dataset.x_train, dataset.y_train, seed=self.seed + trial.number,
-                    validation=(dataset.x_val, dataset.y_val), log=log,
-                    # Reports val_accuracy to Optuna after every epoch; raises TrialPruned.
-                    callbacks=[KerasPruningCallback(trial, "val_accuracy")],
+                    validation=(dataset.x_val, dataset.y_val), log=log, callbacks=callbacks,
                 )
             except optuna.TrialPruned:
                 raise
+            except training.DeadlinePassed as stop:
+                trial.set_user_attr("stopped", "timeout")
+                raise optuna.TrialPruned(str(stop)) from None
             except Exception as error:
                 trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
                 raise
@@ -186,8 +197,9 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     elif settings.workers > 1:
         interrupted = run_worker_processes(study, space, data, settings, display)
     else:
-        interrupted = search(study, Objective(dataset, space, baseline, data.seed, display),
-                             space, data, settings, display)
+        objective = Objective(dataset, space, baseline, data.seed, display,
+                              deadline=deadline(settings.timeout, started))
+        interrupted = search(study, objective, space, data, settings, display)
     write_leaderboard(study, space, data.folder)
     elapsed = time.monotonic() - started
     display.log(summary(study, data, elapsed))
@@ -218,7 +230,8 @@ def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: 
         except KeyboardInterrupt:
             return True
     if reason == "timeout":
-        display.log(f"Timeout of {settings.timeout:.0f}s reached; no more trials started.")
+        display.log(f"Timeout of {settings.timeout:.0f}s reached: no more trials started, "
+                    "running ones stopped at the end of their epoch.")
     elif reason == "grid exhausted":
         display.log("The grid is exhausted: every point has been tried.")
     return False
@@ -252,6 +265,7 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     Everything else (dataset, search space, sampler, pruner, TRIALS) is read from the study,
     where ``sweep sweep`` recorded it. Exits with EXIT_RECYCLE after ``max_trials`` trials.
     """
+    started = time.monotonic()  # the timeout counts from the start, data loading included
     study = load_study_at(storage, name)
     record = recorded_settings(study)
     if record.get("engine", "optuna") != "optuna":
@@ -277,8 +291,9 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
         display.log(f"[worker {index}] {trial_line(study, trial)}")
 
     reason = run_trials(
-        study, Objective(dataset, space, baseline, data.seed, display),
-        trials=trials or record["trials"], timeout=timeout, max_trials=max_trials,
+        study, Objective(dataset, space, baseline, data.seed, display,
+                         deadline=deadline(timeout, started)),
+        trials=trials or record["trials"], timeout=_left(timeout, started), max_trials=max_trials,
         on_trial=after_trial, log=display.log,
     )
     display.log(f"[worker {index}] stopping: {reason}")
@@ -302,6 +317,11 @@ def worker_env() -> dict[str, str]:
     """A worker process's environment: glibc's default of 8 malloc arenas per core holds on to
     freed memory; 2 grew 9 MB per trial instead of 15."""
     return {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+
+
+def deadline(timeout: float | None, started: float) -> float | None:
+    """The :func:`time.monotonic` value at which ``timeout`` seconds from ``started`` end."""
+    return None if timeout is None else started + timeout
 
 
 def _left(timeout: float | None, started: float) -> float | None:
@@ -401,6 +421,8 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
         parts.append(f"in {attrs['fit_seconds']:.0f}s")
     if attrs.get("is_baseline"):
         parts.append("(baseline)")
+    if attrs.get("stopped") == "timeout":
+        parts.append("(stopped at the timeout)")
     if trial.state == TrialState.FAIL:
         parts.append(f"error: {attrs.get('error') or trial.system_attrs.get('fail_reason', '?')}")
     return " ".join(parts)

@@ -94,6 +94,26 @@ class EpochLog(keras.callbacks.Callback):
             self.task.advance(" ".join(f"{k} {logs[k]:.4f}" for k in shown if k in logs))
 
 
+class DeadlinePassed(Exception):
+    """Raised by :class:`Deadline` at the end of an epoch that ended after the deadline."""
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that ends after ``deadline``.
+
+    ``deadline`` is a :func:`time.monotonic` value. Raising (instead of Keras's
+    ``stop_training``) lets the caller tell a trial cut short from one that finished.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if time.monotonic() > self.deadline:
+            raise DeadlinePassed(f"the deadline passed during epoch {epoch + 1}")
+
+
 def new_model(
     arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, seed: int
 ) -> keras.Model:

@@ -22,7 +22,8 @@ REQUIRED = [
 
 def trial(number: int, state: TrialState, value: float | None = None, *,
           val_loss: float | None = None, curve: list[float] | None = None,
-          error: str | None = None, baseline: bool = False) -> FrozenTrial:
+          error: str | None = None, baseline: bool = False, stopped: str | None = None,
+          ) -> FrozenTrial:
     """A finished trial as the sweep records it (the full params dict in user_attrs)."""
     attrs: dict[str, Any] = {
         "params": {"filters_1": 16 * (number + 1), "dropout": 0.1 * number, "epochs": 5},
@@ -33,6 +34,8 @@ def trial(number: int, state: TrialState, value: float | None = None, *,
                      param_count=1000 + number, fit_seconds=1.5 * number)
     if error is not None:
         attrs["error"] = error
+    if stopped is not None:
+        attrs["stopped"] = stopped
     frozen = create_trial(
         state=state, value=value, user_attrs=attrs,
         intermediate_values=dict(enumerate(curve)) if curve else None,
@@ -47,7 +50,7 @@ TRIALS = [
     trial(2, TrialState.PRUNED, val_loss=0.9, curve=[0.50, 0.60, 0.55]),
     trial(3, TrialState.COMPLETE, 0.97, val_loss=0.15),
     trial(4, TrialState.COMPLETE, 0.95, val_loss=0.10),  # ties trial 0, lower loss
-    trial(5, TrialState.PRUNED, val_loss=0.8, curve=[0.70]),
+    trial(5, TrialState.PRUNED, val_loss=0.8, curve=[0.70], stopped="timeout"),
     trial(6, TrialState.COMPLETE, 0.95, val_loss=0.10),  # ties trial 4 exactly: lower number first
 ]
 
@@ -84,6 +87,11 @@ def test_columns_and_values(frame: pd.DataFrame) -> None:
         0: True, 1: False, 2: False, 3: False, 4: False, 5: False, 6: False,
     }
     assert frame.set_index("trial").loc[1, "error"].startswith("ResourceExhaustedError")
+
+
+def test_pruned_trials_say_whether_the_pruner_or_the_timeout_stopped_them(frame: pd.DataFrame) -> None:
+    stopped = frame.fillna("").set_index("trial")["stopped_by"].to_dict()
+    assert stopped == {0: "", 1: "", 2: "pruner", 3: "", 4: "", 5: "timeout", 6: ""}
 
 
 def test_params_fall_back_to_the_trial_params() -> None:

@@ -48,3 +48,30 @@ def test_training_uses_each_epochs_learning_rate() -> None:
     expected = [arch.epoch_learning_rate(e) for e in range(3)]
     assert result.history["learning_rate"] == pytest.approx(expected, rel=1e-5)
     assert float(model.optimizer.learning_rate) == pytest.approx(expected[-1], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_trial_running_at_the_timeout_stops_after_its_epoch_but_the_baseline_finishes() -> None:
+    import time
+
+    from sweep.datasets import load_dataset
+    from sweep.progress import Display
+    from sweep.search import Objective
+    from sweep.spaces import parse_space
+    from sweep.worker import run_trials
+
+    space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 4}}}, "test")
+    small = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "padding": "same",
+             "pool_last": False, "batch_size": 64, "epochs": 3}
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"epochs": 3}, user_attrs={"is_baseline": True})
+    study.enqueue_trial({"epochs": 3})
+    objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(),
+                          deadline=time.monotonic() - 1)  # already passed
+    run_trials(study, objective, trials=2)
+    baseline, cut = study.trials
+    assert baseline.state == optuna.trial.TrialState.COMPLETE
+    assert baseline.user_attrs["epochs_run"] == 3
+    assert cut.state == optuna.trial.TrialState.PRUNED
+    assert cut.user_attrs["epochs_run"] == 1 and cut.user_attrs["stopped"] == "timeout"
+    assert len(cut.intermediate_values) == 1  # its one epoch is on the leaderboard
