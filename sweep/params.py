@@ -259,6 +259,16 @@ class Architecture:
         return 2 * (3 * sum(macs) - macs[0])
 
 
+def unused_params(params: Mapping[str, Any]) -> set[str]:
+    """The ``filters_k`` of ``params`` for blocks beyond its ``conv_blocks``: they build nothing.
+
+    A search over ``conv_blocks`` samples every block's filters in every trial, so a 2-block
+    trial still carries a ``filters_3``; summaries leave it out.
+    """
+    blocks = params.get("conv_blocks", MAX_BLOCKS)
+    return {f"filters_{k}" for k in range(blocks + 1, MAX_BLOCKS + 1)} & set(params)
+
+
 def baseline_params(dataset: str, input_shape: tuple[int, int, int]) -> dict[str, Any]:
     """The baseline parameter dict of a dataset: its notebook's CNN, or one that fits the input.
 

@@ -25,7 +25,7 @@ from sweep.datasets import Dataset, builtin_input_shape
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
 from sweep.leaderboard import trial_score, trials_frame, write_csv
-from sweep.params import Architecture, baseline_params
+from sweep.params import Architecture, baseline_params, unused_params
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace, default_space_path, load_space, parse_space
 from sweep.study import (
@@ -442,6 +442,7 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float) -> str:
         if base is not None and base.state == TrialState.COMPLETE:
             gain = f" (baseline {base.values[0]:.4f}, {best.values[0] - base.values[0]:+.4f})"
         lines.append(f"Best trial {best.number}: val_accuracy {best.values[0]:.4f}{gain}")
-        lines.append("  " + ", ".join(f"{k}={v}" for k, v in best.params.items()))
+        unused = unused_params(best.user_attrs.get("params", best.params))
+        lines.append("  " + ", ".join(f"{k}={v}" for k, v in best.params.items() if k not in unused))
     lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
     return "\n".join(lines)

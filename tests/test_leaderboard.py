@@ -133,3 +133,18 @@ def test_update_summary_inserts_then_replaces(tmp_path: Path) -> None:
         assert by_name.loc["mnist", "best_val_accuracy"] == pytest.approx(0.99)
         assert by_name.loc["mnist", "finished_trials"] == 20
         assert by_name.loc["cifar10", "best_val_accuracy"] == pytest.approx(0.70)
+
+
+def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() -> None:
+    import optuna
+
+    from sweep.config import DataConfig
+    from sweep.search import summary
+
+    distributions = {"conv_blocks": IntDistribution(2, 3), "filters_3": IntDistribution(32, 128)}
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(value=0.99, params={"conv_blocks": 2, "filters_3": 96},
+                                 distributions=distributions))
+    text = summary(study, DataConfig("mnist"), seconds=60)
+    assert "Best trial 0: val_accuracy 0.9900" in text
+    assert "conv_blocks=2" in text and "filters_3" not in text

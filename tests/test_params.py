@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from sweep.errors import UsageError
-from sweep.params import BASELINES, MAX_BLOCKS, SPECS, Architecture, baseline_params
+from sweep.params import (
+    BASELINES, MAX_BLOCKS, SPECS, Architecture, baseline_params, unused_params,
+)
 
 MNIST, CIFAR, DIGITS = (28, 28, 1), (32, 32, 3), (8, 8, 1)
 
@@ -204,3 +206,16 @@ def test_epoch_learning_rate(schedule: str, epochs: int, expected: list[float]) 
 def test_cosine_learning_rate_past_the_last_epoch_stays_at_zero() -> None:
     # KerasTuner's Hyperband may train past the sampled epochs; the rate must not rise again.
     assert arch(lr_schedule="cosine", epochs=2).epoch_learning_rate(5) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("params", "unused"), [
+    ({"conv_blocks": 2, "filters_1": 32, "filters_2": 64, "filters_3": 64}, {"filters_3"}),
+    ({"conv_blocks": 3, "filters_1": 32, "filters_2": 64, "filters_3": 64}, set()),
+    ({"conv_blocks": 1, "filters_1": 8, "filters_2": 16, "filters_4": 4}, {"filters_2", "filters_4"}),
+    ({"filters_1": 8, "filters_6": 16}, set()),  # conv_blocks not sampled: nothing to judge by
+    ({"conv_blocks": 2, "dropout": 0.1}, set()),
+])
+def test_unused_params_are_the_filters_of_blocks_the_trial_does_not_have(
+    params: dict[str, Any], unused: set[str]
+) -> None:
+    assert unused_params(params) == unused
