@@ -32,13 +32,19 @@ def load_keras() -> ModuleType:
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+def cpu_info(field: str, path: str = "/proc/cpuinfo") -> str:
+    """The first ``field`` of /proc/cpuinfo ("flags", "model name"); "" where there is none."""
+    try:
+        with open(path) as info:
+            line = next((line for line in info if line.split(":")[0].strip() == field), "")
+    except OSError:
+        return ""
+    return line.partition(":")[2].strip()
+
+
 def cpu_has_bfloat16() -> bool:
     """Whether the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); Linux only."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            flags = next((line for line in info if line.startswith("flags")), "").split()
-    except OSError:
-        return False
+    flags = cpu_info("flags").split()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 

@@ -5,6 +5,8 @@ The benchmarks themselves train for minutes and time things, so they are never r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import yaml
@@ -41,3 +43,15 @@ def test_floor_seconds_is_flops_over_rate() -> None:
     # The figures: 15.4 MFLOP per image at 159 GFLOP/s is about 5.8 s per 60k images.
     assert floor_seconds(15.4e6, 159.0) == pytest.approx(5.81, abs=0.01)
     assert floor_seconds(1e9, 1.0, images=3) == pytest.approx(3.0)
+
+
+def test_cpu_info_reads_the_first_processors_fields(tmp_path: Path) -> None:
+    from sweep.backend import cpu_info
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma\n\n"
+                    "processor\t: 1\nmodel name\t: other\n")
+    assert cpu_info("model name", str(info)) == "AMD EPYC"
+    assert cpu_info("flags", str(info)).split() == ["fpu", "avx2", "fma"]
+    assert cpu_info("bogomips", str(info)) == ""
+    assert cpu_info("flags", str(tmp_path / "missing")) == ""
