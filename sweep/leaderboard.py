@@ -76,10 +76,10 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
 
 
 def _stopped_by(trial: FrozenTrial) -> str:
-    """Why a pruned trial ran fewer epochs than it asked for: the pruner, or the timeout."""
-    if trial.state != TrialState.PRUNED:
-        return ""
-    return "timeout" if trial.user_attrs.get("stopped") == "timeout" else "pruner"
+    """Why a trial ran fewer epochs than it asked for: the pruner, the timeout, or nothing."""
+    if trial.user_attrs.get("stopped") == "timeout":
+        return "timeout"
+    return "pruner" if trial.state == TrialState.PRUNED else ""
 
 
 def _time(moment: datetime | None) -> str:

@@ -74,9 +74,11 @@ class Objective:
     """Trains one trial's CNN on the training split and returns its best validation accuracy.
 
     ``deadline`` (a :func:`time.monotonic` value, from --timeout): a trial still training then
-    stops at the end of its epoch and is recorded as pruned with ``stopped: timeout``, so the
-    search ends within an epoch of its timeout. The baseline trial always finishes: every other
-    trial is compared with it, and the retrain needs one complete trial.
+    stops at the end of its epoch (``stopped: timeout``), so the search ends within an epoch of
+    its timeout. With a constant learning rate it is recorded complete: its epochs so far are
+    exactly those of a shorter trial (same seed, same order, same rate), and the retrain stops
+    at its best epoch anyway. With a schedule it is pruned: its rates were a longer run's. The
+    baseline trial always finishes: every other trial is compared with it.
     """
 
     def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
@@ -113,7 +115,8 @@ class Objective:
                 raise
             except training.DeadlinePassed as stop:
                 trial.set_user_attr("stopped", "timeout")
-                raise optuna.TrialPruned(str(stop)) from None
+                if arch.lr_schedule != "constant":
+                    raise optuna.TrialPruned(str(stop)) from None
             except Exception as error:
                 trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
                 raise

@@ -99,7 +99,8 @@ class DeadlinePassed(Exception):
 
 
 class Deadline(keras.callbacks.Callback):
-    """Stops training at the end of the first epoch that ends after ``deadline``.
+    """Stops training at the end of the first epoch that ends after ``deadline``, unless it
+    was the last epoch anyway.
 
     ``deadline`` is a :func:`time.monotonic` value. Raising (instead of Keras's
     ``stop_training``) lets the caller tell a trial cut short from one that finished.
@@ -110,7 +111,7 @@ class Deadline(keras.callbacks.Callback):
         self.deadline = deadline
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        if time.monotonic() > self.deadline:
+        if epoch + 1 < self.params["epochs"] and time.monotonic() > self.deadline:
             raise DeadlinePassed(f"the deadline passed during epoch {epoch + 1}")
 
 

@@ -51,7 +51,8 @@ TRIALS = [
     trial(3, TrialState.COMPLETE, 0.97, val_loss=0.15),
     trial(4, TrialState.COMPLETE, 0.95, val_loss=0.10),  # ties trial 0, lower loss
     trial(5, TrialState.PRUNED, val_loss=0.8, curve=[0.70], stopped="timeout"),
-    trial(6, TrialState.COMPLETE, 0.95, val_loss=0.10),  # ties trial 4 exactly: lower number first
+    # Ties trial 4 exactly: lower number first. Stopped at the timeout (a constant learning rate).
+    trial(6, TrialState.COMPLETE, 0.95, val_loss=0.10, stopped="timeout"),
 ]
 
 
@@ -89,9 +90,9 @@ def test_columns_and_values(frame: pd.DataFrame) -> None:
     assert frame.set_index("trial").loc[1, "error"].startswith("ResourceExhaustedError")
 
 
-def test_pruned_trials_say_whether_the_pruner_or_the_timeout_stopped_them(frame: pd.DataFrame) -> None:
+def test_stopped_by_says_whether_the_pruner_or_the_timeout_cut_a_trial_short(frame: pd.DataFrame) -> None:
     stopped = frame.fillna("").set_index("trial")["stopped_by"].to_dict()
-    assert stopped == {0: "", 1: "", 2: "pruner", 3: "", 4: "", 5: "timeout", 6: ""}
+    assert stopped == {0: "", 1: "", 2: "pruner", 3: "", 4: "", 5: "timeout", 6: "timeout"}
 
 
 def test_params_fall_back_to_the_trial_params() -> None:

@@ -51,7 +51,7 @@ def test_training_uses_each_epochs_learning_rate() -> None:
 
 
 @pytest.mark.slow
-def test_a_trial_running_at_the_timeout_stops_after_its_epoch_but_the_baseline_finishes() -> None:
+def test_trials_running_at_the_timeout_stop_after_their_epoch_but_the_baseline_finishes() -> None:
     import time
 
     from sweep.datasets import load_dataset
@@ -60,18 +60,43 @@ def test_a_trial_running_at_the_timeout_stops_after_its_epoch_but_the_baseline_f
     from sweep.spaces import parse_space
     from sweep.worker import run_trials
 
-    space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 4}}}, "test")
+    space = parse_space({"params": {
+        "epochs": {"type": "int", "low": 2, "high": 4},
+        "lr_schedule": {"type": "categorical", "choices": ["constant", "cosine"]},
+    }}, "test")
     small = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "padding": "same",
              "pool_last": False, "batch_size": 64, "epochs": 3}
     study = optuna.create_study(direction="maximize")
-    study.enqueue_trial({"epochs": 3}, user_attrs={"is_baseline": True})
-    study.enqueue_trial({"epochs": 3})
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"}, user_attrs={"is_baseline": True})
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"})
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"})
     objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(),
                           deadline=time.monotonic() - 1)  # already passed
-    run_trials(study, objective, trials=2)
-    baseline, cut = study.trials
+    run_trials(study, objective, trials=3)
+    baseline, constant, cosine = study.trials
     assert baseline.state == optuna.trial.TrialState.COMPLETE
-    assert baseline.user_attrs["epochs_run"] == 3
-    assert cut.state == optuna.trial.TrialState.PRUNED
-    assert cut.user_attrs["epochs_run"] == 1 and cut.user_attrs["stopped"] == "timeout"
-    assert len(cut.intermediate_values) == 1  # its one epoch is on the leaderboard
+    assert baseline.user_attrs["epochs_run"] == 3 and "stopped" not in baseline.user_attrs
+    # Its one epoch is exactly a 1-epoch trial's: a complete result.
+    assert constant.state == optuna.trial.TrialState.COMPLETE
+    assert constant.value == pytest.approx(constant.intermediate_values[0])
+    # Its one epoch ran at a 3-epoch cosine's first rate: no trial's result, so pruned.
+    assert cosine.state == optuna.trial.TrialState.PRUNED
+    for cut in (constant, cosine):
+        assert cut.user_attrs["epochs_run"] == 1 and cut.user_attrs["stopped"] == "timeout"
+        assert len(cut.intermediate_values) == 1  # its epoch is on the leaderboard
+
+
+@pytest.mark.slow
+def test_the_deadline_does_not_cut_a_trial_whose_last_epoch_ends_after_it() -> None:
+    import time
+
+    from sweep.train import Deadline, DeadlinePassed
+
+    stop = Deadline(time.monotonic() - 1)
+    stop.set_params({"epochs": 3, "verbose": 0, "steps": 10})
+    with pytest.raises(DeadlinePassed, match="epoch 2"):
+        stop.on_epoch_end(1)
+    stop.on_epoch_end(2)  # the last epoch: the trial is complete, nothing to cut
+    waiting = Deadline(time.monotonic() + 60)
+    waiting.set_params({"epochs": 3, "verbose": 0, "steps": 10})
+    waiting.on_epoch_end(0)  # not passed yet
