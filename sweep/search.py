@@ -448,9 +448,8 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float) -> str:
         unused = unused_params(best.user_attrs.get("params", best.params))
         lines.append("  " + ", ".join(f"{k}={v}" for k, v in best.params.items() if k not in unused))
         cut = sum(t.user_attrs.get("stopped") == "timeout" for t in study.get_trials(deepcopy=False))
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if cut and all(t.user_attrs.get("is_baseline") for t in complete):
-            lines.append(f"Only the baseline completed; {cut} trial(s) were stopped at the timeout. "
-                         "Give the search more time on this machine (--timeout, make TIMEOUT=).")
+        if cut and best.user_attrs.get("is_baseline"):
+            lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the timeout: "
+                         "give the search more time on this machine (--timeout, make TIMEOUT=).")
     lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
     return "\n".join(lines)

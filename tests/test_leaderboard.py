@@ -151,13 +151,15 @@ def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() 
     assert "conv_blocks=2" in text and "filters_3" not in text
 
 
-@pytest.mark.parametrize(("other_state", "stopped", "hint"), [
-    (TrialState.PRUNED, "timeout", True),   # only the baseline completed, the timeout cut a trial
-    (TrialState.PRUNED, None, False),       # the pruner, not the timeout, stopped it
-    (TrialState.COMPLETE, None, False),     # another trial completed
+@pytest.mark.parametrize(("state", "value", "stopped", "hint"), [
+    (TrialState.PRUNED, None, "timeout", True),     # the timeout cut the only other trial
+    (TrialState.COMPLETE, 0.98, "timeout", True),   # cut, complete, still below the baseline
+    (TrialState.COMPLETE, 0.995, "timeout", False),  # cut, and it beat the baseline
+    (TrialState.PRUNED, None, None, False),         # the pruner, not the timeout, stopped it
+    (TrialState.COMPLETE, 0.98, None, False),       # the baseline won a fair race
 ])
-def test_the_summary_asks_for_more_time_when_the_timeout_left_only_the_baseline(
-    other_state: TrialState, stopped: str | None, hint: bool
+def test_the_summary_asks_for_more_time_when_the_timeout_left_the_baseline_unbeaten(
+    state: TrialState, value: float | None, stopped: str | None, hint: bool
 ) -> None:
     import optuna
 
@@ -167,7 +169,7 @@ def test_the_summary_asks_for_more_time_when_the_timeout_left_only_the_baseline(
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(value=0.99, user_attrs={"is_baseline": True}))
     attrs = {"stopped": stopped} if stopped else {}
-    study.add_trial(create_trial(state=other_state, value=0.98 if other_state == TrialState.COMPLETE
-                                 else None, intermediate_values={0: 0.9}, user_attrs=attrs))
+    study.add_trial(create_trial(state=state, value=value, intermediate_values={0: 0.9},
+                                 user_attrs=attrs))
     text = summary(study, DataConfig("mnist"), seconds=60)
-    assert ("Give the search more time" in text) is hint
+    assert ("give the search more time" in text) is hint
