@@ -34,7 +34,9 @@ def spaces(check: str | None, dataset: str | None) -> int:
     if shape is not None:
         space.check_fits(baseline_params(name, shape), shape)
     fits = f", fits {name}'s {shape[0]}×{shape[1]} images" if shape else ""
-    print(f"OK: {check}: {len(space.distributions)} parameters ({', '.join(space.distributions)}){fits}")
+    first = f", {len(space.first_trials)} first trial(s)" if space.first_trials else ""
+    print(f"OK: {check}: {len(space.distributions)} parameters ({', '.join(space.distributions)})"
+          f"{first}{fits}")
     return 0
 
 

@@ -30,8 +30,8 @@ from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.params import Architecture
 from sweep.progress import Display
-from sweep.spaces import SearchSpace
-from sweep.study import contains, max_epochs
+from sweep.spaces import SearchSpace, contains
+from sweep.study import max_epochs
 
 import keras_tuner as kt  # noqa: E402,I001  (after TensorFlow's quiet import)
 

@@ -22,7 +22,8 @@ _STATE_ORDER = {
 }
 FIRST_COLUMNS = ["rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run"]
 LAST_COLUMNS = [
-    "param_count", "fit_seconds", "started", "finished", "is_baseline", "stopped_by", "error",
+    "param_count", "fit_seconds", "started", "finished", "is_baseline", "is_first_trial",
+    "stopped_by", "error",
 ]
 SUMMARY_COLUMNS = [
     "dataset", "study", "finished_trials", "best_trial", "best_val_accuracy",
@@ -58,6 +59,7 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
             "started": _time(trial.datetime_start),
             "finished": _time(trial.datetime_complete),
             "is_baseline": bool(attrs.get("is_baseline", False)),
+            "is_first_trial": bool(attrs.get("is_first_trial", False)),
             "stopped_by": _stopped_by(trial),
             "error": attrs.get("error", trial.system_attrs.get("fail_reason", "")) or "",
             "_order": _STATE_ORDER.get(trial.state, 5),

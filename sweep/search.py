@@ -27,13 +27,12 @@ from sweep.files import ensure_writable
 from sweep.leaderboard import trial_score, trials_frame, write_csv
 from sweep.params import Architecture, baseline_params, unused_params
 from sweep.progress import Display, Task
-from sweep.spaces import SearchSpace, default_space_path, load_space, parse_space
+from sweep.spaces import SearchSpace, contains, default_space_path, load_space, parse_space
 from sweep.study import (
     FINISHED,
     baseline_trial,
     best_trial,
     claim_study,
-    contains,
     finished_count,
     load_study_at,
     make_pruner,
@@ -77,8 +76,10 @@ class Objective:
     stops at the end of its epoch (``stopped: timeout``), so the search ends within an epoch of
     its timeout. With a constant learning rate it is recorded complete: its epochs so far are
     exactly those of a shorter trial (same seed, same order, same rate), and the retrain stops
-    at its best epoch anyway. With a schedule it is pruned: its rates were a longer run's. The
-    baseline trial always finishes: every other trial is compared with it.
+    at its best epoch anyway. With a schedule it is pruned: its rates were a longer run's.
+
+    The baseline and the space's first trials always finish, neither pruned nor cut by the
+    timeout: every other trial is compared with them, and they are there to be run in full.
     """
 
     def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
@@ -103,10 +104,14 @@ class Objective:
                 model = training.new_model(
                     arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number
                 )
-                # Reports val_accuracy to Optuna after every epoch; raises TrialPruned.
-                callbacks = [KerasPruningCallback(trial, "val_accuracy")]
-                if self.deadline is not None and not trial.user_attrs.get("is_baseline"):
-                    callbacks.append(training.Deadline(self.deadline))
+                if runs_in_full(trial):
+                    callbacks = [training.keras.callbacks.LambdaCallback(
+                        on_epoch_end=lambda epoch, logs: _report(trial, epoch, logs))]
+                else:
+                    # Reports val_accuracy to Optuna after every epoch; raises TrialPruned.
+                    callbacks = [KerasPruningCallback(trial, "val_accuracy")]
+                    if self.deadline is not None:
+                        callbacks.append(training.Deadline(self.deadline))
                 training.train(
                     model, arch, dataset.x_train, dataset.y_train, seed=self.seed + trial.number,
                     validation=(dataset.x_val, dataset.y_val), log=log, callbacks=callbacks,
@@ -124,6 +129,19 @@ class Objective:
                 _record(trial, log)
                 training.release()
         return max(log.history["val_accuracy"])
+
+
+def runs_in_full(trial: optuna.Trial | FrozenTrial) -> bool:
+    """Whether a trial is the baseline or one of the space's first trials (never stopped early)."""
+    return bool(trial.user_attrs.get("is_baseline") or trial.user_attrs.get("is_first_trial"))
+
+
+def _report(trial: optuna.Trial, epoch: int, logs: dict[str, float] | None) -> None:
+    """Report an epoch like KerasPruningCallback, without stopping the trial."""
+    trial.report(float((logs or {})["val_accuracy"]), epoch)
+    # Hyperband records the trial's score at each rung only when asked, and compares later
+    # trials with it: ask, and ignore the answer.
+    trial.should_prune()
 
 
 def _record(trial: optuna.Trial, log: Any) -> None:
@@ -153,7 +171,7 @@ def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
 
 def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings: SweepConfig,
                space: SearchSpace, baseline: dict[str, Any]) -> optuna.Study:
-    """Create or resume the study; enqueue the baseline as its first trial."""
+    """Create or resume the study; enqueue the baseline, then the space's first trials."""
     name = study_name(data, settings)
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
@@ -175,6 +193,8 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
     if settings.engine == "optuna" and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
         study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
+        for point in space.first_trials:
+            study.enqueue_trial(point, user_attrs={"is_first_trial": True})
     return study
 
 
@@ -424,6 +444,8 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
         parts.append(f"in {attrs['fit_seconds']:.0f}s")
     if attrs.get("is_baseline"):
         parts.append("(baseline)")
+    if attrs.get("is_first_trial"):
+        parts.append("(first trial from the space file)")
     if attrs.get("stopped") == "timeout":
         parts.append("(stopped at the timeout)")
     if trial.state == TrialState.FAIL:
@@ -446,7 +468,9 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float) -> str:
             gain = f" (baseline {base.values[0]:.4f}, {best.values[0] - base.values[0]:+.4f})"
         lines.append(f"Best trial {best.number}: val_accuracy {best.values[0]:.4f}{gain}")
         unused = unused_params(best.user_attrs.get("params", best.params))
-        lines.append("  " + ", ".join(f"{k}={v}" for k, v in best.params.items() if k not in unused))
+        lines.append("  " + ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"  # not 0.30000000000000004
+            for k, v in best.params.items() if k not in unused))
         cut = sum(t.user_attrs.get("stopped") == "timeout" for t in study.get_trials(deepcopy=False))
         if cut and best.user_attrs.get("is_baseline"):
             lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the timeout: "

@@ -7,6 +7,8 @@ The format (one file per dataset under ``search_spaces/``)::
       filters_1:     {type: int, low: 16, high: 64, step: 16}
       dense_units:   {type: categorical, choices: [64, 128, 256]}
       learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}
+    first_trials:                                # optional: points to try right after the baseline
+      - {filters_1: 32, dense_units: 128}        # parameters left out are sampled
 
 Parameters a file does not name keep the dataset's baseline value. Everything is checked here,
 before TensorFlow is imported, and every error names the file and the parameter.
@@ -34,7 +36,7 @@ from sweep.params import SPECS, Architecture, is_kind
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 IMAGE_FOLDER_SPACE = "image_folder"
 
-_TOP_KEYS = {"description", "params"}
+_TOP_KEYS = {"description", "params", "first_trials"}
 _RANGE_KEYS = {"type", "low", "high", "step", "log"}
 _CATEGORICAL_KEYS = {"type", "choices"}
 # The parameters that decide whether the conv stack fits the image, and their worst values.
@@ -49,6 +51,9 @@ class SearchSpace:
     description: str
     distributions: dict[str, BaseDistribution]
     data: dict[str, Any]  # the parsed YAML, JSON-safe, so a study can record the space it uses
+    # Known good points, run in full right after the baseline (like Ray Tune's
+    # points_to_evaluate): a prior the sampler cannot have after a handful of trials.
+    first_trials: tuple[dict[str, Any], ...] = ()
 
     def grid(self) -> dict[str, list[Any]]:
         """The values GridSampler should try; every parameter must be stepped or categorical."""
@@ -86,6 +91,21 @@ class SearchSpace:
             raise UsageError(f"{self.source}: {where}: at its extreme, {error}") from None
 
 
+def contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether a distribution can produce ``value`` (the baseline may lie outside a space)."""
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    assert isinstance(dist, (IntDistribution, FloatDistribution))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if not dist.low <= value <= dist.high:
+        return False
+    if dist.step is None:
+        return True
+    steps = (value - dist.low) / dist.step
+    return abs(steps - round(steps)) < 1e-9
+
+
 def _worst_value(name: str, dist: BaseDistribution) -> Any:
     """The value of a shrinking parameter that leaves the smallest feature map."""
     if isinstance(dist, CategoricalDistribution):
@@ -119,7 +139,42 @@ def parse_space(data: Any, source: str) -> SearchSpace:
         description=str(data.get("description", "")).strip(),
         distributions=distributions,
         data=data,
+        first_trials=_first_trials(data.get("first_trials", []), distributions, source),
     )
+
+
+def _first_trials(
+    points: Any, distributions: Mapping[str, BaseDistribution], source: str
+) -> tuple[dict[str, Any], ...]:
+    """Validate ``first_trials:``: a list of mappings, each value one its distribution can take."""
+    if not isinstance(points, list):
+        raise UsageError(
+            f"{source}: 'first_trials:' must be a list of mappings like "
+            f"- {{filters_1: 32, epochs: 5}}, got {points!r}"
+        )
+    for index, point in enumerate(points):
+        where = f"{source}: first_trials[{index}]"
+        if not isinstance(point, dict) or not point:
+            raise UsageError(f"{where}: expected a non-empty mapping of parameter values, got {point!r}")
+        for name, value in point.items():
+            dist = distributions.get(str(name))
+            if dist is None:
+                raise UsageError(
+                    f"{where}: '{name}' is not searched in this space (searched: "
+                    f"{', '.join(distributions)}); add it under 'params:' or leave it out"
+                )
+            if not contains(dist, value):
+                raise UsageError(f"{where}: {name} {value!r} is not in its range ({describe(dist)})")
+    return tuple(dict(point) for point in points)
+
+
+def describe(dist: BaseDistribution) -> str:
+    """A distribution as a user wrote it: 'one of 64, 128' or '2 to 8, step 2, log'."""
+    if isinstance(dist, CategoricalDistribution):
+        return "one of " + ", ".join(map(str, dist.choices))
+    assert isinstance(dist, (IntDistribution, FloatDistribution))
+    step = f", step {dist.step}" if dist.step not in (None, 1) else ""
+    return f"{dist.low} to {dist.high}{step}{', log' if dist.log else ''}"
 
 
 def _distribution(name: str, spec: Any) -> BaseDistribution:

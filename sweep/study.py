@@ -13,12 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import DataConfig, SweepConfig
@@ -143,21 +138,6 @@ def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:
         return int(max(dist.choices))
     assert isinstance(dist, IntDistribution)
     return dist.high
-
-
-def contains(dist: BaseDistribution, value: Any) -> bool:
-    """Whether a distribution can produce ``value`` (the baseline may lie outside a space)."""
-    if isinstance(dist, CategoricalDistribution):
-        return value in dist.choices
-    assert isinstance(dist, (IntDistribution, FloatDistribution))
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if not dist.low <= value <= dist.high:
-        return False
-    if dist.step is None:
-        return True
-    steps = (value - dist.low) / dist.step
-    return abs(steps - round(steps)) < 1e-9
 
 
 def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace) -> dict[str, Any]:

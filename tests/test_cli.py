@@ -9,7 +9,7 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweep import study
+from sweep import spaces, study
 from sweep.cli import main
 from sweep.config import PRUNERS, SAMPLERS, DataConfig, SweepConfig
 from sweep.errors import UsageError
@@ -194,7 +194,7 @@ CONTAINS = [
 @pytest.mark.parametrize(("dist", "value", "expected"), [c[1:] for c in CONTAINS],
                          ids=[c[0] for c in CONTAINS])
 def test_contains(dist, value, expected: bool) -> None:
-    assert study.contains(dist, value) is expected
+    assert spaces.contains(dist, value) is expected
 
 
 # ---------------------------------------------------------------- resuming a study
@@ -231,3 +231,20 @@ def test_a_study_with_another_direction_is_refused(tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "minimizes" in err[0] and "--study" in err[0]
     assert optuna.load_study(study_name="digits", storage=url).trials == []  # nothing written
+
+
+def test_open_study_enqueues_the_baseline_then_the_first_trials_once() -> None:
+    from sweep.search import open_study
+
+    storage = optuna.storages.InMemoryStorage()
+    first = space("params:\n  epochs: {type: int, low: 1, high: 8}\n"
+                  "  dense_units: {type: categorical, choices: [64, 128]}\n"
+                  "first_trials:\n  - {epochs: 8, dense_units: 64}\n  - {epochs: 2}\n")
+    baseline = BASELINES["mnist"]
+    for _ in range(2):  # the second call resumes: nothing is enqueued twice
+        opened = open_study(storage, DataConfig(dataset="mnist"), SweepConfig(), first, baseline)
+    waiting = opened.get_trials(deepcopy=False)
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [
+        {"epochs": 5, "dense_units": 128}, {"epochs": 8, "dense_units": 64}, {"epochs": 2}]
+    assert [bool(t.user_attrs.get("is_baseline")) for t in waiting] == [True, False, False]
+    assert [bool(t.user_attrs.get("is_first_trial")) for t in waiting] == [False, True, True]

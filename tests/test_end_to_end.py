@@ -103,9 +103,11 @@ def test_baseline_on_a_cifar10_fixture_through_the_real_loader(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3-trial digits sweep with retrain, shared by the tests that read its results."""
+    """A 3-trial digits sweep with retrain, shared by the tests that read its results: the
+    baseline, the space's first trial, one sampled trial."""
     root = tmp_path_factory.mktemp("swept")
-    assert _sweep(root / "results", _space(root), "--trials", "3") == 0
+    space = _space(root, FAST_SPACE + "first_trials:\n  - {filters_1: 8, epochs: 2}\n")
+    assert _sweep(root / "results", space, "--trials", "3") == 0
     return root
 
 
@@ -115,10 +117,14 @@ def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(swept: Path) -
     assert list(board["rank"]) == [1, 2, 3]
     for column in ("rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run",
                    "filters_1", "dense_units", "learning_rate", "epochs", "param_count",
-                   "fit_seconds", "started", "finished", "is_baseline"):
+                   "fit_seconds", "started", "finished", "is_baseline", "is_first_trial"):
         assert column in board.columns, column
     baseline = board[board["trial"] == 0].iloc[0]
     assert bool(baseline["is_baseline"]) and baseline["filters_1"] == 32  # the baseline's own value
+    first = board[board["trial"] == 1].iloc[0]  # run in full, never pruned
+    assert bool(first["is_first_trial"]) and not bool(first["is_baseline"])
+    assert (first["filters_1"], first["epochs_run"], first["state"]) == (8, 2, "complete")
+    assert board["is_first_trial"].sum() == 1
     complete = board[board["state"] == "complete"]
     assert list(complete["val_accuracy"]) == sorted(complete["val_accuracy"], reverse=True)
     order = {"complete": 0, "pruned": 1, "fail": 2}

@@ -17,6 +17,7 @@ PARAMS = ["filters_1", "dropout"]
 REQUIRED = [
     "rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run",
     *PARAMS, "param_count", "fit_seconds", "started", "finished", "is_baseline",
+    "is_first_trial",
 ]
 
 
@@ -78,7 +79,8 @@ def test_pruned_trials_score_their_best_epoch(frame: pd.DataFrame) -> None:
 
 def test_columns_and_values(frame: pd.DataFrame) -> None:
     assert set(REQUIRED) <= set(frame.columns)
-    assert frame.columns[: len(REQUIRED) - 6].tolist() == REQUIRED[: len(REQUIRED) - 6]
+    leading = 7 + len(PARAMS)  # rank … epochs_run, then the parameters
+    assert frame.columns[:leading].tolist() == REQUIRED[:leading]
     best = frame.iloc[0]
     assert best["filters_1"] == 64 and best["dropout"] == pytest.approx(0.3)
     assert best["param_count"] == 1003 and best["fit_seconds"] == pytest.approx(4.5)
@@ -100,7 +102,7 @@ def test_params_fall_back_to_the_trial_params() -> None:
                          distributions={"filters_1": IntDistribution(16, 64, step=16)})
     row = trials_frame([plain], PARAMS).iloc[0]
     assert row["filters_1"] == 32 and pd.isna(row["dropout"])
-    assert not row["is_baseline"]
+    assert not row["is_baseline"] and not row["is_first_trial"]
 
 
 def test_empty_study_gives_an_empty_frame_with_the_columns() -> None:

@@ -82,6 +82,24 @@ def test_several_parameters_keep_file_order() -> None:
     assert list(space.distributions) == ["epochs", "batch_size", "learning_rate"]
 
 
+# ---------------------------------------------------------------- first trials
+
+EPOCHS_ONLY = "params:\n  epochs: {type: int, low: 1, high: 4}\n"
+
+
+def test_first_trials_are_kept_in_file_order() -> None:
+    space = parse(
+        "params:\n"
+        "  epochs:  {type: int, low: 1, high: 4}\n"
+        "  dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}\n"
+        "first_trials:\n"
+        "  - {epochs: 4, dropout: 0.3}\n"
+        "  - {dropout: 0.0}\n"
+    )
+    assert space.first_trials == ({"epochs": 4, "dropout": 0.3}, {"dropout": 0.0})
+    assert parse(EPOCHS_ONLY).first_trials == ()
+
+
 # ---------------------------------------------------------------- invalid files
 
 # (id, YAML text, expected substring, parameter the message must name or None for top-level)
@@ -164,6 +182,24 @@ INVALID = [
      "'params:' is empty", None),
     ("unknown-top-level-key", "parameters: {}\nparams:\n  epochs: {type: int, low: 1, high: 2}\n",
      "unknown top-level key(s) parameters", None),
+    ("first-trials-not-a-list", EPOCHS_ONLY + "first_trials: {epochs: 2}\n",
+     "'first_trials:' must be a list", None),
+    ("first-trial-not-a-mapping", EPOCHS_ONLY + "first_trials: [2]\n",
+     "first_trials[0]: expected a non-empty mapping", None),
+    ("first-trial-empty", EPOCHS_ONLY + "first_trials: [{}]\n",
+     "first_trials[0]: expected a non-empty mapping", None),
+    ("first-trial-unsearched-parameter", EPOCHS_ONLY + "first_trials: [{epochs: 2}, {dropout: 0.1}]\n",
+     "first_trials[1]: 'dropout' is not searched in this space (searched: epochs)", "dropout"),
+    ("first-trial-out-of-range", EPOCHS_ONLY + "first_trials: [{epochs: 9}]\n",
+     "first_trials[0]: epochs 9 is not in its range (1 to 4)", None),
+    ("first-trial-off-step", "params:\n  dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}\n"
+     "first_trials: [{dropout: 0.25}]\n",
+     "dropout 0.25 is not in its range (0.0 to 0.5, step 0.1)", None),
+    ("first-trial-not-a-choice", "params:\n  dense_units: {type: categorical, choices: [64, 128]}\n"
+     "first_trials: [{dense_units: 32}]\n",
+     "dense_units 32 is not in its range (one of 64, 128)", None),
+    ("first-trial-wrong-kind", EPOCHS_ONLY + "first_trials: [{epochs: two}]\n",
+     "epochs 'two' is not in its range", None),
 ]
 
 
@@ -335,6 +371,7 @@ def test_cli_checks_shipped_space(name: str, capsys: pytest.CaptureFixture[str])
     assert main(["spaces", "--check", str(SHIPPED[name])]) == 0
     out, err = capsys.readouterr()
     assert out.startswith(f"OK: {SHIPPED[name]}") and err == ""
+    assert ("first trial(s)" in out) == bool(load_space(SHIPPED[name]).first_trials)
 
 
 def test_cli_rejects_bad_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

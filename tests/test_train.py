@@ -70,12 +70,14 @@ def test_trials_running_at_the_timeout_stop_after_their_epoch_but_the_baseline_f
     study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"}, user_attrs={"is_baseline": True})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"})
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"}, user_attrs={"is_first_trial": True})
     objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(),
                           deadline=time.monotonic() - 1)  # already passed
-    run_trials(study, objective, trials=3)
-    baseline, constant, cosine = study.trials
-    assert baseline.state == optuna.trial.TrialState.COMPLETE
-    assert baseline.user_attrs["epochs_run"] == 3 and "stopped" not in baseline.user_attrs
+    run_trials(study, objective, trials=4)
+    baseline, constant, cosine, first = study.trials
+    for full in (baseline, first):
+        assert full.state == optuna.trial.TrialState.COMPLETE
+        assert full.user_attrs["epochs_run"] == 3 and "stopped" not in full.user_attrs
     # Its one epoch is exactly a 1-epoch trial's: a complete result.
     assert constant.state == optuna.trial.TrialState.COMPLETE
     assert constant.value == pytest.approx(constant.intermediate_values[0])
@@ -84,6 +86,41 @@ def test_trials_running_at_the_timeout_stop_after_their_epoch_but_the_baseline_f
     for cut in (constant, cosine):
         assert cut.user_attrs["epochs_run"] == 1 and cut.user_attrs["stopped"] == "timeout"
         assert len(cut.intermediate_values) == 1  # its epoch is on the leaderboard
+
+
+class AlwaysPrune(optuna.pruners.BasePruner):
+    """Prunes every trial it is asked about, and remembers who asked."""
+
+    def __init__(self) -> None:
+        self.asked: set[int] = set()
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        self.asked.add(trial.number)
+        return True
+
+
+@pytest.mark.slow
+def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them() -> None:
+    from sweep.datasets import load_dataset
+    from sweep.progress import Display
+    from sweep.search import Objective
+    from sweep.spaces import parse_space
+    from sweep.worker import run_trials
+
+    space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 3}}}, "test")
+    small = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "padding": "same",
+             "pool_last": False, "batch_size": 64, "epochs": 2}
+    pruner = AlwaysPrune()
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study.enqueue_trial({"epochs": 2}, user_attrs={"is_baseline": True})
+    study.enqueue_trial({"epochs": 3}, user_attrs={"is_first_trial": True})
+    study.enqueue_trial({"epochs": 3})
+    run_trials(study, Objective(load_dataset("digits"), space, small, seed=0, display=Display()),
+               trials=3)
+    baseline, first, sampled = study.trials
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert len(first.intermediate_values) == 3 and len(sampled.intermediate_values) == 1
+    assert pruner.asked == {0, 1, 2}  # Hyperband records rungs only for trials that ask
 
 
 @pytest.mark.slow
