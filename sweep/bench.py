@@ -16,8 +16,9 @@ CNN: the notebook's plain ``fit`` against the sweep's trial path, and the comput
 ``python -m sweep.bench peers`` races the default sweep against KerasTuner Hyperband
 (``max_epochs=9``, ``factor=3``, one iteration, whose wall time sets the budget) and Optuna TPE
 without pruning, on one search space (the MNIST space with 1–9 epochs), split, batch sizes and
-thread settings; then retrains each one's best on train + validation and tests it:
-``results/bench/peers/peers.csv`` and ``peers.png``.
+thread settings (only sweep starts from the space's first trials; a fourth run, sweep without
+them, shows what they are worth); then retrains each one's best on train + validation and tests
+it: ``results/bench/peers/peers.csv`` and ``peers.png``.
 
 ``python -m sweep.bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
@@ -204,17 +205,22 @@ def throughput(out: Path) -> pd.DataFrame:
     return table
 
 
-# (label, results folder, study name, extra sweep flags); KerasTuner runs first: it sets the budget.
+# (label, results folder, study name, extra sweep flags, whether it gets the space's first
+# trials); KerasTuner runs first: it sets the budget. It cannot be handed first trials, and plain
+# Optuna stands for a user without our priors: only sweep starts from them.
 PEERS = (
     ("KerasTuner Hyperband", "kerastuner", "mnist-kerastuner",
-     ("--engine", "kerastuner", "--tuner", "hyperband")),
-    ("sweep (default)", "sweep", "mnist", ()),
-    ("Optuna TPE, no pruning", "optuna-tpe", "mnist", ("--pruner", "none", "--workers", "1")),
+     ("--engine", "kerastuner", "--tuner", "hyperband"), False),
+    ("sweep (default)", "sweep", "mnist", (), True),
+    ("Optuna TPE, no pruning", "optuna-tpe", "mnist", ("--pruner", "none", "--workers", "1"), False),
+    # How much of sweep's lead the first trials make.
+    ("sweep without first trials", "sweep-no-first-trials", "mnist", (), False),
 )
 
 
-def peers_space() -> str:
-    """The shipped MNIST space with 1-9 epochs: KerasTuner Hyperband's max_epochs=9."""
+def peers_space(first_trials: bool = True) -> str:
+    """The shipped MNIST space with 1-9 epochs (KerasTuner Hyperband's max_epochs=9), with or
+    without its first trials."""
     import yaml
 
     from sweep.spaces import default_space_path
@@ -222,6 +228,8 @@ def peers_space() -> str:
     data = yaml.safe_load(default_space_path("mnist").read_text())
     data["description"] = "The MNIST space with 1-9 epochs, for racing sweep against its peers."
     data["params"]["epochs"] = {"type": "int", "low": 1, "high": 9}
+    if not first_trials:
+        data.pop("first_trials", None)
     return yaml.safe_dump(data, sort_keys=False)
 
 
@@ -242,10 +250,10 @@ def peers(seed: int, out: Path) -> pd.DataFrame:
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    space = out / "space.yaml"
-    space.write_text(peers_space())
     budget, curves, rows = None, {}, []
-    for label, folder, name, flags in PEERS:
+    for label, folder, name, flags, first_trials in PEERS:
+        space = out / ("space.yaml" if first_trials else "space-without-first-trials.yaml")
+        space.write_text(peers_space(first_trials))
         started = time.monotonic()
         limit = ("--timeout", f"{budget:.0f}") if budget else ("--timeout", "100000")
         subprocess.run(sweep_command("mnist", out / folder, seed, "--space", str(space),

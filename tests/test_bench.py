@@ -25,6 +25,9 @@ def test_peers_space_is_the_mnist_space_with_kerastuners_max_epochs() -> None:
     assert space.distributions["epochs"].low == 1
     assert {n: d for n, d in space.distributions.items() if n != "epochs"} == {
         n: d for n, d in shipped.distributions.items() if n != "epochs"}
+    assert space.first_trials == shipped.first_trials and shipped.first_trials
+    # The peers that stand for KerasTuner and plain Optuna start without them.
+    assert parse_space(yaml.safe_load(peers_space(first_trials=False)), "peers").first_trials == ()
 
 
 @pytest.mark.parametrize(("target", "seconds"), [
