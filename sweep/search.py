@@ -131,7 +131,7 @@ class Objective:
         return max(log.history["val_accuracy"])
 
 
-def runs_in_full(trial: optuna.Trial | FrozenTrial) -> bool:
+def runs_in_full(trial: optuna.Trial) -> bool:
     """Whether a trial is the baseline or one of the space's first trials (never stopped early)."""
     return bool(trial.user_attrs.get("is_baseline") or trial.user_attrs.get("is_first_trial"))
 
