@@ -224,15 +224,19 @@ class _PruneAll(optuna.pruners.BasePruner):
 
 def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A wrong metric name in the Keras callback only warns and never reports: then nothing
-    # could be pruned. With a pruner that prunes at the first report, every trial must stop
-    # after one epoch, with that epoch's validation accuracy recorded.
+    # could be pruned. With a pruner that prunes at the first report, every sampled trial must
+    # stop after one epoch, with that epoch's validation accuracy recorded; the baseline, which
+    # is never pruned, reports every epoch and completes.
     import sweep.search
 
     monkeypatch.setattr(sweep.search, "make_pruner", lambda name, max_epochs: _PruneAll())
-    assert _sweep(tmp_path, _space(tmp_path), "--trials", "2", "--no-retrain", *IN_PROCESS) == 0
+    assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
-    for trial in study.trials:
+    baseline, *sampled = study.trials
+    assert baseline.state == optuna.trial.TrialState.COMPLETE
+    assert list(baseline.intermediate_values) == list(range(baseline.user_attrs["epochs_run"]))
+    assert [t.state for t in sampled] == [optuna.trial.TrialState.PRUNED] * 2
+    for trial in sampled:
         assert list(trial.intermediate_values) == [0]
         assert trial.user_attrs["epochs_run"] == 1
 
