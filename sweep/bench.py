@@ -250,13 +250,15 @@ def peers(seed: int, out: Path) -> pd.DataFrame:
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    spaces = {True: out / "space.yaml", False: out / "space-without-first-trials.yaml"}
+    for first_trials, path in spaces.items():
+        path.write_text(peers_space(first_trials))
     budget, curves, rows = None, {}, []
     for label, folder, name, flags, first_trials in PEERS:
-        space = out / ("space.yaml" if first_trials else "space-without-first-trials.yaml")
-        space.write_text(peers_space(first_trials))
         started = time.monotonic()
         limit = ("--timeout", f"{budget:.0f}") if budget else ("--timeout", "100000")
-        subprocess.run(sweep_command("mnist", out / folder, seed, "--space", str(space),
+        subprocess.run(sweep_command("mnist", out / folder, seed,
+                                     "--space", str(spaces[first_trials]),
                                      "--trials", "100000", *limit, *flags),
                        check=True, stdout=subprocess.DEVNULL)
         study = optuna.load_study(study_name=name,

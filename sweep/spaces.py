@@ -164,11 +164,11 @@ def _first_trials(
                     f"{', '.join(distributions)}); add it under 'params:' or leave it out"
                 )
             if not contains(dist, value):
-                raise UsageError(f"{where}: {name} {value!r} is not in its range ({describe(dist)})")
+                raise UsageError(f"{where}: {name} {value!r} is not in its range ({_describe(dist)})")
     return tuple(dict(point) for point in points)
 
 
-def describe(dist: BaseDistribution) -> str:
+def _describe(dist: BaseDistribution) -> str:
     """A distribution as a user wrote it: 'one of 64, 128' or '2 to 8, step 2, log'."""
     if isinstance(dist, CategoricalDistribution):
         return "one of " + ", ".join(map(str, dist.choices))

@@ -215,10 +215,14 @@ def test_ctrl_c_leaves_valid_results_and_the_next_run_resumes(tmp_path: Path, mo
     assert board["state"].isin(["complete", "pruned"]).sum() == 3
 
 
-class _PruneAll(optuna.pruners.BasePruner):
-    """Prunes every trial at its first report: proves the reports reach Optuna."""
+class PruneAll(optuna.pruners.BasePruner):
+    """Prunes every trial at its first report, and remembers which trials asked."""
+
+    def __init__(self) -> None:
+        self.asked: set[int] = set()
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        self.asked.add(trial.number)
         return True
 
 
@@ -229,7 +233,7 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # is never pruned, reports every epoch and completes.
     import sweep.search
 
-    monkeypatch.setattr(sweep.search, "make_pruner", lambda name, max_epochs: _PruneAll())
+    monkeypatch.setattr(sweep.search, "make_pruner", lambda name, max_epochs: PruneAll())
     assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
     baseline, *sampled = study.trials

@@ -88,17 +88,6 @@ def test_trials_running_at_the_timeout_stop_after_their_epoch_but_the_baseline_f
         assert len(cut.intermediate_values) == 1  # its epoch is on the leaderboard
 
 
-class AlwaysPrune(optuna.pruners.BasePruner):
-    """Prunes every trial it is asked about, and remembers who asked."""
-
-    def __init__(self) -> None:
-        self.asked: set[int] = set()
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        self.asked.add(trial.number)
-        return True
-
-
 @pytest.mark.slow
 def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them() -> None:
     from sweep.datasets import load_dataset
@@ -106,11 +95,12 @@ def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them
     from sweep.search import Objective
     from sweep.spaces import parse_space
     from sweep.worker import run_trials
+    from tests.test_end_to_end import PruneAll
 
     space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 3}}}, "test")
     small = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "padding": "same",
              "pool_last": False, "batch_size": 64, "epochs": 2}
-    pruner = AlwaysPrune()
+    pruner = PruneAll()
     study = optuna.create_study(direction="maximize", pruner=pruner)
     study.enqueue_trial({"epochs": 2}, user_attrs={"is_baseline": True})
     study.enqueue_trial({"epochs": 3}, user_attrs={"is_first_trial": True})
