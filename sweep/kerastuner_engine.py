@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -165,7 +166,12 @@ def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: 
     tuner = make_tuner(settings.tuner, hypermodel, space, settings, str(folder), data.seed, record)
     display.log(f"KerasTuner {settings.tuner} on the search space {space.source}")
     try:
-        tuner.search(verbose=0)
+        with warnings.catch_warnings():
+            # Hyperband continues a promoted trial from its last round's weights, in a model
+            # compiled with a fresh optimizer; Keras then skips the saved optimizer state with
+            # a warning per trial, which is KerasTuner's behaviour and nothing a user can act on.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            tuner.search(verbose=0)
     except _Stop:
         display.log(f"Timeout of {settings.timeout:.0f}s reached; no more trials started.")
     except KeyboardInterrupt:

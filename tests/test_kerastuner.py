@@ -7,6 +7,7 @@ KerasTuner imports TensorFlow, so these are marked slow; `make test` runs them t
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import optuna
@@ -53,8 +54,13 @@ def test_hyperparameters_mirror_the_search_space() -> None:
 
 def test_hyperband_engine_writes_the_same_leaderboard_and_best_files(tmp_path: Path) -> None:
     results = tmp_path / "r"
-    assert main(["sweep", "--dataset", "digits", "--results", str(results), "--space",
-                 _space_file(tmp_path), "--engine", "kerastuner", "--timeout", "600"]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["sweep", "--dataset", "digits", "--results", str(results), "--space",
+                     _space_file(tmp_path), "--engine", "kerastuner", "--timeout", "600"]) == 0
+    # Promoted trials resume from saved weights; Keras's warning about the optimizer state
+    # KerasTuner leaves behind is silenced.
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
     folder = results / "digits"
     board = pd.read_csv(folder / "leaderboard.csv")
     study = optuna.load_study(study_name="digits-kerastuner", storage=f"sqlite:///{folder / 'study.db'}")
