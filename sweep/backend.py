@@ -32,6 +32,14 @@ def load_keras() -> ModuleType:
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+def usable_cpus() -> int:
+    """How many CPUs this process may run on: its affinity mask (taskset, Docker's
+    --cpuset-cpus), not ``os.cpu_count()``, which counts every CPU of the host."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def cpu_info(field: str, path: str = "/proc/cpuinfo") -> str:
     """The first ``field`` of /proc/cpuinfo ("flags", "model name"); "" where there is none."""
     try:
@@ -76,7 +84,7 @@ def _pin_threads() -> None:
     """
     import tensorflow as tf
 
-    threads = int(os.environ.get("SWEEP_THREADS") or os.cpu_count() or 1)
+    threads = int(os.environ.get("SWEEP_THREADS") or usable_cpus())
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -41,6 +40,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from sweep.backend import usable_cpus
 from sweep.files import write_json
 from sweep.leaderboard import write_csv
 
@@ -158,7 +158,7 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
         done = [t for t in study.trials if t.state == TrialState.COMPLETE]
         # From the first trial's start to the last one's end: start-up is the same for both.
         span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = max(1, usable_cpus() // workers)
         rows.append({"workers": workers, "threads_each": threads, "trials": len(done),
                      "trial_span_s": round(span, 1), "trials_per_hour": round(3600 * len(done) / span, 1),
                      "wall_s": round(wall, 1)})
@@ -176,7 +176,7 @@ def throughput(out: Path) -> pd.DataFrame:
     from sweep.params import Architecture, baseline_params
 
     out.mkdir(parents=True, exist_ok=True)
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     runs = [("notebook", 32, 1, None)]  # TensorFlow's default threads, as in the notebook
     runs += [("trial", batch, 1, cores) for batch in (32, 128, 256)]
     if cores > 1:  # the default WORKERS layout: one process per core, side by side
@@ -375,7 +375,7 @@ def machine_info() -> dict[str, object]:
         # AVX-512 and native bfloat16 made the largest differences between machines seen here.
         "vector_units": " ".join(sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})),
         "precision": keras.mixed_precision.global_policy().name,
-        "cores": os.cpu_count(), "python": platform.python_version(),
+        "cores": usable_cpus(), "python": platform.python_version(),
         "tensorflow": tf.__version__, "keras": keras.__version__, "optuna": optuna.__version__,
     }
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweep.backend import usable_cpus
 from sweep.datasets import is_image_folder, results_name
 
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
@@ -66,7 +66,7 @@ class SweepConfig:
     space: str | None = None  # None: search_spaces/<dataset>.yaml
     # Worker processes, each with cores / workers threads. On 2 cores, 2 workers × 1 thread
     # ran 294 MNIST trials an hour against 199 for 1 × 2 (`make bench BENCH=workers`).
-    workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+    workers: int = field(default_factory=lambda: min(2, usable_cpus()))
     # A worker process is replaced after this many trials: Keras and TensorFlow keep about
     # 10 MB per trial that clear_session() does not free (`make bench BENCH=memory`), and a
     # fresh process costs a few seconds, a few percent of 5 trials.

@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.backend import usable_cpus
 from sweep.baseline import load_checked
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape
@@ -388,7 +389,7 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
     """
     url = storage_url(data, settings)
     logs = ensure_writable(data.folder / "workers")
-    threads = max(1, (os.cpu_count() or 1) // settings.workers)
+    threads = max(1, usable_cpus() // settings.workers)
     started = time.monotonic()
 
     def spawn(index: int) -> subprocess.Popen[bytes]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -15,6 +18,7 @@ from sweep.config import PRUNERS, SAMPLERS, DataConfig, SweepConfig
 from sweep.errors import UsageError
 from sweep.params import BASELINES
 from sweep.spaces import parse_space
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -248,3 +252,15 @@ def test_open_study_enqueues_the_baseline_then_the_first_trials_once() -> None:
         {"epochs": 5, "dense_units": 128}, {"epochs": 8, "dense_units": 64}, {"epochs": 2}]
     assert [bool(t.user_attrs.get("is_baseline")) for t in waiting] == [True, False, False]
     assert [bool(t.user_attrs.get("is_first_trial")) for t in waiting] == [False, True, True]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_workers_and_threads_follow_the_cpus_this_process_may_use() -> None:
+    # As under taskset or Docker's --cpuset-cpus: os.cpu_count() still counts the host's CPUs.
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from sweep.backend import usable_cpus; from sweep.config import SweepConfig; "
+            "print(usable_cpus(), SweepConfig().workers)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
