@@ -57,11 +57,17 @@ def study_lock(study: optuna.Study) -> Iterator[None]:
         yield
 
 
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """Seconds between heartbeats of the study's storage; None where it records none."""
+    storage = study._storage
+    return storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+
+
 @contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Record the trial's heartbeat while it runs, so a killed worker's trial is detected."""
     storage = study._storage
-    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+    interval = heartbeat_interval(study)
     if not interval:
         yield
         return
@@ -143,6 +149,11 @@ def run_trials(
             if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study):
                 return "grid exhausted"
             trial = study.ask() if finished + running < trials else None
+            if trial is not None and heartbeat_interval(study):
+                # Before the lock is released: Optuna never fails a running trial that has no
+                # heartbeat, so a worker killed before its first beat left a trial running
+                # forever and every later sweep waiting for it.
+                study._storage.record_heartbeat(trial._trial_id)
         if trial is None:
             time.sleep(poll)
             continue
