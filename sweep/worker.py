@@ -57,35 +57,33 @@ def study_lock(study: optuna.Study) -> Iterator[None]:
         yield
 
 
-def heartbeat_interval(study: optuna.Study) -> int | None:
-    """Seconds between heartbeats of the study's storage; None where it records none."""
-    storage = study._storage
-    return storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
+def start_heartbeat(study: optuna.Study, trial: optuna.Trial) -> Callable[[], None]:
+    """Record the trial's heartbeat now, then from a thread until the returned function is
+    called, so a killed worker's trial is detected.
 
-
-@contextmanager
-def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
-    """Record the trial's heartbeat while it runs, so a killed worker's trial is detected."""
+    The first beat is written by the caller, before it releases the study lock: Optuna never
+    fails a running trial that has no heartbeat, so a worker killed before its first beat left
+    a trial running forever and every later sweep waiting for it.
+    """
     storage = study._storage
-    interval = heartbeat_interval(study)
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
     if not interval:
-        yield
-        return
+        return lambda: None
+    storage.record_heartbeat(trial._trial_id)
     stop = threading.Event()
 
     def beat() -> None:
-        while True:
+        while not stop.wait(interval):
             storage.record_heartbeat(trial._trial_id)
-            if stop.wait(interval):
-                return
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
     thread.start()
-    try:
-        yield
-    finally:
+
+    def stop_beating() -> None:
         stop.set()
         thread.join()
+
+    return stop_beating
 
 
 def counts(study: optuna.Study) -> tuple[int, int]:
@@ -97,18 +95,17 @@ def counts(study: optuna.Study) -> tuple[int, int]:
 def run_one(study: optuna.Study, trial: optuna.Trial,
             objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
     """Run the objective on an asked trial and tell Optuna how it ended."""
-    with heartbeat(study, trial):
-        try:
-            value = objective(trial)
-        except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-        except KeyboardInterrupt:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        except Exception:  # recorded in the trial's "error" attribute by the objective
-            study.tell(trial, state=TrialState.FAIL)
-        else:
-            study.tell(trial, value)
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        study.tell(trial, state=TrialState.PRUNED)
+    except KeyboardInterrupt:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    except Exception:  # recorded in the trial's "error" attribute by the objective
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        study.tell(trial, value)
     return study._storage.get_trial(trial._trial_id)
 
 
@@ -134,7 +131,7 @@ def run_trials(
     while True:
         with study_lock(study), warnings.catch_warnings():
             # Heartbeats are "experimental" (since Optuna 2.9) and Optuna assumes optimize();
-            # this loop records them itself (see heartbeat()).
+            # this loop records them itself (see start_heartbeat()).
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             optuna.storages.fail_stale_trials(study)
@@ -149,16 +146,16 @@ def run_trials(
             if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study):
                 return "grid exhausted"
             trial = study.ask() if finished + running < trials else None
-            if trial is not None and heartbeat_interval(study):
-                # Before the lock is released: Optuna never fails a running trial that has no
-                # heartbeat, so a worker killed before its first beat left a trial running
-                # forever and every later sweep waiting for it.
-                study._storage.record_heartbeat(trial._trial_id)
+            if trial is not None:
+                stop_beating = start_heartbeat(study, trial)  # its first beat: under the lock
         if trial is None:
             time.sleep(poll)
             continue
         ran += 1
-        frozen = run_one(study, trial, objective)
+        try:
+            frozen = run_one(study, trial, objective)
+        finally:
+            stop_beating()
         if on_trial is not None:
             on_trial(study, frozen)
         failures = failures + 1 if frozen.state == TrialState.FAIL else 0
