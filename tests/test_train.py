@@ -51,6 +51,20 @@ def test_training_uses_each_epochs_learning_rate() -> None:
 
 
 @pytest.mark.slow
+def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning() -> None:
+    from sweep.train import make_batches
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    batches = make_batches(x, np.arange(10), batch_size=4, shuffle_seed=0)
+    epochs = [[(int(image.numpy().item()), int(label)) for images, labels in batches
+               for image, label in zip(images, labels)] for _ in range(2)]
+    assert [sorted(epoch) for epoch in epochs] == [[(i, i) for i in range(10)]] * 2
+    assert epochs[0] != epochs[1]  # a new order every epoch
+    # Autotuning's thread stalled the end of every epoch for seconds (see make_batches).
+    assert batches.options().autotune.enabled is False
+
+
+@pytest.mark.slow
 def test_trials_running_at_the_timeout_stop_after_their_epoch_but_the_baseline_finishes() -> None:
     import time
 
