@@ -24,6 +24,7 @@ def load_keras() -> ModuleType:
             _import_quietly()
         _pin_threads()
         _set_precision()
+        _freeze_imports()
     import keras
 
     return keras
@@ -87,6 +88,19 @@ def _pin_threads() -> None:
     threads = int(os.environ.get("SWEEP_THREADS") or usable_cpus())
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _freeze_imports() -> None:
+    """Leave the objects of the imports (about a million, TensorFlow's) out of every later
+    garbage collection: they live as long as the process.
+
+    Each full collection walked them all: ``clear_session`` and the ``gc.collect`` after every
+    trial (:func:`sweep.train.release`) took 0.45 s together, 0.02 s with them frozen.
+    """
+    import gc
+
+    gc.collect()  # what the imports left as garbage goes now, not frozen with the rest
+    gc.freeze()
 
 
 def _import_quietly() -> None:

@@ -7,7 +7,8 @@ validation accuracy over time).
 
 ``python -m sweep.bench workers`` runs the same fixed trials (the MNIST baseline, one epoch at
 batch 128) with 1 worker × all cores and with 2 workers × half the cores each, and reports
-trials per hour: ``results/bench/workers/workers.csv``.
+trials per hour and the per-trial overhead (the time spent outside Keras's ``fit``):
+``results/bench/workers/workers.csv``.
 
 ``python -m sweep.bench throughput`` measures seconds per 60k-image MNIST epoch of the baseline
 CNN: the notebook's plain ``fit`` against the sweep's trial path, and the compute floor
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from sweep.backend import usable_cpus
 from sweep.files import write_json
@@ -138,6 +139,31 @@ params:
 """
 
 
+def time_use(trials: list[FrozenTrial], workers: int) -> dict[str, float]:
+    """Where the workers' time went, in seconds per trial, from the first trial's start to the
+    last one's end (start-up is left out: it is the same for every layout).
+
+    ``fit_s``: in Keras's ``fit`` (the first epoch's graph tracing included). ``in_trial_s``:
+    the rest of a trial's record (sampling, model build, storage writes, freeing the model).
+    ``between_trials_s``: worker time outside any trial (process restarts, waits for the study,
+    a core idle at the end), the worker-seconds of the span not covered by a trial.
+    """
+    if not trials:
+        raise ValueError("time_use needs at least one finished trial")
+    start = min(t.datetime_start for t in trials)
+    span = (max(t.datetime_complete for t in trials) - start).total_seconds()
+    walls = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials]
+    fits = [float(t.user_attrs.get("fit_seconds", 0.0)) for t in trials]
+    count = len(trials)
+    return {
+        "trials": count, "trial_span_s": round(span, 1),
+        "trials_per_hour": round(3600 * count / span, 1) if span else float("inf"),
+        "fit_s": round(sum(fits) / count, 2),
+        "in_trial_s": round((sum(walls) - sum(fits)) / count, 2),
+        "between_trials_s": round((workers * span - sum(walls)) / count, 2),
+    }
+
+
 def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.DataFrame:
     """Trials per hour with 1 worker × all cores against 2 workers × half the cores each."""
     shutil.rmtree(out, ignore_errors=True)
@@ -154,16 +180,14 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
             check=True, stdout=subprocess.DEVNULL,
         )
         wall = time.monotonic() - started
-        study = load_bench_study(dataset, folder)
-        done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-        # From the first trial's start to the last one's end: start-up is the same for both.
-        span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+        done = [t for t in load_bench_study(dataset, folder).trials if t.state == TrialState.COMPLETE]
         threads = max(1, usable_cpus() // workers)
-        rows.append({"workers": workers, "threads_each": threads, "trials": len(done),
-                     "trial_span_s": round(span, 1), "trials_per_hour": round(3600 * len(done) / span, 1),
+        rows.append({"workers": workers, "threads_each": threads, **time_use(done, workers),
                      "wall_s": round(wall, 1)})
-        print(f"{workers} worker(s) × {threads} thread(s): {rows[-1]['trials_per_hour']} trials/hour",
-              flush=True)
+        row = rows[-1]
+        print(f"{workers} worker(s) × {threads} thread(s): {row['trials_per_hour']} trials/hour; per "
+              f"trial {row['fit_s']} s in fit, {row['in_trial_s']} s around it, "
+              f"{row['between_trials_s']} s between trials", flush=True)
     table = pd.DataFrame(rows)
     write_csv(table, out / "workers.csv")
     write_json(out / "machine.json", machine_info())

@@ -1,17 +1,20 @@
-"""The pure parts of ``make bench``: the peers' search space, time to a target, the floor.
+"""The pure parts of ``make bench``: the peers' search space, time to a target, the floor,
+where the workers' time went.
 
 The benchmarks themselves train for minutes and time things, so they are never run by tests.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from optuna.trial import FrozenTrial, TrialState
 
-from sweep.bench import first_reaching, peers_space
+from sweep.bench import first_reaching, peers_space, time_use
 from sweep.params import BASELINES
 from sweep.spaces import parse_space
 from sweep.speed import floor_seconds
@@ -58,3 +61,26 @@ def test_cpu_info_reads_the_first_processors_fields(tmp_path: Path) -> None:
     assert cpu_info("flags", str(info)).split() == ["fpu", "avx2", "fma"]
     assert cpu_info("bogomips", str(info)) == ""
     assert cpu_info("flags", str(tmp_path / "missing")) == ""
+
+
+def _timed_trial(number: int, start: float, end: float, fit: float) -> FrozenTrial:
+    zero = datetime(2026, 1, 1)
+    return FrozenTrial(
+        number=number, state=TrialState.COMPLETE, value=0.99, values=None,
+        datetime_start=zero + timedelta(seconds=start), datetime_complete=zero + timedelta(seconds=end),
+        params={}, distributions={}, user_attrs={"fit_seconds": fit}, system_attrs={},
+        intermediate_values={}, trial_id=number,
+    )
+
+
+def test_time_use_splits_worker_time_into_fit_around_it_and_between_trials() -> None:
+    # Two workers over 0-20 s. Worker A: trial 0 in 0-9 s (8 s of fit), a 2 s restart, trial 2
+    # in 11-20 s (7 s). Worker B: trial 1 in 1-18 s (15 s), then idle until 20 s.
+    trials = [_timed_trial(0, 0, 9, 8.0), _timed_trial(1, 1, 18, 15.0), _timed_trial(2, 11, 20, 7.0)]
+    use = time_use(trials, workers=2)
+    assert use == {"trials": 3, "trial_span_s": 20.0, "trials_per_hour": 540.0,
+                   "fit_s": 10.0, "in_trial_s": 1.67, "between_trials_s": 1.67}
+    # Every worker-second of the span is counted once: in fit, around it, or between trials.
+    assert 3 * (use["fit_s"] + use["in_trial_s"] + use["between_trials_s"]) == pytest.approx(2 * 20, abs=0.05)
+    with pytest.raises(ValueError, match="at least one"):
+        time_use([], workers=2)
