@@ -91,7 +91,7 @@ def _pin_threads() -> None:
 
 
 def _freeze_imports() -> None:
-    """Leave the objects of the imports (about a million, TensorFlow's) out of every later
+    """Leave the objects of the imports (about 390,000, mostly TensorFlow's) out of every later
     garbage collection: they live as long as the process.
 
     Each full collection walked them all: ``clear_session`` and the ``gc.collect`` after every
