@@ -216,7 +216,14 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     study = open_study(storage, data, settings, space, baseline)
     started = time.monotonic()
-    if settings.engine == "kerastuner":
+    if settings.engine == "optuna" and finished_count(study) >= settings.trials:
+        # A rerun of a finished sweep: starting workers would load TensorFlow and the data
+        # only to find nothing to do.
+        display.log(f"Study {study.study_name!r} already holds {finished_count(study)} finished "
+                    f"trials (--trials {settings.trials}): nothing to search; raise --trials "
+                    "(make TRIALS=) to search on.")
+        interrupted = False
+    elif settings.engine == "kerastuner":
         interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display)
     elif settings.workers > 1:
         interrupted = run_worker_processes(study, space, data, settings, display)

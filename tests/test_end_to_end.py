@@ -161,7 +161,9 @@ def test_sweep_with_the_shipped_mnist_space_on_a_tiny_mnist_file(tmp_path: Path)
     assert board.loc[board["is_baseline"], "filters_1"].iloc[0] == 32
 
 
-def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path) -> None:
+def test_running_again_resumes_and_trials_counts_the_total(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     space = _space(tmp_path)
     assert _sweep(tmp_path / "r", space, "--trials", "3", "--no-retrain") == 0
     first = pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial")
@@ -172,6 +174,19 @@ def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path) -> No
     pd.testing.assert_frame_equal(first[kept].reset_index(drop=True),
                                   second[kept].head(3).reset_index(drop=True))
     assert second["is_baseline"].sum() == 1  # the baseline is enqueued once, not per run
+    # Once more with the same count: nothing to search, and no worker process is started.
+    logs = tmp_path / "r" / "digits" / "workers"
+
+    def log_sizes() -> dict[str, int]:  # no folder where one core means no worker processes
+        return {log.name: log.stat().st_size for log in logs.glob("*.log")}
+
+    sizes = log_sizes()
+    capsys.readouterr()
+    assert _sweep(tmp_path / "r", space, "--trials", "5", "--no-retrain") == 0
+    assert "already holds 5 finished trials (--trials 5): nothing to search" in capsys.readouterr().out
+    assert log_sizes() == sizes
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial"), second)
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
