@@ -182,9 +182,9 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
         wall = time.monotonic() - started
         done = [t for t in load_bench_study(dataset, folder).trials if t.state == TrialState.COMPLETE]
         threads = max(1, usable_cpus() // workers)
-        rows.append({"workers": workers, "threads_each": threads, **time_use(done, workers),
-                     "wall_s": round(wall, 1)})
-        row = rows[-1]
+        row = {"workers": workers, "threads_each": threads, **time_use(done, workers),
+               "wall_s": round(wall, 1)}
+        rows.append(row)
         print(f"{workers} worker(s) × {threads} thread(s): {row['trials_per_hour']} trials/hour; per "
               f"trial {row['fit_s']} s in fit, {row['in_trial_s']} s around it, "
               f"{row['between_trials_s']} s between trials", flush=True)

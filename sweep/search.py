@@ -216,10 +216,11 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     study = open_study(storage, data, settings, space, baseline)
     started = time.monotonic()
-    if settings.engine == "optuna" and finished_count(study) >= settings.trials:
+    finished = finished_count(study)
+    if settings.engine == "optuna" and finished >= settings.trials:
         # A rerun of a finished sweep: starting workers would load TensorFlow and the data
         # only to find nothing to do.
-        display.log(f"Study {study.study_name!r} already holds {finished_count(study)} finished "
+        display.log(f"Study {study.study_name!r} already holds {finished} finished "
                     f"trials (--trials {settings.trials}): nothing to search; raise --trials "
                     "(make TRIALS=) to search on.")
         interrupted = False
