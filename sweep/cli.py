@@ -106,8 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"finished trials the study should hold (default {defaults.trials})")
     sweep.add_argument("--timeout", type=_number(float, 0, low_open=True), default=defaults.timeout,
                        help="search time in seconds: no trial starts after it, and running trials "
-                            "stop at the end of their epoch (the baseline trial finishes; with "
-                            f"--engine kerastuner, running trials finish) (default {defaults.timeout:.0f})")
+                            "stop (the baseline and first trials finish; with --engine "
+                            f"kerastuner, running trials finish) (default {defaults.timeout:.0f})")
+    sweep.add_argument("--time-limit", type=_number(float, 0), default=defaults.time_limit,
+                       help="the whole command, search + retrain + export, ends within about this "
+                            "many seconds: the search ends earlier when retraining the best trial "
+                            f"needs the rest (default {defaults.time_limit:.0f}; 0: no limit)")
     sweep.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler)
     sweep.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
     sweep.add_argument("--workers", type=_number(int, 1, 64), default=defaults.workers,
@@ -132,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="finished trials the study should hold (default: as recorded)")
     worker.add_argument("--timeout", type=_number(float, 0, low_open=True),
                         help="search time in seconds: no trial starts after it, and running "
-                             "trials stop at the end of their epoch")
+                             "trials stop")
+    # The end of the driver's --time-limit, for the workers it starts (a time.time() value).
+    worker.add_argument("--ends-at", type=_number(float, 0), help=argparse.SUPPRESS)
     worker.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
                         help="run trials in a child process replaced after this many trials "
                         f"(default {defaults.recycle}), so memory stays flat")
@@ -199,7 +205,7 @@ def _run(args: argparse.Namespace) -> int:
         from sweep.search import run_worker
         return run_worker(args.storage, args.study, data_dir=args.data_dir, results=args.results,
                           trials=args.trials, timeout=args.timeout, max_trials=args.max_trials,
-                          index=args.index)
+                          index=args.index, ends_at=args.ends_at)
     if args.command == "predict":
         from sweep.commands import predict
         return predict(args.model, args.dataset, args.results, args.images)
@@ -222,7 +228,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_retrain(data, settings)
     from sweep.search import run_sweep
     settings = SweepConfig(
-        trials=args.trials, timeout=args.timeout, sampler=args.sampler, pruner=args.pruner,
+        trials=args.trials, timeout=args.timeout, time_limit=args.time_limit or None,
+        sampler=args.sampler, pruner=args.pruner,
         storage=args.storage, study=args.study, space=args.space, workers=args.workers,
         recycle=args.recycle, engine=args.engine, tuner=args.tuner,
     )

@@ -59,6 +59,11 @@ class SweepConfig:
     # (the baseline finishes), so the search ends within an epoch of it; the retrain and
     # export come after.
     timeout: float | None = 720.0
+    # The whole command, search + retrain + export, ends within about this: the search ends
+    # earlier when the best trial's retrain (estimated from its own speed) needs the rest. On
+    # a fast machine the 20 trials end first; on a slow one the search is shorter, not the
+    # sweep longer. None: no limit. Optuna engine only (KerasTuner ends at the timeout).
+    time_limit: float | None = 1140.0
     sampler: str = "tpe"
     pruner: str = "hyperband"
     storage: str | None = None  # None: SQLite file results/<dataset>/study.db

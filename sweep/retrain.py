@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.baseline import load_checked, write_model_report
+from sweep.budget import TimeLimit, final_params
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
@@ -24,18 +25,6 @@ from sweep.study import baseline_trial, best_trial, finished_count, load_study
 
 if TYPE_CHECKING:
     from sweep.train import TrainResult
-
-
-def final_params(trial: FrozenTrial) -> dict[str, Any]:
-    """A trial's parameters, with epochs set to the epoch where validation accuracy peaked.
-
-    A cosine schedule keeps all its epochs: stopping it early would change every epoch's
-    learning rate, not just drop the last ones.
-    """
-    params = dict(trial.user_attrs.get("params", trial.params))
-    if params.get("lr_schedule") != "cosine":
-        params["epochs"] = int(trial.user_attrs.get("best_epoch", params["epochs"]))
-    return params
 
 
 def fit_full(
@@ -61,8 +50,12 @@ def retrained_test_accuracy(params: dict[str, Any], dataset: Dataset, seed: int,
     return evaluate(model, dataset.x_test, dataset.y_test, dataset.class_names).accuracy
 
 
-def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display) -> dict[str, Any]:
-    """Retrain best and baseline, write results/<dataset>/best/, plots and the summary row."""
+def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display,
+                 limit: TimeLimit | None = None) -> dict[str, Any]:
+    """Retrain best and baseline, write results/<dataset>/best/, plots and the summary row.
+
+    With a ``limit``, the baseline is retrained only if that ends before it (the best always is).
+    """
     from sweep import plots
     from sweep.export import export_model
 
@@ -79,9 +72,12 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
 
     display.log(f"Retraining trial {best.number} on train + validation for {best_params['epochs']} epochs")
     result = fit_full(best_params, dataset, data.seed, display, f"trial {best.number}")
-    if base is not None and base.number == best.number:
-        base_accuracy = None  # the baseline won: its test accuracy is the best model's
-    else:
+    base_won = base is not None and base.number == best.number  # same model, same accuracy
+    skipped = None if base_won or limit is None else limit.skip_line(base, "the baseline")
+    base_accuracy: float | None = None
+    if skipped:
+        display.log(skipped)
+    elif not base_won:
         display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
         base_accuracy = retrained_test_accuracy(base_params, dataset, data.seed, display, "baseline")
 
@@ -90,10 +86,10 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
         extra={"trial": best.number, "params": best_params, "epochs": best_params["epochs"],
                "val_accuracy": best.values[0]},
     )
-    if base_accuracy is None:
+    if base_won:
         base_accuracy = metrics["test_accuracy"]
     metrics["baseline_test_accuracy"] = base_accuracy
-    metrics["test_gain"] = metrics["test_accuracy"] - base_accuracy
+    metrics["test_gain"] = None if base_accuracy is None else metrics["test_accuracy"] - base_accuracy
     write_json(out / "metrics.json", metrics)
     write_json(out / "params.json", {
         "dataset": data.dataset, "trial": best.number, "params": best_params,
@@ -110,11 +106,17 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
     })
     display.log(
         f"\nBest trial {best.number} retrained: test accuracy {metrics['test_accuracy']:.4f} "
-        f"(baseline retrained the same way: {base_accuracy:.4f}, gain {metrics['test_gain']:+.4f}); "
+        f"({_baseline_words(base_accuracy, metrics['test_gain'])}); "
         f"{metrics['param_count']:,} parameters.\nFiles: {out}/ (model, metrics, plots), "
         f"{data.folder / 'plots'}/, {data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
     return metrics
+
+
+def _baseline_words(accuracy: float | None, gain: float | None) -> str:
+    if accuracy is None or gain is None:
+        return "baseline not retrained"
+    return f"baseline retrained the same way: {accuracy:.4f}, gain {gain:+.4f}"
 
 
 def _now() -> str:

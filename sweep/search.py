@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.backend import usable_cpus
 from sweep.baseline import load_checked
+from sweep.budget import TimeLimit, as_monotonic, best_of, duration
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape
 from sweep.errors import UsageError
@@ -73,18 +75,20 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
 class Objective:
     """Trains one trial's CNN on the training split and returns its best validation accuracy.
 
-    ``deadline`` (a :func:`time.monotonic` value, from --timeout): a trial still training then
-    stops at the end of its epoch (``stopped: timeout``), so the search ends within an epoch of
-    its timeout. With a constant learning rate it is recorded complete: its epochs so far are
-    exactly those of a shorter trial (same seed, same order, same rate), and the retrain stops
-    at its best epoch anyway. With a schedule it is pruned: its rates were a longer run's.
+    ``deadline()`` (a :func:`time.monotonic` value, from --timeout and --time-limit, see
+    :func:`search_deadline`): a trial still training then stops within a batch, unless in its
+    last epoch (``stopped: timeout``). With a constant learning rate and an epoch done it is
+    recorded complete: its epochs so far are exactly those of a shorter trial (same seed, same
+    order, same rate), and the retrain stops at its best epoch anyway. With a schedule, or
+    without a whole epoch, it is pruned: its rates were a longer run's.
 
     The baseline and the space's first trials always finish, neither pruned nor cut by the
     timeout: every other trial is compared with them, and they are there to be run in full.
     """
 
     def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
-                 seed: int, display: Display, deadline: float | None = None) -> None:
+                 seed: int, display: Display,
+                 deadline: Callable[[], float | None] | None = None) -> None:
         self.dataset, self.space, self.baseline = dataset, space, baseline
         self.seed, self.display, self.deadline = seed, display, deadline
 
@@ -121,7 +125,7 @@ class Objective:
                 raise
             except training.DeadlinePassed as stop:
                 trial.set_user_attr("stopped", "timeout")
-                if arch.lr_schedule != "constant":
+                if arch.lr_schedule != "constant" or not log.history.get("val_accuracy"):
                     raise optuna.TrialPruned(str(stop)) from None
             except Exception as error:
                 trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
@@ -207,6 +211,7 @@ def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> 
 
 def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> int:
     """Search until the study holds ``settings.trials`` finished trials, then retrain the best."""
+    command_started = time.time()  # --time-limit counts from here
     space = resolve_space(data, settings)
     ensure_writable(data.folder)
     storage = open_storage(storage_url(data, settings))  # a bad URL fails before data loads
@@ -215,6 +220,8 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     baseline = baseline_params(data.kind, dataset.input_shape)
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     study = open_study(storage, data, settings, space, baseline)
+    # --no-retrain: the search is the whole command, and the timeout bounds it.
+    limit = time_limit(settings, dataset, command_started) if retrain else None
     started = time.monotonic()
     finished = finished_count(study)
     if settings.engine == "optuna" and finished >= settings.trials:
@@ -227,13 +234,16 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     elif settings.engine == "kerastuner":
         interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display)
     elif settings.workers > 1:
-        interrupted = run_worker_processes(study, space, data, settings, display)
+        interrupted = run_worker_processes(study, space, data, settings, display, limit)
     else:
-        objective = Objective(dataset, space, baseline, data.seed, display,
-                              deadline=deadline(settings.timeout, started))
-        interrupted = search(study, objective, space, data, settings, display)
+        ends = search_deadline(study, settings.timeout, started, limit)
+        objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends)
+        interrupted = search(study, objective, space, data, settings, display, ends)
     write_leaderboard(study, space, data.folder)
     elapsed = time.monotonic() - started
+    why = None if interrupted else early_end(study, settings, started, limit)
+    if why:
+        display.log(why)
     display.log(summary(study, data, elapsed))
     if interrupted:
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
@@ -241,13 +251,59 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     if retrain and best_trial(study) is not None:
         from sweep.retrain import retrain_best
 
-        retrain_best(study, dataset, data, display)
+        retrain_best(study, dataset, data, display, limit)
     return 0
 
 
+def time_limit(settings: SweepConfig, dataset: Dataset, started: float) -> TimeLimit | None:
+    """The sweep's --time-limit, counted from ``started`` (a :func:`time.time` value); None
+    without one, and for KerasTuner, which ends its search at --timeout only."""
+    if settings.time_limit is None or settings.engine != "optuna":
+        return None
+    images = len(dataset.x_train)
+    return TimeLimit(started + settings.time_limit, images, images + len(dataset.x_val),
+                     shared_cores=settings.workers > 1)
+
+
+def search_deadline(study: optuna.Study, timeout: float | None, started: float,
+                    limit: TimeLimit | None) -> Callable[[], float | None]:
+    """When the search ends, as a :func:`time.monotonic` value: ``timeout`` seconds after
+    ``started``, or earlier when ``limit`` needs the rest for retraining the best trial.
+
+    Reads the study each time it is asked: the best trial, and so its retrain, changes.
+    """
+    def deadline() -> float | None:
+        ends = [] if timeout is None else [started + timeout]
+        if limit is not None:
+            ends.append(as_monotonic(limit.search_ends_at(study.get_trials(deepcopy=False))))
+        return min(ends, default=None)
+
+    return deadline
+
+
+def early_end(study: optuna.Study, settings: SweepConfig, started: float,
+              limit: TimeLimit | None) -> str | None:
+    """Which deadline ended the search before TRIALS finished trials, if one did."""
+    trials = study.get_trials(deepcopy=False)
+    ends = search_deadline(study, settings.timeout, started, limit)()
+    if sum(t.state in FINISHED for t in trials) >= settings.trials or ends is None \
+            or time.monotonic() < ends:
+        return None
+    if settings.timeout is not None and ends == started + settings.timeout:
+        return (f"Timeout of {settings.timeout:.0f}s reached: no more trials started, running "
+                "ones stopped (the baseline and first trials finish).")
+    assert limit is not None  # neither the timeout nor None: the limit's deadline
+    best = best_of(trials)
+    seconds = limit.retrain_seconds(best) if best is not None else None
+    retrain = f"retraining trial {best.number} (about {duration(seconds)})" \
+        if best is not None and seconds else "the retrain"
+    return (f"Search ended with {duration(limit.left())} left of the time limit "
+            f"(--time-limit {settings.time_limit:.0f}, make TIME_LIMIT=) for {retrain} and the export.")
+
+
 def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
-           settings: SweepConfig, display: Display) -> bool:
-    """Run trials until the study holds TRIALS finished ones or the timeout; True on Ctrl-C."""
+           settings: SweepConfig, display: Display, deadline: Callable[[], float | None]) -> bool:
+    """Run trials until the study holds TRIALS finished ones or the deadline; True on Ctrl-C."""
     with display.session(), display.task("trials", settings.trials) as task:
 
         def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -257,14 +313,11 @@ def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: 
 
         _advance(task, study)
         try:
-            reason = run_trials(study, objective, trials=settings.trials, timeout=settings.timeout,
+            reason = run_trials(study, objective, trials=settings.trials, deadline=deadline,
                                 on_trial=after_trial, log=display.log)
         except KeyboardInterrupt:
             return True
-    if reason == "timeout":
-        display.log(f"Timeout of {settings.timeout:.0f}s reached: no more trials started, "
-                    "running ones stopped at the end of their epoch.")
-    elif reason == "grid exhausted":
+    if reason == "grid exhausted":
         display.log("The grid is exhausted: every point has been tried.")
     return False
 
@@ -291,11 +344,14 @@ def _advance(task: Task, study: optuna.Study) -> None:
 
 
 def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | None,
-               trials: int | None, timeout: float | None, max_trials: int | None, index: int) -> int:
+               trials: int | None, timeout: float | None, max_trials: int | None, index: int,
+               ends_at: float | None = None) -> int:
     """``sweep worker``: join a study knowing only its storage URL and name.
 
     Everything else (dataset, search space, sampler, pruner, TRIALS) is read from the study,
     where ``sweep sweep`` recorded it. Exits with EXIT_RECYCLE after ``max_trials`` trials.
+    ``ends_at``: the end of the driver's --time-limit (a :func:`time.time` value), for the
+    workers it starts.
     """
     started = time.monotonic()  # the timeout counts from the start, data loading included
     study = load_study_at(storage, name)
@@ -322,10 +378,13 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
         write_leaderboard(study, space, data.folder)
         display.log(f"[worker {index}] {trial_line(study, trial)}")
 
+    images = len(dataset.x_train)
+    limit = None if ends_at is None else TimeLimit(
+        ends_at, images, images + len(dataset.x_val), shared_cores=True)  # the driver's workers
+    ends = search_deadline(study, timeout, started, limit)
     reason = run_trials(
-        study, Objective(dataset, space, baseline, data.seed, display,
-                         deadline=deadline(timeout, started)),
-        trials=trials or record["trials"], timeout=_left(timeout, started), max_trials=max_trials,
+        study, Objective(dataset, space, baseline, data.seed, display, deadline=ends),
+        trials=trials or record["trials"], deadline=ends, max_trials=max_trials,
         on_trial=after_trial, log=display.log,
     )
     display.log(f"[worker {index}] stopping: {reason}")
@@ -333,7 +392,8 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
 
 
 def worker_command(storage: str, name: str, *, index: int, max_trials: int, trials: int | None,
-                   timeout: float | None, results: str | None, data_dir: str | None) -> list[str]:
+                   timeout: float | None, results: str | None, data_dir: str | None,
+                   ends_at: float | None = None) -> list[str]:
     """The command line of one worker process, which leaves after ``max_trials`` trials."""
     command = [sys.executable, "-m", "sweep", "worker", "--storage", storage, "--study", name,
                "--index", str(index), "--max-trials", str(max_trials)]
@@ -342,6 +402,8 @@ def worker_command(storage: str, name: str, *, index: int, max_trials: int, tria
             command += [flag, str(value)]
     if timeout is not None:
         command += ["--timeout", f"{timeout:.3f}"]
+    if ends_at is not None:
+        command += ["--ends-at", f"{ends_at:.3f}"]
     return command
 
 
@@ -349,11 +411,6 @@ def worker_env() -> dict[str, str]:
     """A worker process's environment: glibc's default of 8 malloc arenas per core holds on to
     freed memory; 2 grew 9 MB per trial instead of 15."""
     return {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
-
-
-def deadline(timeout: float | None, started: float) -> float | None:
-    """The :func:`time.monotonic` value at which ``timeout`` seconds from ``started`` end."""
-    return None if timeout is None else started + timeout
 
 
 def _left(timeout: float | None, started: float) -> float | None:
@@ -389,7 +446,7 @@ def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | 
 
 
 def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConfig,
-                         settings: SweepConfig, display: Display) -> bool:
+                         settings: SweepConfig, display: Display, limit: TimeLimit | None) -> bool:
     """Run WORKERS worker processes on the study and watch it; True on Ctrl-C.
 
     Each worker uses cores / WORKERS threads, writes its log to results/<dataset>/workers/,
@@ -403,7 +460,8 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
     def spawn(index: int) -> subprocess.Popen[bytes]:
         command = worker_command(url, study.study_name, index=index, max_trials=settings.recycle,
                                  trials=settings.trials, timeout=_left(settings.timeout, started),
-                                 results=data.results, data_dir=data.data_dir)
+                                 results=data.results, data_dir=data.data_dir,
+                                 ends_at=limit.ends_at if limit else None)
         with open(logs / f"worker-{index}.log", "ab") as log:
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                     env={**worker_env(), "SWEEP_THREADS": str(threads)})

@@ -16,6 +16,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.budget import best_of
 from sweep.config import DataConfig, SweepConfig
 from sweep.errors import UsageError
 from sweep.spaces import SearchSpace
@@ -204,8 +205,7 @@ def finished_count(study: optuna.Study) -> int:
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The completed trial with the highest validation accuracy (None before the first)."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(done, key=lambda t: (t.values[0], -t.number)) if done else None
+    return best_of(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:

@@ -6,7 +6,7 @@ Imports TensorFlow: load this module lazily, only in commands that train.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,24 +104,43 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class DeadlinePassed(Exception):
-    """Raised by :class:`Deadline` at the end of an epoch that ended after the deadline."""
+    """Raised by :class:`Deadline` at the first batch that ended after the deadline."""
 
 
 class Deadline(keras.callbacks.Callback):
-    """Stops training at the end of the first epoch that ends after ``deadline``, unless it
-    was the last epoch anyway.
+    """Stops training at the first batch that ends after the deadline, unless in the last
+    epoch (the run is all but complete then). The epochs before are kept.
 
-    ``deadline`` is a :func:`time.monotonic` value. Raising (instead of Keras's
+    ``deadline()`` returns a :func:`time.monotonic` value, or None for no deadline. It is asked
+    at the start of each epoch and every few seconds, not after every batch: it may read the
+    study's storage (see :class:`sweep.budget.TimeLimit`). Raising (instead of Keras's
     ``stop_training``) lets the caller tell a trial cut short from one that finished.
     """
 
-    def __init__(self, deadline: float) -> None:
+    ASK_EVERY_SECONDS = 5.0
+
+    def __init__(self, deadline: Callable[[], float | None]) -> None:
         super().__init__()
         self.deadline = deadline
+        self.epoch = 0
+        self.ends: float | None = None
+        self.asked_at = 0.0
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        if epoch + 1 < self.params["epochs"] and time.monotonic() > self.deadline:
-            raise DeadlinePassed(f"the deadline passed during epoch {epoch + 1}")
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch = epoch
+        self._ask(time.monotonic())
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        if self.epoch + 1 >= self.params["epochs"]:
+            return
+        now = time.monotonic()
+        if now - self.asked_at > self.ASK_EVERY_SECONDS:
+            self._ask(now)
+        if self.ends is not None and now > self.ends:
+            raise DeadlinePassed(f"the deadline passed during epoch {self.epoch + 1}")
+
+    def _ask(self, now: float) -> None:
+        self.ends, self.asked_at = self.deadline(), now
 
 
 def new_model(

@@ -114,7 +114,7 @@ def run_trials(
     objective: Callable[[optuna.Trial], float],
     *,
     trials: int,
-    timeout: float | None = None,
+    deadline: Callable[[], float | None] | None = None,
     max_trials: int | None = None,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     log: Callable[[str], None] = print,
@@ -122,11 +122,11 @@ def run_trials(
 ) -> str:
     """Run trials until the study holds ``trials`` finished ones; returns why it stopped.
 
-    ``timeout``: no new trial after this many seconds. ``max_trials``: leave after this many
+    ``deadline()``: no new trial after this :func:`time.monotonic` value (None: none; asked
+    before each trial, see :class:`sweep.budget.TimeLimit`). ``max_trials``: leave after this many
     (a recycled worker process, so memory never accumulates). While the count is reached only
     with trials still running elsewhere, wait: one of them may yet fail and need a re-run.
     """
-    started = time.monotonic()
     ran = failures = 0
     while True:
         with study_lock(study), warnings.catch_warnings():
@@ -138,8 +138,9 @@ def run_trials(
             finished, running = counts(study)
             if finished >= trials:
                 return "done"
-            if timeout is not None and time.monotonic() - started > timeout:
-                return "timeout"
+            ends = deadline() if deadline is not None else None
+            if ends is not None and time.monotonic() > ends:
+                return "deadline"
             if max_trials is not None and ran >= max_trials:
                 return "recycle"
             sampler = study.sampler

@@ -28,6 +28,7 @@ BAD_ARGS = [
     ("trials-not-a-number", ["sweep", "--dataset", "mnist", "--trials", "abc"], "'abc' is not an integer"),
     ("trials-zero", ["sweep", "--dataset", "mnist", "--trials", "0"], "too small"),
     ("timeout-zero", ["sweep", "--dataset", "mnist", "--timeout", "0"], "must be > 0"),
+    ("time-limit-negative", ["sweep", "--dataset", "mnist", "--time-limit", "-5"], "must be ≥ 0"),
     ("val-fraction-too-big", ["sweep", "--dataset", "mnist", "--val-fraction", "1.5"], "too large"),
     ("val-fraction-one", ["baseline", "--dataset", "mnist", "--val-fraction", "1"], "must be < 1"),
     ("seed-negative", ["baseline", "--dataset", "mnist", "--seed", "-1"], "too small"),
@@ -264,3 +265,17 @@ def test_workers_and_threads_follow_the_cpus_this_process_may_use() -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "1"]
+
+
+@pytest.mark.parametrize(("flags", "limit"), [
+    ([], SweepConfig().time_limit), (["--time-limit", "600"], 600.0), (["--time-limit", "0"], None),
+])
+def test_time_limit_zero_means_none(monkeypatch: pytest.MonkeyPatch, flags: list[str],
+                                    limit: float | None) -> None:
+    import sweep.search
+
+    seen: list[SweepConfig] = []
+    monkeypatch.setattr(sweep.search, "run_sweep",
+                        lambda data, settings, retrain: seen.append(settings) or 0)
+    assert main(["sweep", "--dataset", "mnist", *flags]) == 0
+    assert seen[0].time_limit == limit

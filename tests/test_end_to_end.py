@@ -161,6 +161,24 @@ def test_sweep_with_the_shipped_mnist_space_on_a_tiny_mnist_file(tmp_path: Path)
     assert board.loc[board["is_baseline"], "filters_1"].iloc[0] == 32
 
 
+def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two workers and a 60 s limit: the search stops long before 50 trials (the workers
+    see the limit too), and the best trial is still retrained and exported."""
+    space = _space(tmp_path, FAST_SPACE + "first_trials:\n  - {filters_1: 8, epochs: 2}\n")
+    results = tmp_path / "results"
+    assert _sweep(results, space, "--trials", "50", "--workers", "2", "--time-limit", "60") == 0
+    out = capsys.readouterr().out
+    assert "Search ended with" in out and "left of the time limit (--time-limit 60" in out
+    logs = [log.read_text() for log in (results / "digits" / "workers").glob("worker-*.log")]
+    assert any("stopping: deadline" in log for log in logs)
+    board = pd.read_csv(results / "digits" / "leaderboard.csv")
+    assert {0, 1} <= set(board["trial"])  # the baseline and the first trial ran
+    metrics = json.loads((results / "digits" / "best" / "metrics.json").read_text())
+    assert metrics["trial"] in set(board["trial"])
+    assert (results / "digits" / "export" / "model.keras").is_file()
+
+
 def test_running_again_resumes_and_trials_counts_the_total(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,8 +10,8 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
+from sweep.budget import final_params
 from sweep.params import MNIST_BASELINE, Architecture
-from sweep.retrain import final_params
 
 
 def _trial(params: dict, best_epoch: int) -> optuna.trial.FrozenTrial:
@@ -65,10 +65,8 @@ def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning(
     assert batches.options().autotune.enabled is False
 
 
-@pytest.mark.slow
-def test_trials_running_at_the_timeout_stop_after_their_epoch_but_the_baseline_finishes() -> None:
-    import time
-
+def _cut_trials(deadline: object) -> list[optuna.trial.FrozenTrial]:
+    """Four 3-epoch digits trials (baseline, constant, cosine, first trial) under ``deadline``."""
     from sweep.datasets import load_dataset
     from sweep.progress import Display
     from sweep.search import Objective
@@ -87,20 +85,50 @@ def test_trials_running_at_the_timeout_stop_after_their_epoch_but_the_baseline_f
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"}, user_attrs={"is_first_trial": True})
     objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(),
-                          deadline=time.monotonic() - 1)  # already passed
+                          deadline=deadline)
     run_trials(study, objective, trials=4)
     baseline, constant, cosine, first = study.trials
-    for full in (baseline, first):
+    for full in (baseline, first):  # never cut
         assert full.state == optuna.trial.TrialState.COMPLETE
         assert full.user_attrs["epochs_run"] == 3 and "stopped" not in full.user_attrs
+    return [constant, cosine]
+
+
+@pytest.mark.slow
+def test_trials_running_at_the_deadline_stop_within_a_batch_but_keep_their_epochs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import itertools
+    import time
+
+    from sweep import train
+
+    # Asked only when an epoch begins: each cut trial asks twice, and the deadline passes
+    # between its first and second epoch.
+    monkeypatch.setattr(train.Deadline, "ASK_EVERY_SECONDS", 1e9)
+    passed = itertools.cycle([False, True])
+
+    def deadline() -> float | None:
+        return time.monotonic() - 1 if next(passed) else None
+
+    constant, cosine = _cut_trials(deadline)
     # Its one epoch is exactly a 1-epoch trial's: a complete result.
     assert constant.state == optuna.trial.TrialState.COMPLETE
     assert constant.value == pytest.approx(constant.intermediate_values[0])
     # Its one epoch ran at a 3-epoch cosine's first rate: no trial's result, so pruned.
     assert cosine.state == optuna.trial.TrialState.PRUNED
     for cut in (constant, cosine):
+        # Cut in its second epoch, not at that epoch's end (which would leave 2 epochs run).
         assert cut.user_attrs["epochs_run"] == 1 and cut.user_attrs["stopped"] == "timeout"
         assert len(cut.intermediate_values) == 1  # its epoch is on the leaderboard
+
+
+@pytest.mark.slow
+def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
+    import time
+
+    for cut in _cut_trials(lambda: time.monotonic() - 1):  # passed before they start
+        assert cut.state == optuna.trial.TrialState.PRUNED and cut.user_attrs["stopped"] == "timeout"
+        assert not cut.intermediate_values and "epochs_run" not in cut.user_attrs
 
 
 @pytest.mark.slow
@@ -129,19 +157,23 @@ def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them
 
 
 @pytest.mark.slow
-def test_the_deadline_does_not_cut_a_trial_whose_last_epoch_ends_after_it() -> None:
+def test_the_deadline_does_not_cut_a_trial_in_its_last_epoch() -> None:
     import time
 
     from sweep.train import Deadline, DeadlinePassed
 
-    stop = Deadline(time.monotonic() - 1)
+    stop = Deadline(lambda: time.monotonic() - 1)
     stop.set_params({"epochs": 3, "verbose": 0, "steps": 10})
+    stop.on_epoch_begin(1)
     with pytest.raises(DeadlinePassed, match="epoch 2"):
-        stop.on_epoch_end(1)
-    stop.on_epoch_end(2)  # the last epoch: the trial is complete, nothing to cut
-    waiting = Deadline(time.monotonic() + 60)
-    waiting.set_params({"epochs": 3, "verbose": 0, "steps": 10})
-    waiting.on_epoch_end(0)  # not passed yet
+        stop.on_train_batch_end(0)
+    stop.on_epoch_begin(2)
+    stop.on_train_batch_end(0)  # the last epoch: the trial is all but complete, nothing to cut
+    for deadline in (lambda: time.monotonic() + 60, lambda: None):
+        waiting = Deadline(deadline)
+        waiting.set_params({"epochs": 3, "verbose": 0, "steps": 10})
+        waiting.on_epoch_begin(0)
+        waiting.on_train_batch_end(0)  # not passed yet, or no deadline at all
 
 
 @pytest.mark.slow

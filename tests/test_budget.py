@@ -1,0 +1,102 @@
+"""The time limit's arithmetic (sweep.budget) on made-up trials: no training, no TensorFlow."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from sweep.budget import (
+    AFTER_RETRAIN_SECONDS,
+    SHARED_CORES_FACTOR,
+    TimeLimit,
+    as_monotonic,
+    best_of,
+    duration,
+)
+
+
+def trial(number: int, value: float | None, *, fit: float | None = 100.0, epochs_run: int = 5,
+          epochs: int = 5, best_epoch: int = 5, schedule: str = "constant",
+          state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
+    attrs: dict[str, Any] = {"params": {"epochs": epochs, "lr_schedule": schedule},
+                             "epochs_run": epochs_run, "best_epoch": best_epoch}
+    if fit is not None:
+        attrs["fit_seconds"] = fit
+    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None,
+                        user_attrs=attrs)
+    made.number = number
+    return made
+
+
+# 100 s for 5 epochs of 1,000 images: 0.02 s per image-epoch.
+LIMIT = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shared_cores=False)
+SHARED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shared_cores=True)
+
+
+@pytest.mark.parametrize(("limit", "made", "seconds"), [
+    # Same epochs, 10 % more images (train + validation).
+    (LIMIT, trial(0, 0.9), 110.0),
+    # A constant rate retrains up to its best epoch only (2 of 5).
+    (LIMIT, trial(0, 0.9, best_epoch=2), 44.0),
+    # A cosine schedule keeps all its epochs, whatever the best epoch.
+    (LIMIT, trial(0, 0.9, best_epoch=2, schedule="cosine"), 110.0),
+    # Pruned after 1 of 5 epochs, that epoch took 20 s; a retrain would run its best (1) epoch.
+    (LIMIT, trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 22.0),
+    # Trials that shared the cores ran slower than the retrain will, with all of them.
+    (SHARED, trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
+    # No timing recorded (a trial from before the time limit existed, or one that failed early).
+    (LIMIT, trial(0, 0.9, fit=None), None),
+    (LIMIT, trial(0, 0.9, epochs_run=0), None),
+])
+def test_retrain_seconds_scale_the_trials_own_speed(limit: TimeLimit, made: FrozenTrial,
+                                                    seconds: float | None) -> None:
+    assert limit.retrain_seconds(made) == (None if seconds is None else pytest.approx(seconds))
+
+
+@pytest.mark.parametrize(("trials", "reserved"), [
+    # Nothing complete yet: only what follows the retrain is kept back.
+    ([], 0.0),
+    ([trial(0, None, state=TrialState.PRUNED)], 0.0),
+    ([trial(0, None, state=TrialState.RUNNING)], 0.0),
+    # The best trial's retrain is kept back, not the slowest trial's.
+    ([trial(0, 0.95, fit=100.0), trial(1, 0.90, fit=1000.0)], 110.0),
+    # A costlier net becomes the best: the search must end earlier.
+    ([trial(0, 0.95, fit=100.0), trial(1, 0.97, fit=1000.0)], 1100.0),
+    # Ties go to the earlier trial, as on the leaderboard.
+    ([trial(3, 0.95, fit=1000.0), trial(2, 0.95, fit=100.0)], 110.0),
+])
+def test_the_search_ends_early_enough_for_the_best_trials_retrain(
+        trials: list[FrozenTrial], reserved: float) -> None:
+    assert LIMIT.search_ends_at(trials) == pytest.approx(10_000.0 - reserved - AFTER_RETRAIN_SECONDS)
+
+
+def test_best_of_takes_completed_trials_only() -> None:
+    assert best_of([]) is None
+    assert best_of([trial(0, None, state=TrialState.PRUNED)]) is None
+    assert best_of([trial(0, 0.9), trial(1, 0.95), trial(2, None, state=TrialState.FAIL)]).number == 1
+
+
+def test_a_retrain_is_skipped_only_when_it_would_end_after_the_limit() -> None:
+    now = time.time()
+    needs_110 = trial(0, 0.9)
+    enough = TimeLimit(now + 110 + AFTER_RETRAIN_SECONDS + 60, 1_000, 1_100, shared_cores=False)
+    assert enough.skip_line(needs_110, "the baseline") is None
+    short = TimeLimit(now + 60, 1_000, 1_100, shared_cores=False)
+    line = short.skip_line(needs_110, "the baseline")
+    assert line is not None and line.startswith("Not retraining the baseline: it needs about 1.8 min")
+    assert "--time-limit" in line
+    # Unknown cost (no timing, or no baseline trial): retrain, there is no telling.
+    assert short.skip_line(trial(0, 0.9, fit=None), "the baseline") is None
+    assert short.skip_line(None, "the baseline") is None
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.4, "0 s"), (89, "89 s"), (90, "1.5 min"), (426, "7.1 min")])
+def test_durations_read_as_seconds_or_minutes(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_wall_clock_deadlines_become_monotonic_ones() -> None:
+    assert as_monotonic(time.time() + 100) - time.monotonic() == pytest.approx(100, abs=1)
