@@ -82,8 +82,8 @@ class Objective:
     order, same rate), and the retrain stops at its best epoch anyway. With a schedule, or
     without a whole epoch, it is pruned: its rates were a longer run's.
 
-    The baseline and the space's first trials always finish, neither pruned nor cut by the
-    timeout: every other trial is compared with them, and they are there to be run in full.
+    The baseline and the space's first trials always finish, neither pruned nor cut by a
+    deadline: every other trial is compared with them, and they are there to be run in full.
     """
 
     def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
@@ -540,7 +540,8 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float) -> str:
             for k, v in best.params.items() if k not in unused))
         cut = sum(t.user_attrs.get("stopped") == "timeout" for t in study.get_trials(deepcopy=False))
         if cut and best.user_attrs.get("is_baseline"):
-            lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the timeout: "
-                         "give the search more time on this machine (--timeout, make TIMEOUT=).")
+            lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the "
+                         "search's deadline: give the search more time on this machine (--timeout "
+                         "and --time-limit, make TIMEOUT= TIME_LIMIT=).")
     lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
     return "\n".join(lines)
