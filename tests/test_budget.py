@@ -100,3 +100,34 @@ def test_durations_read_as_seconds_or_minutes(seconds: float, text: str) -> None
 
 def test_wall_clock_deadlines_become_monotonic_ones() -> None:
     assert as_monotonic(time.time() + 100) - time.monotonic() == pytest.approx(100, abs=1)
+
+
+@pytest.mark.parametrize(("timeout_left", "limit_left", "finished", "says"), [
+    (-1, None, 2, "Timeout of 720s reached"),        # the timeout passed
+    (-1, 1e6, 2, "Timeout of 720s reached"),         # both could; the timeout came first
+    (100, -1, 2, "Search ended with"),               # the time limit needs the rest
+    (None, -1, 2, "Search ended with"),              # no timeout at all
+    (100, 1e6, 2, None),                             # neither passed (it stopped failing)
+    (None, None, 2, None),                           # nothing to pass
+    (-1, -1, 3, None),                               # TRIALS reached: no deadline ended it
+])
+def test_the_search_says_which_deadline_ended_it(timeout_left: float | None, limit_left: float | None,
+                                                 finished: int, says: str | None) -> None:
+    import optuna
+
+    from sweep.config import SweepConfig
+    from sweep.search import early_end
+
+    study = optuna.create_study(direction="maximize")
+    for number in range(finished):
+        study.add_trial(trial(number, 0.9 + number / 100))
+    timeout = 720.0 if timeout_left is not None else None
+    started = time.monotonic() - 720.0 + (timeout_left or 0.0)
+    # The best trial's retrain (about 110 s) and what follows are kept back from the limit.
+    limit = None if limit_left is None else TimeLimit(
+        time.time() + limit_left + 110 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
+    settings = SweepConfig(trials=3, timeout=timeout, time_limit=1140.0 if limit else None)
+    line = early_end(study, settings, started, limit)
+    assert (line is None) if says is None else line.startswith(says)
+    if says == "Search ended with":
+        assert f"retraining trial {finished - 1} (about 1.8 min)" in line
