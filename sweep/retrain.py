@@ -54,7 +54,8 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
                  limit: TimeLimit | None = None) -> dict[str, Any]:
     """Retrain best and baseline, write results/<dataset>/best/, plots and the summary row.
 
-    With a ``limit``, the baseline is retrained only if that ends before it (the best always is).
+    With a ``limit``, the baseline is retrained only if its retrain fits before the limit (the
+    best's always runs).
     """
     from sweep import plots
     from sweep.export import export_model

@@ -222,7 +222,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     study = open_study(storage, data, settings, space, baseline)
     # --no-retrain: the search is the whole command, and the timeout bounds it.
     limit = time_limit(settings, dataset, command_started) if retrain else None
-    started = time.monotonic()
+    started: float | None = time.monotonic()
     finished = finished_count(study)
     if settings.engine == "optuna" and finished >= settings.trials:
         # A rerun of a finished sweep: starting workers would load TensorFlow and the data
@@ -230,7 +230,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         display.log(f"Study {study.study_name!r} already holds {finished} finished "
                     f"trials (--trials {settings.trials}): nothing to search; raise --trials "
                     "(make TRIALS=) to search on.")
-        interrupted = False
+        interrupted, started = False, None
     elif settings.engine == "kerastuner":
         interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display)
     elif settings.workers > 1:
@@ -240,11 +240,10 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends)
         interrupted = search(study, objective, space, data, settings, display, ends)
     write_leaderboard(study, space, data.folder)
-    elapsed = time.monotonic() - started
-    why = None if interrupted else early_end(study, settings, started, limit)
+    why = None if interrupted or started is None else early_end(study, settings, started, limit)
     if why:
         display.log(why)
-    display.log(summary(study, data, elapsed))
+    display.log(summary(study, data, None if started is None else time.monotonic() - started))
     if interrupted:
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
         return 130
@@ -520,11 +519,13 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     return " ".join(parts)
 
 
-def summary(study: optuna.Study, data: DataConfig, seconds: float) -> str:
-    """What a person wants to know when the search ends."""
+def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str:
+    """What a person wants to know when the search ends (``seconds``: this run's search; None
+    when it searched nothing)."""
     states = [t.state for t in study.get_trials(deepcopy=False)]
     counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in (*FINISHED, TrialState.FAIL))
-    lines = [f"\nSearch on {data.name}: {counts} trials in {seconds:.0f}s (study {study.study_name!r})."]
+    took = "none run now" if seconds is None else f"this run {seconds:.0f}s"
+    lines = [f"\nSearch on {data.name}: {counts} trials (study {study.study_name!r}; {took})."]
     best = best_trial(study)
     if best is None:
         lines.append("No trial completed yet.")

@@ -104,7 +104,7 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class DeadlinePassed(Exception):
-    """Raised by :class:`Deadline` at the first batch that ended after the deadline."""
+    """Raised by :class:`Deadline` once a batch has ended after the deadline."""
 
 
 class Deadline(keras.callbacks.Callback):

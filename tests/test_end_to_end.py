@@ -201,7 +201,9 @@ def test_running_again_resumes_and_trials_counts_the_total(
     sizes = log_sizes()
     capsys.readouterr()
     assert _sweep(tmp_path / "r", space, "--trials", "5", "--no-retrain") == 0
-    assert "already holds 5 finished trials (--trials 5): nothing to search" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already holds 5 finished trials (--trials 5): nothing to search" in out
+    assert "trials (study 'digits'; none run now)." in out  # not "in 0s": it searched nothing
     assert log_sizes() == sizes
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial"), second)

@@ -149,6 +149,9 @@ def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() 
     study.add_trial(create_trial(value=0.99, params={"conv_blocks": 2, "filters_3": 96},
                                  distributions=distributions))
     text = summary(study, DataConfig("mnist"), seconds=60)
+    assert "Search on mnist: 1 complete, 0 pruned, 0 fail trials (study" in text
+    assert "; this run 60s)." in text
+    assert "; none run now)." in summary(study, DataConfig("mnist"), seconds=None)
     assert "Best trial 0: val_accuracy 0.9900" in text
     assert "conv_blocks=2" in text and "filters_3" not in text
 
