@@ -15,9 +15,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from sweep.datasets import Dataset
 
 # With several workers a trial had a share of the cores while the others were busy; the
 # retrain, one process with every core, trained the same nets 1.4-1.6x faster (MNIST, per 60k
@@ -59,6 +62,12 @@ class TimeLimit:
     train_images: int
     full_images: int
     shared_cores: bool
+
+    @classmethod
+    def for_data(cls, ends_at: float, dataset: Dataset, shared_cores: bool) -> TimeLimit:
+        """The limit ending at ``ends_at`` for trials on ``dataset``'s splits."""
+        images = len(dataset.x_train)
+        return cls(ends_at, images, images + len(dataset.x_val), shared_cores)
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""

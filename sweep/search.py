@@ -222,15 +222,16 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     study = open_study(storage, data, settings, space, baseline)
     # --no-retrain: the search is the whole command, and the timeout bounds it.
     limit = time_limit(settings, dataset, command_started) if retrain else None
-    started: float | None = time.monotonic()
+    started = time.monotonic()
     finished = finished_count(study)
-    if settings.engine == "optuna" and finished >= settings.trials:
+    searched = not (settings.engine == "optuna" and finished >= settings.trials)
+    if not searched:
         # A rerun of a finished sweep: starting workers would load TensorFlow and the data
         # only to find nothing to do.
         display.log(f"Study {study.study_name!r} already holds {finished} finished "
                     f"trials (--trials {settings.trials}): nothing to search; raise --trials "
                     "(make TRIALS=) to search on.")
-        interrupted, started = False, None
+        interrupted = False
     elif settings.engine == "kerastuner":
         interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display)
     elif settings.workers > 1:
@@ -240,10 +241,10 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends)
         interrupted = search(study, objective, space, data, settings, display, ends)
     write_leaderboard(study, space, data.folder)
-    why = None if interrupted or started is None else early_end(study, settings, started, limit)
+    why = early_end(study, settings, started, limit) if searched and not interrupted else None
     if why:
         display.log(why)
-    display.log(summary(study, data, None if started is None else time.monotonic() - started))
+    display.log(summary(study, data, time.monotonic() - started if searched else None))
     if interrupted:
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
         return 130
@@ -259,18 +260,21 @@ def time_limit(settings: SweepConfig, dataset: Dataset, started: float) -> TimeL
     without one, and for KerasTuner, which ends its search at --timeout only."""
     if settings.time_limit is None or settings.engine != "optuna":
         return None
-    images = len(dataset.x_train)
-    return TimeLimit(started + settings.time_limit, images, images + len(dataset.x_val),
-                     shared_cores=settings.workers > 1)
+    return TimeLimit.for_data(started + settings.time_limit, dataset,
+                              shared_cores=settings.workers > 1)
 
 
 def search_deadline(study: optuna.Study, timeout: float | None, started: float,
-                    limit: TimeLimit | None) -> Callable[[], float | None]:
+                    limit: TimeLimit | None) -> Callable[[], float | None] | None:
     """When the search ends, as a :func:`time.monotonic` value: ``timeout`` seconds after
     ``started``, or earlier when ``limit`` needs the rest for retraining the best trial.
 
     Reads the study each time it is asked: the best trial, and so its retrain, changes.
+    None without either: trials then carry no deadline check at all.
     """
+    if timeout is None and limit is None:
+        return None
+
     def deadline() -> float | None:
         ends = [] if timeout is None else [started + timeout]
         if limit is not None:
@@ -284,7 +288,8 @@ def early_end(study: optuna.Study, settings: SweepConfig, started: float,
               limit: TimeLimit | None) -> str | None:
     """Which deadline ended the search before TRIALS finished trials, if one did."""
     trials = study.get_trials(deepcopy=False)
-    ends = search_deadline(study, settings.timeout, started, limit)()
+    deadline = search_deadline(study, settings.timeout, started, limit)
+    ends = deadline() if deadline is not None else None
     if sum(t.state in FINISHED for t in trials) >= settings.trials or ends is None \
             or time.monotonic() < ends:
         return None
@@ -301,7 +306,8 @@ def early_end(study: optuna.Study, settings: SweepConfig, started: float,
 
 
 def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
-           settings: SweepConfig, display: Display, deadline: Callable[[], float | None]) -> bool:
+           settings: SweepConfig, display: Display,
+           deadline: Callable[[], float | None] | None) -> bool:
     """Run trials until the study holds TRIALS finished ones or the deadline; True on Ctrl-C."""
     with display.session(), display.task("trials", settings.trials) as task:
 
@@ -377,9 +383,8 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
         write_leaderboard(study, space, data.folder)
         display.log(f"[worker {index}] {trial_line(study, trial)}")
 
-    images = len(dataset.x_train)
-    limit = None if ends_at is None else TimeLimit(
-        ends_at, images, images + len(dataset.x_val), shared_cores=True)  # the driver's workers
+    limit = None if ends_at is None else TimeLimit.for_data(
+        ends_at, dataset, shared_cores=True)  # the driver's workers: several share the cores
     ends = search_deadline(study, timeout, started, limit)
     reason = run_trials(
         study, Objective(dataset, space, baseline, data.seed, display, deadline=ends),
