@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -400,6 +401,9 @@ def machine_info() -> dict[str, object]:
         # AVX-512 and native bfloat16 made the largest differences between machines seen here.
         "vector_units": " ".join(sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})),
         "precision": keras.mixed_precision.global_policy().name,
+        # ONEDNN_MAX_CPU_ISA=AVX2 keeps TensorFlow's oneDNN kernels to AVX2 code on an AVX-512
+        # CPU: how this project's AVX2-only machines' kernels fare, at this CPU's speed.
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL"),
         "cores": usable_cpus(), "python": platform.python_version(),
         "tensorflow": tf.__version__, "keras": keras.__version__, "optuna": optuna.__version__,
     }

@@ -52,6 +52,22 @@ def test_training_uses_each_epochs_learning_rate() -> None:
 
 
 @pytest.mark.slow
+def test_every_batch_trains_though_keras_runs_several_per_call() -> None:
+    from sweep.models import STEPS_PER_EXECUTION
+    from sweep.train import new_model, train
+
+    batches = STEPS_PER_EXECUTION + 5  # one full call and a shorter one, every epoch
+    arch = Architecture.from_params(
+        {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "batch_size": 2,
+         "epochs": 2})
+    rng = np.random.default_rng(0)
+    x = rng.random((2 * batches - 1, 28, 28, 1), dtype=np.float32)  # the last batch holds one
+    model = new_model(arch, (28, 28, 1), 10, seed=0)
+    train(model, arch, x, rng.integers(0, 10, len(x)), seed=0)
+    assert int(model.optimizer.iterations) == 2 * batches
+
+
+@pytest.mark.slow
 def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning() -> None:
     from sweep.train import make_batches
 
@@ -95,7 +111,7 @@ def _cut_trials(deadline: object) -> list[optuna.trial.FrozenTrial]:
 
 
 @pytest.mark.slow
-def test_trials_running_at_the_deadline_stop_within_a_batch_but_keep_their_epochs(
+def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_ones_before(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import itertools
     import time
