@@ -13,8 +13,11 @@ DATASET ?= mnist
 
 # A flag only when its variable is set, so the CLI's defaults stay the one source of truth.
 flag = $(if $(strip $($(1))),$(2) $($(1)))
-DATA_FLAGS = --dataset $(DATASET) $(call flag,DATA_DIR,--data-dir) $(call flag,SEED,--seed) \
-	$(call flag,RESULTS,--results)
+# Each command gets the flags it takes: every one reads results, some load the data files,
+# baseline and sweep also make a split (a study records its own, which retrain reads).
+RESULT_FLAGS = --dataset $(DATASET) $(call flag,RESULTS,--results)
+FILE_FLAGS = $(RESULT_FLAGS) $(call flag,DATA_DIR,--data-dir)
+DATA_FLAGS = $(FILE_FLAGS) $(call flag,SEED,--seed)
 STUDY_FLAGS = $(call flag,STORAGE,--storage) $(call flag,STUDY,--study)
 
 .PHONY: install sweep baseline retrain export leaderboard spaces dashboard test test-fast bench clean-venv
@@ -38,19 +41,19 @@ baseline: $(STAMP)
 	$(PY) -m sweep baseline $(DATA_FLAGS) $(call flag,EPOCHS,--epochs)
 
 retrain: $(STAMP)
-	$(PY) -m sweep retrain $(DATA_FLAGS) $(STUDY_FLAGS)
+	$(PY) -m sweep retrain $(FILE_FLAGS) $(STUDY_FLAGS)
 
 export: $(STAMP)
-	$(PY) -m sweep export $(DATA_FLAGS) $(call flag,FORMAT,--format)
+	$(PY) -m sweep export $(RESULT_FLAGS) $(call flag,FORMAT,--format)
 
 leaderboard: $(STAMP)
-	$(PY) -m sweep leaderboard $(DATA_FLAGS)
+	$(PY) -m sweep leaderboard $(RESULT_FLAGS) $(STUDY_FLAGS)
 
 spaces: $(STAMP)
 	$(PY) -m sweep spaces
 
 dashboard: $(STAMP)
-	$(PY) -m sweep dashboard $(DATA_FLAGS) $(STUDY_FLAGS) $(call flag,PORT,--port)
+	$(PY) -m sweep dashboard $(RESULT_FLAGS) $(STUDY_FLAGS) $(call flag,PORT,--port)
 
 # The whole suite, slow end-to-end runs included.
 test: $(STAMP)

@@ -33,6 +33,16 @@ def load_keras() -> ModuleType:
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+def env_int(name: str, default: int) -> int:
+    """A positive whole number from the environment variable ``name`` (``default`` if unset)."""
+    from sweep.errors import UsageError
+
+    text = os.environ.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{name}={text!r} is not a positive whole number; set it to one, or unset it")
+    return int(text)
+
+
 def usable_cpus() -> int:
     """How many CPUs this process may run on: its affinity mask (taskset, Docker's
     --cpuset-cpus), not ``os.cpu_count()``, which counts every CPU of the host."""
@@ -85,7 +95,7 @@ def _pin_threads() -> None:
     """
     import tensorflow as tf
 
-    threads = int(os.environ.get("SWEEP_THREADS") or usable_cpus())
+    threads = env_int("SWEEP_THREADS", usable_cpus())
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 

@@ -208,7 +208,7 @@ def throughput(out: Path) -> pd.DataFrame:
         runs += [("trial", batch, cores, 1) for batch in (128, 256)]
     rows = []
     for mode, batch, processes, threads in runs:
-        rows.append(speed.measure(mode, batch, None, processes, threads))
+        rows.append(speed.measure(mode, batch, processes, threads))
         print(f"{mode:>8} batch {batch:>3} × {processes} process(es): "
               f"{rows[-1]['seconds_per_60k']:.1f} s per 60k images", flush=True)
     gflops = speed.matmul_gflops()

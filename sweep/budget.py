@@ -71,7 +71,9 @@ class TimeLimit:
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
-        fit, epochs_run = trial.user_attrs.get("fit_seconds"), trial.user_attrs.get("epochs_run")
+        attrs = trial.user_attrs
+        # The seconds of its whole epochs: a trial cut inside an epoch spent part of one more.
+        fit, epochs_run = attrs.get("epochs_seconds", attrs.get("fit_seconds")), attrs.get("epochs_run")
         if not fit or not epochs_run:
             return None
         per_image_epoch = fit / (epochs_run * self.train_images)

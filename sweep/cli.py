@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from sweep.config import ENGINES, PRUNERS, SAMPLERS, TUNERS, DataConfig, SweepConfig
+from sweep.datasets import COLOR_MODES
 from sweep.errors import UsageError
+from sweep.export import FILE_NAMES
 
-EXPORT_FORMATS = ("keras", "h5", "savedmodel", "tflite")
+DATA_FLAG_FIELDS = ("data_dir", "val_fraction", "seed", "color_mode", "image_size")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,20 +66,27 @@ def _image_size(text: str) -> tuple[int, int]:
     return (sizes[0], sizes[-1])
 
 
-def _data_flags(parser: argparse.ArgumentParser, dataset_required: bool = True) -> None:
+def _data_flags(parser: argparse.ArgumentParser, *, files: bool = False, split: bool = False,
+                dataset_required: bool = True) -> None:
+    """--dataset and --results; ``files``: --data-dir, for commands that load the data;
+    ``split``: how to split and shape it, for commands that make a split (a study records its
+    own, which ``retrain`` reads)."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", required=dataset_required,
                        help="mnist, fashion_mnist, cifar10, digits, or a folder with train/ and test/")
-    group.add_argument("--data-dir", help="folder with Keras's dataset files (else $SWEEP_DATA_DIR, "
-                       "then ~/.keras/datasets, then a download)")
+    group.add_argument("--results", default="results", help="results root folder (default results/)")
+    if files:
+        group.add_argument("--data-dir", help="folder with Keras's dataset files (else "
+                           "$SWEEP_DATA_DIR, then ~/.keras/datasets, then a download)")
+    if not split:
+        return
     group.add_argument("--val-fraction", type=_number(float, 0, 1, True, True), default=0.1,
                        help="share of the training set held out for validation (default 0.1)")
     group.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (default 0)")
-    group.add_argument("--color-mode", choices=("auto", "grayscale", "rgb"), default="auto",
+    group.add_argument("--color-mode", choices=COLOR_MODES, default="auto",
                        help="image folders: force grayscale or RGB (default: detect)")
     group.add_argument("--image-size", type=_image_size,
                        help="image folders: resize to this, e.g. 28 or 32x48 (default: first image)")
-    group.add_argument("--results", default="results", help="results root folder (default results/)")
 
 
 def _study_flags(parser: argparse.ArgumentParser) -> None:
@@ -91,14 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m sweep", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # --debug after the command too (`sweep sweep --debug`); SUPPRESS keeps the main default.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of errors")
 
-    baseline = commands.add_parser("baseline", help="train and evaluate the dataset's baseline CNN")
-    _data_flags(baseline)
+    def command(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 (argparse's name)
+        return commands.add_parser(name, help=help, parents=[debug])
+
+    baseline = command("baseline", help="train and evaluate the dataset's baseline CNN")
+    _data_flags(baseline, files=True, split=True)
     baseline.add_argument("--epochs", type=_number(int, 1, 1000),
                           help="override the baseline's number of epochs")
 
-    sweep = commands.add_parser("sweep", help="search around the baseline, retrain the best, export")
-    _data_flags(sweep)
+    sweep = command("sweep", help="search around the baseline, retrain the best, export")
+    _data_flags(sweep, files=True, split=True)
     _study_flags(sweep)
     defaults = SweepConfig()
     sweep.add_argument("--space", help="search-space YAML (default search_spaces/<dataset>.yaml)")
@@ -129,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-retrain", action="store_true",
                        help="only search; run `retrain` later")
 
-    worker = commands.add_parser("worker", help="join a study by storage URL and name, run trials")
+    worker = command("worker", help="join a study by storage URL and name, run trials")
     worker.add_argument("--storage", required=True, help="the study's Optuna storage URL")
     worker.add_argument("--study", required=True, help="the study's name")
     worker.add_argument("--trials", type=_number(int, 1, 100000),
@@ -150,31 +166,31 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--index", type=_number(int, 0), default=0,
                         help="this worker's number (seeds its sampler differently)")
 
-    retrain = commands.add_parser("retrain", help="retrain the best trial on train+validation, test it")
-    _data_flags(retrain)
+    retrain = command("retrain", help="retrain the best trial on train+validation, test it")
+    _data_flags(retrain, files=True)
     _study_flags(retrain)
 
-    export = commands.add_parser("export", help="write the best model in another format")
+    export = command("export", help="write the best model in another format")
     _data_flags(export)
-    export.add_argument("--format", choices=EXPORT_FORMATS, default="keras")
+    export.add_argument("--format", choices=tuple(FILE_NAMES), default="keras")
 
-    board = commands.add_parser("leaderboard", help="print the top trials of a dataset's sweep")
+    board = command("leaderboard", help="print the top trials of a dataset's sweep")
     _data_flags(board)
     board.add_argument("--storage", help="read the study from this storage (any machine) "
                        "instead of results/<dataset>/leaderboard.csv")
     board.add_argument("--study", help="study name (default: the dataset's name)")
     board.add_argument("--top", type=_number(int, 1), default=10, help="rows to show (default 10)")
 
-    spaces = commands.add_parser("spaces", help="list the search spaces, or check one file")
+    spaces = command("spaces", help="list the search spaces, or check one file")
     spaces.add_argument("--check", metavar="FILE", help="validate this search-space file")
     spaces.add_argument("--dataset", help="check that the space fits this dataset's images")
 
-    predict = commands.add_parser("predict", help="classify image files with the best model")
+    predict = command("predict", help="classify image files with the best model")
     _data_flags(predict, dataset_required=False)
     predict.add_argument("--model", help="a .keras model (default results/<dataset>/best/model.keras)")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
 
-    dashboard = commands.add_parser("dashboard", help="serve optuna-dashboard on the study")
+    dashboard = command("dashboard", help="serve optuna-dashboard on the study")
     _data_flags(dashboard)
     _study_flags(dashboard)
     dashboard.add_argument("--host", default="127.0.0.1")
@@ -183,12 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
-    """The data settings of a parsed command line."""
-    return DataConfig(
-        dataset=args.dataset, data_dir=args.data_dir, val_fraction=args.val_fraction,
-        seed=args.seed, color_mode=args.color_mode, image_size=args.image_size,
-        results=args.results,
-    )
+    """The data settings of a parsed command line (DataConfig's defaults for flags the command
+    does not take)."""
+    given = {name: getattr(args, name) for name in DATA_FLAG_FIELDS if hasattr(args, name)}
+    return DataConfig(dataset=args.dataset, results=args.results, **given)
 
 
 def _run(args: argparse.Namespace) -> int:

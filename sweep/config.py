@@ -55,9 +55,9 @@ class SweepConfig:
     """How to search."""
 
     trials: int = 20
-    # Search time: no trial starts after it, and running trials stop at the end of their epoch
-    # (the baseline finishes), so the search ends within an epoch of it; the retrain and
-    # export come after.
+    # Search time: no trial starts after it, and running trials stop within a few batches
+    # unless in their last epoch (the baseline and first trials finish); the retrain and export
+    # come after.
     timeout: float | None = 720.0
     # The whole command, search + retrain + export, ends within about this: the search ends
     # earlier when the best trial's retrain (estimated from its own speed) needs the rest. On
@@ -70,7 +70,7 @@ class SweepConfig:
     study: str | None = None  # None: the dataset's name
     space: str | None = None  # None: search_spaces/<dataset>.yaml
     # Worker processes, each with cores / workers threads. On 2 cores, 2 workers × 1 thread
-    # ran 294 MNIST trials an hour against 199 for 1 × 2 (`make bench BENCH=workers`).
+    # ran 625 one-epoch MNIST trials an hour against 451 for 1 × 2 (`make bench BENCH=workers`).
     workers: int = field(default_factory=lambda: min(2, usable_cpus()))
     # A worker process is replaced after this many trials: Keras and TensorFlow keep about
     # 10 MB per trial that clear_session() does not free (`make bench BENCH=memory`), and a

@@ -74,7 +74,7 @@ _WANTED: dict[str, str] = {
 # been verified first; matched case-insensitively like Keras does.
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16"})
-_COLOR_MODES = ("auto", "grayscale", "rgb")
+COLOR_MODES = ("auto", "grayscale", "rgb")
 # Default longest image side for image folders: large photos would make CPU training crawl.
 _MAX_AUTO_SIDE = 64
 # The held-out test set of `digits` must never move, whatever seed a sweep uses.
@@ -149,9 +149,9 @@ def load_dataset(
     existing folders raise UsageError listing the known datasets.
     """
     _check_fraction(val_fraction)
-    if color_mode not in _COLOR_MODES:
+    if color_mode not in COLOR_MODES:
         raise UsageError(
-            f"unknown color mode {color_mode!r}; use one of {', '.join(_COLOR_MODES)}"
+            f"unknown color mode {color_mode!r}; use one of {', '.join(COLOR_MODES)}"
         )
     if image_size is not None:
         _check_image_size(image_size)

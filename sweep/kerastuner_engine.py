@@ -36,7 +36,6 @@ from sweep.study import max_epochs
 
 import keras_tuner as kt  # noqa: E402,I001  (after TensorFlow's quiet import)
 
-TUNERS = ("hyperband", "bayesian", "random")
 # Hyperband's reduction factor, KerasTuner's default and the one Hyperband's paper recommends.
 HYPERBAND_FACTOR = 3
 

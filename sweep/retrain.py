@@ -21,7 +21,14 @@ from sweep.files import ensure_writable, write_json
 from sweep.leaderboard import update_summary
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
-from sweep.study import baseline_trial, best_trial, finished_count, load_study
+from sweep.study import (
+    baseline_trial,
+    best_trial,
+    finished_count,
+    load_study,
+    recorded_data,
+    recorded_settings,
+)
 
 if TYPE_CHECKING:
     from sweep.train import TrainResult
@@ -121,14 +128,20 @@ def _baseline_words(accuracy: float | None, gain: float | None) -> str:
 
 
 def _now() -> str:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
-    """``sweep retrain``: retrain the best trial of an existing study."""
+    """``sweep retrain``: retrain the best trial of an existing study, on the data split the
+    study was created with."""
     study = load_study(data, settings)
+    recorded = recorded_data(recorded_settings(study), data.data_dir, data.results)
+    if recorded.dataset != data.dataset:
+        raise UsageError(f"study {study.study_name!r} sweeps {recorded.dataset}, not {data.dataset}; "
+                         f"pass --dataset {recorded.dataset}, or another --study name")
+    data = recorded
     if best_trial(study) is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep first")
     ensure_writable(data.folder / "best")

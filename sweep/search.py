@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from sweep.study import (
     make_sampler,
     max_epochs,
     open_storage,
+    recorded_data,
     recorded_settings,
     settings_record,
     storage_url,
@@ -127,9 +127,6 @@ class Objective:
                 trial.set_user_attr("stopped", "timeout")
                 if arch.lr_schedule != "constant" or not log.history.get("val_accuracy"):
                     raise optuna.TrialPruned(str(stop)) from None
-            except Exception as error:
-                trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
-                raise
             finally:
                 _record(trial, log)
                 training.release()
@@ -157,6 +154,7 @@ def _record(trial: optuna.Trial, log: Any) -> None:
         trial.set_user_attr("best_epoch", best)
         trial.set_user_attr("epochs_run", len(scores))
         trial.set_user_attr("val_loss", log.history["val_loss"][best - 1])
+        trial.set_user_attr("epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
     trial.set_user_attr("fit_seconds", round(log.seconds, 2))
 
 
@@ -286,11 +284,14 @@ def search_deadline(study: optuna.Study, timeout: float | None, started: float,
 
 def early_end(study: optuna.Study, settings: SweepConfig, started: float,
               limit: TimeLimit | None) -> str | None:
-    """Which deadline ended the search before TRIALS finished trials, if one did."""
+    """Which deadline ended the search before TRIALS finished trials, if one did (KerasTuner
+    says so itself)."""
+    if settings.engine != "optuna":
+        return None
     trials = study.get_trials(deepcopy=False)
     deadline = search_deadline(study, settings.timeout, started, limit)
     ends = deadline() if deadline is not None else None
-    if sum(t.state in FINISHED for t in trials) >= settings.trials or ends is None \
+    if finished_count(study) >= settings.trials or ends is None \
             or time.monotonic() < ends:
         return None
     if settings.timeout is not None and ends == started + settings.timeout:
@@ -301,8 +302,12 @@ def early_end(study: optuna.Study, settings: SweepConfig, started: float,
     seconds = limit.retrain_seconds(best) if best is not None else None
     retrain = f"retraining trial {best.number} (about {duration(seconds)})" \
         if best is not None and seconds else "the retrain"
-    return (f"Search ended with {duration(limit.left())} left of the time limit "
-            f"(--time-limit {settings.time_limit:.0f}, make TIME_LIMIT=) for {retrain} and the export.")
+    flag = f"--time-limit {settings.time_limit:.0f}, make TIME_LIMIT="
+    if limit.left() <= 0:  # the baseline and first trials are never cut, and ran past it
+        return (f"Search ended past the time limit ({flag}): the trials that always run in full "
+                f"took longer on this machine; {retrain} and the export come after.")
+    return (f"Search ended with {duration(limit.left())} left of the time limit ({flag}) "
+            f"for {retrain} and the export.")
 
 
 def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
@@ -364,8 +369,7 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     if record.get("engine", "optuna") != "optuna":
         raise UsageError(f"study {name!r} is searched by {record['engine']}, which runs in one "
                          "process; workers can join Optuna studies only")
-    data = DataConfig.from_json(record["data"])
-    data = replace(data, data_dir=data_dir or data.data_dir, results=results or data.results)
+    data = recorded_data(record, data_dir, results)
     space = parse_space(record["space"], record["space_source"])
     ensure_writable(data.folder)
     display = Display()
@@ -441,7 +445,7 @@ def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | 
         try:
             code = child.wait()
         except KeyboardInterrupt:  # the child got the Ctrl-C too: it records its trial as
-            return child.wait()    # failed, writes the leaderboard and says so
+            return child.wait()    # failed and says so
         if code < 0 and code != -signal.SIGINT:
             print(f"sweep: worker process was killed by signal {-code}; restarting it",
                   file=sys.stderr)

@@ -86,9 +86,27 @@ class SearchSpace:
         try:
             Architecture.from_params(worst).check_fits(input_shape)
         except UsageError as error:
-            culprit = next((n for n in _SHRINKING if n in self.distributions), None)
-            where = f"parameter '{culprit}'" if culprit else "the baseline"
-            raise UsageError(f"{self.source}: {where}: at its extreme, {error}") from None
+            raise UsageError(f"{self.source}: {self._blame(baseline, worst, input_shape)}: at its "
+                             f"extreme, {error}") from None
+
+    def _blame(self, baseline: Mapping[str, Any], worst: Mapping[str, Any],
+               input_shape: tuple[int, int, int]) -> str:
+        """Which parameter's extreme is too much for the input: one that is on its own, else
+        the shrinking ones together, else the baseline itself."""
+        shrinking = [name for name in _SHRINKING if name in self.distributions]
+
+        def fits_alone(name: str) -> bool:
+            try:
+                Architecture.from_params({**baseline, name: worst[name]}).check_fits(input_shape)
+            except UsageError:
+                return False
+            return True
+
+        culprits = [name for name in shrinking if not fits_alone(name)][:1] or shrinking
+        if not culprits:
+            return "the baseline"
+        names = " and ".join(f"'{name}'" for name in culprits)
+        return f"parameter{'s' if len(culprits) > 1 else ''} {names}"
 
 
 def contains(dist: BaseDistribution, value: Any) -> bool:

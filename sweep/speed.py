@@ -49,22 +49,20 @@ def floor_seconds(flops_per_image: float, gflops: float, images: int = 60_000) -
     return images * flops_per_image / (gflops * 1e9)
 
 
-def run_child(mode: str, batch: int, data_dir: str | None, threads: int | None) -> subprocess.Popen[str]:
+def run_child(mode: str, batch: int, threads: int | None) -> subprocess.Popen[str]:
     """Start one measuring process (``threads`` pins the sweep's thread pools; None: TF's own)."""
     env = {**os.environ}
     env.pop("SWEEP_THREADS", None)
     if threads is not None:
         env["SWEEP_THREADS"] = str(threads)
-    if data_dir:
-        env["SWEEP_DATA_DIR"] = data_dir
     return subprocess.Popen([sys.executable, "-m", "sweep.speed", mode, str(batch)],
                             stdout=subprocess.PIPE, text=True, env=env)
 
 
-def measure(mode: str, batch: int, data_dir: str | None, processes: int = 1,
+def measure(mode: str, batch: int, processes: int = 1,
             threads: int | None = None) -> dict[str, Any]:
     """Train ``processes`` copies side by side; seconds per 60k images for all of them together."""
-    children = [run_child(mode, batch, data_dir, threads) for _ in range(processes)]
+    children = [run_child(mode, batch, threads) for _ in range(processes)]
     results = []
     for child in children:
         out, _ = child.communicate()

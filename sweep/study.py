@@ -6,9 +6,9 @@ No TensorFlow here: opening a study, reading its leaderboard or serving its dash
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +16,17 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.backend import env_int
 from sweep.budget import best_of
 from sweep.config import DataConfig, SweepConfig
 from sweep.errors import UsageError
 from sweep.spaces import SearchSpace
 
 SETTINGS_ATTR = "sweep_settings"
-# How often a running trial proves its worker is alive; after three missed beats the trial is
-# failed and retried. Tests shorten it to see a killed worker recovered within seconds.
-HEARTBEAT_SECONDS = int(os.environ.get("SWEEP_HEARTBEAT_SECONDS", "20"))
+# How often a running trial proves its worker is alive (seconds, SWEEP_HEARTBEAT_SECONDS);
+# after three missed beats the trial is failed and retried. Tests shorten it to see a killed
+# worker recovered within seconds.
+DEFAULT_HEARTBEAT_SECONDS = 20
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
 optuna.logging.set_verbosity(logging.ERROR)
@@ -57,13 +59,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         path = Path(url.removeprefix("sqlite:///"))
         if not path.parent.is_dir():
             raise UsageError(f"storage {url}: folder {path.parent} does not exist; create it first")
+    beat = env_int("SWEEP_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS)
     try:
         with warnings.catch_warnings():
             # Heartbeats (a crashed worker's RUNNING trial is failed and retried) are
             # "experimental" in Optuna, and have been since 2.9.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS,
+                url, heartbeat_interval=beat, grace_period=3 * beat,
                 # A trial whose worker died is failed, and its parameters run again.
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
@@ -167,13 +170,29 @@ def claim_study(study: optuna.Study, record: Mapping[str, Any]) -> None:
     study.set_user_attr(SETTINGS_ATTR, dict(record))
 
 
+# The data settings that decide the validation split and the images: trials scored with other
+# ones are not comparable (and may have trained on the new validation images).
+SPLIT_FLAGS = {"seed": "--seed", "val_fraction": "--val-fraction", "color_mode": "--color-mode",
+               "image_size": "--image-size"}
+
+
 def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name: str) -> None:
-    """Refuse to resume a study with another dataset or search space than it was created with."""
+    """Refuse to resume a study with another dataset, data split or search space than it was
+    created with."""
     if stored["data"]["dataset"] != record["data"]["dataset"]:
         raise UsageError(
             f"study {name!r} sweeps {stored['data']['dataset']}, not "
             f"{record['data']['dataset']}; pass another --study name"
         )
+    was, now = DataConfig.from_json(stored["data"]), DataConfig.from_json(record["data"])
+    for field, flag in SPLIT_FLAGS.items():
+        if getattr(was, field) != getattr(now, field):
+            value = getattr(was, field)
+            shown = "x".join(map(str, value)) if isinstance(value, tuple) else value
+            raise UsageError(
+                f"study {name!r} was created with {flag} {shown}, not {getattr(now, field)}: its "
+                f"trials were scored on that split; pass {flag} {shown} again, or a new --study name"
+            )
     engine = stored.get("engine", "optuna")
     if engine != record.get("engine", "optuna"):
         raise UsageError(
@@ -185,6 +204,13 @@ def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name:
             f"study {name!r} was created with another search space "
             f"({stored['space_source']}); use that file again, or a new --study name"
         )
+
+
+def recorded_data(record: Mapping[str, Any], data_dir: str | None, results: str | None) -> DataConfig:
+    """The data settings a study was created with (dataset, split, image size), with this
+    machine's data folder and results folder where given."""
+    data = DataConfig.from_json(record["data"])
+    return replace(data, data_dir=data_dir or data.data_dir, results=results or data.results)
 
 
 def recorded_settings(study: optuna.Study) -> dict[str, Any]:

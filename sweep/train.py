@@ -83,7 +83,10 @@ class EpochLog(keras.callbacks.Callback):
         super().__init__()
         self.task = task
         self.history: dict[str, list[float]] = {}
-        self.seconds = 0.0
+        self.seconds = 0.0  # the whole fit, set by train()
+        # Up to the end of the last whole epoch: a run cut inside an epoch spent more.
+        self.epochs_seconds = 0.0
+        self.started = time.perf_counter()
 
     @property
     def best_epoch(self) -> int:
@@ -91,7 +94,11 @@ class EpochLog(keras.callbacks.Callback):
         scores = self.history.get("val_accuracy")
         return int(np.argmax(scores)) + 1 if scores else len(self.history.get("loss", []))
 
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.started = time.perf_counter()
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epochs_seconds = time.perf_counter() - self.started
         logs = logs or {}
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))

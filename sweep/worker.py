@@ -1,7 +1,7 @@
 """The trial loop: any number of processes, on any number of machines, can run it on one study.
 
 Each pass takes the study's lock, fails trials whose worker died (Optuna's heartbeat; their
-parameters are re-enqueued by ``RetryFailedTrialCallback``), counts, and asks Optuna for a new
+parameters are re-enqueued by ``RetryHeartbeatStaleTrialCallback``), counts, and asks Optuna for a new
 trial only while ``finished + running < TRIALS``. Counting and creating under one lock is what
 keeps TRIALS exact with several workers; the lock is the storage's own (a file lock beside a
 SQLite file, an advisory lock in PostgreSQL), not a coordinator process.
@@ -10,6 +10,7 @@ SQLite file, an advisory lock in PostgreSQL), not a coordinator process.
 from __future__ import annotations
 
 import fcntl
+import signal
 import threading
 import time
 import warnings
@@ -24,7 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.study import FINISHED
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
-# sweep, not loop forever.
+# sweep, not loop forever. Counted in the study, not per process: a worker replaced every few
+# trials (--recycle) would otherwise start from zero each time and never stop.
 MAX_FAILURES_IN_A_ROW = 5
 
 
@@ -92,6 +94,33 @@ def counts(study: optuna.Study) -> tuple[int, int]:
     return sum(s in FINISHED for s in states), states.count(TrialState.RUNNING)
 
 
+@contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """Ignore SIGINT meanwhile (main thread only). A Ctrl-C reaches a worker process twice, from
+    the terminal and forwarded by the driver; the second must not cut short the write that
+    records the first, or the trial stays running until its heartbeat goes stale."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def failed_in_a_row(study: optuna.Study) -> int:
+    """How many of the study's last-ended trials failed, back to the last one that did not."""
+    ended = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
+                   key=lambda t: t.datetime_complete)
+    failed = 0
+    for trial in reversed(ended):
+        if trial.state != TrialState.FAIL:
+            break
+        failed += 1
+    return failed
+
+
 def run_one(study: optuna.Study, trial: optuna.Trial,
             objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
     """Run the objective on an asked trial and tell Optuna how it ended."""
@@ -100,9 +129,11 @@ def run_one(study: optuna.Study, trial: optuna.Trial,
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt:
-        study.tell(trial, state=TrialState.FAIL)
+        with ctrl_c_ignored():
+            study.tell(trial, state=TrialState.FAIL)
         raise
-    except Exception:  # recorded in the trial's "error" attribute by the objective
+    except Exception as error:  # the leaderboard's error column, wherever the trial failed
+        trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
         study.tell(trial, state=TrialState.FAIL)
     else:
         study.tell(trial, value)
@@ -127,7 +158,7 @@ def run_trials(
     (a recycled worker process, so memory never accumulates). While the count is reached only
     with trials still running elsewhere, wait: one of them may yet fail and need a re-run.
     """
-    ran = failures = 0
+    ran = 0
     while True:
         with study_lock(study), warnings.catch_warnings():
             # Heartbeats are "experimental" (since Optuna 2.9) and Optuna assumes optimize();
@@ -159,7 +190,8 @@ def run_trials(
             stop_beating()
         if on_trial is not None:
             on_trial(study, frozen)
-        failures = failures + 1 if frozen.state == TrialState.FAIL else 0
-        if failures >= MAX_FAILURES_IN_A_ROW:
-            log(f"{failures} trials failed in a row; stopping. See the error column.")
-            return "failing"
+        if frozen.state == TrialState.FAIL:
+            failures = failed_in_a_row(study)
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                log(f"{failures} trials failed in a row; stopping. See the error column.")
+                return "failing"

@@ -20,11 +20,13 @@ from sweep.budget import (
 
 def trial(number: int, value: float | None, *, fit: float | None = 100.0, epochs_run: int = 5,
           epochs: int = 5, best_epoch: int = 5, schedule: str = "constant",
-          state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
+          state: TrialState = TrialState.COMPLETE, epochs_seconds: float | None = None) -> FrozenTrial:
     attrs: dict[str, Any] = {"params": {"epochs": epochs, "lr_schedule": schedule},
                              "epochs_run": epochs_run, "best_epoch": best_epoch}
     if fit is not None:
         attrs["fit_seconds"] = fit
+    if epochs_seconds is not None:
+        attrs["epochs_seconds"] = epochs_seconds
     made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None,
                         user_attrs=attrs)
     made.number = number
@@ -45,6 +47,8 @@ SHARED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shar
     (LIMIT, trial(0, 0.9, best_epoch=2, schedule="cosine"), 110.0),
     # Pruned after 1 of 5 epochs, that epoch took 20 s; a retrain would run its best (1) epoch.
     (LIMIT, trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 22.0),
+    # Cut by a deadline 30 s into its second epoch: its one whole epoch took 20 s.
+    (LIMIT, trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0), 22.0),
     # Trials that shared the cores ran slower than the retrain will, with all of them.
     (SHARED, trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
     # No timing recorded (a trial from before the time limit existed, or one that failed early).
@@ -107,6 +111,7 @@ def test_wall_clock_deadlines_become_monotonic_ones() -> None:
     (-1, 1e6, 2, "Timeout of 720s reached"),         # both could; the timeout came first
     (100, -1, 2, "Search ended with"),               # the time limit needs the rest
     (None, -1, 2, "Search ended with"),              # no timeout at all
+    (100, -200, 2, "Search ended past the time limit"),  # first trials ran past the limit itself
     (100, 1e6, 2, None),                             # neither passed (it stopped failing)
     (None, None, 2, None),                           # nothing to pass
     (-1, -1, 3, None),                               # TRIALS reached: no deadline ended it
@@ -129,5 +134,7 @@ def test_the_search_says_which_deadline_ended_it(timeout_left: float | None, lim
     settings = SweepConfig(trials=3, timeout=timeout, time_limit=1140.0 if limit else None)
     line = early_end(study, settings, started, limit)
     assert (line is None) if says is None else line.startswith(says)
+    kerastuner = SweepConfig(trials=3, timeout=timeout, engine="kerastuner")
+    assert early_end(study, kerastuner, started, None) is None  # KerasTuner says so itself
     if says == "Search ended with":
         assert f"retraining trial {finished - 1} (about 1.8 min)" in line

@@ -221,6 +221,25 @@ def test_claim_study_records_and_checks_settings() -> None:
         study.claim_study(existing, record(text="params:\n  epochs: {type: int, low: 1, high: 4}\n"))
 
 
+
+@pytest.mark.parametrize(("changed", "message"), [
+    ({"seed": 1}, "created with --seed 0, not 1"),
+    ({"val_fraction": 0.2}, "created with --val-fraction 0.1, not 0.2"),
+    ({"color_mode": "rgb"}, "created with --color-mode auto, not rgb"),
+    ({"image_size": (32, 48)}, "created with --image-size 28x28"),
+])
+def test_a_study_resumes_only_on_the_split_it_was_created_with(changed: dict, message: str) -> None:
+    existing = optuna.create_study(direction="maximize")
+    data = DataConfig(dataset="flowers", image_size=(28, 28))
+    space_ = space("params:\n  epochs: {type: int, low: 1, high: 3}\n")
+    study.claim_study(existing, study.settings_record(data, SweepConfig(), space_))
+    moved = DataConfig(**{**vars(data), "data_dir": "/elsewhere", "results": "/other"})
+    study.claim_study(existing, study.settings_record(moved, SweepConfig(), space_))  # same split
+    with pytest.raises(UsageError, match=message):
+        other = DataConfig(**{**vars(data), **changed})
+        study.claim_study(existing, study.settings_record(other, SweepConfig(), space_))
+
+
 def test_claim_study_refuses_a_foreign_study() -> None:
     foreign = optuna.create_study()
     foreign.add_trial(optuna.trial.create_trial(value=1.0))
@@ -279,3 +298,37 @@ def test_time_limit_zero_means_none(monkeypatch: pytest.MonkeyPatch, flags: list
                         lambda data, settings, retrain: seen.append(settings) or 0)
     assert main(["sweep", "--dataset", "mnist", *flags]) == 0
     assert seen[0].time_limit == limit
+
+
+# ---------------------------------------------------------------- environment variables
+
+@pytest.mark.parametrize("text", ["1.5", "0", "-3", "many"])
+def test_a_bad_number_in_the_environment_is_one_line_and_exit_2(
+        text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SWEEP_HEARTBEAT_SECONDS", text)
+    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--no-retrain"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"SWEEP_HEARTBEAT_SECONDS={text!r}" in err[0]
+    assert not list(tmp_path.rglob("study.db"))
+
+
+def test_numbers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweep.backend import env_int
+
+    monkeypatch.delenv("SWEEP_THREADS", raising=False)
+    assert env_int("SWEEP_THREADS", 3) == 3
+    monkeypatch.setenv("SWEEP_THREADS", "2")
+    assert env_int("SWEEP_THREADS", 3) == 2
+
+
+@pytest.mark.parametrize("argv", [["--debug", "sweep", "--dataset", "nope"],
+                                  ["sweep", "--dataset", "nope", "--debug"]])
+def test_debug_shows_the_traceback_before_or_after_the_command(
+        argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SWEEP_DEBUG", "")  # main sets it; this undoes that after the test
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("sweep: unknown dataset")
+    assert main(["sweep", "--dataset", "nope"]) == 2
+    assert "Traceback" not in capsys.readouterr().err

@@ -103,11 +103,11 @@ def test_baseline_on_a_cifar10_fixture_through_the_real_loader(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3-trial digits sweep with retrain, shared by the tests that read its results: the
-    baseline, the space's first trial, one sampled trial."""
+    """A 3-trial digits sweep with retrain (seed 1), shared by the tests that read its results:
+    the baseline, the space's first trial, one sampled trial."""
     root = tmp_path_factory.mktemp("swept")
     space = _space(root, FAST_SPACE + "first_trials:\n  - {filters_1: 8, epochs: 2}\n")
-    assert _sweep(root / "results", space, "--trials", "3") == 0
+    assert _sweep(root / "results", space, "--trials", "3", "--seed", "1") == 0
     return root
 
 
@@ -392,6 +392,14 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, args: list[s
     assert len(lines) == 1 and lines[0].startswith("sweep: "), result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_retrain_uses_the_split_the_study_was_created_with(swept: Path) -> None:
+    results = swept / "results"
+    assert main(["retrain", "--dataset", "digits", "--results", str(results)]) == 0
+    assert json.loads((results / "digits" / "best" / "metrics.json").read_text())["seed"] == 1
+    assert main(["retrain", "--dataset", "mnist", "--results", str(results), "--study", "digits",
+                 "--storage", f"sqlite:///{results / 'digits' / 'study.db'}"]) == 2
 
 
 def test_a_bad_run_leaves_earlier_results_untouched(swept: Path) -> None:

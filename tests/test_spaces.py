@@ -298,6 +298,14 @@ TOO_DEEP = [
     ("mnist-kernel-11-valid", "mnist", MNIST_SHAPE,
      "params:\n  kernel_size: {type: categorical, choices: [3, 11]}\n"
      "  padding: {type: categorical, choices: [same, valid]}\n", "kernel_size"),
+    # conv_blocks up to 3 fits; kernel 11 does not, whatever the depth.
+    ("mnist-blocks-fit-kernel-does-not", "mnist", MNIST_SHAPE,
+     "params:\n  conv_blocks: {type: int, low: 2, high: 3}\n"
+     "  kernel_size: {type: categorical, choices: [3, 11]}\n", "kernel_size"),
+    # Each fits alone (3 blocks of kernel 3: 28 → 1; 2 of kernel 5: 28 → 4), together not.
+    ("mnist-depth-and-kernel-together", "mnist", MNIST_SHAPE,
+     "params:\n  conv_blocks: {type: int, low: 2, high: 3}\n"
+     "  kernel_size: {type: categorical, choices: [3, 5]}\n", "conv_blocks' and 'kernel_size"),
     ("digits-valid-padding", "digits", DIGITS_SHAPE,
      "params:\n  padding: {type: categorical, choices: [same, valid]}\n", "padding"),
 ]
@@ -310,7 +318,7 @@ def test_space_that_does_not_fit(dataset: str, shape, text: str, culprit: str) -
     with pytest.raises(UsageError, match="does not fit") as caught:
         space.check_fits(baseline_params(dataset, shape), shape)
     message = str(caught.value)
-    assert message.startswith(f"{SOURCE}: parameter '{culprit}'")
+    assert message.startswith((f"{SOURCE}: parameter '{culprit}'", f"{SOURCE}: parameters '{culprit}'"))
     assert f"{shape[0]}×{shape[1]}" in message
 
 

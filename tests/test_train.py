@@ -136,6 +136,8 @@ def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_one
         # Cut in its second epoch, not at that epoch's end (which would leave 2 epochs run).
         assert cut.user_attrs["epochs_run"] == 1 and cut.user_attrs["stopped"] == "timeout"
         assert len(cut.intermediate_values) == 1  # its epoch is on the leaderboard
+        # The time limit's estimate reads its whole epoch's time, not the cut one's too.
+        assert 0 < cut.user_attrs["epochs_seconds"] < cut.user_attrs["fit_seconds"]
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +42,37 @@ def test_a_trial_has_its_first_heartbeat_before_the_lock_is_released(
     monkeypatch.setattr(worker, "study_lock", counting_lock)
     assert worker.run_trials(study, lambda trial: 1.0, trials=2, log=lambda _: None) == "done"
     assert beats == [1, 1]
+
+
+def test_failures_in_a_row_stop_a_worker_even_when_it_is_replaced_every_trial() -> None:
+    study = optuna.create_study(direction="maximize")
+
+    def failing(trial: optuna.Trial) -> float:
+        raise ValueError("Keras rejects this architecture")
+
+    # A fresh worker for every trial, as with --recycle 1: each one has run a single trial.
+    reasons = [worker.run_trials(study, failing, trials=20, max_trials=1, log=lambda _: None)
+               for _ in range(worker.MAX_FAILURES_IN_A_ROW)]
+    assert reasons == ["recycle"] * (worker.MAX_FAILURES_IN_A_ROW - 1) + ["failing"]
+    assert study.trials[0].user_attrs["error"] == "ValueError: Keras rejects this architecture"
+    study.optimize(lambda trial: 1.0, n_trials=1)  # one success ends the run of failures
+    assert worker.failed_in_a_row(study) == 0
+    assert worker.run_trials(study, failing, trials=20, max_trials=1, log=lambda _: None) == "recycle"
+
+
+def test_a_second_ctrl_c_does_not_cut_short_recording_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    study = optuna.create_study(direction="maximize")
+    tell = study.tell
+
+    def interrupted(trial: optuna.Trial) -> float:
+        raise KeyboardInterrupt  # the terminal's Ctrl-C, during training
+
+    def tell_with_the_drivers_ctrl_c(*args, **kwargs):  # noqa: ANN002, ANN003
+        os.kill(os.getpid(), signal.SIGINT)  # forwarded by the driver while the trial is told
+        return tell(*args, **kwargs)
+
+    monkeypatch.setattr(study, "tell", tell_with_the_drivers_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        worker.run_trials(study, interrupted, trials=1, log=lambda _: None)
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
