@@ -310,15 +310,27 @@ def early_end(study: optuna.Study, settings: SweepConfig, started: float,
             f"for {retrain} and the export.")
 
 
+def trial_logger(space: SearchSpace, folder: Path, display: Display,
+                 prefix: str = "") -> Callable[[optuna.Study, FrozenTrial], None]:
+    """What runs after each trial: rewrite the leaderboard, log the trial's line."""
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        write_leaderboard(study, space, folder)
+        display.log(prefix + trial_line(study, trial))
+
+    return after_trial
+
+
 def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
            settings: SweepConfig, display: Display,
            deadline: Callable[[], float | None] | None) -> bool:
     """Run trials until the study holds TRIALS finished ones or the deadline; True on Ctrl-C."""
     with display.session(), display.task("trials", settings.trials) as task:
 
+        log_trial = trial_logger(space, data.folder, display)
+
         def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-            write_leaderboard(study, space, data.folder)
-            display.log(trial_line(study, trial))
+            log_trial(study, trial)
             _advance(task, study)
 
         _advance(task, study)
@@ -338,13 +350,9 @@ def search_kerastuner(study: optuna.Study, dataset: Dataset, space: SearchSpace,
     """``--engine kerastuner``: KerasTuner searches in this process; True on Ctrl-C."""
     from sweep import kerastuner_engine
 
-    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-        write_leaderboard(study, space, data.folder)
-        display.log(trial_line(study, trial))
-
     with display.session():
         return kerastuner_engine.search(study, dataset, space, baseline, data, settings, display,
-                                        after_trial)
+                                        trial_logger(space, data.folder, display))
 
 
 def _advance(task: Task, study: optuna.Study) -> None:
@@ -383,17 +391,13 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
         pruner=make_pruner(record["pruner"], max_epochs(space, baseline)),
     )
 
-    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-        write_leaderboard(study, space, data.folder)
-        display.log(f"[worker {index}] {trial_line(study, trial)}")
-
     limit = None if ends_at is None else TimeLimit.for_data(
         ends_at, dataset, shared_cores=True)  # the driver's workers: several share the cores
     ends = search_deadline(study, timeout, started, limit)
     reason = run_trials(
         study, Objective(dataset, space, baseline, data.seed, display, deadline=ends),
         trials=trials or record["trials"], deadline=ends, max_trials=max_trials,
-        on_trial=after_trial, log=display.log,
+        on_trial=trial_logger(space, data.folder, display, f"[worker {index}] "), log=display.log,
     )
     display.log(f"[worker {index}] stopping: {reason}")
     return EXIT_RECYCLE if reason == "recycle" else 0
