@@ -76,8 +76,8 @@ class Objective:
     """Trains one trial's CNN on the training split and returns its best validation accuracy.
 
     ``deadline()`` (a :func:`time.monotonic` value, from --timeout and --time-limit, see
-    :func:`search_deadline`): a trial still training then stops within a few batches, unless in its
-    last epoch (``stopped: timeout``). With a constant learning rate and an epoch done it is
+    :func:`search_deadline`): a trial still training then stops within a few batches, unless in
+    its last epoch (``stopped: timeout``). With a constant learning rate and an epoch done it is
     recorded complete: its epochs so far are exactly those of a shorter trial (same seed, same
     order, same rate), and the retrain stops at its best epoch anyway. With a schedule, or
     without a whole epoch, it is pruned: its rates were a longer run's.

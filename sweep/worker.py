@@ -1,10 +1,10 @@
 """The trial loop: any number of processes, on any number of machines, can run it on one study.
 
 Each pass takes the study's lock, fails trials whose worker died (Optuna's heartbeat; their
-parameters are re-enqueued by ``RetryHeartbeatStaleTrialCallback``), counts, and asks Optuna for a new
-trial only while ``finished + running < TRIALS``. Counting and creating under one lock is what
-keeps TRIALS exact with several workers; the lock is the storage's own (a file lock beside a
-SQLite file, an advisory lock in PostgreSQL), not a coordinator process.
+parameters are re-enqueued by ``RetryHeartbeatStaleTrialCallback``), counts, and asks Optuna
+for a new trial only while ``finished + running < TRIALS``. Counting and creating under one
+lock is what keeps TRIALS exact with several workers; the lock is the storage's own (a file
+lock beside a SQLite file, an advisory lock in PostgreSQL), not a coordinator process.
 """
 
 from __future__ import annotations
