@@ -185,13 +185,17 @@ def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name:
             f"{record['data']['dataset']}; pass another --study name"
         )
     was, now = DataConfig.from_json(stored["data"]), DataConfig.from_json(record["data"])
+
+    def shown(value: Any) -> str:  # as typed on the command line: 32x48, not (32, 48)
+        return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
     for field, flag in SPLIT_FLAGS.items():
         if getattr(was, field) != getattr(now, field):
-            value = getattr(was, field)
-            shown = "x".join(map(str, value)) if isinstance(value, tuple) else value
+            value = shown(getattr(was, field))
             raise UsageError(
-                f"study {name!r} was created with {flag} {shown}, not {getattr(now, field)}: its "
-                f"trials were scored on that split; pass {flag} {shown} again, or a new --study name"
+                f"study {name!r} was created with {flag} {value}, not {shown(getattr(now, field))}: "
+                f"its trials were scored on that split; pass {flag} {value} again, or a new "
+                "--study name"
             )
     engine = stored.get("engine", "optuna")
     if engine != record.get("engine", "optuna"):

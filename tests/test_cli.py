@@ -226,7 +226,7 @@ def test_claim_study_records_and_checks_settings() -> None:
     ({"seed": 1}, "created with --seed 0, not 1"),
     ({"val_fraction": 0.2}, "created with --val-fraction 0.1, not 0.2"),
     ({"color_mode": "rgb"}, "created with --color-mode auto, not rgb"),
-    ({"image_size": (32, 48)}, "created with --image-size 28x28"),
+    ({"image_size": (32, 48)}, "created with --image-size 28x28, not 32x48"),
 ])
 def test_a_study_resumes_only_on_the_split_it_was_created_with(changed: dict, message: str) -> None:
     existing = optuna.create_study(direction="maximize")
