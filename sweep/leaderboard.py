@@ -25,6 +25,8 @@ LAST_COLUMNS = [
     "param_count", "fit_seconds", "started", "finished", "is_baseline", "is_first_trial",
     "stopped_by", "error",
 ]
+# A trial's ``stopped`` attribute: the deadline that cut it short, as log lines name it.
+STOPPED = {"timeout": "timeout", "time_limit": "time limit"}
 SUMMARY_COLUMNS = [
     "dataset", "study", "finished_trials", "best_trial", "best_val_accuracy",
     "baseline_val_accuracy", "test_accuracy", "baseline_test_accuracy", "test_gain", "updated",
@@ -78,9 +80,10 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
 
 
 def _stopped_by(trial: FrozenTrial) -> str:
-    """Why a trial ran fewer epochs than it asked for: the pruner, the timeout, or nothing."""
-    if trial.user_attrs.get("stopped") == "timeout":
-        return "timeout"
+    """Why a trial ran fewer epochs than it asked for: the pruner, a deadline, or nothing."""
+    stopped = trial.user_attrs.get("stopped")
+    if stopped in STOPPED:
+        return str(stopped)
     return "pruner" if trial.state == TrialState.PRUNED else ""
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.backend import usable_cpus
 from sweep.baseline import load_checked
-from sweep.budget import TimeLimit, as_monotonic, best_of, duration
+from sweep.budget import TimeLimit, as_monotonic, duration
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
-from sweep.leaderboard import trial_score, trials_frame, write_csv
+from sweep.leaderboard import STOPPED, trial_score, trials_frame, write_csv
 from sweep.params import Architecture, baseline_params, unused_params
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace, contains, default_space_path, load_space, parse_space
@@ -75,12 +76,13 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
 class Objective:
     """Trains one trial's CNN on the training split and returns its best validation accuracy.
 
-    ``deadline()`` (a :func:`time.monotonic` value, from --timeout and --time-limit, see
-    :func:`search_deadline`): a trial still training then stops within a few batches, unless in
-    its last epoch (``stopped: timeout``). With a constant learning rate and an epoch done it is
-    recorded complete: its epochs so far are exactly those of a shorter trial (same seed, same
-    order, same rate), and the retrain stops at its best epoch anyway. With a schedule, or
-    without a whole epoch, it is pruned: its rates were a longer run's.
+    ``deadline``: when the search ends (--timeout and --time-limit, see :class:`SearchDeadline`):
+    a trial still training then stops within a few batches, unless in its last epoch (its
+    ``stopped`` attribute names the deadline: ``timeout`` or ``time_limit``). With a constant
+    learning rate and an epoch done it is recorded complete: its epochs so far are exactly those
+    of a shorter trial (same seed, same order, same rate), and the retrain stops at its best
+    epoch anyway. With a schedule, or without a whole epoch, it is pruned: its rates were a
+    longer run's.
 
     The baseline and the space's first trials always finish, neither pruned nor cut by a
     deadline: every other trial is compared with them, and they are there to be run in full.
@@ -88,7 +90,7 @@ class Objective:
 
     def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
                  seed: int, display: Display,
-                 deadline: Callable[[], float | None] | None = None) -> None:
+                 deadline: SearchDeadline | None = None) -> None:
         self.dataset, self.space, self.baseline = dataset, space, baseline
         self.seed, self.display, self.deadline = seed, display, deadline
 
@@ -124,7 +126,8 @@ class Objective:
             except optuna.TrialPruned:
                 raise
             except training.DeadlinePassed as stop:
-                trial.set_user_attr("stopped", "timeout")
+                assert self.deadline is not None  # only its callback raises this
+                trial.set_user_attr("stopped", self.deadline.cause())
                 if arch.lr_schedule != "constant" or not log.history.get("val_accuracy"):
                     raise optuna.TrialPruned(str(stop)) from None
             finally:
@@ -262,24 +265,43 @@ def time_limit(settings: SweepConfig, dataset: Dataset, started: float) -> TimeL
                               shared_cores=settings.workers > 1)
 
 
-def search_deadline(study: optuna.Study, timeout: float | None, started: float,
-                    limit: TimeLimit | None) -> Callable[[], float | None] | None:
+@dataclass(frozen=True)
+class SearchDeadline:
     """When the search ends, as a :func:`time.monotonic` value: ``timeout`` seconds after
     ``started``, or earlier when ``limit`` needs the rest for retraining the best trial.
 
     Reads the study each time it is asked: the best trial, and so its retrain, changes.
-    None without either: trials then carry no deadline check at all.
     """
+
+    study: optuna.Study
+    timeout: float | None
+    started: float
+    limit: TimeLimit | None
+
+    def ends(self) -> dict[str, float]:
+        """Each deadline's end, by the name the leaderboard's ``stopped_by`` gives it."""
+        ends = {} if self.timeout is None else {"timeout": self.started + self.timeout}
+        if self.limit is not None:
+            trials = self.study.get_trials(deepcopy=False)
+            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials))
+        return ends
+
+    def __call__(self) -> float | None:
+        return min(self.ends().values(), default=None)
+
+    def cause(self) -> str:
+        """The deadline that comes first: ``timeout`` or ``time_limit``."""
+        ends = self.ends()
+        return min(ends, key=ends.__getitem__)
+
+
+def search_deadline(study: optuna.Study, timeout: float | None, started: float,
+                    limit: TimeLimit | None) -> SearchDeadline | None:
+    """The search's deadline; None without a timeout or a limit: trials then carry no deadline
+    check at all."""
     if timeout is None and limit is None:
         return None
-
-    def deadline() -> float | None:
-        ends = [] if timeout is None else [started + timeout]
-        if limit is not None:
-            ends.append(as_monotonic(limit.search_ends_at(study.get_trials(deepcopy=False))))
-        return min(ends, default=None)
-
-    return deadline
+    return SearchDeadline(study, timeout, started, limit)
 
 
 def early_end(study: optuna.Study, settings: SweepConfig, started: float,
@@ -288,17 +310,16 @@ def early_end(study: optuna.Study, settings: SweepConfig, started: float,
     says so itself)."""
     if settings.engine != "optuna":
         return None
-    trials = study.get_trials(deepcopy=False)
     deadline = search_deadline(study, settings.timeout, started, limit)
     ends = deadline() if deadline is not None else None
-    if finished_count(study) >= settings.trials or ends is None \
+    if deadline is None or ends is None or finished_count(study) >= settings.trials \
             or time.monotonic() < ends:
         return None
-    if settings.timeout is not None and ends == started + settings.timeout:
+    if deadline.cause() == "timeout":
         return (f"Timeout of {settings.timeout:.0f}s reached: no more trials started, running "
                 "ones stopped (the baseline and first trials finish).")
-    assert limit is not None  # neither the timeout nor None: the limit's deadline
-    best = best_of(trials)
+    assert limit is not None  # the limit's deadline came first
+    best = best_trial(study)
     seconds = limit.retrain_seconds(best) if best is not None else None
     retrain = f"retraining trial {best.number} (about {duration(seconds)})" \
         if best is not None and seconds else "the retrain"
@@ -525,8 +546,8 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
         parts.append("(baseline)")
     if attrs.get("is_first_trial"):
         parts.append("(first trial from the space file)")
-    if attrs.get("stopped") == "timeout":
-        parts.append("(stopped at the timeout)")
+    if attrs.get("stopped") in STOPPED:
+        parts.append(f"(stopped by the {STOPPED[attrs['stopped']]})")
     if trial.state == TrialState.FAIL:
         parts.append(f"error: {attrs.get('error') or trial.system_attrs.get('fail_reason', '?')}")
     return " ".join(parts)
@@ -552,7 +573,7 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
         lines.append("  " + ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"  # not 0.30000000000000004
             for k, v in best.params.items() if k not in unused))
-        cut = sum(t.user_attrs.get("stopped") == "timeout" for t in study.get_trials(deepcopy=False))
+        cut = sum(t.user_attrs.get("stopped") in STOPPED for t in study.get_trials(deepcopy=False))
         if cut and best.user_attrs.get("is_baseline"):
             lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the "
                          "search's deadline: give the search more time on this machine (--timeout "

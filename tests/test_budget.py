@@ -106,6 +106,27 @@ def test_wall_clock_deadlines_become_monotonic_ones() -> None:
     assert as_monotonic(time.time() + 100) - time.monotonic() == pytest.approx(100, abs=1)
 
 
+@pytest.mark.parametrize(("timeout", "limit_left", "ends_in", "cause"), [
+    (600.0, None, 600, "timeout"),
+    (None, 200.0, 200 - AFTER_RETRAIN_SECONDS, "time_limit"),
+    (600.0, 200.0, 200 - AFTER_RETRAIN_SECONDS, "time_limit"),  # the limit needs the rest first
+    (100.0, 200.0, 100, "timeout"),
+])
+def test_the_search_deadline_is_the_earlier_of_the_timeout_and_the_time_limit(
+        timeout: float | None, limit_left: float | None, ends_in: float, cause: str) -> None:
+    import optuna
+
+    from sweep.search import search_deadline
+
+    started = time.monotonic()
+    limit = None if limit_left is None else TimeLimit(
+        time.time() + limit_left, 1_000, 1_100, shared_cores=False)  # no trial: no retrain yet
+    deadline = search_deadline(optuna.create_study(), timeout, started, limit)
+    assert deadline is not None and deadline() - started == pytest.approx(ends_in, abs=1)
+    assert deadline.cause() == cause
+    assert search_deadline(optuna.create_study(), None, started, None) is None
+
+
 @pytest.mark.parametrize(("timeout_left", "limit_left", "finished", "says"), [
     (-1, None, 2, "Timeout of 720s reached"),        # the timeout passed
     (-1, 1e6, 2, "Timeout of 720s reached"),         # both could; the timeout came first

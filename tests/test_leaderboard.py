@@ -97,6 +97,24 @@ def test_stopped_by_says_whether_the_pruner_or_the_timeout_cut_a_trial_short(fra
     assert stopped == {0: "", 1: "", 2: "pruner", 3: "", 4: "", 5: "timeout", 6: "timeout"}
 
 
+@pytest.mark.parametrize(("stopped", "column", "log"), [
+    ("timeout", "timeout", "(stopped by the timeout)"),
+    ("time_limit", "time_limit", "(stopped by the time limit)"),
+    (None, "pruner", None),
+])
+def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
+        stopped: str | None, column: str, log: str | None) -> None:
+    import optuna
+
+    from sweep.search import trial_line
+
+    cut = trial(0, TrialState.PRUNED, val_loss=0.8, curve=[0.70], stopped=stopped)
+    assert trials_frame([cut], PARAMS).loc[0, "stopped_by"] == column
+    line = trial_line(optuna.create_study(direction="maximize"), cut)
+    assert line.startswith("trial 0 pruned val_accuracy 0.7000 after 1 epochs")
+    assert (log in line) if log else "stopped by" not in line
+
+
 def test_params_fall_back_to_the_trial_params() -> None:
     plain = create_trial(value=0.5, params={"filters_1": 32},
                          distributions={"filters_1": IntDistribution(16, 64, step=16)})

@@ -4,6 +4,7 @@ a trial leaves for the garbage collector."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 
 import numpy as np
 import optuna
@@ -81,8 +82,22 @@ def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning(
     assert batches.options().autotune.enabled is False
 
 
-def _cut_trials(deadline: object) -> list[optuna.trial.FrozenTrial]:
-    """Four 3-epoch digits trials (baseline, constant, cosine, first trial) under ``deadline``."""
+class ScriptedTimeout:
+    """A search deadline whose end comes from ``end()``; what it cuts, the timeout cut."""
+
+    def __init__(self, end: Callable[[], float | None]) -> None:
+        self.end = end
+
+    def __call__(self) -> float | None:
+        return self.end()
+
+    def cause(self) -> str:
+        return "timeout"
+
+
+def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial.FrozenTrial]:
+    """Four 3-epoch digits trials (baseline, constant, cosine, first trial) under the deadline
+    ``deadline(study)``."""
     from sweep.datasets import load_dataset
     from sweep.progress import Display
     from sweep.search import Objective
@@ -101,7 +116,7 @@ def _cut_trials(deadline: object) -> list[optuna.trial.FrozenTrial]:
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"}, user_attrs={"is_first_trial": True})
     objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(),
-                          deadline=deadline)
+                          deadline=deadline(study))
     run_trials(study, objective, trials=4)
     baseline, constant, cosine, first = study.trials
     for full in (baseline, first):  # never cut
@@ -126,7 +141,7 @@ def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_one
     def deadline() -> float | None:
         return time.monotonic() - 1 if next(passed) else None
 
-    constant, cosine = _cut_trials(deadline)
+    constant, cosine = _cut_trials(lambda study: ScriptedTimeout(deadline))
     # Its one epoch is exactly a 1-epoch trial's: a complete result.
     assert constant.state == optuna.trial.TrialState.COMPLETE
     assert constant.value == pytest.approx(constant.intermediate_values[0])
@@ -144,8 +159,16 @@ def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_one
 def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
     import time
 
-    for cut in _cut_trials(lambda: time.monotonic() - 1):  # passed before they start
-        assert cut.state == optuna.trial.TrialState.PRUNED and cut.user_attrs["stopped"] == "timeout"
+    from sweep.budget import TimeLimit
+    from sweep.search import SearchDeadline
+
+    def limit_passed(study: optuna.Study) -> SearchDeadline:  # the time limit, before they start
+        return SearchDeadline(study, timeout=600.0, started=time.monotonic(),
+                              limit=TimeLimit(time.time() - 1, 1_000, 1_100, shared_cores=False))
+
+    for cut in _cut_trials(limit_passed):
+        assert cut.state == optuna.trial.TrialState.PRUNED
+        assert cut.user_attrs["stopped"] == "time_limit"  # which deadline: not the timeout
         assert not cut.intermediate_values and "epochs_run" not in cut.user_attrs
 
 
