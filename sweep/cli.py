@@ -256,7 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug:
         os.environ["SWEEP_DEBUG"] = "1"  # sweep.backend then shows TensorFlow's start-up log
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # a reader that left (`| head`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # Python would try to flush again at exit, and complain: send the rest nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UsageError as error:
         if args.debug:
             traceback.print_exc()

@@ -14,6 +14,7 @@ from sweep.spaces import load_space, shipped_spaces
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 
 def spaces(check: str | None, dataset: str | None) -> int:
@@ -63,7 +64,7 @@ def leaderboard(data: DataConfig, settings: SweepConfig, top: int) -> int:
         raise UsageError(f"{path} not found: run `make sweep DATASET={data.dataset}` first")
     shown = frame.drop(columns=["started", "finished", "error"], errors="ignore").head(top)
     with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(as_text(shown).to_string(index=False))
     states = frame["state"].value_counts().to_dict()
     print(f"\n{len(frame)} trials ({', '.join(f'{n} {s}' for s, n in states.items())}); "
           f"top {len(shown)} shown. Full table: {path}")
@@ -132,3 +133,16 @@ def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> 
           f"on http://{host}:{port}/ — Ctrl-C to stop", flush=True)
     run_server(study._storage, host=host, port=port)
     return 0
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table's cells as people read them: floats to 4 significant digits, blanks blank
+    (not NaN or <NA>)."""
+    import pandas as pd
+
+    def cell(value: object) -> str:
+        if pd.isna(value):
+            return ""
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    return frame.map(cell)

@@ -14,6 +14,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.files import atomic_write
+from sweep.params import unused_params
 
 # Completed trials first (ranked by validation accuracy), then pruned, then the rest.
 _STATE_ORDER = {
@@ -43,11 +44,16 @@ def trial_score(trial: FrozenTrial) -> float | None:
 
 
 def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> pd.DataFrame:
-    """Every trial as one row, ranked: completed by validation accuracy, then pruned, then failed."""
+    """Every trial as one row, ranked: completed by validation accuracy, then pruned, then failed.
+
+    A parameter that builds nothing in a trial (the filters of blocks beyond its ``conv_blocks``)
+    is left blank; integer parameters stay integers (16, not 16.0) where other trials are blank.
+    """
     rows = []
     for trial in trials:
         attrs = trial.user_attrs
         params = attrs.get("params", trial.params)
+        unused = unused_params(params)
         rows.append({
             "trial": trial.number,
             "state": trial.state.name.lower(),
@@ -55,7 +61,7 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
             "val_loss": attrs.get("val_loss"),
             "best_epoch": attrs.get("best_epoch"),
             "epochs_run": attrs.get("epochs_run"),
-            **{name: params.get(name) for name in param_names},
+            **{name: None if name in unused else params.get(name) for name in param_names},
             "param_count": attrs.get("param_count"),
             "fit_seconds": attrs.get("fit_seconds"),
             "started": _time(trial.datetime_start),
@@ -70,6 +76,10 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
     if not rows:
         return pd.DataFrame(columns=["rank", *columns])
     frame = pd.DataFrame(rows)
+    integers = [name for name in param_names
+                if all(isinstance(row[name], int) and not isinstance(row[name], bool)
+                       for row in rows if row[name] is not None)]
+    frame[integers] = frame[integers].astype("Int64")
     frame["_score"] = frame["val_accuracy"].astype(float).fillna(-1.0)
     frame["_loss"] = frame["val_loss"].astype(float).fillna(float("inf"))
     frame = frame.sort_values(

@@ -66,6 +66,16 @@ def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert err.startswith("sweep: ") and err.count("\n") == 1 and "leaderboard.csv" in err
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    # `sweep spaces | head -1`: here the reader closes the pipe before the command writes.
+    command = subprocess.Popen([sys.executable, "-m", "sweep", "spaces"], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command.stdout.close()
+    _, err = command.communicate(timeout=120)
+    assert command.returncode == 1
+    assert b"Traceback" not in err and b"Exception ignored" not in err, err.decode()
+
+
 # ---------------------------------------------------------------- storage
 
 def test_storage_that_is_not_a_url() -> None:

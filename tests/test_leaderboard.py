@@ -115,6 +115,28 @@ def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
     assert (log in line) if log else "stopped by" not in line
 
 
+def test_filters_of_blocks_a_trial_does_not_build_are_blank_and_integers_stay_integers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sweep.commands import leaderboard
+    from sweep.config import DataConfig, SweepConfig
+
+    def sampled(number: int, blocks: int) -> FrozenTrial:  # every block's filters, as sampled
+        frozen = create_trial(value=0.9 + number / 100, user_attrs={"params": {
+            "conv_blocks": blocks, "filters_2": 64, "filters_3": 128, "dropout": 0.2}})
+        frozen.number = number
+        return frozen
+
+    names = ["conv_blocks", "filters_2", "filters_3", "dropout"]
+    frame = trials_frame([sampled(0, 3), sampled(1, 2)], names)
+    path = write_csv(frame, tmp_path / "mnist" / "leaderboard.csv")
+    lines = path.read_text().splitlines()
+    assert lines[1].startswith("1,1,complete,0.91,,,,2,64,,0.2,")  # filters_3: builds nothing
+    assert lines[2].startswith("2,0,complete,0.9,,,,3,64,128,0.2,")  # 128, not 128.0
+    assert leaderboard(DataConfig("mnist", results=str(tmp_path)), SweepConfig(), top=5) == 0
+    shown = capsys.readouterr().out
+    assert "NaN" not in shown and "<NA>" not in shown and "128.0" not in shown
+
+
 def test_params_fall_back_to_the_trial_params() -> None:
     plain = create_trial(value=0.5, params={"filters_1": 32},
                          distributions={"filters_1": IntDistribution(16, 64, step=16)})
