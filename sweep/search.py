@@ -446,6 +446,12 @@ def worker_env() -> dict[str, str]:
     return {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
 
 
+def needs_restart(code: int) -> bool:
+    """Whether a worker process that exited with ``code`` gets a fresh one: it left to be
+    recycled, or a signal other than Ctrl-C's killed it (the OOM killer, kill -9)."""
+    return code == EXIT_RECYCLE or (code < 0 and code != -signal.SIGINT)
+
+
 def _left(timeout: float | None, started: float) -> float | None:
     """What is left of ``timeout`` seconds counted from ``started`` (at least a millisecond)."""
     return None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
@@ -471,11 +477,11 @@ def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | 
             code = child.wait()
         except KeyboardInterrupt:  # the child got the Ctrl-C too: it records its trial as
             return child.wait()    # failed and says so
-        if code < 0 and code != -signal.SIGINT:
-            print(f"sweep: worker process was killed by signal {-code}; restarting it",
-                  file=sys.stderr)
-        elif code != EXIT_RECYCLE:
+        if not needs_restart(code):
             return code
+        if code < 0:
+            print(f"sweep: worker {index} was killed by signal {-code}; restarting it",
+                  file=sys.stderr)
 
 
 def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConfig,
@@ -509,11 +515,13 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
                 time.sleep(1.0)
                 for index, process in list(workers.items()):
                     code = process.poll()
-                    if code is not None and code < 0:  # killed (OOM killer, kill -9): replace it
-                        display.log(f"worker {index} was killed by signal {-code}; restarting it")
-                    if code == EXIT_RECYCLE or (code is not None and code < 0):
+                    if code is None:
+                        continue
+                    if needs_restart(code):
+                        if code < 0:
+                            display.log(f"worker {index} was killed by signal {-code}; restarting it")
                         workers[index] = spawn(index)
-                    elif code is not None:
+                    else:
                         del workers[index]
                         if code != 0:
                             display.log(f"worker {index} exited with code {code}; see its log")

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweep import worker
+from sweep import search, worker
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -76,3 +76,16 @@ def test_a_second_ctrl_c_does_not_cut_short_recording_the_first(monkeypatch: pyt
         worker.run_trials(study, interrupted, trials=1, log=lambda _: None)
     assert [t.state for t in study.trials] == [TrialState.FAIL]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+@pytest.mark.parametrize("code, restart", [
+    (search.EXIT_RECYCLE, True),  # left after --recycle trials
+    (-signal.SIGKILL, True),      # the OOM killer, kill -9
+    (-signal.SIGTERM, True),
+    (-signal.SIGINT, False),      # the user's Ctrl-C: it stays stopped
+    (0, False),                   # its share of the trials is done
+    (2, False),                   # bad input: a fresh process would fail the same way
+    (130, False),                 # Ctrl-C, handled
+])
+def test_which_worker_exits_get_a_fresh_process(code: int, restart: bool) -> None:
+    assert search.needs_restart(code) is restart
