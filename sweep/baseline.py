@@ -16,7 +16,7 @@ from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
 
 if TYPE_CHECKING:
-    from sweep.train import TrainResult
+    from sweep.train import Evaluation, TrainResult
 
 
 def load_checked(data: DataConfig, display: Display) -> Dataset:
@@ -48,20 +48,23 @@ def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
 
     from sweep import train as training  # TensorFlow starts here
 
-    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, data.seed)
+    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, data.seed,
+                               len(dataset.x_train))
     model.summary(print_fn=lambda line, **_: display.log(line))
     with display.session(), display.task("baseline epochs", arch.epochs) as task:
         result = training.train(
             model, arch, dataset.x_train, dataset.y_train, seed=data.seed,
             validation=(dataset.x_val, dataset.y_val), task=task,
         )
-    metrics = write_model_report(
+    metrics, _ = write_model_report(
         out, result, dataset, data,
         extra={"params": params, "epochs": result.epochs_run},
         title=f"{dataset.name} baseline",
     )
+    low, high = metrics["test_accuracy_ci95"]
     display.log(
-        f"\nBaseline on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f}, "
+        f"\nBaseline on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f} "
+        f"(95 % interval {low:.4f}-{high:.4f}), "
         f"test loss {metrics['test_loss']:.4f}, {metrics['param_count']:,} parameters, "
         f"trained {result.epochs_run} epochs in {result.fit_seconds:.0f}s.\nFiles in {out}/: "
         "model.keras, metrics.json, samples.png, history.png, confusion_matrix.png"
@@ -72,19 +75,23 @@ def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
 def write_model_report(
     out: Path, result: TrainResult, dataset: Dataset, data: DataConfig, extra: dict[str, Any],
     title: str, samples: bool = True,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Evaluation]:
     """Evaluate once on the test set and write model, metrics and figures into ``out``."""
     from sweep import plots
     from sweep.files import atomic_write, write_json
+    from sweep.models import portable
+    from sweep.stats import wilson
     from sweep.train import evaluate, library_versions
 
     evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
-    atomic_write(out / "model.keras", result.model.save)
+    atomic_write(out / "model.keras", portable(result.model).save)
     metrics = {
         "dataset": dataset.name,
         "data_source": dataset.source,
         "class_names": dataset.class_names,
         "test_accuracy": evaluation.accuracy,
+        "test_accuracy_ci95": list(wilson(int(evaluation.correct.sum()), len(evaluation.correct))),
+        "test_images": len(evaluation.correct),
         "test_loss": evaluation.loss,
         "param_count": result.model.count_params(),
         "train_seconds": round(result.fit_seconds, 2),
@@ -104,4 +111,4 @@ def write_model_report(
         evaluation.confusion, dataset.class_names, out / "confusion_matrix.png",
         f"{title}: test set confusion matrix",
     )
-    return metrics
+    return metrics, evaluation

@@ -1,11 +1,11 @@
 """The sweep's time limit: when the search must end for the retrain to finish in time.
 
-``sweep sweep`` aims to finish search, retrain and export within ``--time-limit`` seconds. What
-the retrain costs is known only once trials have run: a trial that trained E epochs on N images
-in S seconds retrains E' epochs on N + V images in about S·E'·(N + V) / (E·N) seconds. So the
-search's end moves as trials finish, earlier when a costlier net becomes the best, and a slow
-machine gets a shorter search instead of a longer sweep. The baseline's retrain, which only
-measures the gain, runs after the best's when what is left of the limit allows it.
+``sweep sweep`` searches until its time is used, then retrains and exports, all within
+``--time-limit`` seconds. What the retrains cost is known only once trials have run: a trial
+that trained E epochs on N images in S seconds retrains them on N + V images in about
+S·(N + V) / N seconds. So the search's end moves as trials finish, earlier when a costlier net
+becomes the best, and a slow machine gets a shorter search instead of a longer sweep. The
+baseline is retrained too (the gain is measured against it), and its retrain is planned for.
 
 No TensorFlow here: the arithmetic is table-tested on made-up trials.
 """
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -32,14 +34,12 @@ AFTER_RETRAIN_SECONDS = 30.0
 
 
 def final_params(trial: FrozenTrial) -> dict[str, Any]:
-    """A trial's parameters, with epochs set to the epoch where validation accuracy peaked.
-
-    A cosine schedule keeps all its epochs: stopping it early would change every epoch's
-    learning rate, not just drop the last ones.
-    """
+    """The parameters a trial is retrained with: its own, for the epochs it ran (fewer than it
+    asked for when a deadline cut it with a constant learning rate, see
+    :class:`sweep.objective.Objective`)."""
     params = dict(trial.user_attrs.get("params", trial.params))
-    if params.get("lr_schedule") != "cosine":
-        params["epochs"] = int(trial.user_attrs.get("best_epoch", params["epochs"]))
+    if trial.user_attrs.get("stopped") and trial.user_attrs.get("epochs_run"):
+        params["epochs"] = int(trial.user_attrs["epochs_run"])
     return params
 
 
@@ -81,11 +81,13 @@ class TimeLimit:
         return seconds * (SHARED_CORES_FACTOR if self.shared_cores else 1.0)
 
     def search_ends_at(self, trials: Sequence[FrozenTrial]) -> float:
-        """The :func:`time.time` by which the search must end: the limit, less the best
-        trial's retrain and what follows it."""
+        """The :func:`time.time` by which the search must end: the limit, less the retrains of
+        the best trial and of the baseline, and what follows them."""
         best = best_of(trials)
-        retrain = (self.retrain_seconds(best) if best is not None else None) or 0.0
-        return self.ends_at - retrain - AFTER_RETRAIN_SECONDS
+        base = best_of([t for t in trials if t.user_attrs.get("is_baseline")])
+        retrains = {t.number: t for t in (best, base) if t is not None}
+        seconds = sum(self.retrain_seconds(t) or 0.0 for t in retrains.values())
+        return self.ends_at - seconds - AFTER_RETRAIN_SECONDS
 
     def left(self) -> float:
         """Seconds until the limit."""
@@ -110,3 +112,87 @@ def duration(seconds: float) -> str:
 def as_monotonic(wall: float) -> float:
     """The :func:`time.monotonic` value of a :func:`time.time` value (for deadlines)."""
     return time.monotonic() + (wall - time.time())
+
+
+@dataclass(frozen=True)
+class SearchDeadline:
+    """When the search ends, as a :func:`time.monotonic` value: ``timeout`` seconds after
+    ``started``, or earlier when ``limit`` needs the rest for the retrains.
+
+    Reads the study each time it is asked: the best trial, and so its retrain, changes.
+    """
+
+    study: optuna.Study
+    timeout: float | None
+    started: float
+    limit: TimeLimit | None
+
+    def ends(self) -> dict[str, float]:
+        """Each deadline's end, by the name the leaderboard's ``stopped_by`` gives it."""
+        ends = {} if self.timeout is None else {"timeout": self.started + self.timeout}
+        if self.limit is not None:
+            trials = self.study.get_trials(deepcopy=False)
+            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials))
+        return ends
+
+    def __call__(self) -> float | None:
+        return min(self.ends().values(), default=None)
+
+    def cause(self) -> str:
+        """The deadline that comes first: ``timeout`` or ``time_limit``."""
+        ends = self.ends()
+        return min(ends, key=ends.__getitem__)
+
+
+def search_deadline(study: optuna.Study, timeout: float | None, started: float,
+                    limit: TimeLimit | None) -> SearchDeadline | None:
+    """The search's deadline; None without a timeout or a limit: trials then carry no deadline
+    check at all."""
+    if timeout is None and limit is None:
+        return None
+    return SearchDeadline(study, timeout, started, limit)
+
+
+class Clock:
+    """The wall-clock phases of one ``sweep`` command (loading, search, retrains, export), for
+    the line that says where its time went."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.phases: dict[str, float] = {}  # seconds, in the order they ran
+        self.begun: dict[str, float] = {}  # when each phase began (time.time)
+        self._mark = self.started
+
+    def lap(self, phase: str) -> float:
+        """End ``phase`` now (it began where the last one ended); returns its seconds."""
+        now = time.time()
+        self.begun.setdefault(phase, self._mark)
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._mark
+        self._mark = now
+        return self.phases[phase]
+
+    def summary(self, limit: float | None, workers: int, busy: float) -> str:
+        """One line: the total against the limit, each phase, and how busy the search's
+        ``workers`` were (``busy``: their seconds inside trials)."""
+        total = time.time() - self.started
+        against = f" of the {duration(limit)} limit" if limit else ""
+        parts = []
+        for phase, seconds in self.phases.items():
+            part = f"{phase} {duration(seconds)}"
+            if phase == "search" and workers and seconds > 0:
+                idle = max(workers * seconds - busy, 0.0)
+                part += (f" ({workers} worker{'s' if workers > 1 else ''} in trials "
+                         f"{min(busy / (workers * seconds), 1.0):.0%} of it, idle {duration(idle)})")
+            parts.append(part)
+        unused = f"; {duration(limit - total)} of it unused" if limit and limit > total else ""
+        return f"Time: {duration(total)}{against}: {', '.join(parts)}{unused}."
+
+
+def busy_seconds(trials: Sequence[FrozenTrial], since: float | None) -> float:
+    """Seconds that trials spent running after ``since`` (a :func:`time.time` value), summed
+    over trials: worker time, which several workers spend side by side."""
+    if since is None:
+        return 0.0
+    start = datetime.fromtimestamp(since)
+    return sum((t.datetime_complete - max(t.datetime_start, start)).total_seconds()
+               for t in trials if t.datetime_start and t.datetime_complete and t.datetime_complete > start)

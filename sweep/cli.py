@@ -119,15 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = SweepConfig()
     sweep.add_argument("--space", help="search-space YAML (default search_spaces/<dataset>.yaml)")
     sweep.add_argument("--trials", type=_number(int, 1, 100000), default=defaults.trials,
-                       help=f"finished trials the study should hold (default {defaults.trials})")
+                       help="stop once the study holds this many finished trials (default: no "
+                            "cap; the time limit ends the search)")
     sweep.add_argument("--timeout", type=_number(float, 0, low_open=True), default=defaults.timeout,
                        help="search time in seconds: no trial starts after it, and running trials "
-                            "stop (the baseline and first trials finish; with --engine "
-                            f"kerastuner, running trials finish) (default {defaults.timeout:.0f})")
+                            "stop (the baseline and starting points finish; with --engine "
+                            "kerastuner, running trials finish) (default: none)")
     sweep.add_argument("--time-limit", type=_number(float, 0), default=defaults.time_limit,
-                       help="the whole command, search + retrain + export, ends within about this "
-                            "many seconds: the search ends earlier when retraining the best trial "
-                            f"needs the rest (default {defaults.time_limit:.0f}; 0: no limit)")
+                       help="the whole command, search + retrains + export, ends within about "
+                            "this many seconds: the search uses what the retrains do not need "
+                            f"(default {defaults.time_limit:.0f}; 0: no limit)")
     sweep.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler)
     sweep.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
     sweep.add_argument("--workers", type=_number(int, 1, 64), default=defaults.workers,

@@ -8,9 +8,10 @@ from typing import Any
 
 from sweep.backend import usable_cpus
 from sweep.datasets import is_image_folder, results_name
+from sweep.errors import UsageError
 
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
-PRUNERS = ("hyperband", "median", "none")
+PRUNERS = ("hyperband", "halving", "median", "none")
 ENGINES = ("optuna", "kerastuner")
 TUNERS = ("hyperband", "bayesian", "random")  # KerasTuner's tuners, for --engine kerastuner
 
@@ -54,15 +55,15 @@ class DataConfig:
 class SweepConfig:
     """How to search."""
 
-    trials: int = 20
+    # An exact cap on finished trials; None: search until the time limit says stop.
+    trials: int | None = None
     # Search time: no trial starts after it, and running trials stop within a few batches
-    # unless in their last epoch (the baseline and first trials finish); the retrain and export
-    # come after.
-    timeout: float | None = 720.0
-    # The whole command, search + retrain + export, ends within about this: the search ends
-    # earlier when the best trial's retrain (estimated from its own speed) needs the rest. On
-    # a fast machine the 20 trials end first; on a slow one the search is shorter, not the
-    # sweep longer. None: no limit. Optuna engine only (KerasTuner ends at the timeout).
+    # unless in their last epoch (the baseline and starting points finish); the retrain and
+    # export come after. None: only the time limit ends the search.
+    timeout: float | None = None
+    # The whole command, search + retrains + export, ends within about this: the search runs
+    # until the retrains of the best trial and the baseline (estimated from their own speed)
+    # need the rest. A slow machine gets a shorter search, not a longer sweep. None: no limit.
     time_limit: float | None = 1140.0
     sampler: str = "tpe"
     pruner: str = "hyperband"
@@ -80,3 +81,8 @@ class SweepConfig:
     # process, for comparing engines on the same space, data and training loop.
     engine: str = "optuna"
     tuner: str = "hyperband"
+
+    def __post_init__(self) -> None:
+        if self.trials is None and self.timeout is None and self.time_limit is None:
+            raise UsageError("nothing ends this search: give --trials (make TRIALS=), "
+                             "--timeout or --time-limit")

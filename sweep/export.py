@@ -28,7 +28,9 @@ def export_model(model: keras.Model, folder: Path, fmt: str) -> Path:
         raise UsageError(f"unknown export format {fmt!r}; use {', '.join(FILE_NAMES)}")
     target = folder / FILE_NAMES[fmt]
     folder.mkdir(parents=True, exist_ok=True)
-    model = float32_model(model)
+    from sweep.models import portable
+
+    model = portable(model)
     if fmt in ("keras", "h5"):
         return atomic_write(target, model.save)
     if fmt == "tflite":
@@ -45,25 +47,6 @@ def export_model(model: keras.Model, folder: Path, fmt: str) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def float32_model(model: keras.Model) -> keras.Model:
-    """The same model computing in float32: exports run anywhere, and LiteRT has no bfloat16
-    convolutions. Models trained under bfloat16 compute (see :mod:`sweep.backend`) keep their
-    float32 weights, so nothing is lost but a little speed on CPUs with bfloat16."""
-    from sweep.backend import load_keras
-
-    keras = load_keras()
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers
-           if not isinstance(layer, keras.layers.InputLayer)):  # inputs are float32 anyway
-        return model
-
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _export_saved_model(model: keras.Model, path: Path) -> None:

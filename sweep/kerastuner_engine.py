@@ -27,11 +27,13 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from sweep import train as training  # first: it loads TensorFlow quietly
+from sweep.budget import SearchDeadline
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.params import Architecture
 from sweep.progress import Display
 from sweep.spaces import SearchSpace, contains
+from sweep.stats import score
 from sweep.study import max_epochs
 
 import keras_tuner as kt  # noqa: E402,I001  (after TensorFlow's quiet import)
@@ -91,7 +93,9 @@ class _HyperModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> Any:
         arch = Architecture.from_params(self.params(hp.values))
-        return training.new_model(arch, self.dataset.input_shape, self.dataset.num_classes, self.seed)
+        data = self.dataset
+        return training.new_model(arch, data.input_shape, data.num_classes, self.seed,
+                                  len(data.x_train))
 
     def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, epochs: int | None = None,
             initial_epoch: int = 0, callbacks: list[Any] | None = None, **kwargs: Any) -> Any:
@@ -105,16 +109,17 @@ class _HyperModel(kt.HyperModel):
 
 
 def make_tuner(name: str, hypermodel: _HyperModel, space: SearchSpace, settings: SweepConfig,
-               folder: str, seed: int, record: Callable[[Any, float], None]) -> kt.Tuner:
-    """A KerasTuner tuner over ``space`` that calls ``record(trial, start time)`` after each."""
-    started = time.monotonic()
-    timeout = settings.timeout
+               folder: str, seed: int, record: Callable[[Any, float], None],
+               deadline: SearchDeadline | None) -> kt.Tuner:
+    """A KerasTuner tuner over ``space`` that calls ``record(trial, start time)`` after each,
+    and starts no trial after ``deadline`` (the sweep's timeout and time limit)."""
 
     class Recording:
-        """Mixed into the tuner: the timeout, and a copy of every trial into Optuna."""
+        """Mixed into the tuner: the deadline, and a copy of every trial into Optuna."""
 
         def pre_create_trial(self) -> None:
-            if timeout is not None and time.monotonic() - started > timeout:
+            ends = deadline() if deadline is not None else None
+            if ends is not None and time.monotonic() > ends:
                 raise _Stop
 
         def on_trial_begin(self, trial: Any) -> None:
@@ -139,14 +144,16 @@ def make_tuner(name: str, hypermodel: _HyperModel, space: SearchSpace, settings:
     else:
         hp = hyperparameters(space)
         base = kt.BayesianOptimization if name == "bayesian" else kt.RandomSearch
-        common.update(max_trials=settings.trials)
+        # No cap of its own: the deadline ends them (KerasTuner needs a number).
+        common.update(max_trials=settings.trials or 10**6)
     tuner_class = type(f"Recording{base.__name__}", (Recording, base), {})
     return tuner_class(hypermodel, hyperparameters=hp, tune_new_entries=False, **common)
 
 
 def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
            data: DataConfig, settings: SweepConfig, display: Display,
-           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]) -> bool:
+           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None],
+           deadline: SearchDeadline | None) -> bool:
     """Run KerasTuner's search, copying each trial into ``study``; True on Ctrl-C."""
     folder = data.folder / "kerastuner"
     if not study.trials:
@@ -162,7 +169,8 @@ def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: 
         study.add_trial(frozen)
         on_trial(study, study.trials[-1])
 
-    tuner = make_tuner(settings.tuner, hypermodel, space, settings, str(folder), data.seed, record)
+    tuner = make_tuner(settings.tuner, hypermodel, space, settings, str(folder), data.seed, record,
+                       deadline)
     display.log(f"KerasTuner {settings.tuner} on the search space {space.source}")
     try:
         with warnings.catch_warnings():
@@ -172,7 +180,9 @@ def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: 
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             tuner.search(verbose=0)
     except _Stop:
-        display.log(f"Timeout of {settings.timeout:.0f}s reached; no more trials started.")
+        assert deadline is not None  # only the deadline raises it
+        display.log(f"The search's {deadline.cause().replace('_', ' ')} was reached; no more "
+                    "trials started.")
     except KeyboardInterrupt:
         return True
     return False
@@ -196,17 +206,17 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace,
         "params": params, "kerastuner_id": trial.trial_id,
         "param_count": Architecture.from_params(params).param_count(data.input_shape, data.num_classes),
         "fit_seconds": round(hypermodel.log.seconds if hypermodel.log else 0.0, 2),
+        "val_images": len(data.y_val),
     }
     ok = trial.status == "COMPLETED" and bool(scores) and all(map(math.isfinite, scores.values()))
     if scores:
         best = max(scores, key=lambda epoch: (scores[epoch], -epoch))
-        attrs.update(best_epoch=best, epochs_run=len(scores),
-                     val_loss=history["val_loss"][best - first - 1])
+        attrs.update(best_epoch=best, epochs_run=len(scores), val_loss=history["val_loss"][-1])
     if not ok:
         attrs["error"] = (getattr(trial, "message", None) or f"KerasTuner status {trial.status}")[:500]
     frozen = optuna.trial.create_trial(
         state=TrialState.COMPLETE if ok else TrialState.FAIL,
-        value=max(scores.values()) if ok else None,
+        value=score(list(scores.values())) if ok else None,
         params={name: params[name] for name in distributions},
         distributions=distributions, user_attrs=attrs, intermediate_values=scores,
     )

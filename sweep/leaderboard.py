@@ -15,17 +15,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.files import atomic_write
 from sweep.params import unused_params
+from sweep.stats import accuracy_interval
 
 # Completed trials first (ranked by validation accuracy), then pruned, then the rest.
 _STATE_ORDER = {
     TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2,
     TrialState.WAITING: 3, TrialState.FAIL: 4,
 }
-FIRST_COLUMNS = ["rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run"]
-LAST_COLUMNS = [
-    "param_count", "fit_seconds", "started", "finished", "is_baseline", "is_first_trial",
-    "stopped_by", "error",
-]
+FIRST_COLUMNS = ["rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss",
+                 "best_epoch", "epochs_run", "origin"]
+LAST_COLUMNS = ["param_count", "fit_seconds", "started", "finished", "stopped_by", "error"]
 # A trial's ``stopped`` attribute: the deadline that cut it short, as log lines name it.
 STOPPED = {"timeout": "timeout", "time_limit": "time limit"}
 SUMMARY_COLUMNS = [
@@ -35,12 +34,33 @@ SUMMARY_COLUMNS = [
 
 
 def trial_score(trial: FrozenTrial) -> float | None:
-    """Validation accuracy of a trial: its value, or the best epoch reported before pruning."""
+    """Validation accuracy of a trial: its score, or the best epoch reported before pruning."""
     if trial.state == TrialState.COMPLETE and trial.values:
         return float(trial.values[0])
     if trial.intermediate_values:
         return float(max(trial.intermediate_values.values()))
     return None
+
+
+def origin(trial: FrozenTrial) -> str:
+    """Where a trial's parameters came from: the baseline, the space's first trials, a
+    starting point of the portfolio, or the sampler."""
+    attrs = trial.user_attrs
+    if attrs.get("is_baseline"):
+        return "baseline"
+    if attrs.get("is_first_trial"):
+        return "first trial"
+    if attrs.get("portfolio"):
+        return f"portfolio: {attrs['portfolio']}"
+    return "sampler"
+
+
+def score_interval(trial: FrozenTrial) -> tuple[float | None, float | None]:
+    """The 95 % interval of a trial's validation accuracy (None where unknown)."""
+    score, images = trial_score(trial), trial.user_attrs.get("val_images")
+    if score is None or not images:
+        return None, None
+    return accuracy_interval(score, images)
 
 
 def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> pd.DataFrame:
@@ -54,20 +74,22 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
         attrs = trial.user_attrs
         params = attrs.get("params", trial.params)
         unused = unused_params(params)
+        low, high = score_interval(trial)
         rows.append({
             "trial": trial.number,
             "state": trial.state.name.lower(),
             "val_accuracy": trial_score(trial),
+            "val_low": low,
+            "val_high": high,
             "val_loss": attrs.get("val_loss"),
             "best_epoch": attrs.get("best_epoch"),
             "epochs_run": attrs.get("epochs_run"),
+            "origin": origin(trial),
             **{name: None if name in unused else params.get(name) for name in param_names},
             "param_count": attrs.get("param_count"),
             "fit_seconds": attrs.get("fit_seconds"),
             "started": _time(trial.datetime_start),
             "finished": _time(trial.datetime_complete),
-            "is_baseline": bool(attrs.get("is_baseline", False)),
-            "is_first_trial": bool(attrs.get("is_first_trial", False)),
             "stopped_by": _stopped_by(trial),
             "error": attrs.get("error", trial.system_attrs.get("fail_reason", "")) or "",
             "_order": _STATE_ORDER.get(trial.state, 5),

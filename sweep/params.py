@@ -2,8 +2,12 @@
 
 Every model this tool trains is one point of this family:
 
-    input → [augmentation] → conv_blocks × (Conv2D → [BatchNorm] → ReLU → [MaxPool 2×2])
-          → Flatten → Dense(dense_units, ReLU) → [Dropout] → Dense(classes)
+    input → [flip, shift and rotation, in training only]
+          → conv_blocks × (convs_per_block × (Conv2D → [BatchNorm] → ReLU) → [MaxPool 2×2])
+          → Flatten or GlobalAveragePooling → [Dense(dense_units, ReLU)] → [Dropout] → Dense(classes)
+
+trained with Adam (AdamW when ``weight_decay`` > 0), a constant learning rate or one that warms
+up and then decays along a cosine, and cross-entropy with optional label smoothing.
 
 Every block is followed by a 2×2 max-pool except the last, which is pooled only when
 ``pool_last`` is true (the MNIST notebook pools after its last conv, the CIFAR-10 one does not).
@@ -24,6 +28,11 @@ from typing import Any
 from sweep.errors import UsageError
 
 MAX_BLOCKS = 6
+SCHEDULES = ("constant", "cosine", "one_cycle")
+# Share of the training steps over which each schedule warms up from 4 % of the peak learning
+# rate: a short warm-up for the cosine, the long one of Smith's one-cycle policy.
+WARMUP = {"constant": 0.0, "cosine": 0.05, "one_cycle": 0.3}
+WARMUP_START = 0.04
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,10 @@ class ParamSpec:
     choices: tuple[Any, ...] | None = None
     low_inclusive: bool = True
     help: str = ""
+    # The value of a parameter a dict leaves out; None: it must be given. Parameters added to
+    # the family later have one that builds what the family built before them, so the
+    # parameters recorded by older studies still describe the same models.
+    default: Any = None
 
     def check(self, name: str, value: Any) -> None:
         """Raise UsageError if ``value`` is not a valid value of parameter ``name``."""
@@ -71,24 +84,39 @@ def is_kind(value: Any, kind: type) -> bool:
 _KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
 
 SPECS: dict[str, ParamSpec] = {
-    "conv_blocks": ParamSpec(int, 1, MAX_BLOCKS, help="number of Conv2D layers"),
+    "conv_blocks": ParamSpec(int, 1, MAX_BLOCKS, help="number of conv blocks (each pooled but the last)"),
     **{
         f"filters_{k}": ParamSpec(int, 1, 1024, help=f"filters of conv block {k}")
         for k in range(1, MAX_BLOCKS + 1)
     },
+    "convs_per_block": ParamSpec(int, 1, 3, default=1, help="Conv2D layers in each block"),
     "kernel_size": ParamSpec(int, 1, 11, help="side of the square conv kernel"),
     "padding": ParamSpec(str, choices=("valid", "same"), help="'valid' shrinks each conv output"),
     "pool_last": ParamSpec(bool, help="max-pool after the last conv block too"),
     "batch_norm": ParamSpec(bool, help="BatchNormalization after every conv"),
-    "dense_units": ParamSpec(int, 1, 8192, help="units of the hidden dense layer"),
+    "head": ParamSpec(
+        str, choices=("flatten", "gap"), default="flatten",
+        help="'gap' averages each feature map (global average pooling) instead of flattening",
+    ),
+    "dense_units": ParamSpec(int, 0, 8192, help="units of the hidden dense layer (0: none)"),
     "dropout": ParamSpec(float, 0.0, 0.9, help="dropout rate before the output layer"),
     "augment": ParamSpec(
         float, 0.0, 0.5, help="random shift (fraction of the side) and rotation (augment/4 turn)"
     ),
-    "learning_rate": ParamSpec(float, 0.0, 1.0, low_inclusive=False, help="Adam learning rate"),
+    "flip": ParamSpec(bool, default=False, help="random horizontal flips in training"),
+    "learning_rate": ParamSpec(
+        float, 0.0, 1.0, low_inclusive=False, help="peak learning rate of Adam or AdamW"
+    ),
     "lr_schedule": ParamSpec(
-        str, choices=("constant", "cosine"),
-        help="'cosine' lowers the learning rate each epoch, to near 0 in the last one",
+        str, choices=SCHEDULES,
+        help="'cosine' and 'one_cycle' warm up (5 % and 30 % of the steps), then decay along a "
+        "cosine to 0",
+    ),
+    "weight_decay": ParamSpec(
+        float, 0.0, 1.0, default=0.0, help="AdamW's decoupled weight decay (0: Adam)"
+    ),
+    "label_smoothing": ParamSpec(
+        float, 0.0, 0.5, default=0.0, help="share of each label spread over all classes"
     ),
     "batch_size": ParamSpec(int, 1, 65536, help="images per gradient step"),
     "epochs": ParamSpec(int, 1, 1000, help="passes over the training set"),
@@ -100,15 +128,20 @@ MNIST_BASELINE: dict[str, Any] = {
     "conv_blocks": 2,
     "filters_1": 32,
     "filters_2": 64,
+    "convs_per_block": 1,
     "kernel_size": 3,
     "padding": "valid",
     "pool_last": True,
     "batch_norm": False,
+    "head": "flatten",
     "dense_units": 128,
     "dropout": 0.0,
     "augment": 0.0,
+    "flip": False,
     "learning_rate": 1e-3,
     "lr_schedule": "constant",
+    "weight_decay": 0.0,
+    "label_smoothing": 0.0,
     "batch_size": 32,
     "epochs": 5,
     "logits": False,
@@ -139,22 +172,28 @@ class Architecture:
 
     conv_blocks: int
     filters: tuple[int, ...]
+    convs_per_block: int
     kernel_size: int
     padding: str
     pool_last: bool
     batch_norm: bool
+    head: str
     dense_units: int
     dropout: float
     augment: float
+    flip: bool
     learning_rate: float
     lr_schedule: str
+    weight_decay: float
+    label_smoothing: float
     batch_size: int
     epochs: int
     logits: bool
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Architecture:
-        """Validate a complete flat parameter dict (baseline merged with sampled values)."""
+        """Validate a flat parameter dict (baseline merged with sampled values); parameters
+        with a default may be left out."""
         unknown = sorted(set(params) - set(SPECS))
         if unknown:
             raise UsageError(
@@ -163,39 +202,24 @@ class Architecture:
         for name, value in params.items():
             SPECS[name].check(name, value)
         missing = [
-            name for name in SPECS if not name.startswith("filters_") and name not in params
+            name for name, spec in SPECS.items()
+            if not name.startswith("filters_") and spec.default is None and name not in params
         ]
         if missing or "filters_1" not in params:
             raise UsageError(f"missing parameter(s): {', '.join(missing or ['filters_1'])}")
+        full = {**{name: spec.default for name, spec in SPECS.items() if spec.default is not None},
+                **params}
         filters: list[int] = []
-        for k in range(1, params["conv_blocks"] + 1):
-            filters.append(params.get(f"filters_{k}", filters[-1] if filters else 0))
-        return cls(
-            conv_blocks=params["conv_blocks"],
-            filters=tuple(filters),
-            kernel_size=params["kernel_size"],
-            padding=params["padding"],
-            pool_last=params["pool_last"],
-            batch_norm=params["batch_norm"],
-            dense_units=params["dense_units"],
-            dropout=float(params["dropout"]),
-            augment=float(params["augment"]),
-            learning_rate=float(params["learning_rate"]),
-            lr_schedule=params["lr_schedule"],
-            batch_size=params["batch_size"],
-            epochs=params["epochs"],
-            logits=params["logits"],
-        )
+        for k in range(1, full["conv_blocks"] + 1):
+            filters.append(full.get(f"filters_{k}", filters[-1] if filters else 0))
+        floats = ("dropout", "augment", "learning_rate", "weight_decay", "label_smoothing")
+        fields = {name: full[name] for name in cls.__dataclass_fields__ if name != "filters"}
+        return cls(filters=tuple(filters), **{**fields, **{name: float(full[name]) for name in floats}})
 
-    def epoch_learning_rate(self, epoch: int) -> float:
-        """Adam's learning rate in 0-based ``epoch``: constant, or a cosine over ``epochs``.
-
-        The cosine is sampled at the middle of each epoch, so the last epoch still learns.
-        """
-        if self.lr_schedule == "constant":
-            return self.learning_rate
-        progress = min(epoch + 0.5, self.epochs) / self.epochs
-        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+    @property
+    def warmup(self) -> float:
+        """Share of the training steps spent warming the learning rate up."""
+        return WARMUP[self.lr_schedule]
 
     def pooled(self, block: int) -> bool:
         """Whether conv block ``block`` (0-based) is followed by a 2×2 max-pool."""
@@ -203,41 +227,64 @@ class Architecture:
 
     def feature_maps(self, input_shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
         """(height, width, channels) after each conv block, pooling included."""
-        height, width, _ = input_shape
-        shrink = self.kernel_size - 1 if self.padding == "valid" else 0
-        sizes = []
-        for block, filters in enumerate(self.filters):
-            height, width = height - shrink, width - shrink
+        convs = self._conv_shapes(input_shape)
+        maps = []
+        for block in range(self.conv_blocks):
+            height, width, _, filters = convs[(block + 1) * self.convs_per_block - 1]
             if self.pooled(block):
                 height, width = height // 2, width // 2
-            sizes.append((height, width, filters))
-        return sizes
+            maps.append((height, width, filters))
+        return maps
 
     def check_fits(self, input_shape: tuple[int, int, int]) -> None:
-        """Raise UsageError when the conv stack shrinks the input to nothing."""
+        """Raise UsageError when the conv stack shrinks the input to nothing (a block's last
+        conv leaves its smallest map, so checking each block's output covers every conv)."""
         for block, (height, width, _) in enumerate(self.feature_maps(input_shape), start=1):
             if height < 1 or width < 1:
                 raise UsageError(
                     f"architecture does not fit {input_shape[0]}×{input_shape[1]} images: "
                     f"conv block {block} of {self.conv_blocks} (kernel {self.kernel_size}, "
-                    f"padding {self.padding}) leaves no pixels; use fewer conv_blocks, "
-                    "a smaller kernel_size or padding: same"
+                    f"padding {self.padding}, {self.convs_per_block} conv(s) per block) leaves "
+                    "no pixels; use fewer conv_blocks, a smaller kernel_size or padding: same"
                 )
+
+    def _head_inputs(self, input_shape: tuple[int, int, int]) -> int:
+        """Values the head receives: the flattened last map, or one per channel after GAP."""
+        height, width, channels = self.feature_maps(input_shape)[-1]
+        return channels if self.head == "gap" else height * width * channels
+
+    def _conv_shapes(self, input_shape: tuple[int, int, int]) -> list[tuple[int, int, int, int]]:
+        """(output height, output width, input channels, filters) of every Conv2D, in order."""
+        shrink = self.kernel_size - 1 if self.padding == "valid" else 0
+        height, width, channels = input_shape
+        shapes = []
+        for block, filters in enumerate(self.filters):
+            for _ in range(self.convs_per_block):
+                height, width = height - shrink, width - shrink
+                shapes.append((height, width, channels, filters))
+                channels = filters
+            if self.pooled(block):
+                height, width = height // 2, width // 2
+        return shapes
+
+    def _dense_shapes(self, input_shape: tuple[int, int, int], num_classes: int) -> list[tuple[int, int]]:
+        """(inputs, units) of every Dense layer: the hidden one, if any, then the output."""
+        inputs = self._head_inputs(input_shape)
+        if self.dense_units == 0:
+            return [(inputs, num_classes)]
+        return [(inputs, self.dense_units), (self.dense_units, num_classes)]
 
     def param_count(self, input_shape: tuple[int, int, int], num_classes: int) -> int:
         """Number of weights Keras will report for this model (trainable and not)."""
         self.check_fits(input_shape)
-        count, channels = 0, input_shape[2]
-        for filters in self.filters:
-            count += self.kernel_size**2 * channels * filters + filters
-            if self.batch_norm:
-                count += 4 * filters  # gamma, beta, moving mean, moving variance
-            channels = filters
-        height, width, channels = self.feature_maps(input_shape)[-1]
-        flat = height * width * channels
-        count += flat * self.dense_units + self.dense_units
-        count += self.dense_units * num_classes + num_classes
-        return count
+        count = 0
+        for _, _, channels, filters in self._conv_shapes(input_shape):
+            count += self.kernel_size**2 * channels * filters
+            # A conv followed by batch norm has no bias (beta does its job); batch norm keeps
+            # gamma, beta, a moving mean and a moving variance per filter.
+            count += 4 * filters if self.batch_norm else filters
+        return count + sum(inputs * units + units for inputs, units in
+                           self._dense_shapes(input_shape, num_classes))
 
     def training_flops(self, input_shape: tuple[int, int, int], num_classes: int) -> int:
         """Floating-point operations to train on one image: the compute floor of a trial.
@@ -247,15 +294,9 @@ class Architecture:
         does not need. Pooling, activations and batch norm are a few percent and left out.
         """
         self.check_fits(input_shape)
-        shrink = self.kernel_size - 1 if self.padding == "valid" else 0
-        height, width, channels = input_shape
-        macs = []
-        for out_h, out_w, filters in self.feature_maps(input_shape):
-            height, width = height - shrink, width - shrink  # conv output, before pooling
-            macs.append(height * width * self.kernel_size**2 * channels * filters)
-            height, width, channels = out_h, out_w, filters
-        macs.append(height * width * channels * self.dense_units)
-        macs.append(self.dense_units * num_classes)
+        macs = [height * width * self.kernel_size**2 * channels * filters
+                for height, width, channels, filters in self._conv_shapes(input_shape)]
+        macs += [inputs * units for inputs, units in self._dense_shapes(input_shape, num_classes)]
         return 2 * (3 * sum(macs) - macs[0])
 
 

@@ -1,7 +1,9 @@
-"""Retrain the best trial from scratch on train + validation and evaluate it once on the test set.
+"""Retrain the answer from scratch on train + validation and evaluate it once on the test set.
 
-The baseline configuration is retrained the same way (same data, same seed) and tested on the
-same images, so the reported gain compares like with like.
+The answer is the best trial on validation, or the baseline where no trial is clearly better
+(:func:`choose`). The baseline configuration is retrained the same way (same data, same seed)
+and tested on the same images, so the reported gain compares like with like, with a paired
+95 % interval.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.baseline import load_checked, write_model_report
-from sweep.budget import TimeLimit, final_params
+from sweep.budget import Clock, TimeLimit, final_params
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
@@ -21,6 +23,7 @@ from sweep.files import ensure_writable, write_json
 from sweep.leaderboard import update_summary
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
+from sweep.stats import accuracy_interval, paired_difference, unpack, wilson
 from sweep.study import (
     baseline_trial,
     best_trial,
@@ -31,7 +34,7 @@ from sweep.study import (
 )
 
 if TYPE_CHECKING:
-    from sweep.train import TrainResult
+    from sweep.train import Evaluation, TrainResult
 
 
 def fit_full(
@@ -43,88 +46,137 @@ def fit_full(
     arch = Architecture.from_params(params)
     x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
-    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed)
+    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed, len(x))
     with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
         return training.train(model, arch, x, y, seed=seed, task=task)
 
 
-def retrained_test_accuracy(params: dict[str, Any], dataset: Dataset, seed: int, display: Display,
-                            label: str) -> float:
-    """Test accuracy of ``params`` trained from scratch on train + validation."""
-    from sweep.train import evaluate
-
-    model = fit_full(params, dataset, seed, display, label).model
-    return evaluate(model, dataset.x_test, dataset.y_test, dataset.class_names).accuracy
+def choose(best: FrozenTrial, base: FrozenTrial | None) -> tuple[FrozenTrial, str]:
+    """The trial to retrain as the answer, and why: the best on validation, unless it is not
+    clearly better than the baseline there (the 95 % interval of their paired difference on
+    the validation images reaches 0), which then stays the answer."""
+    if base is None or base.state != TrialState.COMPLETE:
+        return best, f"trial {best.number}, the best on validation"
+    if best.number == base.number:
+        return base, "the baseline: no trial beat it on validation"
+    if "val_correct" not in best.user_attrs or "val_correct" not in base.user_attrs:
+        return best, f"trial {best.number}, the best on validation"  # a study of an older version
+    gain, low, high = paired_difference(unpack(best.user_attrs["val_correct"]),
+                                        unpack(base.user_attrs["val_correct"]))
+    interval = f"{gain:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}"
+    if low <= 0:
+        return base, (f"the baseline: the best trial, {best.number}, is not clearly better on "
+                      f"validation ({interval})")
+    return best, f"trial {best.number}, the best on validation ({interval} over the baseline)"
 
 
 def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display,
-                 limit: TimeLimit | None = None) -> dict[str, Any]:
-    """Retrain best and baseline, write results/<dataset>/best/, plots and the summary row.
+                 limit: TimeLimit | None = None, clock: Clock | None = None) -> dict[str, Any]:
+    """Retrain the chosen trial (:func:`choose`) and the baseline on train + validation, test
+    both on the same images, write results/<dataset>/best/, plots and the summary row.
 
     With a ``limit``, the baseline is retrained only if its retrain fits before the limit (the
-    best's always runs).
+    chosen trial's always runs).
     """
     from sweep import plots
     from sweep.export import export_model
+    from sweep.train import evaluate
 
     best = best_trial(study)
     if best is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
     out = ensure_writable(data.folder / "best")
     base = baseline_trial(study)
-    best_params = final_params(best)
+    chosen, why = choose(best, base)
+    chosen_params = final_params(chosen)
     base_params = (
         final_params(base) if base is not None and base.state == TrialState.COMPLETE
         else baseline_params(data.kind, dataset.input_shape)
     )
-
-    display.log(f"Retraining trial {best.number} on train + validation for {best_params['epochs']} epochs")
-    result = fit_full(best_params, dataset, data.seed, display, f"trial {best.number}")
-    base_won = base is not None and base.number == best.number  # same model, same accuracy
+    display.log(f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
+                f"{chosen_params['epochs']} epochs")
+    result = fit_full(chosen_params, dataset, data.seed, display, f"trial {chosen.number}")
+    if clock is not None:
+        clock.lap("retraining")
+    base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     skipped = None if base_won or limit is None else limit.skip_line(base, "the baseline")
-    base_accuracy: float | None = None
+    base_eval = None
     if skipped:
         display.log(skipped)
     elif not base_won:
         display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
-        base_accuracy = retrained_test_accuracy(base_params, dataset, data.seed, display, "baseline")
+        base_model = fit_full(base_params, dataset, data.seed, display, "baseline").model
+        base_eval = evaluate(base_model, dataset.x_test, dataset.y_test, dataset.class_names)
+        if clock is not None:
+            clock.lap("retraining")
 
-    metrics = write_model_report(
-        out, result, dataset, data, title=f"{dataset.name} best (trial {best.number})", samples=False,
-        extra={"trial": best.number, "params": best_params, "epochs": best_params["epochs"],
-               "val_accuracy": best.values[0]},
+    metrics, evaluation = write_model_report(
+        out, result, dataset, data, title=f"{dataset.name} best (trial {chosen.number})",
+        samples=False, extra={"trial": chosen.number, "params": chosen_params,
+                              "epochs": chosen_params["epochs"], "chosen_because": why,
+                              **val_metrics(chosen)},
     )
     if base_won:
-        base_accuracy = metrics["test_accuracy"]
-    metrics["baseline_test_accuracy"] = base_accuracy
-    metrics["test_gain"] = None if base_accuracy is None else metrics["test_accuracy"] - base_accuracy
+        base_eval = evaluation
+    metrics.update(gain_metrics(evaluation, base_eval))
     write_json(out / "metrics.json", metrics)
     write_json(out / "params.json", {
-        "dataset": data.dataset, "trial": best.number, "params": best_params,
+        "dataset": data.dataset, "trial": chosen.number, "params": chosen_params,
         "class_names": dataset.class_names, "input_shape": list(dataset.input_shape),
     })
     plots.plot_study(study, data.folder / "plots")
     export_model(result.model, data.folder / "export", "keras")
     update_summary(data.folder.parent / "leaderboard.csv", {
         "dataset": data.name, "study": study.study_name, "finished_trials": finished_count(study),
-        "best_trial": best.number, "best_val_accuracy": best.values[0],
+        "best_trial": chosen.number, "best_val_accuracy": chosen.values[0],
         "baseline_val_accuracy": base.values[0] if base is not None and base.values else None,
-        "test_accuracy": metrics["test_accuracy"], "baseline_test_accuracy": base_accuracy,
+        "test_accuracy": metrics["test_accuracy"],
+        "baseline_test_accuracy": metrics["baseline_test_accuracy"],
         "test_gain": metrics["test_gain"], "updated": _now(),
     })
+    if clock is not None:
+        clock.lap("plots and export")
     display.log(
-        f"\nBest trial {best.number} retrained: test accuracy {metrics['test_accuracy']:.4f} "
-        f"({_baseline_words(base_accuracy, metrics['test_gain'])}); "
-        f"{metrics['param_count']:,} parameters.\nFiles: {out}/ (model, metrics, plots), "
-        f"{data.folder / 'plots'}/, {data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
+        f"\nTrial {chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
+        f"({_baseline_words(metrics)}); {metrics['param_count']:,} parameters.\n"
+        f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
+        f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
     return metrics
 
 
-def _baseline_words(accuracy: float | None, gain: float | None) -> str:
-    if accuracy is None or gain is None:
+def val_metrics(trial: FrozenTrial) -> dict[str, Any]:
+    """A trial's validation score with its 95 % interval (where its image count is known)."""
+    values: dict[str, Any] = {"val_accuracy": trial.values[0]}
+    images = trial.user_attrs.get("val_images")
+    if images:
+        values["val_accuracy_ci95"] = list(accuracy_interval(trial.values[0], images))
+    return values
+
+
+def gain_metrics(final: Evaluation, base: Evaluation | None) -> dict[str, Any]:
+    """The baseline's test accuracy and the gain over it, each with its 95 % interval (the
+    gain's is paired: both models on the same test images)."""
+    if base is None:
+        return {"baseline_test_accuracy": None, "baseline_test_accuracy_ci95": None,
+                "test_gain": None, "test_gain_ci95": None}
+    gain, low, high = paired_difference(final.correct, base.correct)
+    return {"baseline_test_accuracy": base.accuracy,
+            "baseline_test_accuracy_ci95": list(wilson(int(base.correct.sum()), len(base.correct))),
+            "test_gain": gain, "test_gain_ci95": [low, high]}
+
+
+def _with_interval(metrics: dict[str, Any], key: str) -> str:
+    low, high = metrics[f"{key}_ci95"]
+    return f"{metrics[key]:.4f} (95 % interval {low:.4f}-{high:.4f})"
+
+
+def _baseline_words(metrics: dict[str, Any]) -> str:
+    if metrics["test_gain"] is None:
         return "baseline not retrained"
-    return f"baseline retrained the same way: {accuracy:.4f}, gain {gain:+.4f}"
+    low, high = metrics["test_gain_ci95"]
+    return (f"baseline retrained the same way: {metrics['baseline_test_accuracy']:.4f}, gain "
+            f"{metrics['test_gain']:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}")
 
 
 def _now() -> str:

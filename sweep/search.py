@@ -1,8 +1,9 @@
 """``sweep sweep``: Optuna trials around the baseline, a ranked leaderboard after every trial.
 
-Optuna proposes (the sampler), the objective trains (Keras); KerasTuner's split between what
-proposes parameters and what trains models. After the search the best configuration is
-retrained and tested once (:mod:`sweep.retrain`) and exported.
+The baseline runs first, then the space's starting points, then what the sampler proposes
+(:mod:`sweep.objective` trains each one), until the time is used or TRIALS trials are done.
+After the search the best configuration is retrained and tested once (:mod:`sweep.retrain`)
+and exported.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.backend import usable_cpus
 from sweep.baseline import load_checked
-from sweep.budget import TimeLimit, as_monotonic, duration
+from sweep.budget import Clock, SearchDeadline, TimeLimit, busy_seconds, duration, search_deadline
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
-from sweep.leaderboard import STOPPED, trial_score, trials_frame, write_csv
-from sweep.params import Architecture, baseline_params, unused_params
+from sweep.leaderboard import STOPPED, origin, score_interval, trial_score, trials_frame, write_csv
+from sweep.objective import Objective
+from sweep.params import baseline_params, unused_params
+from sweep.portfolio import mirror_symmetric, starting_points
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace, contains, default_space_path, load_space, parse_space
 from sweep.study import (
@@ -40,7 +42,6 @@ from sweep.study import (
     load_study_at,
     make_pruner,
     make_sampler,
-    max_epochs,
     open_storage,
     recorded_data,
     recorded_settings,
@@ -52,114 +53,6 @@ from sweep.worker import run_trials
 
 # A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).
 EXIT_RECYCLE = 75
-
-def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -> dict[str, Any]:
-    """The full parameter dict of a trial: the baseline, overridden by sampled values.
-
-    The enqueued baseline trial suggests only the parameters whose baseline value lies inside
-    the space; the others keep the baseline's value (Optuna would reject them).
-    """
-    params = dict(baseline)
-    is_baseline = trial.user_attrs.get("is_baseline", False)
-    for name, dist in space.distributions.items():
-        if is_baseline and not contains(dist, baseline.get(name)):
-            continue
-        if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            params[name] = trial.suggest_categorical(name, dist.choices)
-        elif isinstance(dist, optuna.distributions.IntDistribution):
-            params[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-        else:
-            params[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    return params
-
-
-class Objective:
-    """Trains one trial's CNN on the training split and returns its best validation accuracy.
-
-    ``deadline``: when the search ends (--timeout and --time-limit, see :class:`SearchDeadline`):
-    a trial still training then stops within a few batches, unless in its last epoch (its
-    ``stopped`` attribute names the deadline: ``timeout`` or ``time_limit``). With a constant
-    learning rate and an epoch done it is recorded complete: its epochs so far are exactly those
-    of a shorter trial (same seed, same order, same rate), and the retrain stops at its best
-    epoch anyway. With a schedule, or without a whole epoch, it is pruned: its rates were a
-    longer run's.
-
-    The baseline and the space's first trials always finish, neither pruned nor cut by a
-    deadline: every other trial is compared with them, and they are there to be run in full.
-    """
-
-    def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
-                 seed: int, display: Display,
-                 deadline: SearchDeadline | None = None) -> None:
-        self.dataset, self.space, self.baseline = dataset, space, baseline
-        self.seed, self.display, self.deadline = seed, display, deadline
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        from sweep import train as training  # first: it loads TensorFlow quietly
-
-        from optuna_integration import KerasPruningCallback  # noqa: I001
-
-        dataset = self.dataset
-        params = suggest(trial, self.space, self.baseline)
-        trial.set_user_attr("params", params)
-        with self.display.task(f"  trial {trial.number} epochs", params["epochs"]) as task:
-            log = training.EpochLog(task)
-            try:
-                arch = Architecture.from_params(params)
-                count = arch.param_count(dataset.input_shape, dataset.num_classes)
-                trial.set_user_attr("param_count", count)
-                model = training.new_model(
-                    arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number
-                )
-                if runs_in_full(trial):
-                    callbacks = [training.keras.callbacks.LambdaCallback(
-                        on_epoch_end=lambda epoch, logs: _report(trial, epoch, logs))]
-                else:
-                    # Reports val_accuracy to Optuna after every epoch; raises TrialPruned.
-                    callbacks = [KerasPruningCallback(trial, "val_accuracy")]
-                    if self.deadline is not None:
-                        callbacks.append(training.Deadline(self.deadline))
-                training.train(
-                    model, arch, dataset.x_train, dataset.y_train, seed=self.seed + trial.number,
-                    validation=(dataset.x_val, dataset.y_val), log=log, callbacks=callbacks,
-                )
-            except optuna.TrialPruned:
-                raise
-            except training.DeadlinePassed as stop:
-                assert self.deadline is not None  # only its callback raises this
-                trial.set_user_attr("stopped", self.deadline.cause())
-                if arch.lr_schedule != "constant" or not log.history.get("val_accuracy"):
-                    raise optuna.TrialPruned(str(stop)) from None
-            finally:
-                _record(trial, log)
-                training.release()
-        return max(log.history["val_accuracy"])
-
-
-def runs_in_full(trial: optuna.Trial) -> bool:
-    """Whether a trial is the baseline or one of the space's first trials (never stopped early)."""
-    return bool(trial.user_attrs.get("is_baseline") or trial.user_attrs.get("is_first_trial"))
-
-
-def _report(trial: optuna.Trial, epoch: int, logs: dict[str, float] | None) -> None:
-    """Report an epoch like KerasPruningCallback, without stopping the trial."""
-    trial.report(float((logs or {})["val_accuracy"]), epoch)
-    # Hyperband records the trial's score at each rung only when asked, and compares later
-    # trials with it: ask, and ignore the answer.
-    trial.should_prune()
-
-
-def _record(trial: optuna.Trial, log: Any) -> None:
-    """Store what the leaderboard shows about a trial's training, also when it was cut short."""
-    scores = log.history.get("val_accuracy", [])
-    if scores:
-        best = log.best_epoch
-        trial.set_user_attr("best_epoch", best)
-        trial.set_user_attr("epochs_run", len(scores))
-        trial.set_user_attr("val_loss", log.history["val_loss"][best - 1])
-        trial.set_user_attr("epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
-    trial.set_user_attr("fit_seconds", round(log.seconds, 2))
-
 
 def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
     """Load the search space and check it against the dataset's baseline and image size.
@@ -176,8 +69,9 @@ def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
 
 
 def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings: SweepConfig,
-               space: SearchSpace, baseline: dict[str, Any]) -> optuna.Study:
-    """Create or resume the study; enqueue the baseline, then the space's first trials."""
+               space: SearchSpace, baseline: dict[str, Any], dataset: Dataset) -> optuna.Study:
+    """Create or resume the study; enqueue the baseline, then the space's first trials, then
+    the portfolio (where the space asks for it)."""
     name = study_name(data, settings)
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
@@ -192,7 +86,7 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
         storage=storage, study_name=name, direction="maximize", load_if_exists=True,
         # Seed + trials so far: a resumed run continues the search instead of replaying it.
         sampler=make_sampler(settings.sampler, space, data.seed + len(existing.trials if existing else [])),
-        pruner=make_pruner(settings.pruner, max_epochs(space, baseline)),
+        pruner=make_pruner(settings.pruner),
     )
     claim_study(study, settings_record(data, settings, space))
     # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
@@ -201,6 +95,11 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
         study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
         for point in space.first_trials:
             study.enqueue_trial(point, user_attrs={"is_first_trial": True})
+        if space.portfolio:
+            symmetric = mirror_symmetric(dataset.x_train, dataset.y_train)
+            for start, point in starting_points(space, dataset.input_shape, dataset.num_classes,
+                                                len(dataset.x_train), symmetric):
+                study.enqueue_trial(point, user_attrs={"portfolio": start})
     return study
 
 
@@ -211,8 +110,9 @@ def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> 
 
 
 def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> int:
-    """Search until the study holds ``settings.trials`` finished trials, then retrain the best."""
-    command_started = time.time()  # --time-limit counts from here
+    """Search until the time limit (less the retrains) is used, or the study holds
+    ``settings.trials`` finished trials, then retrain the best."""
+    clock = Clock()  # --time-limit counts from here
     space = resolve_space(data, settings)
     ensure_writable(data.folder)
     storage = open_storage(storage_url(data, settings))  # a bad URL fails before data loads
@@ -220,12 +120,15 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     dataset = load_checked(data, display)
     baseline = baseline_params(data.kind, dataset.input_shape)
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
-    study = open_study(storage, data, settings, space, baseline)
-    # --no-retrain: the search is the whole command, and the timeout bounds it.
-    limit = time_limit(settings, dataset, command_started) if retrain else None
+    space = space.for_data(len(dataset.x_train))
+    study = open_study(storage, data, settings, space, baseline, dataset)
+    limit, timeout = search_bounds(settings, dataset, clock.started, retrain)
+    clock.lap("loading")
     started = time.monotonic()
     finished = finished_count(study)
-    searched = not (settings.engine == "optuna" and finished >= settings.trials)
+    searched = not (settings.engine == "optuna" and settings.trials is not None
+                    and finished >= settings.trials)
+    ends = search_deadline(study, timeout, started, limit)
     if not searched:
         # A rerun of a finished sweep: starting workers would load TensorFlow and the data
         # only to find nothing to do.
@@ -234,101 +137,67 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
                     "(make TRIALS=) to search on.")
         interrupted = False
     elif settings.engine == "kerastuner":
-        interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display)
+        interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display, ends)
     elif settings.workers > 1:
-        interrupted = run_worker_processes(study, space, data, settings, display, limit)
+        interrupted = run_worker_processes(study, space, data, settings, display, limit, timeout)
     else:
-        ends = search_deadline(study, settings.timeout, started, limit)
         objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends)
         interrupted = search(study, objective, space, data, settings, display, ends)
+    search_seconds = clock.lap("search")
     write_leaderboard(study, space, data.folder)
-    why = early_end(study, settings, started, limit) if searched and not interrupted else None
+    why = early_end(study, settings, ends, limit) if searched and not interrupted else None
     if why:
         display.log(why)
-    display.log(summary(study, data, time.monotonic() - started if searched else None))
+    display.log(summary(study, data, search_seconds if searched else None))
     if interrupted:
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
         return 130
     if retrain and best_trial(study) is not None:
         from sweep.retrain import retrain_best
 
-        retrain_best(study, dataset, data, display, limit)
+        retrain_best(study, dataset, data, display, limit, clock)
+    display.log(clock.summary(settings.time_limit, workers=settings.workers if searched else 0,
+                              busy=busy_seconds(study.get_trials(deepcopy=False), clock.begun.get("search"))))
     return 0
 
 
-def time_limit(settings: SweepConfig, dataset: Dataset, started: float) -> TimeLimit | None:
-    """The sweep's --time-limit, counted from ``started`` (a :func:`time.time` value); None
-    without one, and for KerasTuner, which ends its search at --timeout only."""
-    if settings.time_limit is None or settings.engine != "optuna":
-        return None
-    return TimeLimit.for_data(started + settings.time_limit, dataset,
-                              shared_cores=settings.workers > 1)
+def search_bounds(settings: SweepConfig, dataset: Dataset, started: float,
+                  retrain: bool) -> tuple[TimeLimit | None, float | None]:
+    """The sweep's time limit and search timeout. The limit counts from ``started`` (a
+    :func:`time.time` value) and keeps back the time the retrains need; with ``retrain`` off it
+    bounds the search alone, as a timeout."""
+    if settings.time_limit is None:
+        return None, settings.timeout
+    if not retrain:
+        left = settings.time_limit - (time.time() - started)
+        return None, min(left, settings.timeout or left)
+    limit = TimeLimit.for_data(started + settings.time_limit, dataset,
+                               shared_cores=settings.workers > 1 and settings.engine == "optuna")
+    return limit, settings.timeout
 
 
-@dataclass(frozen=True)
-class SearchDeadline:
-    """When the search ends, as a :func:`time.monotonic` value: ``timeout`` seconds after
-    ``started``, or earlier when ``limit`` needs the rest for retraining the best trial.
-
-    Reads the study each time it is asked: the best trial, and so its retrain, changes.
-    """
-
-    study: optuna.Study
-    timeout: float | None
-    started: float
-    limit: TimeLimit | None
-
-    def ends(self) -> dict[str, float]:
-        """Each deadline's end, by the name the leaderboard's ``stopped_by`` gives it."""
-        ends = {} if self.timeout is None else {"timeout": self.started + self.timeout}
-        if self.limit is not None:
-            trials = self.study.get_trials(deepcopy=False)
-            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials))
-        return ends
-
-    def __call__(self) -> float | None:
-        return min(self.ends().values(), default=None)
-
-    def cause(self) -> str:
-        """The deadline that comes first: ``timeout`` or ``time_limit``."""
-        ends = self.ends()
-        return min(ends, key=ends.__getitem__)
-
-
-def search_deadline(study: optuna.Study, timeout: float | None, started: float,
-                    limit: TimeLimit | None) -> SearchDeadline | None:
-    """The search's deadline; None without a timeout or a limit: trials then carry no deadline
-    check at all."""
-    if timeout is None and limit is None:
-        return None
-    return SearchDeadline(study, timeout, started, limit)
-
-
-def early_end(study: optuna.Study, settings: SweepConfig, started: float,
+def early_end(study: optuna.Study, settings: SweepConfig, deadline: SearchDeadline | None,
               limit: TimeLimit | None) -> str | None:
-    """Which deadline ended the search before TRIALS finished trials, if one did (KerasTuner
-    says so itself)."""
-    if settings.engine != "optuna":
-        return None
-    deadline = search_deadline(study, settings.timeout, started, limit)
+    """Which deadline ended the search, if one did (KerasTuner says so itself)."""
     ends = deadline() if deadline is not None else None
-    if deadline is None or ends is None or finished_count(study) >= settings.trials \
-            or time.monotonic() < ends:
+    if settings.engine != "optuna" or deadline is None or ends is None or time.monotonic() < ends \
+            or (settings.trials is not None and finished_count(study) >= settings.trials):
         return None
     if deadline.cause() == "timeout":
         return (f"Timeout of {settings.timeout:.0f}s reached: no more trials started, running "
-                "ones stopped (the baseline and first trials finish).")
-    assert limit is not None  # the limit's deadline came first
+                "ones stopped (the baseline and starting points finish).")
+    if limit is None:  # --no-retrain: the limit bounded the search as a timeout
+        return "The time limit ended the search (--time-limit, make TIME_LIMIT=)."
     best = best_trial(study)
     seconds = limit.retrain_seconds(best) if best is not None else None
     retrain = f"retraining trial {best.number} (about {duration(seconds)})" \
         if best is not None and seconds else "the retrain"
     flag = f"--time-limit {settings.time_limit:.0f}, make TIME_LIMIT="
-    if limit.left() <= 0:  # the baseline and first trials are never cut, and ran past it
+    if limit.left() <= 0:  # the baseline and starting points are never cut, and ran past it
         return (f"Search ended past the time limit ({flag}): the trials that always run in full "
                 f"took longer on this machine; {retrain} and the export come after.")
     return (f"Search ended with {duration(limit.left())} left of the time limit ({flag}) "
-            f"for {retrain} and the export.")
+            f"for {retrain}, the baseline's and the export.")
 
 
 def trial_logger(space: SearchSpace, folder: Path, display: Display,
@@ -343,8 +212,7 @@ def trial_logger(space: SearchSpace, folder: Path, display: Display,
 
 
 def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
-           settings: SweepConfig, display: Display,
-           deadline: Callable[[], float | None] | None) -> bool:
+           settings: SweepConfig, display: Display, deadline: SearchDeadline | None) -> bool:
     """Run trials until the study holds TRIALS finished ones or the deadline; True on Ctrl-C."""
     with display.session(), display.task("trials", settings.trials) as task:
 
@@ -352,9 +220,9 @@ def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: 
 
         def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
             log_trial(study, trial)
-            _advance(task, study)
+            _advance(task, study, deadline)
 
-        _advance(task, study)
+        _advance(task, study, deadline)
         try:
             reason = run_trials(study, objective, trials=settings.trials, deadline=deadline,
                                 on_trial=after_trial, log=display.log)
@@ -367,18 +235,21 @@ def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: 
 
 def search_kerastuner(study: optuna.Study, dataset: Dataset, space: SearchSpace,
                       baseline: dict[str, Any], data: DataConfig, settings: SweepConfig,
-                      display: Display) -> bool:
+                      display: Display, deadline: SearchDeadline | None) -> bool:
     """``--engine kerastuner``: KerasTuner searches in this process; True on Ctrl-C."""
     from sweep import kerastuner_engine
 
     with display.session():
         return kerastuner_engine.search(study, dataset, space, baseline, data, settings, display,
-                                        trial_logger(space, data.folder, display))
+                                        trial_logger(space, data.folder, display), deadline)
 
 
-def _advance(task: Task, study: optuna.Study) -> None:
+def _advance(task: Task, study: optuna.Study, deadline: SearchDeadline | None) -> None:
     best = best_trial(study)
     info = f"best {best.values[0]:.4f} (trial {best.number})" if best else ""
+    ends = deadline() if deadline is not None else None
+    if ends is not None and task.total is None:  # no bar to show what is left: say it
+        info += f"{'; ' if info else ''}search ends in {duration(max(ends - time.monotonic(), 0))}"
     task.advance(info, steps=finished_count(study) - task.done)
 
 
@@ -404,12 +275,13 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     display = Display()
     dataset = load_checked(data, display)
     baseline = baseline_params(data.kind, dataset.input_shape)
+    space = space.for_data(len(dataset.x_train))
     # Distinct seeds per worker and per restart: workers must not propose the same points.
     seed = data.seed + len(study.trials) + 7919 * (index + 1)
     study = optuna.load_study(
         study_name=name, storage=study._storage,
         sampler=make_sampler(record["sampler"], space, seed),
-        pruner=make_pruner(record["pruner"], max_epochs(space, baseline)),
+        pruner=make_pruner(record["pruner"]),
     )
 
     limit = None if ends_at is None else TimeLimit.for_data(
@@ -485,7 +357,8 @@ def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | 
 
 
 def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConfig,
-                         settings: SweepConfig, display: Display, limit: TimeLimit | None) -> bool:
+                         settings: SweepConfig, display: Display, limit: TimeLimit | None,
+                         timeout: float | None) -> bool:
     """Run WORKERS worker processes on the study and watch it; True on Ctrl-C.
 
     Each worker uses cores / WORKERS threads, writes its log to results/<dataset>/workers/,
@@ -498,7 +371,7 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
         command = worker_command(url, study.study_name, index=index, max_trials=settings.recycle,
-                                 trials=settings.trials, timeout=_left(settings.timeout, started),
+                                 trials=settings.trials, timeout=_left(timeout, started),
                                  results=data.results, data_dir=data.data_dir,
                                  ends_at=limit.ends_at if limit else None)
         with open(logs / f"worker-{index}.log", "ab") as log:
@@ -507,6 +380,7 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
 
     display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; "
                 f"logs in {logs}/")
+    deadline = search_deadline(study, timeout, started, limit)
     workers = {index: spawn(index) for index in range(settings.workers)}
     seen: set[int] = set()
     with display.session(), display.task("trials", settings.trials) as task:
@@ -529,7 +403,7 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
                     if trial.number not in seen and trial.state.is_finished():
                         seen.add(trial.number)
                         display.log(trial_line(study, trial))
-                _advance(task, study)
+                _advance(task, study, deadline)
         except KeyboardInterrupt:
             for process in workers.values():
                 process.send_signal(signal.SIGINT)  # they record their trial as failed
@@ -550,10 +424,8 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
         parts.append(f"after {attrs['epochs_run']} epochs")
     if "fit_seconds" in attrs:
         parts.append(f"in {attrs['fit_seconds']:.0f}s")
-    if attrs.get("is_baseline"):
-        parts.append("(baseline)")
-    if attrs.get("is_first_trial"):
-        parts.append("(first trial from the space file)")
+    if origin(trial) != "sampler":
+        parts.append(f"({origin(trial)})")
     if attrs.get("stopped") in STOPPED:
         parts.append(f"(stopped by the {STOPPED[attrs['stopped']]})")
     if trial.state == TrialState.FAIL:
@@ -575,8 +447,8 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
         base = baseline_trial(study)
         gain = ""
         if base is not None and base.state == TrialState.COMPLETE:
-            gain = f" (baseline {base.values[0]:.4f}, {best.values[0] - base.values[0]:+.4f})"
-        lines.append(f"Best trial {best.number}: val_accuracy {best.values[0]:.4f}{gain}")
+            gain = f"; baseline {_scored(base)}"
+        lines.append(f"Best trial {best.number} ({origin(best)}): val_accuracy {_scored(best)}{gain}")
         unused = unused_params(best.user_attrs.get("params", best.params))
         lines.append("  " + ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"  # not 0.30000000000000004
@@ -588,3 +460,10 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
                          "and --time-limit, make TIMEOUT= TIME_LIMIT=).")
     lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
     return "\n".join(lines)
+
+
+def _scored(trial: FrozenTrial) -> str:
+    """A trial's validation accuracy with its 95 % interval: ``0.9123 (0.9049-0.9193)``."""
+    low, high = score_interval(trial)
+    interval = f" ({low:.4f}-{high:.4f})" if low is not None and high is not None else ""
+    return f"{trial.values[0]:.4f}{interval}"

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import optuna
 import yaml
 from optuna.distributions import (
     BaseDistribution,
@@ -36,9 +37,14 @@ from sweep.params import SPECS, Architecture, is_kind
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 IMAGE_FOLDER_SPACE = "image_folder"
 
-_TOP_KEYS = {"description", "params", "first_trials"}
-_RANGE_KEYS = {"type", "low", "high", "step", "log"}
+_TOP_KEYS = {"description", "params", "first_trials", "portfolio"}
+_RANGE_KEYS = {"type", "low", "high", "step", "log", "scale"}
 _CATEGORICAL_KEYS = {"type", "choices"}
+# `scale: data`: ranges written for this many training images. A smaller dataset needs more
+# passes for as many gradient steps, but not as many more: the factor is the square root of
+# the ratio, at most MAX_DATA_SCALE (1,000 images: ×7; 10,000: ×2.2; 50,000 and more: ×1).
+REFERENCE_IMAGES = 50_000
+MAX_DATA_SCALE = 10.0
 # The parameters that decide whether the conv stack fits the image, and their worst values.
 _SHRINKING = ("conv_blocks", "kernel_size", "padding", "pool_last")
 
@@ -54,6 +60,23 @@ class SearchSpace:
     # Known good points, run in full right after the baseline (like Ray Tune's
     # points_to_evaluate): a prior the sampler cannot have after a handful of trials.
     first_trials: tuple[dict[str, Any], ...] = ()
+    # Whether the dataset-agnostic starting points of sweep.portfolio run after them.
+    portfolio: bool = False
+    # Parameters whose range is written for REFERENCE_IMAGES training images and grows for
+    # fewer (``scale: data``; epochs only): see :meth:`for_data`.
+    data_scaled: tuple[str, ...] = ()
+
+    def for_data(self, train_images: int) -> SearchSpace:
+        """The space for a training split of ``train_images`` images: the bounds of
+        ``scale: data`` parameters multiplied by :func:`data_scale`."""
+        factor = data_scale(train_images)
+        distributions = dict(self.distributions)
+        for name in self.data_scaled:
+            dist = distributions[name]
+            assert isinstance(dist, IntDistribution)
+            low, high = (max(1, round(bound * factor)) for bound in (dist.low, dist.high))
+            distributions[name] = IntDistribution(low, max(low, high), log=dist.log)
+        return replace(self, distributions=distributions, data_scaled=())
 
     def grid(self) -> dict[str, list[Any]]:
         """The values GridSampler should try; every parameter must be stepped or categorical."""
@@ -124,6 +147,22 @@ def contains(dist: BaseDistribution, value: Any) -> bool:
     return abs(steps - round(steps)) < 1e-9
 
 
+def data_scale(train_images: int) -> float:
+    """How much the ``scale: data`` ranges grow for a training split of ``train_images``."""
+    return min(max(math.sqrt(REFERENCE_IMAGES / max(train_images, 1)), 1.0), MAX_DATA_SCALE)
+
+
+def suggest_value(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` from ``dist``: the one dispatch over the
+    distribution types (Optuna's own ``_suggest`` is private)."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
 def _worst_value(name: str, dist: BaseDistribution) -> Any:
     """The value of a shrinking parameter that leaves the smallest feature map."""
     if isinstance(dist, CategoricalDistribution):
@@ -152,13 +191,24 @@ def parse_space(data: Any, source: str) -> SearchSpace:
             distributions[str(name)] = _distribution(str(name), spec)
         except UsageError as error:
             raise UsageError(f"{source}: {error}") from None
+    scaled = tuple(str(name) for name, spec in data["params"].items() if spec.get("scale"))
     return SearchSpace(
         source=source,
         description=str(data.get("description", "")).strip(),
         distributions=distributions,
         data=data,
         first_trials=_first_trials(data.get("first_trials", []), distributions, source),
+        portfolio=_flag(data, "portfolio", source),
+        data_scaled=scaled,
     )
+
+
+def _flag(data: Mapping[str, Any], key: str, source: str) -> bool:
+    """A true/false top-level key (false when absent)."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise UsageError(f"{source}: '{key}:' must be true or false, got {value!r}")
+    return value
 
 
 def _first_trials(
@@ -246,6 +296,9 @@ def _distribution(name: str, spec: Any) -> BaseDistribution:
             raise UsageError(f"parameter '{name}': step and log cannot be used together")
     if log and low <= 0:
         raise UsageError(f"parameter '{name}': log: true needs low > 0, got {low}")
+    if spec.get("scale", "data") != "data" or ("scale" in spec and (name != "epochs" or step is not None)):
+        raise UsageError(f"parameter '{name}': 'scale: data' is for epochs without a step only "
+                         f"(more epochs for smaller datasets), got scale {spec['scale']!r}")
     if expected is int:
         return IntDistribution(low, high, log=log, step=step or 1)
     return FloatDistribution(float(low), float(high), log=log, step=step)

@@ -124,7 +124,7 @@ def _trial(batch: int) -> dict[str, float]:
 
     data = load_dataset("mnist", val_fraction=0.1)
     arch = Architecture.from_params({**baseline_params("mnist", MNIST_SHAPE), "batch_size": batch})
-    model = training.new_model(arch, data.input_shape, data.num_classes, seed=0)
+    model = training.new_model(arch, data.input_shape, data.num_classes, 0, len(data.x_train))
     timer = _EpochTimer.make(training.keras)
     training.train(model, arch, data.x_train, data.y_train, seed=0, epochs=TIMED_EPOCH,
                    validation=(data.x_val, data.y_val), callbacks=[timer])

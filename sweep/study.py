@@ -18,8 +18,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.backend import env_int
 from sweep.budget import best_of
-from sweep.config import DataConfig, SweepConfig
+from sweep.config import PRUNERS, DataConfig, SweepConfig
 from sweep.errors import UsageError
+from sweep.objective import PROGRESS_STEPS
 from sweep.spaces import SearchSpace
 
 SETTINGS_ATTR = "sweep_settings"
@@ -28,6 +29,8 @@ SETTINGS_ATTR = "sweep_settings"
 # worker recovered within seconds.
 DEFAULT_HEARTBEAT_SECONDS = 20
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# The pruner's first rung, in percent of a trial's training: a tenth of it.
+PRUNER_MIN_STEP = 10
 # Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
 optuna.logging.set_verbosity(logging.ERROR)
 
@@ -120,17 +123,21 @@ def make_sampler(
     raise UsageError(f"unknown sampler {name!r}; use tpe, random, cmaes or grid")
 
 
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """The pruner of PRUNER; it sees validation accuracy after every epoch."""
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """The pruner of PRUNER. Trials report validation accuracy after every epoch at the share
+    of their training done (1-100, see :mod:`sweep.objective`), and are stopped only in their
+    first half."""
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3
+            min_resource=PRUNER_MIN_STEP, max_resource=PROGRESS_STEPS, reduction_factor=3
         )
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=PRUNER_MIN_STEP, reduction_factor=3)
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=PRUNER_MIN_STEP)
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise UsageError(f"unknown pruner {name!r}; use hyperband, median or none")
+    raise UsageError(f"unknown pruner {name!r}; use {', '.join(PRUNERS)}")
 
 
 def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:
@@ -239,7 +246,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The enqueued baseline trial, once it has run."""
-    return next(
-        (t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("is_baseline")), None
-    )
+    """The enqueued baseline trial, once it has run: its completed run where there is one (a
+    run killed with its worker is failed, and its parameters run again as a new trial)."""
+    runs = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("is_baseline")]
+    return best_of(runs) or (runs[0] if runs else None)

@@ -37,18 +37,22 @@ class TrainResult:
 
 @dataclass
 class Evaluation:
-    """Test-set results: loss, accuracy, per-class report and confusion matrix."""
+    """Test-set results: loss, accuracy, per-class report, confusion matrix, and which images
+    the model got right (for paired comparisons, :mod:`sweep.stats`)."""
 
     loss: float
     accuracy: float
     report: dict[str, dict[str, float]]
     confusion: np.ndarray = field(repr=False)
+    correct: np.ndarray = field(repr=False)
 
 
 def make_batches(
-    x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None
+    x: np.ndarray, y: np.ndarray, batch_size: int, num_classes: int,
+    shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
-    """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded).
+    """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded),
+    with one-hot labels for the models' categorical loss.
 
     Shuffles indices and gathers whole batches, instead of shuffling images one by one
     through a buffer: the same order (the same seeded permutation), without a second copy of
@@ -70,7 +74,7 @@ def make_batches(
     options.autotune.enabled = False
     return (
         order.batch(batch_size)
-        .map(lambda i: (tf.gather(images, i), tf.gather(labels, i)))
+        .map(lambda i: (tf.gather(images, i), tf.one_hot(tf.gather(labels, i), num_classes)))
         .prefetch(2)
         .with_options(options)
     )
@@ -152,18 +156,13 @@ class Deadline(keras.callbacks.Callback):
 
 
 def new_model(
-    arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, seed: int
+    arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, seed: int,
+    train_images: int,
 ) -> keras.Model:
-    """Seed every generator (Python, NumPy, TensorFlow), then build the compiled model."""
+    """Seed every generator (Python, NumPy, TensorFlow), then build the compiled model for
+    training on ``train_images`` images (its learning-rate schedule counts their steps)."""
     keras.utils.set_random_seed(seed)
-    return build_model(arch, input_shape, num_classes)
-
-
-def schedule(arch: Architecture) -> list[keras.callbacks.Callback]:
-    """The callback that sets each epoch's learning rate, if ``arch`` changes it."""
-    if arch.lr_schedule == "constant":
-        return []
-    return [keras.callbacks.LearningRateScheduler(lambda epoch, _: arch.epoch_learning_rate(epoch))]
+    return build_model(arch, input_shape, num_classes, train_images)
 
 
 def train(
@@ -186,18 +185,20 @@ def train(
     ``initial_epoch`` resumes a model trained before (KerasTuner's Hyperband does).
     """
     report = log or EpochLog(task)
+    classes = model.output_shape[-1]
     val_batches = None
     if validation is not None:
-        val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256))
+        val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256),
+                                   num_classes=classes)
     started = time.perf_counter()
     try:
         model.fit(
-            make_batches(x_train, y_train, arch.batch_size, shuffle_seed=seed),
+            make_batches(x_train, y_train, arch.batch_size, classes, shuffle_seed=seed),
             validation_data=val_batches,
             epochs=epochs or arch.epochs,
             initial_epoch=initial_epoch,
             shuffle=False,  # the pipeline shuffles, seeded
-            callbacks=[*schedule(arch), report, *callbacks],  # the schedule logs its rate first
+            callbacks=[report, *callbacks],
             verbose=0,
         )
     finally:
@@ -209,16 +210,21 @@ def evaluate(
     model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]
 ) -> Evaluation:
     """Loss and accuracy on a held-out set, with scikit-learn's per-class report."""
-    loss, accuracy = model.evaluate(make_batches(x, y, 256), verbose=0)
+    loss, _ = model.evaluate(make_batches(x, y, 256, len(class_names)), verbose=0)
     predicted = probabilities(model, x).argmax(axis=1)
     labels = list(range(len(class_names)))
     report = classification_report(
         y, predicted, labels=labels, target_names=list(class_names), output_dict=True,
         zero_division=0,
     )
-    return Evaluation(
-        float(loss), float(accuracy), report, confusion_matrix(y, predicted, labels=labels)
-    )
+    correct = predicted == y
+    return Evaluation(float(loss), float(correct.mean()), report,
+                      confusion_matrix(y, predicted, labels=labels), correct)
+
+
+def correct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which of the images ``x`` the model classifies as ``y``."""
+    return probabilities(model, x).argmax(axis=1) == y
 
 
 def release() -> None:

@@ -2,9 +2,10 @@
 
 Each pass takes the study's lock, fails trials whose worker died (Optuna's heartbeat; their
 parameters are re-enqueued by ``RetryHeartbeatStaleTrialCallback``), counts, and asks Optuna
-for a new trial only while ``finished + running < TRIALS``. Counting and creating under one
-lock is what keeps TRIALS exact with several workers; the lock is the storage's own (a file
-lock beside a SQLite file, an advisory lock in PostgreSQL), not a coordinator process.
+for a new trial until the deadline, and, where TRIALS caps the search, only while
+``finished + running < TRIALS``. Counting and creating under one lock is what keeps TRIALS
+exact with several workers; the lock is the storage's own (a file lock beside a SQLite file, an
+advisory lock in PostgreSQL), not a coordinator process.
 """
 
 from __future__ import annotations
@@ -144,14 +145,15 @@ def run_trials(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
     *,
-    trials: int,
+    trials: int | None,
     deadline: Callable[[], float | None] | None = None,
     max_trials: int | None = None,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     log: Callable[[str], None] = print,
     poll: float = 2.0,
 ) -> str:
-    """Run trials until the study holds ``trials`` finished ones; returns why it stopped.
+    """Run trials until the study holds ``trials`` finished ones (None: no cap), or the
+    deadline; returns why it stopped.
 
     ``deadline()``: no new trial after this :func:`time.monotonic` value (None: none; asked
     before each trial, see :class:`sweep.budget.TimeLimit`). ``max_trials``: leave after this many
@@ -167,7 +169,7 @@ def run_trials(
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             optuna.storages.fail_stale_trials(study)
             finished, running = counts(study)
-            if finished >= trials:
+            if trials is not None and finished >= trials:
                 return "done"
             ends = deadline() if deadline is not None else None
             if ends is not None and time.monotonic() > ends:
@@ -177,7 +179,7 @@ def run_trials(
             sampler = study.sampler
             if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study):
                 return "grid exhausted"
-            trial = study.ask() if finished + running < trials else None
+            trial = study.ask() if trials is None or finished + running < trials else None
             if trial is not None:
                 stop_beating = start_heartbeat(study, trial)  # its first beat: under the lock
         if trial is None:

@@ -20,9 +20,14 @@ from sweep.budget import (
 
 def trial(number: int, value: float | None, *, fit: float | None = 100.0, epochs_run: int = 5,
           epochs: int = 5, best_epoch: int = 5, schedule: str = "constant",
-          state: TrialState = TrialState.COMPLETE, epochs_seconds: float | None = None) -> FrozenTrial:
+          state: TrialState = TrialState.COMPLETE, epochs_seconds: float | None = None,
+          stopped: bool = False, baseline: bool = False) -> FrozenTrial:
     attrs: dict[str, Any] = {"params": {"epochs": epochs, "lr_schedule": schedule},
                              "epochs_run": epochs_run, "best_epoch": best_epoch}
+    if stopped:
+        attrs["stopped"] = "timeout"
+    if baseline:
+        attrs["is_baseline"] = True
     if fit is not None:
         attrs["fit_seconds"] = fit
     if epochs_seconds is not None:
@@ -41,14 +46,14 @@ SHARED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shar
 @pytest.mark.parametrize(("limit", "made", "seconds"), [
     # Same epochs, 10 % more images (train + validation).
     (LIMIT, trial(0, 0.9), 110.0),
-    # A constant rate retrains up to its best epoch only (2 of 5).
-    (LIMIT, trial(0, 0.9, best_epoch=2), 44.0),
-    # A cosine schedule keeps all its epochs, whatever the best epoch.
+    # All its epochs, whatever its best epoch and schedule: its score is its last epochs'.
+    (LIMIT, trial(0, 0.9, best_epoch=2), 110.0),
     (LIMIT, trial(0, 0.9, best_epoch=2, schedule="cosine"), 110.0),
-    # Pruned after 1 of 5 epochs, that epoch took 20 s; a retrain would run its best (1) epoch.
-    (LIMIT, trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 22.0),
-    # Cut by a deadline 30 s into its second epoch: its one whole epoch took 20 s.
-    (LIMIT, trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0), 22.0),
+    # Pruned after 1 of 5 epochs, that epoch took 20 s; a retrain would run all 5.
+    (LIMIT, trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 110.0),
+    # Cut by a deadline 30 s into its second epoch: its one whole epoch took 20 s, and it is
+    # retrained for the one epoch it ran.
+    (LIMIT, trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0, stopped=True), 22.0),
     # Trials that shared the cores ran slower than the retrain will, with all of them.
     (SHARED, trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
     # No timing recorded (a trial from before the time limit existed, or one that failed early).
@@ -71,6 +76,10 @@ def test_retrain_seconds_scale_the_trials_own_speed(limit: TimeLimit, made: Froz
     ([trial(0, 0.95, fit=100.0), trial(1, 0.97, fit=1000.0)], 1100.0),
     # Ties go to the earlier trial, as on the leaderboard.
     ([trial(3, 0.95, fit=1000.0), trial(2, 0.95, fit=100.0)], 110.0),
+    # The baseline's retrain is kept back too (the gain is measured against it)...
+    ([trial(0, 0.90, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0 + 110.0),
+    # ...once: when it is the best, it is the answer.
+    ([trial(0, 0.96, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0),
 ])
 def test_the_search_ends_early_enough_for_the_best_trials_retrain(
         trials: list[FrozenTrial], reserved: float) -> None:
@@ -116,7 +125,7 @@ def test_the_search_deadline_is_the_earlier_of_the_timeout_and_the_time_limit(
         timeout: float | None, limit_left: float | None, ends_in: float, cause: str) -> None:
     import optuna
 
-    from sweep.search import search_deadline
+    from sweep.budget import search_deadline
 
     started = time.monotonic()
     limit = None if limit_left is None else TimeLimit(
@@ -141,6 +150,7 @@ def test_the_search_says_which_deadline_ended_it(timeout_left: float | None, lim
                                                  finished: int, says: str | None) -> None:
     import optuna
 
+    from sweep.budget import search_deadline
     from sweep.config import SweepConfig
     from sweep.search import early_end
 
@@ -153,9 +163,10 @@ def test_the_search_says_which_deadline_ended_it(timeout_left: float | None, lim
     limit = None if limit_left is None else TimeLimit(
         time.time() + limit_left + 110 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
     settings = SweepConfig(trials=3, timeout=timeout, time_limit=1140.0 if limit else None)
-    line = early_end(study, settings, started, limit)
+    line = early_end(study, settings, search_deadline(study, timeout, started, limit), limit)
     assert (line is None) if says is None else line.startswith(says)
     kerastuner = SweepConfig(trials=3, timeout=timeout, engine="kerastuner")
-    assert early_end(study, kerastuner, started, None) is None  # KerasTuner says so itself
+    # KerasTuner says so itself.
+    assert early_end(study, kerastuner, search_deadline(study, timeout, started, None), None) is None
     if says == "Search ended with":
         assert f"retraining trial {finished - 1} (about 1.8 min)" in line

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -147,7 +148,7 @@ def test_every_cli_sampler_and_pruner_is_known() -> None:
     for name in SAMPLERS:
         study.make_sampler(name, STEPPED, 0)
     for name in PRUNERS:
-        study.make_pruner(name, 5)
+        assert isinstance(study.make_pruner(name), optuna.pruners.BasePruner)
 
 
 def test_grid_sampler_needs_steps() -> None:
@@ -158,16 +159,17 @@ def test_grid_sampler_needs_steps() -> None:
 
 @pytest.mark.parametrize(("name", "kind"), [
     ("hyperband", optuna.pruners.HyperbandPruner),
+    ("halving", optuna.pruners.SuccessiveHalvingPruner),
     ("median", optuna.pruners.MedianPruner),
     ("none", optuna.pruners.NopPruner),
 ])
 def test_make_pruner(name: str, kind: type) -> None:
-    assert isinstance(study.make_pruner(name, 12), kind)
+    assert isinstance(study.make_pruner(name), kind)
 
 
 @pytest.mark.parametrize("make", [
     lambda: study.make_sampler("bayes", STEPPED, 0),
-    lambda: study.make_pruner("asha", 5),
+    lambda: study.make_pruner("asha"),
 ], ids=["sampler", "pruner"])
 def test_unknown_sampler_or_pruner(make) -> None:
     with pytest.raises(UsageError, match="unknown"):
@@ -267,21 +269,30 @@ def test_a_study_with_another_direction_is_refused(tmp_path, capsys) -> None:
     assert optuna.load_study(study_name="digits", storage=url).trials == []  # nothing written
 
 
-def test_open_study_enqueues_the_baseline_then_the_first_trials_once() -> None:
+def test_open_study_enqueues_the_baseline_then_the_first_trials_then_the_portfolio_once() -> None:
+    from sweep.datasets import Dataset
+    from sweep.leaderboard import origin
+    from sweep.portfolio import PORTFOLIO
     from sweep.search import open_study
 
     storage = optuna.storages.InMemoryStorage()
-    first = space("params:\n  epochs: {type: int, low: 1, high: 8}\n"
+    first = space("portfolio: true\nparams:\n  epochs: {type: int, low: 1, high: 80}\n"
                   "  dense_units: {type: categorical, choices: [64, 128]}\n"
                   "first_trials:\n  - {epochs: 8, dense_units: 64}\n  - {epochs: 2}\n")
-    baseline = BASELINES["mnist"]
+    images = np.zeros((20, 28, 28, 1), np.float32)
+    labels = np.arange(20) % 10
+    data = Dataset("mnist", images, labels, images, labels, images, labels, list("0123456789"), "test")
     for _ in range(2):  # the second call resumes: nothing is enqueued twice
-        opened = open_study(storage, DataConfig(dataset="mnist"), SweepConfig(), first, baseline)
+        opened = open_study(storage, DataConfig(dataset="mnist"), SweepConfig(), first,
+                            BASELINES["mnist"], data)
     waiting = opened.get_trials(deepcopy=False)
+    # The portfolio's epochs grow for 20 training images (x10 at most, then the space's 80);
+    # its 0 dense units (none) are moved to this space's nearest choice.
     assert [t.system_attrs["fixed_params"] for t in waiting] == [
-        {"epochs": 5, "dense_units": 128}, {"epochs": 8, "dense_units": 64}, {"epochs": 2}]
-    assert [bool(t.user_attrs.get("is_baseline")) for t in waiting] == [True, False, False]
-    assert [bool(t.user_attrs.get("is_first_trial")) for t in waiting] == [False, True, True]
+        {"epochs": 5, "dense_units": 128}, {"epochs": 8, "dense_units": 64}, {"epochs": 2},
+        {"epochs": 80, "dense_units": 128}, {"epochs": 80, "dense_units": 64}]
+    assert [origin(t) for t in waiting] == [
+        "baseline", "first trial", "first trial", *(f"portfolio: {s.name}" for s in PORTFOLIO)]
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
@@ -297,7 +308,8 @@ def test_workers_and_threads_follow_the_cpus_this_process_may_use() -> None:
 
 
 @pytest.mark.parametrize(("flags", "limit"), [
-    ([], SweepConfig().time_limit), (["--time-limit", "600"], 600.0), (["--time-limit", "0"], None),
+    ([], SweepConfig().time_limit), (["--time-limit", "600"], 600.0),
+    (["--time-limit", "0", "--trials", "5"], None),
 ])
 def test_time_limit_zero_means_none(monkeypatch: pytest.MonkeyPatch, flags: list[str],
                                     limit: float | None) -> None:
@@ -342,3 +354,9 @@ def test_debug_shows_the_traceback_before_or_after_the_command(
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("sweep: unknown dataset")
     assert main(["sweep", "--dataset", "nope"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_search_that_nothing_ends_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", "--dataset", "mnist", "--time-limit", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing ends this search" in err[0] and "--trials" in err[0]

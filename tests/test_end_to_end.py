@@ -301,10 +301,9 @@ def test_export_round_trip(swept: Path, fmt: str) -> None:
     results = swept / "results"
     assert main(["export", "--dataset", "digits", "--results", str(results), "--format", fmt]) == 0
     export = results / "digits" / "export"
-    from sweep.export import float32_model
-
-    # Exports compute in float32 even where training used bfloat16 (sweep.backend).
-    model = float32_model(keras.saving.load_model(results / "digits" / "best" / "model.keras"))
+    # Saved models compute in float32 even where training used bfloat16 (sweep.backend), in
+    # plain Keras layers (no sweep classes: sweep.models.portable).
+    model = keras.saving.load_model(results / "digits" / "best" / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers[1:]} == {"float32"}  # [0]: the input
     batch = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
     expected = model.predict(batch, verbose=0)

@@ -15,9 +15,9 @@ from sweep.leaderboard import SUMMARY_COLUMNS, trials_frame, update_summary, wri
 
 PARAMS = ["filters_1", "dropout"]
 REQUIRED = [
-    "rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run",
-    *PARAMS, "param_count", "fit_seconds", "started", "finished", "is_baseline",
-    "is_first_trial",
+    "rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss", "best_epoch",
+    "epochs_run", "origin", *PARAMS, "param_count", "fit_seconds", "started", "finished",
+    "stopped_by", "error",
 ]
 
 
@@ -28,7 +28,7 @@ def trial(number: int, state: TrialState, value: float | None = None, *,
     """A finished trial as the sweep records it (the full params dict in user_attrs)."""
     attrs: dict[str, Any] = {
         "params": {"filters_1": 16 * (number + 1), "dropout": 0.1 * number, "epochs": 5},
-        "is_baseline": baseline,
+        "is_baseline": baseline, "val_images": 1000,
     }
     if state != TrialState.FAIL:
         attrs.update(val_loss=val_loss, best_epoch=2, epochs_run=len(curve or [0, 0, 0]),
@@ -79,16 +79,19 @@ def test_pruned_trials_score_their_best_epoch(frame: pd.DataFrame) -> None:
 
 def test_columns_and_values(frame: pd.DataFrame) -> None:
     assert set(REQUIRED) <= set(frame.columns)
-    leading = 7 + len(PARAMS)  # rank … epochs_run, then the parameters
+    leading = 10 + len(PARAMS)  # rank … origin, then the parameters
     assert frame.columns[:leading].tolist() == REQUIRED[:leading]
     best = frame.iloc[0]
     assert best["filters_1"] == 64 and best["dropout"] == pytest.approx(0.3)
     assert best["param_count"] == 1003 and best["fit_seconds"] == pytest.approx(4.5)
     assert best["val_loss"] == pytest.approx(0.15) and best["best_epoch"] == 2
     assert best["started"] and best["finished"]  # ISO timestamps
-    assert frame.set_index("trial")["is_baseline"].to_dict() == {
-        0: True, 1: False, 2: False, 3: False, 4: False, 5: False, 6: False,
+    assert frame.set_index("trial")["origin"].to_dict() == {
+        0: "baseline", 1: "sampler", 2: "sampler", 3: "sampler", 4: "sampler", 5: "sampler",
+        6: "sampler",
     }
+    # 0.97 of 1,000 validation images: Wilson's 95 % interval.
+    assert (best["val_low"], best["val_high"]) == pytest.approx((0.9575, 0.9789), abs=1e-4)
     assert frame.set_index("trial").loc[1, "error"].startswith("ResourceExhaustedError")
 
 
@@ -130,8 +133,9 @@ def test_filters_of_blocks_a_trial_does_not_build_are_blank_and_integers_stay_in
     frame = trials_frame([sampled(0, 3), sampled(1, 2)], names)
     path = write_csv(frame, tmp_path / "mnist" / "leaderboard.csv")
     lines = path.read_text().splitlines()
-    assert lines[1].startswith("1,1,complete,0.91,,,,2,64,,0.2,")  # filters_3: builds nothing
-    assert lines[2].startswith("2,0,complete,0.9,,,,3,64,128,0.2,")  # 128, not 128.0
+    # filters_3: builds nothing; 128, not 128.0
+    assert lines[1].startswith("1,1,complete,0.91,,,,,,sampler,2,64,,0.2,")
+    assert lines[2].startswith("2,0,complete,0.9,,,,,,sampler,3,64,128,0.2,")
     assert leaderboard(DataConfig("mnist", results=str(tmp_path)), SweepConfig(), top=5) == 0
     shown = capsys.readouterr().out
     assert "NaN" not in shown and "<NA>" not in shown and "128.0" not in shown
@@ -142,7 +146,7 @@ def test_params_fall_back_to_the_trial_params() -> None:
                          distributions={"filters_1": IntDistribution(16, 64, step=16)})
     row = trials_frame([plain], PARAMS).iloc[0]
     assert row["filters_1"] == 32 and pd.isna(row["dropout"])
-    assert not row["is_baseline"] and not row["is_first_trial"]
+    assert row["origin"] == "sampler" and pd.isna(row["val_low"])  # no image count: no interval
 
 
 def test_empty_study_gives_an_empty_frame_with_the_columns() -> None:
@@ -192,7 +196,7 @@ def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() 
     assert "Search on mnist: 1 complete, 0 pruned, 0 fail trials (study" in text
     assert "; this run 60s)." in text
     assert "; none run now)." in summary(study, DataConfig("mnist"), seconds=None)
-    assert "Best trial 0: val_accuracy 0.9900" in text
+    assert "Best trial 0 (sampler): val_accuracy 0.9900" in text
     assert "conv_blocks=2" in text and "filters_3" not in text
 
 

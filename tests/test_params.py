@@ -48,9 +48,32 @@ def test_digits_baseline_fits_8x8() -> None:
     assert digits.param_count(DIGITS, 10) == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (256 * 128 + 128) + (128 * 10 + 10)
 
 
-def test_batch_norm_adds_four_weights_per_filter() -> None:
+def test_batch_norm_adds_four_weights_per_filter_and_takes_the_convs_biases() -> None:
     plain, normed = arch(), arch(batch_norm=True)
-    assert normed.param_count(MNIST, 10) - plain.param_count(MNIST, 10) == 4 * (32 + 64)
+    assert normed.param_count(MNIST, 10) - plain.param_count(MNIST, 10) == (4 - 1) * (32 + 64)
+
+
+def test_vgg_style_blocks_a_gap_head_and_no_hidden_layer() -> None:
+    # Two 'same' convs a block: 28 → pool 14 → pool 7 → pool 3; GAP: 128 values → Dense10.
+    vgg = arch(conv_blocks=3, filters_3=128, convs_per_block=2, padding="same", head="gap",
+               dense_units=0)
+    assert vgg.feature_maps(MNIST) == [(14, 14, 32), (7, 7, 64), (3, 3, 128)]
+    convs = 9 * (1 * 32 + 32 * 32 + 32 * 64 + 64 * 64 + 64 * 128 + 128 * 128) + 2 * (32 + 64 + 128)
+    assert vgg.param_count(MNIST, 10) == convs + 128 * 10 + 10
+
+
+def test_two_valid_convs_a_block_shrink_twice_before_the_pool() -> None:
+    # 28 → 26 → 24, pool 12; 12 → 10 → 8, pool 4.
+    assert arch(convs_per_block=2).feature_maps(MNIST) == [(12, 12, 32), (4, 4, 64)]
+    with pytest.raises(UsageError, match="2 conv"):
+        arch(convs_per_block=2, padding="valid").check_fits(DIGITS)
+
+
+def test_parameters_added_later_have_defaults_that_build_the_old_models() -> None:
+    # A study recorded before convs_per_block, head, flip, weight decay and label smoothing.
+    old = {k: v for k, v in BASELINES["mnist"].items()
+           if k not in ("convs_per_block", "head", "flip", "weight_decay", "label_smoothing")}
+    assert Architecture.from_params(old) == arch()
 
 
 # MNIST baseline multiply-adds: conv 26²·9·1·32, conv 11²·9·32·64, dense 1600·128, 128·10.
@@ -187,25 +210,6 @@ def test_every_baseline_is_valid_and_complete(dataset: str) -> None:
 def test_pooled() -> None:
     assert [arch().pooled(b) for b in range(2)] == [True, True]
     assert [arch("cifar10").pooled(b) for b in range(3)] == [True, True, False]
-
-
-# ---------------------------------------------------------------- learning-rate schedule
-
-@pytest.mark.parametrize(("schedule", "epochs", "expected"), [
-    ("constant", 4, [1e-3, 1e-3, 1e-3, 1e-3]),
-    # cos(π/8), cos(3π/8), cos(5π/8), cos(7π/8) around 1, halved: mid-epoch points of a cosine.
-    ("cosine", 4, [9.619e-4, 6.913e-4, 3.087e-4, 3.806e-5]),
-    ("cosine", 1, [5e-4]),
-])
-def test_epoch_learning_rate(schedule: str, epochs: int, expected: list[float]) -> None:
-    model = arch(lr_schedule=schedule, epochs=epochs)
-    rates = [model.epoch_learning_rate(e) for e in range(epochs)]
-    assert rates == pytest.approx(expected, rel=1e-3)
-
-
-def test_cosine_learning_rate_past_the_last_epoch_stays_at_zero() -> None:
-    # KerasTuner's Hyperband may train past the sampled epochs; the rate must not rise again.
-    assert arch(lr_schedule="cosine", epochs=2).epoch_learning_rate(5) == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize(("params", "unused"), [

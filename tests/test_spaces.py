@@ -87,6 +87,21 @@ def test_several_parameters_keep_file_order() -> None:
 EPOCHS_ONLY = "params:\n  epochs: {type: int, low: 1, high: 4}\n"
 
 
+@pytest.mark.parametrize(("images", "low", "high"), [
+    (50_000, 5, 30), (60_000, 5, 30),  # as written for 50,000 images and more
+    (12_500, 10, 60),                  # a quarter of the images: twice the epochs
+    (900, 37, 224),                    # √(50,000 / 900) = 7.45
+    (10, 50, 300),                     # at most ten times
+])
+def test_scale_data_grows_the_epochs_of_smaller_datasets(images: int, low: int, high: int) -> None:
+    space = parse("params:\n  epochs: {type: int, low: 5, high: 30, log: true, scale: data}\n"
+                  "  dropout: {type: float, low: 0.0, high: 0.5}\n")
+    scaled = space.for_data(images)
+    assert scaled.distributions["epochs"] == IntDistribution(low, high, log=True)
+    assert scaled.distributions["dropout"] == space.distributions["dropout"]
+    assert scaled.data == space.data  # a study records the file, not the scaled ranges
+
+
 def test_first_trials_are_kept_in_file_order() -> None:
     space = parse(
         "params:\n"
@@ -154,7 +169,7 @@ INVALID = [
      "True is not an integer", "epochs"),
     ("categorical-bad-choice", "params:\n  padding: {type: categorical, choices: [valid, full]}\n",
      "'full' is not one of valid, same", "padding"),
-    ("categorical-out-of-range", "params:\n  dense_units: {type: categorical, choices: [0, 64]}\n",
+    ("categorical-out-of-range", "params:\n  dense_units: {type: categorical, choices: [-1, 64]}\n",
      "out of range", "dense_units"),
     ("high-out-of-range", "params:\n  dropout: {type: float, low: 0.0, high: 1.5}\n",
      "1.5 is out of range", "dropout"),
@@ -200,6 +215,16 @@ INVALID = [
      "dense_units 32 is not in its range (one of 64, 128)", None),
     ("first-trial-wrong-kind", EPOCHS_ONLY + "first_trials: [{epochs: two}]\n",
      "epochs 'two' is not in its range", None),
+    ("scale-not-epochs", "params:\n  filters_1: {type: int, low: 16, high: 64, scale: data}\n",
+     "'scale: data' is for epochs without a step only", "filters_1"),
+    ("scale-unknown", "params:\n  epochs: {type: int, low: 2, high: 9, scale: images}\n",
+     "got scale 'images'", "epochs"),
+    ("scale-with-step", "params:\n  epochs: {type: int, low: 2, high: 8, step: 2, scale: data}\n",
+     "without a step only", "epochs"),
+    ("scale-on-categorical", "params:\n  epochs: {type: categorical, choices: [2, 4], scale: data}\n",
+     "unknown key(s) scale for type categorical", "epochs"),
+    ("portfolio-not-a-bool", EPOCHS_ONLY + "portfolio: yes please\n",
+     "'portfolio:' must be true or false", None),
 ]
 
 
@@ -358,6 +383,20 @@ def test_shipped_space_fits_its_dataset(dataset: str) -> None:
                          ids=lambda s: f"{s[0]}x{s[1]}x{s[2]}")
 def test_image_folder_space_fits_small_and_large_images(shape) -> None:
     load_space(SHIPPED["image_folder"]).check_fits(baseline_params("image_folder", shape), shape)
+
+
+def test_every_shipped_space_is_one_strategy() -> None:
+    # One default for every dataset: the spaces differ only in whether flips suit the images.
+    def without_flip(name: str) -> dict:
+        data = load_space(SHIPPED[name]).data
+        return {**{k: v for k, v in data.items() if k != "description"},
+                "params": {k: v for k, v in data["params"].items() if k != "flip"}}
+
+    assert all(without_flip(name) == without_flip("image_folder") for name in SHIPPED)
+    assert all(load_space(SHIPPED[name]).portfolio for name in SHIPPED)
+    flips = {name: load_space(SHIPPED[name]).data["params"]["flip"]["choices"] for name in SHIPPED}
+    assert flips == {"mnist": [False], "digits": [False], "fashion_mnist": [True],
+                     "cifar10": [True], "image_folder": [False, True]}
 
 
 REQUIRED = {"filters_1", "dense_units", "epochs"}

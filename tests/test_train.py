@@ -26,12 +26,18 @@ def _trial(params: dict, best_epoch: int) -> optuna.trial.FrozenTrial:
     )
 
 
-@pytest.mark.parametrize(("schedule", "retrained_epochs"), [("constant", 4), ("cosine", 6)])
-def test_retrain_stops_at_the_best_epoch_unless_the_schedule_needs_them_all(
-    schedule: str, retrained_epochs: int
+@pytest.mark.parametrize(("schedule", "stopped", "retrained_epochs"), [
+    ("constant", False, 6), ("cosine", False, 6),  # all its epochs, whatever its best one
+    ("constant", True, 3),  # cut by a deadline after 3 epochs, and complete: those 3
+])
+def test_the_retrain_runs_the_epochs_the_trial_ran(
+    schedule: str, stopped: bool, retrained_epochs: int
 ) -> None:
     params = {**MNIST_BASELINE, "epochs": 6, "lr_schedule": schedule}
-    assert final_params(_trial(params, best_epoch=4))["epochs"] == retrained_epochs
+    trial = _trial(params, best_epoch=4)
+    if stopped:
+        trial.user_attrs.update(stopped="timeout", epochs_run=3)
+    assert final_params(trial)["epochs"] == retrained_epochs
 
 
 @pytest.mark.slow

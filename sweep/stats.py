@@ -1,0 +1,78 @@
+"""How sure an accuracy is: 95 % intervals, paired comparisons of two models on the same images,
+and the score that ranks trials. Pure NumPy, no TensorFlow.
+
+6,000 validation images give an accuracy of 91 % a standard error of 0.37 points, and the best of
+twenty such noisy scores overstates the winner. Two habits keep the choice honest: every accuracy
+is shown with its interval, and two models are compared on the same images (a paired difference,
+whose error counts only the images on which they disagree).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+Z95 = 1.959964  # two-sided 95 % of the normal distribution
+# A trial's score averages this many of its last epochs: one epoch's validation accuracy
+# jumps by a few tenths of a point between epochs at a constant learning rate.
+SCORED_EPOCHS = 2
+
+
+def wilson(correct: int, total: int) -> tuple[float, float]:
+    """95 % Wilson score interval of an accuracy of ``correct`` out of ``total`` (it stays
+    inside [0, 1] and is right near 100 %, where the normal approximation is not)."""
+    if total <= 0:
+        raise ValueError(f"an interval needs at least one image, got {total}")
+    p = correct / total
+    denominator = 1 + Z95**2 / total
+    centre = (p + Z95**2 / (2 * total)) / denominator
+    half = Z95 * math.sqrt(p * (1 - p) / total + Z95**2 / (4 * total**2)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_interval(accuracy: float, total: int) -> tuple[float, float]:
+    """:func:`wilson` of an accuracy measured on ``total`` images."""
+    return wilson(round(accuracy * total), total)
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Accuracy of A minus accuracy of B on the same images, with its 95 % interval.
+
+    ``a`` and ``b`` say which images each model got right. The standard error is that of the mean
+    of per-image differences: only images where the two disagree add to it.
+    """
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or not len(a):
+        raise ValueError(f"need two equally long, non-empty correctness vectors, got {a.shape} and {b.shape}")
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    mean = float(diff.mean())
+    error = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    return mean, mean - Z95 * error, mean + Z95 * error
+
+
+def score(val_accuracies: Sequence[float]) -> float:
+    """A trial's score: the mean validation accuracy of its last epochs.
+
+    Not the best epoch: the maximum of noisy epochs is biased upwards, and the retrain runs all
+    of a trial's epochs, so its last epochs are what the retrain reproduces.
+    """
+    if not val_accuracies:
+        raise ValueError("a trial needs at least one epoch to be scored")
+    last = list(val_accuracies)[-SCORED_EPOCHS:]
+    return float(sum(last) / len(last))
+
+
+def pack(correct: np.ndarray) -> str:
+    """Which images a model got right, as short text (one bit per image) for the study."""
+    bits = np.packbits(np.asarray(correct, dtype=bool))
+    return f"{len(correct)}:{base64.b64encode(bits.tobytes()).decode('ascii')}"
+
+
+def unpack(text: str) -> np.ndarray:
+    """The inverse of :func:`pack`."""
+    count, _, data = text.partition(":")
+    bits = np.frombuffer(base64.b64decode(data), dtype=np.uint8)
+    return np.unpackbits(bits)[: int(count)].astype(bool)
