@@ -270,7 +270,7 @@ def peers(seed: int, out: Path) -> pd.DataFrame:
     from sweep.baseline import load_checked
     from sweep.config import DataConfig
     from sweep.progress import Display
-    from sweep.budget import final_params
+    from sweep.trials import final_params
     from sweep.retrain import retrained_test_accuracy
     from sweep.study import best_trial
 

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
+
+from sweep.rescore import FOLDS, needs_cross_validation
+from sweep.trials import best_of, final_params, finalists
 
 if TYPE_CHECKING:
     from sweep.datasets import Dataset
@@ -31,22 +34,9 @@ if TYPE_CHECKING:
 SHARED_CORES_FACTOR = 0.8
 # What comes after the retrain (test evaluation, plots, export: 5-15 s here), and a margin.
 AFTER_RETRAIN_SECONDS = 30.0
-
-
-def final_params(trial: FrozenTrial) -> dict[str, Any]:
-    """The parameters a trial is retrained with: its own, for the epochs it ran (fewer than it
-    asked for when a deadline cut it with a constant learning rate, see
-    :class:`sweep.objective.Objective`)."""
-    params = dict(trial.user_attrs.get("params", trial.params))
-    if trial.user_attrs.get("stopped") and trial.user_attrs.get("epochs_run"):
-        params["epochs"] = int(trial.user_attrs["epochs_run"])
-    return params
-
-
-def best_of(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
-    """The completed trial with the highest validation accuracy (lower number on ties)."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    return max(done, key=lambda t: (t.values[0], -t.number)) if done else None
+# A starting point of the portfolio trains for at most this share of the time left when it
+# starts (its retrain needs about as much again later): the rest is the sampler's.
+STARTING_POINT_SHARE = 0.4
 
 
 @dataclass(frozen=True)
@@ -55,19 +45,23 @@ class TimeLimit:
 
     ``ends_at`` is a :func:`time.time` value (shared by the driver and its worker processes);
     ``train_images``/``full_images``: the training split and train + validation;
-    ``shared_cores``: whether trials ran on a share of the cores (several workers).
+    ``shared_cores``: whether trials ran on a share of the cores (several workers);
+    ``cross_validates``: whether the finalists are cross-validated before the retrain (a small
+    validation split, :mod:`sweep.rescore`).
     """
 
     ends_at: float
     train_images: int
     full_images: int
     shared_cores: bool
+    cross_validates: bool = False
 
     @classmethod
     def for_data(cls, ends_at: float, dataset: Dataset, shared_cores: bool) -> TimeLimit:
         """The limit ending at ``ends_at`` for trials on ``dataset``'s splits."""
         images = len(dataset.x_train)
-        return cls(ends_at, images, images + len(dataset.x_val), shared_cores)
+        return cls(ends_at, images, images + len(dataset.x_val), shared_cores,
+                   needs_cross_validation(dataset))
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
@@ -76,22 +70,39 @@ class TimeLimit:
         fit, epochs_run = attrs.get("epochs_seconds", attrs.get("fit_seconds")), attrs.get("epochs_run")
         if not fit or not epochs_run:
             return None
-        per_image_epoch = fit / (epochs_run * self.train_images)
-        seconds = per_image_epoch * final_params(trial)["epochs"] * self.full_images
-        return seconds * (SHARED_CORES_FACTOR if self.shared_cores else 1.0)
+        return fit / epochs_run * final_params(trial)["epochs"] * self.retrain_ratio()
 
     def search_ends_at(self, trials: Sequence[FrozenTrial]) -> float:
-        """The :func:`time.time` by which the search must end: the limit, less the retrains of
-        the best trial and of the baseline, and what follows them."""
-        best = best_of(trials)
+        """The :func:`time.time` by which the search must end: the limit, less what comes
+        after the search (:meth:`after_search_seconds`)."""
+        return self.ends_at - self.after_search_seconds(trials)
+
+    def after_search_seconds(self, trials: Sequence[FrozenTrial], cross_validate: bool = True) -> float:
+        """What comes after the search: cross-validating the finalists (where the limit does),
+        retraining the answer (the costliest finalist's retrain, or the best trial's) and the
+        baseline, and the export."""
         base = best_of([t for t in trials if t.user_attrs.get("is_baseline")])
-        retrains = {t.number: t for t in (best, base) if t is not None}
-        seconds = sum(self.retrain_seconds(t) or 0.0 for t in retrains.values())
-        return self.ends_at - seconds - AFTER_RETRAIN_SECONDS
+        final = finalists(trials) if self.cross_validates else [t for t in (best_of(trials), base) if t]
+        seconds = {t.number: self.retrain_seconds(t) or 0.0 for t in final}
+        base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
+        folds = (FOLDS - 1) * (sum(seconds.values()) + base_seconds) \
+            if self.cross_validates and cross_validate else 0.0
+        return folds + max(seconds.values(), default=0.0) + base_seconds + AFTER_RETRAIN_SECONDS
 
     def left(self) -> float:
         """Seconds until the limit."""
         return self.ends_at - time.time()
+
+    def retrain_ratio(self) -> float:
+        """Seconds a retrain takes per second its trial trained (more images, all the cores)."""
+        return self.full_images / self.train_images * (SHARED_CORES_FACTOR if self.shared_cores else 1.0)
+
+    def starting_point_seconds(self, started: float, reserved: float) -> float:
+        """How long a starting point that began at ``started`` (a :func:`time.time` value) may
+        train: STARTING_POINT_SHARE of the time then left, less ``reserved`` (the baseline's
+        retrain), and no more than leaves time for its own retrain before the limit."""
+        left = self.ends_at - started - reserved - AFTER_RETRAIN_SECONDS
+        return max(min(STARTING_POINT_SHARE * left, left / (1 + self.retrain_ratio())), 0.0)
 
     def skip_line(self, trial: FrozenTrial | None, what: str) -> str | None:
         """Why ``what`` (``trial``'s retrain) is skipped: it would end after the limit.
@@ -196,3 +207,9 @@ def busy_seconds(trials: Sequence[FrozenTrial], since: float | None) -> float:
     start = datetime.fromtimestamp(since)
     return sum((t.datetime_complete - max(t.datetime_start, start)).total_seconds()
                for t in trials if t.datetime_start and t.datetime_complete and t.datetime_complete > start)
+
+
+def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: float) -> int:
+    """How many epochs of ``epoch_seconds`` each fit in ``seconds`` of training, between the
+    ``done`` ones and the ``planned`` ones."""
+    return min(planned, max(done, int(seconds // max(epoch_seconds, 1e-9))))

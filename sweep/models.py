@@ -7,12 +7,13 @@ commands that train or load models.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
 
 from sweep.backend import load_keras
-from sweep.params import WARMUP_START, Architecture
+from sweep.params import WARMUP_START, Architecture, steps_per_epoch
 
 keras = load_keras()
 import tensorflow as tf  # noqa: E402  (already imported, quietly, by load_keras)
@@ -62,27 +63,29 @@ class FusedBatchNormalization(layers.BatchNormalization):
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 4 % of ``peak`` over the first ``warmup`` share of ``total_steps``,
     then half a cosine down to 0 at the last step (Loshchilov & Hutter's SGDR without restarts;
-    with a 30 % warm-up, Smith's one-cycle policy)."""
+    with a 30 % warm-up, Smith's one-cycle policy).
+
+    The total is a variable: a run shortened while it trains (:class:`sweep.train.EpochPlan`)
+    decays to 0 at its new end.
+    """
 
     def __init__(self, peak: float, total_steps: int, warmup: float) -> None:
-        self.peak, self.total_steps, self.warmup = float(peak), int(total_steps), float(warmup)
+        self.peak, self.warmup = float(peak), float(warmup)
+        self.total_steps = keras.Variable(float(max(total_steps, 1)), trainable=False,
+                                          name="total_steps")
 
     def __call__(self, step: Any) -> Any:
         step = ops.cast(step, "float32")
-        total = float(max(self.total_steps, 1))
-        warm = self.warmup * total
-        rising = WARMUP_START + (1.0 - WARMUP_START) * step / max(warm, 1.0)
-        progress = ops.clip((step - warm) / max(total - warm, 1.0), 0.0, 1.0)
+        total = ops.convert_to_tensor(self.total_steps)
+        warm = ops.maximum(self.warmup * total, 1.0)
+        rising = WARMUP_START + (1.0 - WARMUP_START) * step / warm
+        progress = ops.clip((step - warm) / ops.maximum(total - warm, 1.0), 0.0, 1.0)
         falling = 0.5 * (1.0 + ops.cos(math.pi * progress))
-        return self.peak * ops.where(step < warm, rising, falling)
+        return self.peak * ops.where(step < self.warmup * total, rising, falling)
 
     def get_config(self) -> dict[str, Any]:
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup": self.warmup}
-
-
-def steps_per_epoch(images: int, batch_size: int) -> int:
-    """Gradient steps in one pass over ``images`` (the last batch may be short)."""
-    return max(1, math.ceil(images / batch_size))
+        return {"peak": self.peak, "total_steps": int(self.total_steps.numpy()),
+                "warmup": self.warmup}
 
 
 def build_model(
@@ -113,7 +116,11 @@ def build_model(
             x = layers.MaxPooling2D(2)(x)
     x = layers.GlobalAveragePooling2D()(x) if arch.head == "gap" else layers.Flatten()(x)
     if arch.dense_units > 0:
-        x = layers.Dense(arch.dense_units, activation="relu", name="dense")(x)
+        x = layers.Dense(arch.dense_units, use_bias=not arch.batch_norm,
+                         activation=None if arch.batch_norm else "relu", name="dense")(x)
+        if arch.batch_norm:  # a few hundred values: Keras's own layer is fast enough
+            x = layers.BatchNormalization(momentum=0.9, name="batch_norm_dense")(x)
+            x = layers.ReLU()(x)
     if arch.dropout > 0:
         x = layers.Dropout(arch.dropout)(x)
     outputs = layers.Dense(  # float32 outputs, also under bfloat16 compute: a stable loss
@@ -132,11 +139,21 @@ def build_model(
     return model
 
 
+# Each model's learning-rate schedule, for :class:`sweep.train.EpochPlan` (Keras keeps it in a
+# private attribute of the optimizer).
+_SCHEDULES: weakref.WeakKeyDictionary[keras.Model, WarmupCosine] = weakref.WeakKeyDictionary()
+
+
+def schedule(model: keras.Model) -> WarmupCosine | None:
+    """The learning-rate schedule ``model`` was compiled with (None: a constant rate)."""
+    return _SCHEDULES.get(model)
+
+
 def optimizer(arch: Architecture, model: keras.Model, total_steps: int) -> keras.optimizers.Optimizer:
     """Adam, or AdamW when ``arch`` decays weights, with ``arch``'s learning-rate schedule."""
     rate: Any = arch.learning_rate
     if arch.lr_schedule != "constant":
-        rate = WarmupCosine(arch.learning_rate, total_steps, arch.warmup)
+        rate = _SCHEDULES[model] = WarmupCosine(arch.learning_rate, total_steps, arch.warmup)
     if arch.weight_decay == 0:
         return keras.optimizers.Adam(rate)
     adamw = keras.optimizers.AdamW(rate, weight_decay=arch.weight_decay)

@@ -7,29 +7,29 @@ many trials, which processes, when to stop) is :mod:`sweep.search`'s.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from sweep.budget import SearchDeadline
+from sweep.budget import SearchDeadline, epochs_that_fit
 from sweep.datasets import Dataset
-from sweep.params import Architecture
+from sweep.params import Architecture, steps_per_epoch
 from sweep.progress import Display
 from sweep.spaces import SearchSpace, contains, suggest_value
 from sweep.stats import pack, score
+from sweep.study import baseline_trial, progress_step
 
 if TYPE_CHECKING:
     from sweep.train import EpochLog
 
-# Trials report their validation accuracy to the pruner at the share of their training done, in
-# percent, not at their epoch number: a 20-epoch cosine run after 2 epochs still learns at its
-# peak rate, a 5-epoch run after 2 epochs has already slowed down. Compared at the same epoch,
-# the short runs look better and the long ones, which end better, were pruned ("slow starters");
-# compared at the same share of their schedule, both stand where their schedule has them.
-PROGRESS_STEPS = 100
 # The pruner may stop a trial only in the first half of its training: after that a trial costs
 # less to finish than it has already cost, and its score is worth having.
 PRUNE_UNTIL = 50
+# A trial's epochs are measured against the time left after this many: the first one also
+# traces the model's graph (seconds, where a small dataset's epoch takes a fraction of one).
+PLAN_AFTER = 2
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -> dict[str, Any]:
@@ -50,11 +50,6 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
             continue
         params[name] = suggest_value(trial, name, dist)
     return params
-
-
-def progress_step(epoch: int, epochs: int) -> int:
-    """The pruner's step after ``epoch`` of ``epochs``: the percentage of training done."""
-    return round(PROGRESS_STEPS * epoch / epochs)
 
 
 def runs_in_full(trial: optuna.Trial) -> bool:
@@ -99,8 +94,10 @@ class Objective:
                 trial.set_user_attr("param_count", count)
                 model = training.new_model(arch, dataset.input_shape, dataset.num_classes,
                                            self.seed + trial.number, len(dataset.x_train))
-                callbacks: list[Any] = [training.keras.callbacks.LambdaCallback(
-                    on_epoch_end=lambda epoch, logs: report(trial, epoch + 1, arch.epochs, logs))]
+                plan = training.EpochPlan(self.planner(trial, params, time.time()), arch.epochs,
+                                          steps_per_epoch(len(dataset.x_train), arch.batch_size))
+                callbacks: list[Any] = [plan, training.keras.callbacks.LambdaCallback(
+                    on_epoch_end=lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs))]
                 if self.deadline is not None and not runs_in_full(trial):
                     callbacks.append(training.Deadline(self.deadline))
                 training.train(
@@ -118,6 +115,43 @@ class Objective:
                 record(trial, log)
                 training.release()
         return score(log.history["val_accuracy"])
+
+
+    def planner(self, trial: optuna.Trial, params: dict[str, Any],
+                started: float) -> Callable[[int, float], int]:
+        """How many epochs the trial may run, asked after each epoch (see
+        :class:`sweep.train.EpochPlan`).
+
+        A starting point of the portfolio is fitted to the time limit once, after PLAN_AFTER
+        epochs: it trains as many of its epochs as fit in its share of the time left
+        (:meth:`sweep.budget.TimeLimit.starting_point_seconds`), and its recorded epochs say how
+        many that was. A sampled trial that cannot finish before the search's deadline is
+        pruned at once, not cut at the deadline. The baseline and first trials run as written.
+        """
+        planned = params["epochs"]
+        deadline = self.deadline
+        limit = deadline.limit if deadline is not None else None
+
+        def plan(done: int, epoch_seconds: float) -> int:
+            if trial.user_attrs.get("portfolio") and limit is not None and done == PLAN_AFTER:
+                base = baseline_trial(trial.study)
+                reserved = (limit.retrain_seconds(base) or 0.0) if base is not None else 0.0
+                seconds = limit.starting_point_seconds(started, reserved)
+                epochs = epochs_that_fit(planned, done, epoch_seconds,
+                                         seconds - (time.time() - started) + done * epoch_seconds)
+                if epochs < planned:
+                    trial.set_user_attr("params", {**params, "epochs": epochs})
+                    trial.set_user_attr("epochs_planned", planned)
+                return epochs
+            ends = deadline() if deadline is not None and not runs_in_full(trial) else None
+            if ends is not None and done >= PLAN_AFTER \
+                    and (planned - done) * epoch_seconds > ends - time.monotonic():
+                trial.set_user_attr("stopped", deadline.cause())
+                raise optuna.TrialPruned(f"{planned - done} more epochs would not end before "
+                                         "the search does")
+            return planned
+
+        return plan
 
 
 def report(trial: optuna.Trial, epoch: int, epochs: int, logs: dict[str, float] | None) -> None:
@@ -141,3 +175,4 @@ def record(trial: optuna.Trial, log: EpochLog) -> None:
         trial.set_user_attr("val_loss", log.history["val_loss"][-1])
         trial.set_user_attr("epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
     trial.set_user_attr("fit_seconds", round(log.seconds, 2))
+

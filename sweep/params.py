@@ -4,7 +4,8 @@ Every model this tool trains is one point of this family:
 
     input → [flip, shift and rotation, in training only]
           → conv_blocks × (convs_per_block × (Conv2D → [BatchNorm] → ReLU) → [MaxPool 2×2])
-          → Flatten or GlobalAveragePooling → [Dense(dense_units, ReLU)] → [Dropout] → Dense(classes)
+          → Flatten or GlobalAveragePooling → [Dense(dense_units) → [BatchNorm] → ReLU]
+          → [Dropout] → Dense(classes)
 
 trained with Adam (AdamW when ``weight_decay`` > 0), a constant learning rate or one that warms
 up and then decays along a cosine, and cross-entropy with optional label smoothing.
@@ -283,8 +284,11 @@ class Architecture:
             # A conv followed by batch norm has no bias (beta does its job); batch norm keeps
             # gamma, beta, a moving mean and a moving variance per filter.
             count += 4 * filters if self.batch_norm else filters
-        return count + sum(inputs * units + units for inputs, units in
-                           self._dense_shapes(input_shape, num_classes))
+        dense = self._dense_shapes(input_shape, num_classes)
+        for inputs, units in dense[:-1]:  # the hidden layer: normalised like the convs
+            count += inputs * units + (4 * units if self.batch_norm else units)
+        inputs, units = dense[-1]
+        return count + inputs * units + units
 
     def training_flops(self, input_shape: tuple[int, int, int], num_classes: int) -> int:
         """Floating-point operations to train on one image: the compute floor of a trial.
@@ -298,6 +302,11 @@ class Architecture:
                 for height, width, channels, filters in self._conv_shapes(input_shape)]
         macs += [inputs * units for inputs, units in self._dense_shapes(input_shape, num_classes)]
         return 2 * (3 * sum(macs) - macs[0])
+
+
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Gradient steps in one pass over ``images`` (the last batch may be short)."""
+    return max(1, math.ceil(images / batch_size))
 
 
 def unused_params(params: Mapping[str, Any]) -> set[str]:

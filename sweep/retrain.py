@@ -15,7 +15,17 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.baseline import load_checked, write_model_report
-from sweep.budget import Clock, TimeLimit, final_params
+from sweep.budget import Clock, TimeLimit, duration
+from sweep.rescore import (
+    CV_ATTR,
+    FOLDS,
+    by_accuracy,
+    choose,
+    cross_validated,
+    needs_cross_validation,
+    validation_correct,
+)
+from sweep.trials import final_params, finalists
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
@@ -23,7 +33,7 @@ from sweep.files import ensure_writable, write_json
 from sweep.leaderboard import update_summary
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
-from sweep.stats import accuracy_interval, paired_difference, unpack, wilson
+from sweep.stats import accuracy_interval, paired_difference, wilson
 from sweep.study import (
     baseline_trial,
     best_trial,
@@ -51,25 +61,6 @@ def fit_full(
         return training.train(model, arch, x, y, seed=seed, task=task)
 
 
-def choose(best: FrozenTrial, base: FrozenTrial | None) -> tuple[FrozenTrial, str]:
-    """The trial to retrain as the answer, and why: the best on validation, unless it is not
-    clearly better than the baseline there (the 95 % interval of their paired difference on
-    the validation images reaches 0), which then stays the answer."""
-    if base is None or base.state != TrialState.COMPLETE:
-        return best, f"trial {best.number}, the best on validation"
-    if best.number == base.number:
-        return base, "the baseline: no trial beat it on validation"
-    if "val_correct" not in best.user_attrs or "val_correct" not in base.user_attrs:
-        return best, f"trial {best.number}, the best on validation"  # a study of an older version
-    gain, low, high = paired_difference(unpack(best.user_attrs["val_correct"]),
-                                        unpack(base.user_attrs["val_correct"]))
-    interval = f"{gain:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}"
-    if low <= 0:
-        return base, (f"the baseline: the best trial, {best.number}, is not clearly better on "
-                      f"validation ({interval})")
-    return best, f"trial {best.number}, the best on validation ({interval} over the baseline)"
-
-
 def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display,
                  limit: TimeLimit | None = None, clock: Clock | None = None) -> dict[str, Any]:
     """Retrain the chosen trial (:func:`choose`) and the baseline on train + validation, test
@@ -87,7 +78,9 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
     out = ensure_writable(data.folder / "best")
     base = baseline_trial(study)
-    chosen, why = choose(best, base)
+    chosen, why = answer(study, dataset, data, display, limit)
+    if clock is not None and CV_ATTR in study.user_attrs:
+        clock.lap("cross-validation")
     chosen_params = final_params(chosen)
     base_params = (
         final_params(base) if base is not None and base.state == TrialState.COMPLETE
@@ -143,6 +136,32 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
         f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
     return metrics
+
+
+def answer(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display,
+           limit: TimeLimit | None) -> tuple[FrozenTrial, str]:
+    """The trial to retrain and why (:func:`sweep.rescore.choose`): on the validation split, or
+    where it is small and the time limit has room, on cross-validated finalists."""
+    trials = study.get_trials(deepcopy=False)
+    candidates = finalists(trials)
+    base = baseline_trial(study)
+    if needs_cross_validation(dataset):
+        after = limit.after_search_seconds(trials) if limit is not None else 0.0
+        if limit is None or after <= limit.left():
+            display.log(f"The validation split holds {len(dataset.y_val)} images, too few to choose "
+                        f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "
+                        f"({FOLDS} folds of train + validation)")
+            correct = cross_validated(study, candidates, dataset, data.seed, display)
+            images = len(dataset.y_train) + len(dataset.y_val)
+            return choose(by_accuracy(candidates, correct), base, correct,
+                          f"{FOLDS}-fold cross-validation ({images} images)")
+        display.log(f"No time left to cross-validate the finalists ({duration(after)} needed, "
+                    f"{duration(max(limit.left(), 0))} left): choosing on the validation split")
+    best = best_trial(study)
+    assert best is not None
+    ranked = [best, *(t for t in candidates if t.number != best.number)]
+    return choose(ranked, base, validation_correct(ranked),
+                  f"validation ({len(dataset.y_val)} images)")
 
 
 def val_metrics(trial: FrozenTrial) -> dict[str, Any]:

@@ -449,10 +449,10 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
         if base is not None and base.state == TrialState.COMPLETE:
             gain = f"; baseline {_scored(base)}"
         lines.append(f"Best trial {best.number} ({origin(best)}): val_accuracy {_scored(best)}{gain}")
-        unused = unused_params(best.user_attrs.get("params", best.params))
+        params = best.user_attrs.get("params", best.params)  # as trained: all, epochs as run
         lines.append("  " + ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"  # not 0.30000000000000004
-            for k, v in best.params.items() if k not in unused))
+            for k, v in params.items() if k not in unused_params(params) and k in best.params))
         cut = sum(t.user_attrs.get("stopped") in STOPPED for t in study.get_trials(deepcopy=False))
         if cut and best.user_attrs.get("is_baseline"):
             lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the "

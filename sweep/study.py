@@ -17,10 +17,9 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.backend import env_int
-from sweep.budget import best_of
+from sweep.trials import best_of
 from sweep.config import PRUNERS, DataConfig, SweepConfig
 from sweep.errors import UsageError
-from sweep.objective import PROGRESS_STEPS
 from sweep.spaces import SearchSpace
 
 SETTINGS_ATTR = "sweep_settings"
@@ -29,8 +28,19 @@ SETTINGS_ATTR = "sweep_settings"
 # worker recovered within seconds.
 DEFAULT_HEARTBEAT_SECONDS = 20
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-# The pruner's first rung, in percent of a trial's training: a tenth of it.
+# Trials report their validation accuracy to the pruner at the share of their training done, in
+# percent, not at their epoch number: a 20-epoch cosine run after 2 epochs still learns at its
+# peak rate, a 5-epoch run after 2 epochs has already slowed down. Compared at the same epoch,
+# the short runs look better and the long ones, which end better, were pruned ("slow starters");
+# compared at the same share of their schedule, both stand where their schedule has them.
+PROGRESS_STEPS = 100
+# The pruner's first rung: a tenth of a trial's training.
 PRUNER_MIN_STEP = 10
+
+
+def progress_step(epoch: int, epochs: int) -> int:
+    """The pruner's step after ``epoch`` of ``epochs``: the percentage of training done."""
+    return round(PROGRESS_STEPS * epoch / epochs)
 # Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
 optuna.logging.set_verbosity(logging.ERROR)
 

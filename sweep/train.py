@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from sweep.backend import load_keras
-from sweep.models import build_model, probabilities
+from sweep.models import build_model, probabilities, schedule
 from sweep.params import Architecture
 from sweep.progress import Task
 
@@ -153,6 +153,35 @@ class Deadline(keras.callbacks.Callback):
 
     def _ask(self, now: float) -> None:
         self.ends, self.asked_at = self.deadline(), now
+
+
+class EpochPlan(keras.callbacks.Callback):
+    """Lets ``plan(epochs_done, epoch_seconds)`` shorten a run while it trains.
+
+    After each epoch ``plan`` gets the epochs done and how long the last one took (validation
+    included), and returns how many epochs the run should have in all; it may raise to stop
+    the run. A shorter run ends early, and its learning-rate schedule (:class:`WarmupCosine`)
+    is stretched over the new length, so it still decays to 0 in its last step.
+    """
+
+    def __init__(self, plan: Callable[[int, float], int], epochs: int, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.plan, self.epochs, self.steps_per_epoch = plan, epochs, steps_per_epoch
+        self.began = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.began = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        done = epoch + 1
+        epochs = self.plan(done, time.perf_counter() - self.began)
+        if epochs < self.epochs:
+            self.epochs = max(epochs, done)
+            rate = schedule(self.model)
+            if rate is not None:
+                rate.total_steps.assign(float(self.epochs * self.steps_per_epoch))
+        if done >= self.epochs:
+            self.model.stop_training = True
 
 
 def new_model(

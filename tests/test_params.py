@@ -48,9 +48,10 @@ def test_digits_baseline_fits_8x8() -> None:
     assert digits.param_count(DIGITS, 10) == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (256 * 128 + 128) + (128 * 10 + 10)
 
 
-def test_batch_norm_adds_four_weights_per_filter_and_takes_the_convs_biases() -> None:
+def test_batch_norm_adds_four_weights_per_unit_and_takes_the_biases() -> None:
+    # After every conv and the hidden dense layer (128 units); the output layer keeps its bias.
     plain, normed = arch(), arch(batch_norm=True)
-    assert normed.param_count(MNIST, 10) - plain.param_count(MNIST, 10) == (4 - 1) * (32 + 64)
+    assert normed.param_count(MNIST, 10) - plain.param_count(MNIST, 10) == (4 - 1) * (32 + 64 + 128)
 
 
 def test_vgg_style_blocks_a_gap_head_and_no_hidden_layer() -> None:

@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
-from sweep.budget import final_params
+from sweep.trials import final_params
 from sweep.params import MNIST_BASELINE, Architecture
 
 
