@@ -67,12 +67,16 @@ clean-venv:
 	rm -rf $(VENV)
 
 # Benchmarks (not part of `make test`), written to results/bench/<BENCH>/:
-#   BENCH=strategies (default): sampler/pruner pairs at an equal wall budget (BUDGET seconds each)
+#   BENCH=datasets (default): the bare sweep and KerasTuner Hyperband on every dataset at hand
+#     (MNIST from DATA_DIR or SWEEP_DATA_DIR, its image folder and subsets, digits), TIME_LIMIT each
+#   BENCH=pruning: rerun pruned trials of a finished sweep (RESULTS=its results root) in full
+#   BENCH=strategies: sampler/pruner pairs at an equal wall budget (BUDGET seconds each)
 #   BENCH=workers: trials per hour, 1 worker × 2 threads against 2 workers × 1 thread
 #   BENCH=throughput: MNIST epoch seconds: notebook fit, trial path, compute floor
-#   BENCH=peers: time to accuracy against KerasTuner Hyperband and Optuna TPE without pruning
 #   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
-BENCH ?= strategies
+BENCH ?= datasets
 bench: $(STAMP)
 	$(PY) -m sweep.bench $(BENCH) --dataset $(DATASET) $(call flag,BUDGET,--budget) \
-		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers)
+		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers) \
+		$(call flag,TIME_LIMIT,--time-limit) $(call flag,DATA_DIR,--data-dir) \
+		$(call flag,RESULTS,--results) $(call flag,STUDY,--study)

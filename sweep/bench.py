@@ -14,12 +14,15 @@ trials per hour and the per-trial overhead (the time spent outside Keras's ``fit
 CNN: the notebook's plain ``fit`` against the sweep's trial path, and the compute floor
 (:mod:`sweep.speed`): ``results/bench/throughput/throughput.csv`` and ``throughput.png``.
 
-``python -m sweep.bench peers`` races the default sweep against KerasTuner Hyperband
-(``max_epochs=9``, ``factor=3``, one iteration, whose wall time sets the budget) and Optuna TPE
-without pruning, on one search space (the MNIST space with 1–9 epochs), split, batch sizes and
-thread settings (only sweep starts from the space's first trials; a fourth run, sweep without
-them, shows what they are worth); then retrains each one's best on train + validation and tests
-it: ``results/bench/peers/peers.csv`` and ``peers.png``.
+``python -m sweep.bench datasets`` runs the bare default sweep, and KerasTuner Hyperband with the
+same time limit, on every real dataset at hand (MNIST, MNIST as an image folder of JPEGs, MNIST
+subsets of 1,000 and 10,000 training images, scikit-learn's digits) and tabulates time, trials,
+the baseline's and the final model's test accuracy, the gain with its interval, and where the
+final model came from: ``results/bench/datasets/datasets.csv`` and ``datasets.md``.
+
+``python -m sweep.bench pruning --results DIR`` reruns in full a sample of the pruned trials of
+a finished sweep and says how many would have ranked in the top 3: how often the pruner stops a
+good slow starter (``results/bench/pruning/pruning.csv``).
 
 ``python -m sweep.bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
@@ -230,96 +233,176 @@ def throughput(out: Path) -> pd.DataFrame:
     return table
 
 
-# (label, results folder, study name, extra sweep flags, whether it gets the space's first
-# trials); KerasTuner runs first: it sets the budget. It cannot be handed first trials, and plain
-# Optuna stands for a user without our priors: only sweep starts from them.
-PEERS = (
-    ("KerasTuner Hyperband", "kerastuner", "mnist-kerastuner",
-     ("--engine", "kerastuner", "--tuner", "hyperband"), False),
-    ("sweep (default)", "sweep", "mnist", (), True),
-    ("Optuna TPE, no pruning", "optuna-tpe", "mnist", ("--pruner", "none", "--workers", "1"), False),
-    # How much of sweep's lead the first trials make.
-    ("sweep without first trials", "sweep-no-first-trials", "mnist", (), False),
-)
+# The real datasets this project has: MNIST (Keras's file), MNIST as the notebook's image folder
+# (train/<class>/*.jpg), stratified MNIST subsets of 1,000 and 10,000 training images (the same
+# 10,000 test images), and scikit-learn's digits.
+DATASETS = ("mnist", "mnist-folder", "mnist-10k", "mnist-1k", "digits")
+ENGINES_RACED = {"sweep": (), "kerastuner": ("--engine", "kerastuner", "--tuner", "hyperband")}
 
 
-def peers_space(first_trials: bool = True) -> str:
-    """The shipped MNIST space with 1-9 epochs (KerasTuner Hyperband's max_epochs=9), with or
-    without its first trials."""
-    import yaml
+def bench_data(name: str, mnist: Path | None, folder: Path) -> tuple[str, str | None]:
+    """The --dataset and --data-dir of benchmark dataset ``name``, writing its files under
+    ``folder`` from Keras's ``mnist`` file the first time."""
+    import numpy as np
 
-    from sweep.spaces import default_space_path
+    if name == "digits":
+        return "digits", None
+    if mnist is None:
+        raise FileNotFoundError("needs Keras's mnist.npz: set SWEEP_DATA_DIR or pass --data-dir")
+    if name == "mnist":
+        return "mnist", str(mnist.parent)
+    with np.load(mnist, allow_pickle=False) as arrays:
+        data = {key: arrays[key] for key in arrays.files}
+    if name == "mnist-folder":
+        root = folder / "mnist-folder"
+        if not (root / "test").is_dir():
+            write_image_folder(data, root)
+        return str(root), None
+    size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
+    target = folder / name / "mnist.npz"
+    if not target.is_file():
+        from sklearn.model_selection import train_test_split
 
-    data = yaml.safe_load(default_space_path("mnist").read_text())
-    data["description"] = "The MNIST space with 1-9 epochs, for racing sweep against its peers."
-    data["params"]["epochs"] = {"type": "int", "low": 1, "high": 9}
-    if not first_trials:
-        data.pop("first_trials", None)
-    return yaml.safe_dump(data, sort_keys=False)
+        keep, _ = train_test_split(np.arange(len(data["y_train"])), train_size=size,
+                                   stratify=data["y_train"], random_state=0)
+        keep = np.sort(keep)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(target, x_train=data["x_train"][keep], y_train=data["y_train"][keep],
+                            x_test=data["x_test"], y_test=data["y_test"])
+    return "mnist", str(target.parent)
 
 
-def first_reaching(curve: pd.DataFrame, target: float) -> float | None:
-    """Seconds until a best-so-far curve first reaches ``target`` (None: never)."""
-    reached = curve[curve["best_val_accuracy"] >= target - 1e-12]
-    return float(reached["seconds"].iloc[0]) if len(reached) else None
+def write_image_folder(data: dict[str, "np.ndarray"], root: Path) -> None:
+    """MNIST as the notebook's image folder: <split>/<digit>/<n>.jpg, written beside, then
+    renamed into place."""
+    from PIL import Image
+
+    staging = root.with_name(root.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    for split in ("train", "test"):
+        for index, (pixels, label) in enumerate(zip(data[f"x_{split}"], data[f"y_{split}"])):
+            path = staging / split / str(label) / f"{index:05d}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(path, quality=95)
+    staging.rename(root)
 
 
-def peers(seed: int, out: Path) -> pd.DataFrame:
-    """Best validation accuracy over time for sweep and its peers at KerasTuner's budget."""
-    from sweep import plots
+def race(name: str, engine: str, dataset: str, data_dir: str | None, time_limit: float, seed: int,
+         out: Path) -> dict[str, object]:
+    """One bare sweep (or KerasTuner's) on one dataset; its row of the datasets table."""
+    folder = out / name / engine
+    shutil.rmtree(folder, ignore_errors=True)
+    command = [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
+               "--seed", str(seed), "--time-limit", str(time_limit), *ENGINES_RACED[engine]]
+    if data_dir is not None:
+        command += ["--data-dir", data_dir]
+    started = time.monotonic()
+    with open(out / name / f"{engine}.log", "w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.monotonic() - started
+    results = next(folder.iterdir())  # results/<dataset name>/
+    metrics = json.loads((results / "best" / "metrics.json").read_text())
+    board = pd.read_csv(results / "leaderboard.csv")
+    states = board["state"].value_counts().to_dict()
+    winner = board.loc[board["trial"] == metrics["trial"], "origin"]
+    low, high = metrics["test_gain_ci95"] or (None, None)
+    return {
+        "dataset": name, "engine": engine, "minutes": round(wall / 60, 1),
+        "trials": len(board), "complete": states.get("complete", 0), "pruned": states.get("pruned", 0),
+        "baseline_test": metrics["baseline_test_accuracy"], "final_test": metrics["test_accuracy"],
+        "gain": metrics["test_gain"], "gain_low": low, "gain_high": high,
+        "final_from": winner.iloc[0] if len(winner) else "?", "final_trial": metrics["trial"],
+    }
+
+
+def datasets(names: list[str], engines: list[str], time_limit: float, seed: int,
+             data_dir: str | None, out: Path) -> pd.DataFrame:
+    """The bare default sweep and KerasTuner Hyperband, each with the same time limit, on every
+    benchmark dataset: ``datasets.csv`` and a Markdown table ``datasets.md``."""
+    from sweep.datasets import resolve_data_dir
+
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = resolve_data_dir(data_dir)
+    mnist = chosen / "mnist.npz" if chosen is not None and (chosen / "mnist.npz").is_file() else None
+    rows = []
+    for name in names:
+        try:
+            dataset, folder = bench_data(name, mnist, out / "data")
+        except FileNotFoundError as error:
+            print(f"{name}: skipped ({error})", flush=True)
+            continue
+        (out / name).mkdir(exist_ok=True)
+        for engine in engines:
+            rows.append(race(name, engine, dataset, folder, time_limit, seed, out))
+            row = rows[-1]
+            print(f"{name} {engine}: {row['minutes']} min, {row['trials']} trials, baseline "
+                  f"{row['baseline_test']}, final {row['final_test']:.4f} ({row['final_from']})",
+                  flush=True)
+            table = pd.DataFrame(rows)
+            write_csv(table, out / "datasets.csv")  # after every run: a long bench keeps its rows
+    (out / "datasets.md").write_text(markdown_table(table) + "\n")
+    write_json(out / "machine.json", machine_info())
+    return table
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The datasets table as the README shows it."""
+    lines = ["| Dataset | Engine | Minutes | Trials (complete + pruned) | Baseline test | Final test "
+             "| Gain (95 % interval) | Final model from |", "|---|---|---|---|---|---|---|---|"]
+    for row in table.itertuples():
+        gain = "—" if pd.isna(row.gain) else f"{row.gain:+.4f} ({row.gain_low:+.4f} to {row.gain_high:+.4f})"
+        base = "—" if pd.isna(row.baseline_test) else f"{row.baseline_test:.4f}"
+        lines.append(f"| {row.dataset} | {row.engine} | {row.minutes} | {row.trials} "
+                     f"({row.complete} + {row.pruned}) | {base} | {row.final_test:.4f} | {gain} "
+                     f"| {row.final_from} (trial {row.final_trial}) |")
+    return "\n".join(lines)
+
+
+def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: str | None,
+            out: Path) -> pd.DataFrame:
+    """How often the pruner stopped a trial that would have ranked in the top 3: ``sample`` of a
+    finished sweep's pruned trials (``results``: its results root) run again in full, on the
+    study's own split, and ranked among its completed trials (``pruning.csv``)."""
+    import random
+
     from sweep.baseline import load_checked
-    from sweep.config import DataConfig
+    from sweep.objective import Objective
+    from sweep.params import baseline_params
     from sweep.progress import Display
-    from sweep.trials import final_params
-    from sweep.retrain import retrained_test_accuracy
-    from sweep.study import best_trial
+    from sweep.spaces import parse_space
+    from sweep.study import load_study_at, recorded_data, recorded_settings
 
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    spaces = {True: out / "space.yaml", False: out / "space-without-first-trials.yaml"}
-    for first_trials, path in spaces.items():
-        path.write_text(peers_space(first_trials))
-    budget, curves, rows = None, {}, []
-    for label, folder, name, flags, first_trials in PEERS:
-        started = time.monotonic()
-        limit = ("--timeout", f"{budget:.0f}") if budget else ("--timeout", "100000")
-        subprocess.run(sweep_command("mnist", out / folder, seed,
-                                     "--space", str(spaces[first_trials]),
-                                     "--trials", "100000", *limit, *flags),
-                       check=True, stdout=subprocess.DEVNULL)
-        study = optuna.load_study(study_name=name,
-                                  storage=f"sqlite:///{out / folder / 'mnist' / 'study.db'}")
-        if budget is None:  # KerasTuner's one Hyperband iteration, first trial start to last end
-            trials = [t for t in study.trials if t.datetime_complete]
-            budget = (max(t.datetime_complete for t in trials)
-                      - min(t.datetime_start for t in trials)).total_seconds()
-        curves[label] = best_over_time(study, budget)
-        best = best_trial(study)
-        rows.append({"engine": label, "budget_s": round(budget), "trials": len(curves[label]),
-                     "best_val_accuracy": curves[label]["best_val_accuracy"].max(),
-                     "best_trial": best.number, "best_params": json.dumps(final_params(best)),
-                     "wall_s": round(time.monotonic() - started)})
-        print(f"{label}: best val_accuracy {rows[-1]['best_val_accuracy']:.4f} in "
-              f"{rows[-1]['trials']} trials within {budget:.0f}s", flush=True)
-    # The same retrain for every best configuration: train + validation, same seed, one test.
+    out.mkdir(parents=True, exist_ok=True)
+    folder = next(path for path in results.iterdir() if (path / "study.db").is_file())
+    study = load_study_at(f"sqlite:///{(folder / 'study.db').resolve()}", study_name)
+    record = recorded_settings(study)
+    data = recorded_data(record, data_dir, str(results))
     display = Display()
-    dataset = load_checked(DataConfig("mnist", seed=seed), display)
-    for row in rows:
-        row["test_accuracy"] = retrained_test_accuracy(
-            json.loads(row["best_params"]), dataset, seed, display, row["engine"])
-        print(f"{row['engine']}: retrained test accuracy {row['test_accuracy']:.4f}", flush=True)
-    ours = curves["sweep (default)"]
-    for row in rows:
-        curve = curves[row["engine"]]
-        reached = first_reaching(curve, row["best_val_accuracy"])
-        row["seconds_to_own_best"] = reached
-        mine = first_reaching(ours, row["best_val_accuracy"])
-        row["sweep_seconds_to_this_best"] = mine
-        row["sweep_time_ratio"] = round(mine / reached, 3) if mine is not None and reached else None
+    dataset = load_checked(data, display)
+    space = parse_space(record["space"], record["space_source"]).for_data(len(dataset.x_train))
+    completed = sorted((t.values[0] for t in study.trials if t.state == TrialState.COMPLETE), reverse=True)
+    third = completed[min(2, len(completed) - 1)]
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED and not t.user_attrs.get("stopped")]
+    chosen = random.Random(seed).sample(pruned, min(sample, len(pruned)))
+    replay = optuna.create_study(direction="maximize")  # no pruner: every trial runs in full
+    baseline = baseline_params(data.kind, dataset.input_shape)
+    rows = []
+    for trial in chosen:
+        replay.enqueue_trial(trial.params)
+        run = replay.ask()
+        value = Objective(dataset, space, baseline, data.seed, display)(run)
+        replay.tell(run, value)
+        stopped_at = max(trial.intermediate_values) if trial.intermediate_values else 0
+        rows.append({"trial": trial.number, "pruned_at_percent": stopped_at,
+                     "score_when_pruned": trial.intermediate_values.get(stopped_at),
+                     "full_score": value, "third_best_complete": third, "top3": value >= third})
+        print(f"trial {trial.number}: pruned at {stopped_at} %, in full {value:.4f} "
+              f"({'top 3' if value >= third else 'not top 3'}; third best {third:.4f})", flush=True)
     table = pd.DataFrame(rows)
-    write_csv(table, out / "peers.csv")
-    plots.plot_curves(curves, out / "peers.png",
-                      f"MNIST: best validation accuracy within KerasTuner Hyperband's {budget:.0f}s")
+    write_csv(table, out / "pruning.csv")
+    if len(table):
+        print(f"{int(table['top3'].sum())} of {len(table)} pruned trials would have ranked in the "
+              f"top 3 ({table['top3'].mean():.0%})", flush=True)
     write_json(out / "machine.json", machine_info())
     return table
 
@@ -412,8 +495,19 @@ def machine_info() -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweep.bench", description=__doc__.splitlines()[0])
     parser.add_argument("benchmark",
-                        choices=("strategies", "workers", "memory", "throughput", "peers"))
+                        choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput"))
     parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--datasets", default=",".join(DATASETS),
+                        help=f"datasets: which ones (default {','.join(DATASETS)})")
+    parser.add_argument("--engines", default=",".join(ENGINES_RACED),
+                        help="datasets: sweep, kerastuner or both (default)")
+    parser.add_argument("--time-limit", type=float, default=1140.0,
+                        help="datasets: each sweep's --time-limit (default 1140)")
+    parser.add_argument("--data-dir", help="datasets, pruning: folder with Keras's dataset "
+                        "files (default $SWEEP_DATA_DIR)")
+    parser.add_argument("--results", help="pruning: the results root of a finished sweep")
+    parser.add_argument("--study", help="pruning: its study name (default: the dataset's)")
+    parser.add_argument("--sample", type=int, default=8, help="pruning: pruned trials rerun in full")
     parser.add_argument("--budget", type=float, default=600.0, help="strategies: seconds each")
     parser.add_argument("--trials", type=int, default=40, help="memory, workers: trials to run")
     parser.add_argument("--workers", type=int, default=1, help="memory: worker processes")
@@ -421,10 +515,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args(argv)
     out = Path(args.out) / args.benchmark
-    if args.benchmark == "strategies":
+    if args.benchmark == "datasets":
+        table = datasets(args.datasets.split(","), args.engines.split(","), args.time_limit,
+                         args.seed, args.data_dir, out)
+    elif args.benchmark == "pruning":
+        if not args.results:
+            raise SystemExit("pruning needs --results: the results root of a finished sweep")
+        table = pruning(Path(args.results), args.study or Path(args.dataset.rstrip("/")).name,
+                        args.sample, args.seed, args.data_dir, out)
+    elif args.benchmark == "strategies":
         table = strategies(args.dataset, args.budget, args.seed, out)
-    elif args.benchmark == "peers":
-        table = peers(args.seed, out)
     elif args.benchmark == "throughput":
         table = throughput(out)
     elif args.benchmark == "workers":

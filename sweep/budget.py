@@ -213,3 +213,13 @@ def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: floa
     """How many epochs of ``epoch_seconds`` each fit in ``seconds`` of training, between the
     ``done`` ones and the ``planned`` ones."""
     return min(planned, max(done, int(seconds // max(epoch_seconds, 1e-9))))
+
+
+def fastest_rate(trials: Sequence[FrozenTrial]) -> float | None:
+    """The most training FLOPs per second any trial reached (over its whole epochs), from its
+    ``train_flops`` (per image and epoch) and timing; None before any trial has an epoch."""
+    rates = [t.user_attrs["train_flops"] * t.user_attrs["epochs_run"] / t.user_attrs["epochs_seconds"]
+             for t in trials
+             if t.user_attrs.get("train_flops") and t.user_attrs.get("epochs_run")
+             and t.user_attrs.get("epochs_seconds")]
+    return max(rates, default=None)

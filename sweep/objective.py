@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from sweep.budget import SearchDeadline, epochs_that_fit
+from sweep.budget import SearchDeadline, duration, epochs_that_fit, fastest_rate
 from sweep.datasets import Dataset
 from sweep.params import Architecture, steps_per_epoch
 from sweep.progress import Display
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # The pruner may stop a trial only in the first half of its training: after that a trial costs
 # less to finish than it has already cost, and its score is worth having.
 PRUNE_UNTIL = 50
+# A sampled trial is not started when even the study's fastest rate would need this many times
+# the time left: the rate of other architectures says little about this one's.
+FITS_MARGIN = 1.5
 # A trial's epochs are measured against the time left after this many: the first one also
 # traces the model's graph (seconds, where a small dataset's epoch takes a fraction of one).
 PLAN_AFTER = 2
@@ -92,6 +95,10 @@ class Objective:
                 arch = Architecture.from_params(params)
                 count = arch.param_count(dataset.input_shape, dataset.num_classes)
                 trial.set_user_attr("param_count", count)
+                # FLOPs of one epoch: the trials' speed, for telling what fits before training.
+                flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
+                trial.set_user_attr("train_flops", flops)
+                self.check_it_fits(trial, flops * arch.epochs)
                 model = training.new_model(arch, dataset.input_shape, dataset.num_classes,
                                            self.seed + trial.number, len(dataset.x_train))
                 plan = training.EpochPlan(self.planner(trial, params, time.time()), arch.epochs,
@@ -116,6 +123,20 @@ class Objective:
                 training.release()
         return score(log.history["val_accuracy"])
 
+
+    def check_it_fits(self, trial: optuna.Trial, flops: float) -> None:
+        """Prune a sampled trial before it trains when even at the fastest rate any trial of
+        the study reached it would need well over the time left before the search's deadline."""
+        ends = self.deadline() if self.deadline is not None and not runs_in_full(trial) else None
+        rate = fastest_rate(trial.study.get_trials(deepcopy=False)) if ends is not None else None
+        if ends is None or rate is None:
+            return
+        needs, left = flops / rate, ends - time.monotonic()
+        if needs > FITS_MARGIN * left:
+            assert self.deadline is not None
+            trial.set_user_attr("stopped", self.deadline.cause())
+            raise optuna.TrialPruned(f"it would need at least {duration(needs)}, and the search "
+                                     f"ends in {duration(max(left, 0))}")
 
     def planner(self, trial: optuna.Trial, params: dict[str, Any],
                 started: float) -> Callable[[int, float], int]:

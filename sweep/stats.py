@@ -41,16 +41,20 @@ def accuracy_interval(accuracy: float, total: int) -> tuple[float, float]:
 def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """Accuracy of A minus accuracy of B on the same images, with its 95 % interval.
 
-    ``a`` and ``b`` say which images each model got right. The standard error is that of the mean
-    of per-image differences: only images where the two disagree add to it.
+    ``a`` and ``b`` say which images each model got right. Only the images where they disagree
+    count: A right and B wrong (``ab``), the other way round (``ba``). The interval is Wald's
+    for paired proportions, widened by one image (a continuity correction): with few
+    disagreements, 5 against 0 of 1,000 images is a chance the normal approximation alone
+    would call certain (an exact sign test gives p = 0.06).
     """
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     if a.shape != b.shape or a.ndim != 1 or not len(a):
         raise ValueError(f"need two equally long, non-empty correctness vectors, got {a.shape} and {b.shape}")
-    diff = a.astype(np.float64) - b.astype(np.float64)
-    mean = float(diff.mean())
-    error = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    return mean, mean - Z95 * error, mean + Z95 * error
+    n = len(a)
+    ab, ba = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    gain = (ab - ba) / n
+    half = Z95 * math.sqrt(max(ab + ba - (ab - ba) ** 2 / n, 0.0)) / n + (1 / n if ab + ba else 0.0)
+    return gain, gain - half, gain + half
 
 
 def score(val_accuracies: Sequence[float]) -> float:

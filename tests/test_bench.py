@@ -1,5 +1,5 @@
-"""The pure parts of ``make bench``: the peers' search space, time to a target, the floor,
-where the workers' time went.
+"""The pure parts of ``make bench``: the benchmark datasets and their table, the floor, where
+the workers' time went.
 
 The benchmarks themselves train for minutes and time things, so they are never run by tests.
 """
@@ -11,38 +11,52 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.bench import first_reaching, peers_space, time_use
-from sweep.params import BASELINES
-from sweep.spaces import parse_space
+from sweep.bench import bench_data, markdown_table, time_use
 from sweep.speed import floor_seconds
-from sweep.study import max_epochs
 
 
-def test_peers_space_is_the_mnist_space_with_kerastuners_max_epochs() -> None:
-    space = parse_space(yaml.safe_load(peers_space()), "peers")
-    shipped = parse_space(yaml.safe_load(open("search_spaces/mnist.yaml").read()), "mnist")
-    assert max_epochs(space, BASELINES["mnist"]) == 9
-    assert space.distributions["epochs"].low == 1
-    assert {n: d for n, d in space.distributions.items() if n != "epochs"} == {
-        n: d for n, d in shipped.distributions.items() if n != "epochs"}
-    assert space.first_trials == shipped.first_trials and shipped.first_trials
-    # The peers that stand for KerasTuner and plain Optuna start without them.
-    assert parse_space(yaml.safe_load(peers_space(first_trials=False)), "peers").first_trials == ()
+def test_benchmark_subsets_and_image_folder_are_real_mnist_files(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (3000, 28, 28), dtype=np.uint8),
+              "y_train": np.arange(3000) % 10,
+              "x_test": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+              "y_test": np.arange(20) % 10}
+    mnist = tmp_path / "keras" / "mnist.npz"
+    mnist.parent.mkdir()
+    np.savez(mnist, **arrays)
+    assert bench_data("mnist", mnist, tmp_path / "data") == ("mnist", str(mnist.parent))
+    dataset, folder = bench_data("mnist-1k", mnist, tmp_path / "data")
+    with np.load(Path(folder) / "mnist.npz") as subset:
+        assert dataset == "mnist" and len(subset["y_train"]) == 1000
+        assert np.bincount(subset["y_train"]).tolist() == [100] * 10  # stratified
+        assert len(subset["y_test"]) == 20  # the whole test set
+    root, none = bench_data("mnist-folder", mnist, tmp_path / "data")
+    assert none is None and len(list(Path(root, "train", "7").glob("*.jpg"))) == 300
+    with Image.open(next(Path(root, "test", "0").glob("*.jpg"))) as image:
+        assert image.size == (28, 28) and image.mode == "L"
+    assert bench_data("digits", None, tmp_path) == ("digits", None)
+    with pytest.raises(FileNotFoundError, match="mnist.npz"):
+        bench_data("mnist-10k", None, tmp_path)
 
 
-@pytest.mark.parametrize(("target", "seconds"), [
-    (0.5, 10.0),  # the first point already reaches it
-    (0.97, 30.0),
-    (0.98, 30.0),  # reached exactly
-    (0.99, None),  # never
-])
-def test_first_reaching(target: float, seconds: float | None) -> None:
-    curve = pd.DataFrame({"seconds": [10.0, 20.0, 30.0, 40.0],
-                          "best_val_accuracy": [0.9, 0.95, 0.98, 0.98]})
-    assert first_reaching(curve, target) == seconds
+def test_the_datasets_table_reads_as_the_readme_shows_it() -> None:
+    table = pd.DataFrame([
+        {"dataset": "digits", "engine": "sweep", "minutes": 18.9, "trials": 40, "complete": 12,
+         "pruned": 28, "baseline_test": 0.9806, "final_test": 0.9944, "gain": 0.0139,
+         "gain_low": 0.0011, "gain_high": 0.0267, "final_from": "portfolio: vgg", "final_trial": 2},
+        {"dataset": "digits", "engine": "kerastuner", "minutes": 12.0, "trials": 30, "complete": 30,
+         "pruned": 0, "baseline_test": None, "final_test": 0.97, "gain": None, "gain_low": None,
+         "gain_high": None, "final_from": "sampler", "final_trial": 7},
+    ])
+    lines = markdown_table(table).splitlines()
+    assert lines[2] == ("| digits | sweep | 18.9 | 40 (12 + 28) | 0.9806 | 0.9944 | "
+                        "+0.0139 (+0.0011 to +0.0267) | portfolio: vgg (trial 2) |")
+    assert "| — | 0.9700 | — |" in lines[3]
 
 
 def test_floor_seconds_is_flops_over_rate() -> None:

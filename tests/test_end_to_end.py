@@ -115,16 +115,17 @@ def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(swept: Path) -
     board = pd.read_csv(swept / "results" / "digits" / "leaderboard.csv")
     assert len(board) == 3
     assert list(board["rank"]) == [1, 2, 3]
-    for column in ("rank", "trial", "state", "val_accuracy", "val_loss", "best_epoch", "epochs_run",
-                   "filters_1", "dense_units", "learning_rate", "epochs", "param_count",
-                   "fit_seconds", "started", "finished", "is_baseline", "is_first_trial"):
+    for column in ("rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss",
+                   "best_epoch", "epochs_run", "origin", "filters_1", "dense_units",
+                   "learning_rate", "epochs", "param_count", "fit_seconds", "started", "finished"):
         assert column in board.columns, column
     baseline = board[board["trial"] == 0].iloc[0]
-    assert bool(baseline["is_baseline"]) and baseline["filters_1"] == 32  # the baseline's own value
+    assert baseline["origin"] == "baseline" and baseline["filters_1"] == 32  # its own value
+    assert baseline["val_low"] < baseline["val_accuracy"] < baseline["val_high"]
     first = board[board["trial"] == 1].iloc[0]  # run in full, never pruned
-    assert bool(first["is_first_trial"]) and not bool(first["is_baseline"])
+    assert first["origin"] == "first trial"
     assert (first["filters_1"], first["epochs_run"], first["state"]) == (8, 2, "complete")
-    assert board["is_first_trial"].sum() == 1
+    assert (board["origin"] == "first trial").sum() == 1
     complete = board[board["state"] == "complete"]
     assert list(complete["val_accuracy"]) == sorted(complete["val_accuracy"], reverse=True)
     order = {"complete": 0, "pruned": 1, "fail": 2}
@@ -137,10 +138,16 @@ def test_sweep_retrains_the_best_and_writes_best_files(swept: Path) -> None:
     for name in ("model.keras", "params.json", "metrics.json", "confusion_matrix.png", "history.png"):
         assert (best / name).stat().st_size > 0, name
     metrics = json.loads((best / "metrics.json").read_text())
-    for key in ("test_accuracy", "test_loss", "per_class", "baseline_test_accuracy", "test_gain",
+    for key in ("test_accuracy", "test_accuracy_ci95", "test_loss", "per_class",
+                "baseline_test_accuracy", "baseline_test_accuracy_ci95", "test_gain",
+                "test_gain_ci95", "val_accuracy", "val_accuracy_ci95", "chosen_because",
                 "param_count", "seed", "versions"):
         assert key in metrics, key
     assert metrics["test_gain"] == pytest.approx(metrics["test_accuracy"] - metrics["baseline_test_accuracy"])
+    low, high = metrics["test_gain_ci95"]
+    assert low <= metrics["test_gain"] <= high
+    low, high = metrics["test_accuracy_ci95"]
+    assert low < metrics["test_accuracy"] <= high
     _reloads_and_predicts_the_same(best)
     assert (results / "digits" / "plots" / "optimization_history.png").is_file()
     assert (results / "digits" / "export" / "model.keras").is_file()
@@ -158,7 +165,7 @@ def test_sweep_with_the_shipped_mnist_space_on_a_tiny_mnist_file(tmp_path: Path)
                  "--results", str(tmp_path / "r"), "--trials", "2", "--no-retrain"]) == 0
     board = pd.read_csv(tmp_path / "r" / "mnist" / "leaderboard.csv")
     assert board["state"].isin(["complete", "pruned"]).sum() == 2
-    assert board.loc[board["is_baseline"], "filters_1"].iloc[0] == 32
+    assert board.loc[board["origin"] == "baseline", "filters_1"].iloc[0] == 32
 
 
 def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
@@ -191,7 +198,7 @@ def test_running_again_resumes_and_trials_counts_the_total(
     kept = ["trial", "state", "val_accuracy", "filters_1", "dense_units", "learning_rate", "started"]
     pd.testing.assert_frame_equal(first[kept].reset_index(drop=True),
                                   second[kept].head(3).reset_index(drop=True))
-    assert second["is_baseline"].sum() == 1  # the baseline is enqueued once, not per run
+    assert (second["origin"] == "baseline").sum() == 1  # enqueued once, not per run
     # Once more with the same count: nothing to search, and no worker process is started.
     logs = tmp_path / "r" / "digits" / "workers"
 
@@ -268,7 +275,7 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # is never pruned, reports every epoch and completes.
     import sweep.search
 
-    monkeypatch.setattr(sweep.search, "make_pruner", lambda name, max_epochs: PruneAll())
+    monkeypatch.setattr(sweep.search, "make_pruner", lambda name: PruneAll())
     assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
     baseline, *sampled = study.trials

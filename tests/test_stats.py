@@ -29,15 +29,25 @@ def test_paired_difference_counts_only_the_images_the_models_disagree_on() -> No
     b = np.array([True] * 90 + [False] * 6 + [True] * 4)
     gain, low, high = paired_difference(a, b)
     assert gain == pytest.approx(0.02)
-    # Ten disagreements out of 100: the standard error is that of their mean.
-    diff = a.astype(float) - b.astype(float)
-    error = diff.std(ddof=1) / 10
-    assert (low, high) == pytest.approx((0.02 - 1.959964 * error, 0.02 + 1.959964 * error))
+    # Ten disagreements out of 100, 6 against 4: ±1.96·√(10 − 2²/100)/100, and one image more.
+    half = 1.959964 * (10 - 0.04) ** 0.5 / 100 + 0.01
+    assert (low, high) == pytest.approx((0.02 - half, 0.02 + half))
     assert low < 0 < high  # 6 against 4 proves nothing
-    same = paired_difference(a, a)
-    assert same == (0.0, 0.0, 0.0)
+    assert paired_difference(a, a) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="equally long"):
         paired_difference(a, b[:5])
+
+
+@pytest.mark.parametrize(("wins", "losses", "significant"), [
+    (5, 0, False),   # an exact sign test: p = 0.06
+    (9, 0, True),    # p = 0.004
+    (40, 20, True),  # p = 0.01
+    (30, 20, False),  # p = 0.2
+])
+def test_a_few_disagreements_are_not_taken_for_certainty(wins: int, losses: int, significant: bool) -> None:
+    a = np.r_[np.ones(wins, bool), np.zeros(losses, bool), np.ones(1000, bool)]
+    b = np.r_[np.zeros(wins, bool), np.ones(losses, bool), np.ones(1000, bool)]
+    assert (paired_difference(a, b)[1] > 0) is significant
 
 
 @pytest.mark.parametrize(("curve", "expected"), [

@@ -40,22 +40,52 @@ def test_the_retrain_runs_the_epochs_the_trial_ran(
     assert final_params(trial)["epochs"] == retrained_epochs
 
 
-@pytest.mark.slow
-def test_training_uses_each_epochs_learning_rate() -> None:
-    from sweep.train import new_model, train
+TINY = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8}
 
-    arch = Architecture.from_params(
-        {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "batch_size": 16,
-         "epochs": 3, "lr_schedule": "cosine"}
-    )
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("schedule", "rates"), [
+    # 100 steps. cosine: warm-up over 5 steps from 4 % of the peak, then half a cosine to 0.
+    ("cosine", {0: 0.04, 1: 0.232, 5: 1.0, 52: 0.5, 99: 0.0003, 100: 0.0}),
+    # one_cycle: warm-up over 30 steps, half a cosine down over the other 70.
+    ("one_cycle", {0: 0.04, 15: 0.52, 30: 1.0, 65: 0.5, 100: 0.0}),
+    ("constant", None),
+])
+def test_learning_rate_schedules_warm_up_then_decay_to_zero(
+        schedule: str, rates: dict[int, float] | None) -> None:
+    from sweep.models import schedule as schedule_of
+    from sweep.train import new_model
+
+    arch = Architecture.from_params({**TINY, "lr_schedule": schedule, "epochs": 10,
+                                     "batch_size": 10, "learning_rate": 1e-3})
+    model = new_model(arch, (28, 28, 1), 10, 0, train_images=100)  # 10 steps an epoch
+    rate = schedule_of(model)
+    if rates is None:
+        assert rate is None and float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+        return
+    assert {step: float(rate(step)) / 1e-3 for step in rates} == pytest.approx(rates, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_an_epoch_plan_shortens_a_run_and_its_schedule_still_ends_at_zero() -> None:
+    from sweep.models import schedule
+    from sweep.train import EpochPlan, new_model, train
+
+    arch = Architecture.from_params({**TINY, "lr_schedule": "cosine", "epochs": 10, "batch_size": 10})
     rng = np.random.default_rng(0)
-    x = rng.random((64, 28, 28, 1), dtype=np.float32)
-    y = rng.integers(0, 10, 64)
-    model = new_model(arch, (28, 28, 1), 10, seed=0)
-    result = train(model, arch, x, y, seed=0, validation=(x[:16], y[:16]))
-    expected = [arch.epoch_learning_rate(e) for e in range(3)]
-    assert result.history["learning_rate"] == pytest.approx(expected, rel=1e-5)
-    assert float(model.optimizer.learning_rate) == pytest.approx(expected[-1], rel=1e-5)
+    x, y = rng.random((100, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 100)
+    model = new_model(arch, (28, 28, 1), 10, 0, len(x))
+    asked: list[int] = []
+
+    def plan(done: int, seconds: float) -> int:
+        asked.append(done)
+        assert seconds > 0
+        return 4 if done >= 2 else 10
+
+    result = train(model, arch, x, y, seed=0, callbacks=[EpochPlan(plan, 10, 10)])
+    assert len(result.history["loss"]) == 4 and asked == [1, 2, 3, 4]
+    assert int(model.optimizer.iterations) == 40
+    assert float(schedule(model)(40)) == 0.0  # decayed to 0 at the new end
 
 
 @pytest.mark.slow
@@ -69,7 +99,7 @@ def test_every_batch_trains_though_keras_runs_several_per_call() -> None:
          "epochs": 2})
     rng = np.random.default_rng(0)
     x = rng.random((2 * batches - 1, 28, 28, 1), dtype=np.float32)  # the last batch holds one
-    model = new_model(arch, (28, 28, 1), 10, seed=0)
+    model = new_model(arch, (28, 28, 1), 10, 0, len(x))
     train(model, arch, x, rng.integers(0, 10, len(x)), seed=0)
     assert int(model.optimizer.iterations) == 2 * batches
 
@@ -79,8 +109,8 @@ def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning(
     from sweep.train import make_batches
 
     x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
-    batches = make_batches(x, np.arange(10), batch_size=4, shuffle_seed=0)
-    epochs = [[(int(image.numpy().item()), int(label)) for images, labels in batches
+    batches = make_batches(x, np.arange(10), batch_size=4, num_classes=10, shuffle_seed=0)
+    epochs = [[(int(image.numpy().item()), int(np.argmax(label))) for images, labels in batches
                for image, label in zip(images, labels)] for _ in range(2)]
     assert [sorted(epoch) for epoch in epochs] == [[(i, i) for i in range(10)]] * 2
     assert epochs[0] != epochs[1]  # a new order every epoch
@@ -90,6 +120,8 @@ def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning(
 
 class ScriptedTimeout:
     """A search deadline whose end comes from ``end()``; what it cuts, the timeout cut."""
+
+    limit = None  # no time limit: only the timeout
 
     def __init__(self, end: Callable[[], float | None]) -> None:
         self.end = end
@@ -106,7 +138,7 @@ def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial
     ``deadline(study)``."""
     from sweep.datasets import load_dataset
     from sweep.progress import Display
-    from sweep.search import Objective
+    from sweep.objective import Objective
     from sweep.spaces import parse_space
     from sweep.worker import run_trials
 
@@ -166,7 +198,7 @@ def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
     import time
 
     from sweep.budget import TimeLimit
-    from sweep.search import SearchDeadline
+    from sweep.budget import SearchDeadline
 
     def limit_passed(study: optuna.Study) -> SearchDeadline:  # the time limit, before they start
         return SearchDeadline(study, timeout=600.0, started=time.monotonic(),
@@ -182,7 +214,7 @@ def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
 def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them() -> None:
     from sweep.datasets import load_dataset
     from sweep.progress import Display
-    from sweep.search import Objective
+    from sweep.objective import Objective
     from sweep.spaces import parse_space
     from sweep.worker import run_trials
     from tests.test_end_to_end import PruneAll
@@ -232,7 +264,7 @@ def test_garbage_collection_after_a_trial_skips_the_imported_modules() -> None:
     script = (
         "import gc; from sweep.backend import load_keras; load_keras()\n"
         "from sweep import train; from sweep.params import MNIST_BASELINE, Architecture\n"
-        "train.new_model(Architecture.from_params(MNIST_BASELINE), (28, 28, 1), 10, 0)\n"
+        "train.new_model(Architecture.from_params(MNIST_BASELINE), (28, 28, 1), 10, 0, 100)\n"
         "train.release()\n"
         "print(gc.get_freeze_count(), len(gc.get_objects()))\n"
     )
