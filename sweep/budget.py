@@ -36,7 +36,7 @@ SHARED_CORES_FACTOR = 0.8
 AFTER_RETRAIN_SECONDS = 30.0
 # A starting point of the portfolio trains for at most this share of the time left when it
 # starts (its retrain needs about as much again later): the rest is the sampler's.
-STARTING_POINT_SHARE = 0.4
+STARTING_POINT_SHARE = 0.45
 
 
 @dataclass(frozen=True)

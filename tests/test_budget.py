@@ -170,3 +170,77 @@ def test_the_search_says_which_deadline_ended_it(timeout_left: float | None, lim
     assert early_end(study, kerastuner, search_deadline(study, timeout, started, None), None) is None
     if says == "Search ended with":
         assert f"retraining trial {finished - 1} (about 1.8 min)" in line
+
+
+def test_a_starting_point_gets_a_share_of_the_time_left_and_room_for_its_retrain() -> None:
+    from sweep.budget import STARTING_POINT_SHARE
+
+    now = time.time()
+    limit = TimeLimit(now + 1000 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
+    # 1,000 s left after the baseline's retrain (here 100 s) and the export: a share of it...
+    assert limit.starting_point_seconds(now, 100.0) == pytest.approx(STARTING_POINT_SHARE * 900)
+    assert limit.starting_point_seconds(now + 2000, 0.0) == 0.0
+    # ...but never more than leaves room for its own retrain before the end: with half the
+    # images held out for validation, a retrain takes twice as long as its trial.
+    halved = TimeLimit(now + 1000 + AFTER_RETRAIN_SECONDS, 1_000, 2_000, shared_cores=False)
+    assert halved.starting_point_seconds(now, 0.0) == pytest.approx(1000 / 3)
+
+
+@pytest.mark.parametrize(("planned", "done", "seconds", "fit"), [
+    (20, 2, 400.0, 20),  # 10 s epochs, 400 s: all 20 fit
+    (20, 2, 150.0, 15),
+    (20, 2, 5.0, 2),     # never fewer than the epochs already done
+])
+def test_epochs_that_fit(planned: int, done: int, seconds: float, fit: int) -> None:
+    from sweep.budget import epochs_that_fit
+
+    assert epochs_that_fit(planned, done, 10.0, seconds) == fit
+
+
+def test_the_fastest_rate_any_trial_reached() -> None:
+    from sweep.budget import fastest_rate
+
+    slow, fast, untimed = trial(0, 0.9), trial(1, 0.9), trial(2, None, state=TrialState.PRUNED)
+    slow.user_attrs.update(train_flops=1e9, epochs_seconds=10.0, epochs_run=5)   # 0.5 GFLOP/s
+    fast.user_attrs.update(train_flops=4e9, epochs_seconds=10.0, epochs_run=5)   # 2 GFLOP/s
+    assert fastest_rate([slow, fast, untimed]) == pytest.approx(2e9)
+    assert fastest_rate([untimed]) is None
+
+
+def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
+    from sweep.rescore import FOLDS
+
+    base = trial(0, 0.90, fit=50.0, baseline=True)
+    best, second = trial(1, 0.95, fit=100.0), trial(2, 0.94, fit=200.0, schedule="cosine")
+    plain = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False)
+    checked = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validates=True)
+    trials = [base, best, second]
+    assert plain.after_search_seconds(trials) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
+    # Every finalist FOLDS times on (FOLDS - 1) / FOLDS of the images, then the costliest
+    # finalist's retrain (the answer may be any of them) and the baseline's.
+    folds = (FOLDS - 1) * (55 + 110 + 220)
+    assert checked.after_search_seconds(trials) == pytest.approx(folds + 220 + 55 + AFTER_RETRAIN_SECONDS)
+    assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(
+        220 + 55 + AFTER_RETRAIN_SECONDS)
+
+
+def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta
+
+    from sweep.budget import Clock, busy_seconds
+
+    clock = Clock()
+    clock.started -= 600
+    clock._mark -= 600
+    clock.lap("search")
+    clock.phases["search"] = 480.0
+    clock.phases["retraining"] = 100.0
+    line = clock.summary(1140.0, workers=2, busy=864.0)
+    assert line.startswith("Time: 10.0 min of the 19.0 min limit: search 8.0 min (2 workers in "
+                           "trials 90% of it, idle 1.6 min), retraining 1.7 min; 9.0 min of it unused.")
+    start = datetime(2026, 1, 1)
+    ran = trial(0, 0.9)
+    ran.datetime_start, ran.datetime_complete = start, start + timedelta(seconds=100)
+    assert busy_seconds([ran], (start + timedelta(seconds=40)).timestamp()) == pytest.approx(60)
+    assert busy_seconds([ran], None) == 0.0

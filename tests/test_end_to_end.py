@@ -221,10 +221,10 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monke
 
     real = sweep.train.new_model
 
-    def flaky(arch, input_shape, num_classes, seed):  # trial 1 of seed 0 breaks
+    def flaky(arch, input_shape, num_classes, seed, train_images):  # trial 1 of seed 0 breaks
         if seed == 1:
             raise RuntimeError("simulated out of memory")
-        return real(arch, input_shape, num_classes, seed)
+        return real(arch, input_shape, num_classes, seed, train_images)
 
     monkeypatch.setattr(sweep.train, "new_model", flaky)
     assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
@@ -241,10 +241,10 @@ def test_ctrl_c_leaves_valid_results_and_the_next_run_resumes(tmp_path: Path, mo
 
     real = sweep.train.new_model
 
-    def interrupted(arch, input_shape, num_classes, seed):
+    def interrupted(arch, input_shape, num_classes, seed, train_images):
         if seed == 1:
             raise KeyboardInterrupt
-        return real(arch, input_shape, num_classes, seed)
+        return real(arch, input_shape, num_classes, seed, train_images)
 
     monkeypatch.setattr(sweep.train, "new_model", interrupted)
     space = _space(tmp_path)
@@ -280,10 +280,12 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
     baseline, *sampled = study.trials
     assert baseline.state == optuna.trial.TrialState.COMPLETE
-    assert list(baseline.intermediate_values) == list(range(baseline.user_attrs["epochs_run"]))
+    # Reported at the share of their training done, in percent: 20 epochs, 5 % each.
+    epochs = baseline.user_attrs["epochs_run"]
+    assert list(baseline.intermediate_values) == [round(100 * e / epochs) for e in range(1, epochs + 1)]
     assert [t.state for t in sampled] == [optuna.trial.TrialState.PRUNED] * 2
     for trial in sampled:
-        assert list(trial.intermediate_values) == [0]
+        assert list(trial.intermediate_values) == [round(100 / trial.params["epochs"])]
         assert trial.user_attrs["epochs_run"] == 1
 
 
@@ -415,3 +417,27 @@ def test_a_bad_run_leaves_earlier_results_untouched(swept: Path) -> None:
     assert main(["sweep", "--dataset", "digits", "--results", str(results), "--space", bad]) == 2
     assert {p: p.read_bytes() for p in (results / "digits").glob("*.csv")} == before
     assert not list((results / "digits").rglob(".*.tmp*"))  # no half-written temporaries
+
+
+def test_a_portfolio_space_runs_its_starting_points_and_cross_validates_a_small_split(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # digits keep 144 validation images: too few to choose on, so the finalists are
+    # cross-validated; the epochs of the space keep every run short.
+    space = _space(tmp_path, "portfolio: true\nparams:\n"
+                   "  padding:       {type: categorical, choices: [same]}\n"
+                   "  batch_norm:    {type: categorical, choices: [false, true]}\n"
+                   "  dense_units:   {type: categorical, choices: [0, 64, 128]}\n"
+                   "  epochs:        {type: int, low: 2, high: 3}\n")
+    results = tmp_path / "results"
+    assert _sweep(results, space, "--trials", "4", *IN_PROCESS) == 0
+    out = capsys.readouterr().out
+    board = pd.read_csv(results / "digits" / "leaderboard.csv")
+    assert set(board["origin"]) >= {"baseline", "portfolio: small", "portfolio: vgg"}
+    assert "144 images, too few to choose on: cross-validating trials" in out
+    metrics = json.loads((results / "digits" / "best" / "metrics.json").read_text())
+    assert "4-fold cross-validation (1437 images)" in metrics["chosen_because"]
+    study = optuna.load_study(study_name="digits", storage=f"sqlite:///{results / 'digits' / 'study.db'}")
+    assert len(study.user_attrs["cross_validation"]) == 3  # two finalists and the baseline
+    # A second retrain reuses the folds' results instead of training them again.
+    assert main(["retrain", "--dataset", "digits", "--results", str(results)]) == 0
+    assert "cross-validate trial" not in capsys.readouterr().out
