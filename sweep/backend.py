@@ -14,11 +14,13 @@ import sys
 import tempfile
 from types import ModuleType
 
+from sweep.environment import Environment
+
 
 def load_keras() -> ModuleType:
     """Import tensorflow and keras (quietly, threads pinned) once; returns keras."""
     if "tensorflow" not in sys.modules:
-        if os.environ.get("SWEEP_DEBUG"):
+        if Environment.read().debug:
             import tensorflow  # noqa: F401
         else:
             _import_quietly()
@@ -28,19 +30,6 @@ def load_keras() -> ModuleType:
     import keras
 
     return keras
-
-
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-def env_int(name: str, default: int) -> int:
-    """A positive whole number from the environment variable ``name`` (``default`` if unset)."""
-    from sweep.errors import UsageError
-
-    text = os.environ.get(name) or str(default)
-    if not text.isdigit() or int(text) < 1:
-        raise UsageError(f"{name}={text!r} is not a positive whole number; set it to one, or unset it")
-    return int(text)
 
 
 def usable_cpus() -> int:
@@ -75,11 +64,7 @@ def _set_precision() -> None:
     bfloat16 would be emulated and slower, so ``auto`` keeps float32; ``SWEEP_PRECISION``
     overrides it.
     """
-    from sweep.errors import UsageError
-
-    choice = os.environ.get("SWEEP_PRECISION", "auto")
-    if choice not in PRECISIONS:
-        raise UsageError(f"SWEEP_PRECISION={choice!r} is not one of {', '.join(PRECISIONS)}")
+    choice = Environment.read().precision
     if choice == "bfloat16" or (choice == "auto" and cpu_has_bfloat16()):
         import keras
 
@@ -95,7 +80,7 @@ def _pin_threads() -> None:
     """
     import tensorflow as tf
 
-    threads = env_int("SWEEP_THREADS", usable_cpus())
+    threads = Environment.read().threads or usable_cpus()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 

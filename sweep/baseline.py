@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.config import DataConfig
-from sweep.datasets import Dataset, load_dataset
-from sweep.files import ensure_writable
+from sweep.datasets import Dataset, check_exists, load_dataset
+from sweep.files import claim_results, ensure_writable
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
 
@@ -20,12 +20,15 @@ if TYPE_CHECKING:
 
 
 def load_checked(data: DataConfig, display: Display) -> Dataset:
-    """Stage one, with a line saying what was loaded."""
+    """Stage one, with a line saying what was loaded; its results folder is claimed for it
+    (:func:`sweep.files.claim_results`)."""
     started = time.monotonic()
     dataset = load_dataset(
         data.dataset, data_dir=data.data_dir, val_fraction=data.val_fraction, seed=data.seed,
         color_mode=data.color_mode, image_size=data.image_size,
     )
+    claim_results(data.folder, {"dataset": data.dataset, "source": dataset.source,
+                                "fingerprint": dataset.fingerprint})
     display.log(
         f"Loaded {dataset.name} from {dataset.source} in {time.monotonic() - started:.1f}s: "
         f"{len(dataset.x_train)} train / {len(dataset.x_val)} validation / "
@@ -37,6 +40,7 @@ def load_checked(data: DataConfig, display: Display) -> Dataset:
 
 def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
     """Train the baseline on the training split (validated on the validation split) and test it."""
+    check_exists(data.dataset)
     out = ensure_writable(data.folder / "baseline")
     display = Display()
     dataset = load_checked(data, display)

@@ -13,10 +13,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from sweep.config import ENGINES, PRUNERS, SAMPLERS, TUNERS, DataConfig, SweepConfig
+from sweep.backend import usable_cpus
+from sweep.config import ENGINES, PRUNERS, SAMPLERS, STORAGE_VARIABLE, TUNERS, DataConfig, SweepConfig
 from sweep.datasets import COLOR_MODES
+from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.export import FILE_NAMES
+from sweep.files import check_results_root
 
 DATA_FLAG_FIELDS = ("data_dir", "val_fraction", "seed", "color_mode", "image_size")
 
@@ -129,25 +132,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the whole command, search + retrains + export, ends within about "
                             "this many seconds: the search uses what the retrains do not need "
                             f"(default {defaults.time_limit:.0f}; 0: no limit)")
-    sweep.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler)
-    sweep.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
-    sweep.add_argument("--workers", type=_number(int, 1, 64), default=defaults.workers,
-                       help="worker processes on this machine (default: 2, or 1 on one core; "
-                       "1 trains in this process)")
-    sweep.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
+    # The engine's own flags default to None: a flag given for the other engine is an error.
+    sweep.add_argument("--sampler", choices=SAMPLERS, help=f"default {defaults.sampler}")
+    sweep.add_argument("--pruner", choices=PRUNERS, help=f"default {defaults.pruner}")
+    sweep.add_argument("--workers", type=_number(int, 1, 1024),
+                       help="worker processes on this machine, at most one a core (default: "
+                       f"{defaults.workers} here; 1 trains in this process)")
+    sweep.add_argument("--recycle", type=_number(int, 1),
                        help="replace a worker process after this many trials (default "
                        f"{defaults.recycle}), so memory stays flat")
     sweep.add_argument("--engine", choices=ENGINES, default=defaults.engine,
                        help="who proposes trials: optuna (default) or kerastuner, on the same "
                        "space, data and training loop")
-    sweep.add_argument("--tuner", choices=TUNERS, default=defaults.tuner,
-                       help="--engine kerastuner: KerasTuner's tuner (default hyperband; "
-                       "--sampler/--pruner/--workers do not apply)")
+    sweep.add_argument("--tuner", choices=TUNERS,
+                       help=f"--engine kerastuner: KerasTuner's tuner (default {defaults.tuner})")
     sweep.add_argument("--no-retrain", action="store_true",
                        help="only search; run `retrain` later")
 
     worker = command("worker", help="join a study by storage URL and name, run trials")
-    worker.add_argument("--storage", required=True, help="the study's Optuna storage URL")
+    worker.add_argument("--storage",
+                        help=f"the study's Optuna storage URL (default ${STORAGE_VARIABLE}, which "
+                        "keeps a password off the command line)")
     worker.add_argument("--study", required=True, help="the study's name")
     worker.add_argument("--trials", type=_number(int, 1, 100000),
                         help="finished trials the study should hold (default: as recorded)")
@@ -203,6 +208,7 @@ def data_config(args: argparse.Namespace) -> DataConfig:
     """The data settings of a parsed command line (DataConfig's defaults for flags the command
     does not take)."""
     given = {name: getattr(args, name) for name in DATA_FLAG_FIELDS if hasattr(args, name)}
+    check_results_root(args.results)
     return DataConfig(dataset=args.dataset, results=args.results, **given)
 
 
@@ -211,6 +217,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "spaces":
         from sweep.commands import spaces
         return spaces(args.check, args.dataset)
+    if args.command == "worker":
+        args.storage = args.storage or Environment.read().storage
+    if args.command == "worker" and not args.storage:
+        raise UsageError(f"sweep worker needs the study's storage: --storage URL, or the URL in "
+                         f"${STORAGE_VARIABLE}")
     if args.command == "worker" and args.max_trials is None:
         from sweep.search import run_recycled_worker
         return run_recycled_worker(args.storage, args.study, recycle=args.recycle,
@@ -242,13 +253,33 @@ def _run(args: argparse.Namespace) -> int:
         from sweep.retrain import run_retrain
         return run_retrain(data, settings)
     from sweep.search import run_sweep
-    settings = SweepConfig(
+    return run_sweep(data, sweep_settings(args), retrain=not args.no_retrain)
+
+
+# The flags of one engine, which the other does not take.
+ENGINE_FLAGS = {"optuna": ("sampler", "pruner", "workers", "recycle"), "kerastuner": ("tuner",)}
+
+
+def sweep_settings(args: argparse.Namespace) -> SweepConfig:
+    """The search settings of ``sweep``'s flags; flags of the other engine are refused."""
+    foreign = [name for engine, names in ENGINE_FLAGS.items() if engine != args.engine
+               for name in names if getattr(args, name) is not None]
+    if foreign:
+        flags = ", ".join(f"--{name}" for name in foreign)
+        raise UsageError(f"{flags} do(es) not apply to --engine {args.engine}; drop {flags}, or "
+                         f"use --engine {'kerastuner' if args.engine == 'optuna' else 'optuna'}")
+    cores = usable_cpus()
+    if args.workers is not None and args.workers > cores:
+        raise UsageError(f"--workers {args.workers}: this process may use {cores} core(s), and "
+                         f"workers beyond one a core only share them; use at most {cores}")
+    given = {name: getattr(args, name) for name in ENGINE_FLAGS[args.engine]
+             if getattr(args, name) is not None}
+    if args.engine == "kerastuner":
+        given["workers"] = 1  # KerasTuner searches in the command's own process
+    return SweepConfig(
         trials=args.trials, timeout=args.timeout, time_limit=args.time_limit or None,
-        sampler=args.sampler, pruner=args.pruner,
-        storage=args.storage, study=args.study, space=args.space, workers=args.workers,
-        recycle=args.recycle, engine=args.engine, tuner=args.tuner,
+        storage=args.storage, study=args.study, space=args.space, engine=args.engine, **given,
     )
-    return run_sweep(data, settings, retrain=not args.no_retrain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -257,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.debug:
         os.environ["SWEEP_DEBUG"] = "1"  # sweep.backend then shows TensorFlow's start-up log
     try:
+        Environment.read()  # a bad variable is one line now, not a failed trial later
         code = _run(args)
         sys.stdout.flush()  # a reader that left (`| head`) shows here, not at exit
         return code

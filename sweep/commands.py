@@ -59,7 +59,9 @@ def leaderboard(data: DataConfig, settings: SweepConfig, top: int) -> int:
         frame = trials_frame(study.get_trials(deepcopy=False), params)
         write_csv(frame, ensure_writable(data.folder) / "leaderboard.csv")
     elif path.is_file():
-        frame = pd.read_csv(path)
+        from sweep.leaderboard import read_table
+
+        frame = read_table(path, ["rank", "trial", "state"], "leaderboard")
     else:
         raise UsageError(f"{path} not found: run `make sweep DATASET={data.dataset}` first")
     shown = frame.drop(columns=["started", "finished", "error"], errors="ignore").head(top)
@@ -88,15 +90,11 @@ def predict(model_path: str | None, dataset: str | None, results: str, images: l
         info = model_file.with_name("metrics.json")
     class_names = read_json(info, "").get("class_names") if info.is_file() else None
 
-    from sweep.backend import load_keras
-
-
-    keras = load_keras()
     import numpy as np
 
-    from sweep.models import probabilities
+    from sweep.models import load_saved, probabilities  # first: it loads TensorFlow quietly
 
-    model = keras.saving.load_model(model_file)
+    model = load_saved(model_file)
     height, width, channels = model.input_shape[1:]
     batch = np.stack([_load_image(Path(p), (height, width), channels) for p in images])
     for path, probs in zip(images, probabilities(model, batch)):
@@ -126,10 +124,10 @@ def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> 
     """Serve optuna-dashboard on the study until Ctrl-C."""
     from optuna_dashboard import run_server
 
-    from sweep.study import load_study, storage_url
+    from sweep.study import load_study, redact, storage_url
 
     study = load_study(data, settings)  # one clear line if there is no study yet
-    print(f"Serving optuna-dashboard for study {study.study_name!r} ({storage_url(data, settings)}) "
+    print(f"Serving optuna-dashboard for study {study.study_name!r} ({redact(storage_url(data, settings))}) "
           f"on http://{host}:{port}/ — Ctrl-C to stop", flush=True)
     run_server(study._storage, host=host, port=port)
     return 0

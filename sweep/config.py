@@ -13,6 +13,9 @@ from sweep.errors import UsageError
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
 PRUNERS = ("hyperband", "halving", "median", "none")
 ENGINES = ("optuna", "kerastuner")
+# Worker processes get the storage URL in this environment variable, not on their command line,
+# which any local user can read (a URL may hold a password).
+STORAGE_VARIABLE = "SWEEP_STORAGE"
 TUNERS = ("hyperband", "bayesian", "random")  # KerasTuner's tuners, for --engine kerastuner
 
 

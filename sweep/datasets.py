@@ -9,6 +9,7 @@ which merely inspect datasets stay fast.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import numbers
 import os
 import pickle
@@ -21,6 +22,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from sweep.environment import Environment
 from sweep.errors import UsageError
 
 BUILTIN: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "digits")
@@ -97,6 +99,8 @@ class Dataset:
     y_test: np.ndarray
     class_names: list[str]
     source: str
+    # A hash of the images and labels as loaded, before the split (see :func:`fingerprint`).
+    fingerprint: str = ""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -121,16 +125,41 @@ def is_image_folder(dataset: str) -> bool:
 
 
 def results_name(dataset: str) -> str:
-    """Folder name under results/: the built-in name, or the image folder's base name."""
+    """Folder name under results/: the built-in name, or the image folder's base name and a
+    short hash of its full path, so that two folders (or a folder named ``digits`` and the
+    built-in digits) never share one: ``pets-3fa2c1``."""
     if not is_image_folder(dataset):
         return dataset
-    # abspath drops a trailing slash and turns "." into a real name.
-    return Path(os.path.abspath(os.path.expanduser(dataset))).name
+    # realpath drops a trailing slash, turns "." into a real name and follows links.
+    path = os.path.realpath(os.path.expanduser(dataset))
+    digest = hashlib.sha1(path.encode()).hexdigest()[:6]
+    return f"{Path(path).name or 'root'}-{digest}"
+
+
+def check_exists(dataset: str) -> None:
+    """Raise UsageError unless ``dataset`` is a built-in name or a folder with train/ and test/
+    (the cheap part of loading it: before anything is written for it)."""
+    if is_image_folder(dataset):
+        _splits(_image_folder_root(dataset))
+
+
+def fingerprint(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                y_test: np.ndarray) -> str:
+    """A short hash of a dataset's labels, shapes and a sample of its pixels, before the
+    validation split: what its results folder and its study record, so that two datasets of one
+    name (MNIST and a subset of it, a folder before and after images were added) never mix."""
+    digest = hashlib.sha1()
+    for array in (y_train, y_test):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    for array in (x_train, x_test):
+        digest.update(repr(array.shape).encode())
+        digest.update(np.ascontiguousarray(array[:: max(1, len(array) // 64)]).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def resolve_data_dir(data_dir: str | None) -> Path | None:
     """The explicit --data-dir, else the SWEEP_DATA_DIR environment variable, else None."""
-    chosen = data_dir or os.environ.get("SWEEP_DATA_DIR") or None
+    chosen = data_dir or Environment.read().data_dir
     return Path(chosen).expanduser() if chosen else None
 
 
@@ -174,6 +203,7 @@ def load_dataset(
     x_train, x_test = _with_channels(x_train), _with_channels(x_test)
     y_train = np.asarray(y_train).reshape(-1).astype(np.int64)
     y_test = np.asarray(y_test).reshape(-1).astype(np.int64)
+    loaded = fingerprint(x_train, y_train, x_test, y_test)
     x_train, y_train, x_val, y_val = split_validation(
         x_train, y_train, val_fraction, seed, class_names=class_names
     )
@@ -187,6 +217,7 @@ def load_dataset(
         y_test=y_test,
         class_names=list(class_names),
         source=source,
+        fingerprint=loaded,
     )
 
 
@@ -400,8 +431,24 @@ def _read_cifar(path: Path) -> _Arrays:
     return (x_train, y_train), batches["test_batch"]
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds (dicts, lists, bytes, NumPy arrays) and nothing
+    else: ``pickle.load`` would run any code a file planted in a data folder names."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    }
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 batch never holds")
+        return super().find_class(module, name)
+
+
 def _parse_cifar_batch(f: BinaryIO) -> tuple[np.ndarray, np.ndarray]:
-    d = pickle.load(f, encoding="bytes")
+    d = _ArraysOnly(f, encoding="bytes").load()
     x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     y = np.asarray(d[b"labels"], dtype=np.uint8)
     if len(x) != len(y):
@@ -499,10 +546,8 @@ def _default_image_size(height: int, width: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def _load_image_folder(
-    folder: Path, color_mode: str, image_size: tuple[int, int] | None
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[str]]:
-    """Verify an image folder's layout and files, then decode them with Keras."""
+def _splits(folder: Path) -> dict[str, Path]:
+    """An image folder's train/ and test/ subfolders, which must exist."""
     splits = {split: folder / split for split in ("train", "test")}
     for split, path in splits.items():
         if not path.is_dir():
@@ -510,11 +555,24 @@ def _load_image_folder(
                 f"image folder {folder} has no {split}/ subfolder; it needs train/<class>/ "
                 "and test/<class>/ folders of images"
             )
+    return splits
+
+
+def _load_image_folder(
+    folder: Path, color_mode: str, image_size: tuple[int, int] | None
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[str]]:
+    """Verify an image folder's layout and files, then decode them with Keras."""
+    splits = _splits(folder)
     class_names = _class_folders(splits["train"])
     if not class_names:
         raise UsageError(
             f"{splits['train']} has no class subfolders; put each class's images in "
             f"{splits['train']}/<class name>/"
+        )
+    if len(class_names) < 2:
+        raise UsageError(
+            f"{splits['train']} has one class folder ({class_names[0]}); a classifier needs at "
+            "least two: add a folder of images for each other class"
         )
     test_classes = _class_folders(splits["test"])
     if set(test_classes) != set(class_names):

@@ -78,10 +78,8 @@ def run_export(data: DataConfig, fmt: str) -> int:
             f"{source} not found: run `make sweep DATASET={data.dataset}` (or `make retrain`) first"
         )
     folder = ensure_writable(data.folder / "export")
-    from sweep.backend import load_keras
+    from sweep.models import load_saved
 
-    keras = load_keras()
-
-    written = export_model(keras.saving.load_model(source), folder, fmt)
+    written = export_model(load_saved(source), folder, fmt)
     print(f"Exported {source} as {fmt}: {written}")
     return 0

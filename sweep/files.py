@@ -68,3 +68,29 @@ def read_json(path: Path, what: str) -> Any:
         raise UsageError(f"{path} not found: {what}") from None
     except (OSError, json.JSONDecodeError) as error:
         raise UsageError(f"{path} is unreadable ({error}); run the command that writes it again") from None
+
+
+MARKER = "dataset.json"
+
+
+def claim_results(folder: Path, identity: dict[str, Any]) -> None:
+    """Make ``folder`` the results folder of one dataset: the first command that writes there
+    records ``identity`` (the dataset and its fingerprint, :func:`sweep.datasets.fingerprint`);
+    a later one with other data is refused before it writes anything."""
+    marker = folder / MARKER
+    if marker.is_file():
+        known = read_json(marker, "")
+        if not isinstance(known, dict) or known.get("fingerprint") != identity["fingerprint"]:
+            theirs = known.get("source", "?") if isinstance(known, dict) else "?"
+            raise UsageError(
+                f"{folder} holds the results of other data ({theirs}), not of "
+                f"{identity['source']}: pass --results with another folder, or move {folder} away"
+            )
+        return
+    write_json(ensure_writable(folder) / MARKER, identity)
+
+
+def check_results_root(root: str) -> None:
+    """Refuse a results root that is no folder of its own (the file system's root)."""
+    if Path(root).expanduser().resolve() == Path("/"):
+        raise UsageError("--results /: results need a folder of their own; pass e.g. --results results")

@@ -13,9 +13,11 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.errors import UsageError
 from sweep.files import atomic_write
 from sweep.params import unused_params
 from sweep.stats import accuracy_interval
+from sweep.trials import failure
 
 # Completed trials first (ranked by validation accuracy), then pruned, then the rest.
 _STATE_ORDER = {
@@ -91,7 +93,7 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
             "started": _time(trial.datetime_start),
             "finished": _time(trial.datetime_complete),
             "stopped_by": _stopped_by(trial),
-            "error": attrs.get("error", trial.system_attrs.get("fail_reason", "")) or "",
+            "error": failure(trial),
             "_order": _STATE_ORDER.get(trial.state, 5),
         })
     columns = FIRST_COLUMNS[1:] + list(param_names) + LAST_COLUMNS
@@ -128,9 +130,33 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def read_table(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    """A CSV table this tool wrote; one that is unreadable or lacks ``columns`` is a UsageError
+    naming the file."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{path} is not a readable {what} ({reason}); move it away, and the next "
+                         "run writes a new one") from None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise UsageError(f"{path} is not a {what}: it has no {', '.join(missing)} column; move "
+                         "it away, and the next run writes a new one")
+    return frame
+
+
+def read_summary(path: Path) -> pd.DataFrame:
+    """The cross-dataset leaderboard (empty where there is none yet); read before a sweep's
+    work too, so a broken file stops it at the start rather than after the retrain."""
+    if not path.is_file():
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    return read_table(path, ["dataset"], "summary leaderboard")
+
+
 def update_summary(path: Path, row: Mapping[str, Any]) -> pd.DataFrame:
     """Insert or replace one dataset's row of the cross-dataset leaderboard."""
-    frame = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=SUMMARY_COLUMNS)
+    frame = read_summary(path)
     frame = frame[frame["dataset"] != row["dataset"]]
     new = pd.DataFrame([{column: row.get(column) for column in SUMMARY_COLUMNS}])
     frame = new if frame.empty else pd.concat([frame, new], ignore_index=True)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sweep.backend import load_keras
+from sweep.errors import UsageError
 from sweep.params import WARMUP_START, Architecture, steps_per_epoch
 
 keras = load_keras()
@@ -176,6 +178,16 @@ def portable(model: keras.Model) -> keras.Model:
     copy = keras.models.clone_model(bare, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def load_saved(path: Path) -> keras.Model:
+    """A model saved by sweep; a file that is not a Keras model is a UsageError naming it."""
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # Keras raises several types for files that are not its models
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{path} is not a Keras model ({reason[:200]}); pass a .keras file that "
+                         "sweep saved, or run the sweep again") from None
 
 
 def probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:

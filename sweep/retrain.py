@@ -8,6 +8,7 @@ and tested on the same images, so the reported gain compares like with like, wit
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, write_json
-from sweep.leaderboard import update_summary
+from sweep.leaderboard import read_summary, update_summary
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
 from sweep.stats import accuracy_interval, paired_difference, wilson
@@ -215,6 +216,7 @@ def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
     data = recorded
     if best_trial(study) is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep first")
+    read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end
     ensure_writable(data.folder / "best")
     display = Display()
     retrain_best(study, load_checked(data, display), data, display)

@@ -23,14 +23,15 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.backend import usable_cpus
 from sweep.baseline import load_checked
 from sweep.budget import Clock, SearchDeadline, TimeLimit, busy_seconds, duration, search_deadline
-from sweep.config import DataConfig, SweepConfig
-from sweep.datasets import Dataset, builtin_input_shape
+from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
+from sweep.datasets import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
-from sweep.leaderboard import STOPPED, origin, score_interval, trial_score, trials_frame, write_csv
+from sweep.leaderboard import STOPPED, read_summary, origin, score_interval, trial_score, trials_frame, write_csv
 from sweep.objective import Objective
 from sweep.params import baseline_params, unused_params
 from sweep.portfolio import mirror_symmetric, starting_points
+from sweep.trials import failure
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace, contains, default_space_path, load_space, parse_space
 from sweep.study import (
@@ -44,6 +45,7 @@ from sweep.study import (
     make_sampler,
     open_storage,
     recorded_data,
+    redact,
     recorded_settings,
     settings_record,
     storage_url,
@@ -53,6 +55,10 @@ from sweep.worker import run_trials
 
 # A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).
 EXIT_RECYCLE = 75
+
+
+class SearchFailed(Exception):
+    """Every worker process of the search exited with an error."""
 
 def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
     """Load the search space and check it against the dataset's baseline and image size.
@@ -79,7 +85,7 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
         existing = None
     if existing is not None and existing.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise UsageError(
-            f"study {name!r} in {storage_url(data, settings)} minimizes its objective; "
+            f"study {name!r} in {redact(storage_url(data, settings))} minimizes its objective; "
             "sweep maximizes validation accuracy: pass another --study name"
         )
     study = optuna.create_study(
@@ -88,7 +94,7 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
         sampler=make_sampler(settings.sampler, space, data.seed + len(existing.trials if existing else [])),
         pruner=make_pruner(settings.pruner),
     )
-    claim_study(study, settings_record(data, settings, space))
+    claim_study(study, settings_record(data, settings, space, dataset.fingerprint))
     # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
     if settings.engine == "optuna" and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
@@ -114,8 +120,14 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     ``settings.trials`` finished trials, then retrain the best."""
     clock = Clock()  # --time-limit counts from here
     space = resolve_space(data, settings)
+    check_exists(data.dataset)  # a mistyped name leaves nothing behind
+    read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end
     ensure_writable(data.folder)
-    storage = open_storage(storage_url(data, settings))  # a bad URL fails before data loads
+    url = storage_url(data, settings)
+    if settings.workers > 1 and settings.engine == "optuna" and url in ("sqlite://", "sqlite:///:memory:"):
+        raise UsageError(f"storage {url} lives in this process's memory, where worker processes "
+                         "cannot reach it: pass a file (sqlite:///path/study.db) or --workers 1")
+    storage = open_storage(url)  # a bad URL fails before data loads
     display = Display()
     dataset = load_checked(data, display)
     baseline = baseline_params(data.kind, dataset.input_shape)
@@ -139,7 +151,12 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     elif settings.engine == "kerastuner":
         interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display, ends)
     elif settings.workers > 1:
-        interrupted = run_worker_processes(study, space, data, settings, display, limit, timeout)
+        try:
+            interrupted = run_worker_processes(study, space, data, settings, display, limit, timeout)
+        except SearchFailed as failure:
+            write_leaderboard(study, space, data.folder)
+            print(f"sweep: {failure}", file=sys.stderr)
+            return 1
     else:
         objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends)
         interrupted = search(study, objective, space, data, settings, display, ends)
@@ -152,7 +169,11 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     if interrupted:
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
         return 130
-    if retrain and best_trial(study) is not None:
+    if best_trial(study) is None and (retrain or finished_count(study) == 0):
+        print(f"sweep: no trial {'completed' if retrain else 'finished'}, so there is nothing to "
+              f"retrain; see the error column of {data.folder / 'leaderboard.csv'}", file=sys.stderr)
+        return 1
+    if retrain:
         from sweep.retrain import retrain_best
 
         retrain_best(study, dataset, data, display, limit, clock)
@@ -296,11 +317,13 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     return EXIT_RECYCLE if reason == "recycle" else 0
 
 
-def worker_command(storage: str, name: str, *, index: int, max_trials: int, trials: int | None,
+def worker_command(name: str, *, index: int, max_trials: int, trials: int | None,
                    timeout: float | None, results: str | None, data_dir: str | None,
                    ends_at: float | None = None) -> list[str]:
-    """The command line of one worker process, which leaves after ``max_trials`` trials."""
-    command = [sys.executable, "-m", "sweep", "worker", "--storage", storage, "--study", name,
+    """The command line of one worker process, which leaves after ``max_trials`` trials. The
+    storage URL is not on it (any local user can read command lines, and a URL may hold a
+    password): the process gets it in its environment (:func:`worker_env`)."""
+    command = [sys.executable, "-m", "sweep", "worker", "--study", name,
                "--index", str(index), "--max-trials", str(max_trials)]
     for flag, value in (("--trials", trials), ("--results", results), ("--data-dir", data_dir)):
         if value is not None:
@@ -312,10 +335,12 @@ def worker_command(storage: str, name: str, *, index: int, max_trials: int, tria
     return command
 
 
-def worker_env() -> dict[str, str]:
-    """A worker process's environment: glibc's default of 8 malloc arenas per core holds on to
-    freed memory; 2 grew 9 MB per trial instead of 15."""
-    return {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+def worker_env(storage: str) -> dict[str, str]:
+    """A worker process's environment: the storage URL (STORAGE_VARIABLE), and glibc's malloc
+    arenas held to 2: its default of 8 per core holds on to freed memory; 2 grew 9 MB per trial
+    instead of 15."""
+    return {**os.environ, STORAGE_VARIABLE: storage,
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
 
 
 def needs_restart(code: int) -> bool:
@@ -342,9 +367,9 @@ def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | 
     while True:
         left = _left(timeout, started)
         child = subprocess.Popen(
-            worker_command(storage, name, index=index, max_trials=recycle, trials=trials,
+            worker_command(name, index=index, max_trials=recycle, trials=trials,
                            timeout=left, results=results, data_dir=data_dir),
-            env=worker_env())
+            env=worker_env(storage))
         try:
             code = child.wait()
         except KeyboardInterrupt:  # the child got the Ctrl-C too: it records its trial as
@@ -370,19 +395,22 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
     started = time.monotonic()
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
-        command = worker_command(url, study.study_name, index=index, max_trials=settings.recycle,
+        command = worker_command(study.study_name, index=index, max_trials=settings.recycle,
                                  trials=settings.trials, timeout=_left(timeout, started),
                                  results=data.results, data_dir=data.data_dir,
                                  ends_at=limit.ends_at if limit else None)
-        with open(logs / f"worker-{index}.log", "ab") as log:
+        # Readable by the user only: a worker's log is its terminal.
+        handle = os.open(logs / f"worker-{index}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(handle, "ab") as log:
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**worker_env(), "SWEEP_THREADS": str(threads)})
+                                    env={**worker_env(url), "SWEEP_THREADS": str(threads)})
 
     display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; "
                 f"logs in {logs}/")
     deadline = search_deadline(study, timeout, started, limit)
     workers = {index: spawn(index) for index in range(settings.workers)}
     seen: set[int] = set()
+    failed: set[int] = set()
     with display.session(), display.task("trials", settings.trials) as task:
         try:
             while workers:
@@ -398,6 +426,7 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
                     else:
                         del workers[index]
                         if code != 0:
+                            failed.add(index)
                             display.log(f"worker {index} exited with code {code}; see its log")
                 for trial in study.get_trials(deepcopy=False):
                     if trial.number not in seen and trial.state.is_finished():
@@ -410,6 +439,8 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
             for process in workers.values():
                 process.wait()
             return True
+    if len(failed) == settings.workers:
+        raise SearchFailed(f"all {settings.workers} worker processes failed; see their logs in {logs}/")
     return False
 
 
@@ -429,7 +460,7 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     if attrs.get("stopped") in STOPPED:
         parts.append(f"(stopped by the {STOPPED[attrs['stopped']]})")
     if trial.state == TrialState.FAIL:
-        parts.append(f"error: {attrs.get('error') or trial.system_attrs.get('fail_reason', '?')}")
+        parts.append(f"error: {failure(trial)}")
     return " ".join(parts)
 
 

@@ -343,6 +343,8 @@ def load_space(path: str | Path) -> SearchSpace:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: search-space file not found") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a text file in UTF-8; save the search space as UTF-8 YAML") from None
     except OSError as error:
         raise UsageError(f"{path}: cannot read search-space file ({error.strerror})") from None
     try:

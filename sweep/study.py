@@ -6,6 +6,7 @@ No TensorFlow here: opening a study, reading its leaderboard or serving its dash
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -16,17 +17,13 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.backend import env_int
+from sweep.environment import Environment
 from sweep.trials import best_of
 from sweep.config import PRUNERS, DataConfig, SweepConfig
 from sweep.errors import UsageError
 from sweep.spaces import SearchSpace
 
 SETTINGS_ATTR = "sweep_settings"
-# How often a running trial proves its worker is alive (seconds, SWEEP_HEARTBEAT_SECONDS);
-# after three missed beats the trial is failed and retried. Tests shorten it to see a killed
-# worker recovered within seconds.
-DEFAULT_HEARTBEAT_SECONDS = 20
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Trials report their validation accuracy to the pruner at the share of their training done, in
 # percent, not at their epoch number: a 20-epoch cosine run after 2 epochs still learns at its
@@ -43,6 +40,12 @@ def progress_step(epoch: int, epochs: int) -> int:
     return round(PROGRESS_STEPS * epoch / epochs)
 # Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
 optuna.logging.set_verbosity(logging.ERROR)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it masked: postgresql://user:***@host/db.
+    URLs are shown in errors, logs and banners, which people paste into issues."""
+    return re.sub(r"(\w+://[^/:@\s]*:)[^@/\s]*@", r"\1***@", text)
 
 
 def storage_url(data: DataConfig, settings: SweepConfig) -> str:
@@ -65,14 +68,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
     if "://" not in url:
         raise UsageError(
-            f"storage {url!r} is not a URL; use e.g. sqlite:///path/study.db or "
+            f"storage {redact(url)!r} is not a URL; use e.g. sqlite:///path/study.db or "
             "postgresql://user:password@host/database"
         )
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.parent.is_dir():
-            raise UsageError(f"storage {url}: folder {path.parent} does not exist; create it first")
-    beat = env_int("SWEEP_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS)
+            raise UsageError(f"storage {redact(url)}: folder {path.parent} does not exist; create it first")
+    beat = Environment.read().heartbeat_seconds  # after three missed beats a trial is retried
     try:
         with warnings.catch_warnings():
             # Heartbeats (a crashed worker's RUNNING trial is failed and retried) are
@@ -84,12 +87,13 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
     except (ImportError, ModuleNotFoundError) as error:
-        raise UsageError(f"storage {url}: no driver for it ({error}); install the driver") from None
+        raise UsageError(f"storage {redact(url)}: no driver for it ({error}); install the driver") from None
     except sqlalchemy.exc.ArgumentError:
-        raise UsageError(f"storage {url!r} is not a valid database URL") from None
+        raise UsageError(f"storage {redact(url)!r} is not a valid database URL") from None
     except sqlalchemy.exc.DatabaseError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise UsageError(f"storage {url}: cannot open it as an Optuna study database ({reason})") from None
+        raise UsageError(f"storage {redact(url)}: cannot open it as an Optuna study database "
+                         f"({redact(reason)})") from None
 
 
 def load_study(data: DataConfig, settings: SweepConfig) -> optuna.Study:
@@ -109,7 +113,7 @@ def load_study_at(url: str, name: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=open_storage(url))
     except KeyError:
         raise UsageError(
-            f"storage {url} has no study named {name!r}; run a sweep first or pass --study"
+            f"storage {redact(url)} has no study named {name!r}; run a sweep first or pass --study"
         ) from None
 
 
@@ -161,10 +165,13 @@ def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:
     return dist.high
 
 
-def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace) -> dict[str, Any]:
-    """What a study stores about itself, so any worker can join it with the URL and name only."""
+def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace,
+                    fingerprint: str = "") -> dict[str, Any]:
+    """What a study stores about itself, so any worker can join it with the URL and name only
+    (``fingerprint``: of the data it searches, :func:`sweep.datasets.fingerprint`)."""
     return {
         "data": data.to_json(),
+        "fingerprint": fingerprint,
         "space": space.data,
         "space_source": space.source,
         "sampler": settings.sampler,
@@ -200,6 +207,13 @@ def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name:
         raise UsageError(
             f"study {name!r} sweeps {stored['data']['dataset']}, not "
             f"{record['data']['dataset']}; pass another --study name"
+        )
+    if stored.get("fingerprint") and record.get("fingerprint") \
+            and stored["fingerprint"] != record["fingerprint"]:
+        raise UsageError(
+            f"study {name!r} searched other data of this name (fingerprint "
+            f"{stored['fingerprint']}, now {record['fingerprint']}): its trials were scored on "
+            "those images; pass a new --study name"
         )
     was, now = DataConfig.from_json(stored["data"]), DataConfig.from_json(record["data"])
 

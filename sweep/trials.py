@@ -42,3 +42,12 @@ def finalists(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
             chosen.append(trial)
     base = next((t for t in done if t.user_attrs.get("is_baseline")), None)
     return chosen + ([base] if base is not None else [])
+
+
+def failure(trial: FrozenTrial) -> str:
+    """Why a failed trial failed ('' for one that did not): the error it recorded, or, with
+    none, that its worker died during it (Optuna failed it when its heartbeat stopped)."""
+    if trial.state != TrialState.FAIL:
+        return ""
+    return str(trial.user_attrs.get("error") or "its worker stopped during the trial (killed, or "
+               "out of memory); its parameters were run again")

@@ -131,6 +131,7 @@ def run_one(study: optuna.Study, trial: optuna.Trial,
         study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt:
         with ctrl_c_ignored():
+            trial.set_user_attr("error", "interrupted (Ctrl-C)")
             study.tell(trial, state=TrialState.FAIL)
         raise
     except Exception as error:  # the leaderboard's error column, wherever the trial failed

@@ -324,24 +324,31 @@ def test_time_limit_zero_means_none(monkeypatch: pytest.MonkeyPatch, flags: list
 
 # ---------------------------------------------------------------- environment variables
 
-@pytest.mark.parametrize("text", ["1.5", "0", "-3", "many"])
-def test_a_bad_number_in_the_environment_is_one_line_and_exit_2(
-        text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(("name", "text"), [
+    ("SWEEP_HEARTBEAT_SECONDS", "1.5"), ("SWEEP_HEARTBEAT_SECONDS", "0"),
+    ("SWEEP_THREADS", "-3"), ("SWEEP_THREADS", "many"), ("SWEEP_PRECISION", "float16"),
+])
+@pytest.mark.parametrize("command", [["sweep", "--no-retrain"], ["baseline"]])
+def test_a_bad_environment_variable_is_one_line_and_exit_2_before_anything_starts(
+        name: str, text: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SWEEP_HEARTBEAT_SECONDS", text)
-    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--no-retrain"]) == 2
+    monkeypatch.setenv(name, text)
+    assert main([command[0], "--dataset", "digits", "--results", str(tmp_path), *command[1:]]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"SWEEP_HEARTBEAT_SECONDS={text!r}" in err[0]
-    assert not list(tmp_path.rglob("study.db"))
+    assert len(err) == 1 and f"{name}={text!r}" in err[0]
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_numbers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sweep.backend import env_int
+def test_the_environment_read_in_one_place() -> None:
+    from sweep.environment import DEFAULT_HEARTBEAT_SECONDS, Environment
 
-    monkeypatch.delenv("SWEEP_THREADS", raising=False)
-    assert env_int("SWEEP_THREADS", 3) == 3
-    monkeypatch.setenv("SWEEP_THREADS", "2")
-    assert env_int("SWEEP_THREADS", 3) == 2
+    unset = Environment.read({})
+    assert (unset.data_dir, unset.threads, unset.precision, unset.storage, unset.debug) == (
+        None, None, "auto", None, False)
+    assert unset.heartbeat_seconds == DEFAULT_HEARTBEAT_SECONDS
+    given = Environment.read({"SWEEP_THREADS": "2", "SWEEP_DATA_DIR": "/data",
+                              "SWEEP_STORAGE": "sqlite:///x.db", "SWEEP_DEBUG": "1"})
+    assert (given.threads, given.data_dir, given.storage, given.debug) == (2, "/data", "sqlite:///x.db", True)
 
 
 @pytest.mark.parametrize("argv", [["--debug", "sweep", "--dataset", "nope"],

@@ -19,6 +19,7 @@ from sweep.datasets import (
     is_image_folder,
     load_dataset,
     resolve_data_dir,
+    fingerprint,
     results_name,
     split_validation,
 )
@@ -247,7 +248,18 @@ def test_names_and_shapes() -> None:
     assert builtin_input_shape("/imgs/pets") is None
     assert not is_image_folder("mnist") and is_image_folder("/imgs/pets")
     assert results_name("cifar10") == "cifar10"
-    assert results_name("/imgs/pets/") == "pets" and results_name("imgs/pets") == "pets"
+    # A folder's base name and a hash of its full path: two folders never share results.
+    assert results_name("/imgs/pets/") == results_name("/imgs/pets") == "pets-fc52fe"
+    assert results_name("/other/pets") != "pets-fc52fe" and results_name("/x/digits") != "digits"
+    assert results_name("/").startswith("root-")
+
+
+def test_the_fingerprint_tells_datasets_apart_but_not_splits() -> None:
+    digits = load_dataset("digits")
+    assert load_dataset("digits", seed=3).fingerprint == digits.fingerprint
+    assert len(digits.fingerprint) == 12
+    subset = fingerprint(digits.x_train[:-1], digits.y_train[:-1], digits.x_test, digits.y_test)
+    assert subset != fingerprint(digits.x_train, digits.y_train, digits.x_test, digits.y_test)
 
 
 # --- digits and validation splits ----------------------------------------------------------
@@ -313,7 +325,8 @@ def test_image_folder_grayscale_png(tmp_path: Path) -> None:
     root = write_image_folder(tmp_path / "shapes", n_train=6, n_test=3)
     d = load_dataset(str(root) + "/")
     check_common(d, 18, 9, (28, 28, 1))
-    assert d.name == "shapes" and d.source == f"{root} (image folder)"
+    assert d.name == results_name(str(root)) and d.name.startswith("shapes-")
+    assert d.source == f"{root} (image folder)"
     assert d.class_names == ["0", "1", "2"]
     # No shuffling of the test set, and pixels are the files' pixels (same size: no resampling).
     assert d.y_test.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]

@@ -85,9 +85,14 @@ def test_baseline_on_an_image_folder(tmp_path: Path) -> None:
                                 size=(20, 20), mode="RGB", ext="jpg")
     assert main(["baseline", "--dataset", str(folder), "--results", str(tmp_path / "r"),
                  "--epochs", "2"]) == 0
-    metrics = json.loads((tmp_path / "r" / "shapes" / "baseline" / "metrics.json").read_text())
+    from sweep.datasets import results_name
+
+    results = tmp_path / "r" / results_name(str(folder))
+    metrics = json.loads((results / "baseline" / "metrics.json").read_text())
     assert metrics["class_names"] == ["2", "10", "cat"]
     assert metrics["epochs"] == 2
+    # The folder is this dataset's: a built-in of the same base name could not write there.
+    assert json.loads((results / "dataset.json").read_text())["dataset"] == str(folder)
 
 
 def test_baseline_on_a_cifar10_fixture_through_the_real_loader(tmp_path: Path) -> None:

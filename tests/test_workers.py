@@ -225,3 +225,48 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
     retries = [t for t in after.trials if t.system_attrs.get("failed_trial") == orphan.number]
     assert retries and retries[0].params == orphan.params  # its parameters ran again
     _check_study(after, trials, board_path)
+
+
+def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_private(
+        tmp_path: Path) -> None:
+    from sweep.config import STORAGE_VARIABLE
+    from sweep.search import worker_command, worker_env
+
+    url = "postgresql://me:s3cret@db/sweep"
+    command = worker_command("study", index=0, max_trials=5, trials=None, timeout=None,
+                             results=None, data_dir=None)
+    assert not any("s3cret" in part for part in command)
+    assert worker_env(url)[STORAGE_VARIABLE] == url
+    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--space",
+                 _space(tmp_path), "--trials", "2", "--workers", "2", "--no-retrain"]) == 0
+    for log in (tmp_path / "digits" / "workers").glob("*.log"):
+        assert log.stat().st_mode & 0o077 == 0, log  # the user's only
+
+
+def test_a_sweep_whose_workers_all_fail_exits_non_zero(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import sweep.search
+
+    monkeypatch.setattr(sweep.search, "worker_command",
+                        lambda *args, **kwargs: [sys.executable, "-c", "raise SystemExit(3)"])
+    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--space",
+                 _space(tmp_path), "--trials", "2", "--workers", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"sweep: all 2 worker processes failed; see their logs in {tmp_path / 'digits' / 'workers'}/"]
+
+
+def test_a_sweep_in_which_no_trial_completes_exits_non_zero(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import sweep.train
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("simulated: every model fails")
+
+    monkeypatch.setattr(sweep.train, "new_model", broken)
+    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--space",
+                 _space(tmp_path), "--trials", "2", "--workers", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert "5 trials failed in a row; stopping" in out
+    assert err.strip().splitlines() == [
+        f"sweep: no trial completed, so there is nothing to retrain; see the error column of "
+        f"{tmp_path / 'digits' / 'leaderboard.csv'}"]
