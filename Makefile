@@ -76,7 +76,7 @@ clean-venv:
 #   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
 BENCH ?= datasets
 bench: $(STAMP)
-	$(PY) -m sweep.bench $(BENCH) --dataset $(DATASET) $(call flag,BUDGET,--budget) \
+	$(PY) -m bench $(BENCH) --dataset $(DATASET) $(call flag,BUDGET,--budget) \
 		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers) \
 		$(call flag,TIME_LIMIT,--time-limit) $(call flag,DATA_DIR,--data-dir) \
 		$(call flag,RESULTS,--results) $(call flag,STUDY,--study)

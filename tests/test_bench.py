@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.bench import bench_data, markdown_table, time_use
-from sweep.speed import floor_seconds
+from bench.__main__ import bench_data, markdown_table, time_use
+from bench.speed import floor_seconds
 
 
 def test_benchmark_subsets_and_image_folder_are_real_mnist_files(tmp_path: Path) -> None:

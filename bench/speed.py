@@ -9,7 +9,7 @@ Three figures, each measured in its own fresh process so that thread settings do
 - the compute floor: the CNN's training FLOPs per image over the float32 matrix-multiply rate
   measured on all cores.
 
-``python -m sweep.speed notebook|trial BATCH`` is the measuring child; it prints one JSON line.
+``python -m bench.speed notebook|trial BATCH`` is the measuring child; it prints one JSON line.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def run_child(mode: str, batch: int, threads: int | None) -> subprocess.Popen[st
     env.pop("SWEEP_THREADS", None)
     if threads is not None:
         env["SWEEP_THREADS"] = str(threads)
-    return subprocess.Popen([sys.executable, "-m", "sweep.speed", mode, str(batch)],
+    return subprocess.Popen([sys.executable, "-m", "bench.speed", mode, str(batch)],
                             stdout=subprocess.PIPE, text=True, env=env)
 
 

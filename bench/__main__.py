@@ -1,30 +1,30 @@
 """Benchmarks, run by ``make bench`` (never by the tests): measured side by side, on this machine.
 
-``python -m sweep.bench strategies`` runs the same sweep once per sampler/pruner pair, each in
+``python -m bench strategies`` runs the same sweep once per sampler/pruner pair, each in
 its own process with the same wall-clock budget, seed, data split and search space, and writes
 ``results/bench/strategies/strategies.csv`` (one row per pair) and ``strategies.png`` (best
 validation accuracy over time).
 
-``python -m sweep.bench workers`` runs the same fixed trials (the MNIST baseline, one epoch at
+``python -m bench workers`` runs the same fixed trials (the MNIST baseline, one epoch at
 batch 128) with 1 worker × all cores and with 2 workers × half the cores each, and reports
 trials per hour and the per-trial overhead (the time spent outside Keras's ``fit``):
 ``results/bench/workers/workers.csv``.
 
-``python -m sweep.bench throughput`` measures seconds per 60k-image MNIST epoch of the baseline
+``python -m bench throughput`` measures seconds per 60k-image MNIST epoch of the baseline
 CNN: the notebook's plain ``fit`` against the sweep's trial path, and the compute floor
-(:mod:`sweep.speed`): ``results/bench/throughput/throughput.csv`` and ``throughput.png``.
+(:mod:`bench.speed`): ``results/bench/throughput/throughput.csv`` and ``throughput.png``.
 
-``python -m sweep.bench datasets`` runs the bare default sweep, and KerasTuner Hyperband with the
+``python -m bench datasets`` runs the bare default sweep, and KerasTuner Hyperband with the
 same time limit, on every real dataset at hand (MNIST, MNIST as an image folder of JPEGs, MNIST
 subsets of 1,000 and 10,000 training images, scikit-learn's digits) and tabulates time, trials,
 the baseline's and the final model's test accuracy, the gain with its interval, and where the
 final model came from: ``results/bench/datasets/datasets.csv`` and ``datasets.md``.
 
-``python -m sweep.bench pruning --results DIR`` reruns in full a sample of the pruned trials of
+``python -m bench pruning --results DIR`` reruns in full a sample of the pruned trials of
 a finished sweep and says how many would have ranked in the top 3: how often the pruner stops a
 good slow starter (``results/bench/pruning/pruning.csv``).
 
-``python -m sweep.bench memory`` runs one sweep of ``--trials`` trials and records the summed
+``python -m bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
 """
@@ -93,7 +93,7 @@ def best_over_time(study: optuna.Study, budget: float) -> pd.DataFrame:
 
 def strategies(dataset: str, budget: float, seed: int, out: Path) -> pd.DataFrame:
     """Compare sampler/pruner pairs at an equal wall budget; write CSV, curves and machine info."""
-    from sweep import plots
+    from bench import plots
 
     out.mkdir(parents=True, exist_ok=True)
     rows, curves = [], {}
@@ -200,7 +200,7 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
 
 def throughput(out: Path) -> pd.DataFrame:
     """The notebook's fit, the trial path at several batch sizes and layouts, and the floor."""
-    from sweep import plots, speed
+    from bench import plots, speed
     from sweep.params import Architecture, baseline_params
 
     out.mkdir(parents=True, exist_ok=True)
@@ -432,7 +432,7 @@ def tree_rss(pid: int) -> int:
 
 def memory(dataset: str, trials: int, workers: int, seed: int, out: Path) -> pd.DataFrame:
     """RSS of a whole sweep's process tree after every finished trial."""
-    from sweep import plots
+    from bench import plots
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -493,7 +493,7 @@ def machine_info() -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sweep.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("benchmark",
                         choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput"))
     parser.add_argument("--dataset", default="mnist")
