@@ -129,7 +129,7 @@ def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> 
     study = load_study(data, settings)  # one clear line if there is no study yet
     print(f"Serving optuna-dashboard for study {study.study_name!r} ({redact(storage_url(data, settings))}) "
           f"on http://{host}:{port}/ — Ctrl-C to stop", flush=True)
-    run_server(study._storage, host=host, port=port)
+    run_server(storage_url(data, settings), host=host, port=port)
     return 0
 
 

@@ -16,8 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.errors import UsageError
 from sweep.files import atomic_write
 from sweep.params import unused_params
-from sweep.stats import accuracy_interval
-from sweep.trials import failure
+from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
 
 # Completed trials first (ranked by validation accuracy), then pruned, then the rest.
 _STATE_ORDER = {
@@ -27,42 +26,10 @@ _STATE_ORDER = {
 FIRST_COLUMNS = ["rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss",
                  "best_epoch", "epochs_run", "origin"]
 LAST_COLUMNS = ["param_count", "fit_seconds", "started", "finished", "stopped_by", "error"]
-# A trial's ``stopped`` attribute: the deadline that cut it short, as log lines name it.
-STOPPED = {"timeout": "timeout", "time_limit": "time limit"}
 SUMMARY_COLUMNS = [
     "dataset", "study", "finished_trials", "best_trial", "best_val_accuracy",
     "baseline_val_accuracy", "test_accuracy", "baseline_test_accuracy", "test_gain", "updated",
 ]
-
-
-def trial_score(trial: FrozenTrial) -> float | None:
-    """Validation accuracy of a trial: its score, or the best epoch reported before pruning."""
-    if trial.state == TrialState.COMPLETE and trial.values:
-        return float(trial.values[0])
-    if trial.intermediate_values:
-        return float(max(trial.intermediate_values.values()))
-    return None
-
-
-def origin(trial: FrozenTrial) -> str:
-    """Where a trial's parameters came from: the baseline, the space's first trials, a
-    starting point of the portfolio, or the sampler."""
-    attrs = trial.user_attrs
-    if attrs.get("is_baseline"):
-        return "baseline"
-    if attrs.get("is_first_trial"):
-        return "first trial"
-    if attrs.get("portfolio"):
-        return f"portfolio: {attrs['portfolio']}"
-    return "sampler"
-
-
-def score_interval(trial: FrozenTrial) -> tuple[float | None, float | None]:
-    """The 95 % interval of a trial's validation accuracy (None where unknown)."""
-    score, images = trial_score(trial), trial.user_attrs.get("val_images")
-    if score is None or not images:
-        return None, None
-    return accuracy_interval(score, images)
 
 
 def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> pd.DataFrame:
@@ -74,7 +41,7 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
     rows = []
     for trial in trials:
         attrs = trial.user_attrs
-        params = attrs.get("params", trial.params)
+        params = params_of(trial)
         unused = unused_params(params)
         low, high = score_interval(trial)
         rows.append({

@@ -27,11 +27,12 @@ from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
-from sweep.leaderboard import STOPPED, read_summary, origin, score_interval, trial_score, trials_frame, write_csv
+from sweep.leaderboard import read_summary, trials_frame, write_csv
+from sweep.internals import storage_of
 from sweep.objective import Objective
 from sweep.params import baseline_params, unused_params
 from sweep.portfolio import mirror_symmetric, starting_points
-from sweep.trials import failure
+from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace, contains, default_space_path, load_space, parse_space
 from sweep.study import (
@@ -300,7 +301,7 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     # Distinct seeds per worker and per restart: workers must not propose the same points.
     seed = data.seed + len(study.trials) + 7919 * (index + 1)
     study = optuna.load_study(
-        study_name=name, storage=study._storage,
+        study_name=name, storage=storage_of(study),
         sampler=make_sampler(record["sampler"], space, seed),
         pruner=make_pruner(record["pruner"]),
     )
@@ -480,7 +481,7 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
         if base is not None and base.state == TrialState.COMPLETE:
             gain = f"; baseline {_scored(base)}"
         lines.append(f"Best trial {best.number} ({origin(best)}): val_accuracy {_scored(best)}{gain}")
-        params = best.user_attrs.get("params", best.params)  # as trained: all, epochs as run
+        params = params_of(best)  # as trained: all, epochs as run
         lines.append("  " + ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"  # not 0.30000000000000004
             for k, v in params.items() if k not in unused_params(params) and k in best.params))

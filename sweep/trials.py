@@ -1,5 +1,18 @@
-"""Queries over a study's trials: which one is best, what a trial is retrained with, which ones
-are finalists. Pure functions of Optuna's FrozenTrial records; no TensorFlow."""
+"""A trial's record, and queries over a study's trials. Pure functions of Optuna's FrozenTrial
+records; no TensorFlow.
+
+What sweep records on a trial (``user_attrs``), written by :mod:`sweep.objective` and
+:mod:`sweep.search` and read through the functions here:
+
+- where it came from: ``is_baseline``, ``is_first_trial``, ``portfolio`` (a starting point's
+  name), ``kerastuner_id`` (copied from KerasTuner);
+- what it trained: ``params`` (every parameter, epochs as run), ``epochs_planned`` (before a
+  starting point was fitted to the time limit), ``param_count``, ``train_flops`` (per epoch);
+- how it went: ``epochs_run``, ``best_epoch``, ``val_loss`` (last epoch), ``val_images``,
+  ``val_correct`` (which validation images its model got right, :func:`sweep.stats.pack`),
+  ``fit_seconds``, ``epochs_seconds`` (whole epochs only), ``stopped`` (the deadline that cut it:
+  ``timeout`` or ``time_limit``), ``error``.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +21,26 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.stats import accuracy_interval
+
+# A trial's ``stopped`` attribute: the deadline that cut it short, as log lines name it.
+STOPPED = {"timeout": "timeout", "time_limit": "time limit"}
 # The best trials besides the baseline that are scored again where validation cannot tell them
 # apart (sweep.rescore).
 FINALISTS = 2
+
+
+def params_of(trial: FrozenTrial) -> dict[str, Any]:
+    """Every parameter a trial trained with (the sampled ones alone for trials of older
+    versions, which did not record the rest)."""
+    return dict(trial.user_attrs.get("params", trial.params))
 
 
 def final_params(trial: FrozenTrial) -> dict[str, Any]:
     """The parameters a trial is retrained with: its own, for the epochs it ran (fewer than it
     asked for when a deadline cut it with a constant learning rate, see
     :class:`sweep.objective.Objective`)."""
-    params = dict(trial.user_attrs.get("params", trial.params))
+    params = params_of(trial)
     if trial.user_attrs.get("stopped") and trial.user_attrs.get("epochs_run"):
         params["epochs"] = int(trial.user_attrs["epochs_run"])
     return params
@@ -51,3 +74,33 @@ def failure(trial: FrozenTrial) -> str:
         return ""
     return str(trial.user_attrs.get("error") or "its worker stopped during the trial (killed, or "
                "out of memory); its parameters were run again")
+
+
+def trial_score(trial: FrozenTrial) -> float | None:
+    """Validation accuracy of a trial: its score, or the best epoch reported before pruning."""
+    if trial.state == TrialState.COMPLETE and trial.values:
+        return float(trial.values[0])
+    if trial.intermediate_values:
+        return float(max(trial.intermediate_values.values()))
+    return None
+
+
+def origin(trial: FrozenTrial) -> str:
+    """Where a trial's parameters came from: the baseline, the space's first trials, a
+    starting point of the portfolio, or the sampler."""
+    attrs = trial.user_attrs
+    if attrs.get("is_baseline"):
+        return "baseline"
+    if attrs.get("is_first_trial"):
+        return "first trial"
+    if attrs.get("portfolio"):
+        return f"portfolio: {attrs['portfolio']}"
+    return "sampler"
+
+
+def score_interval(trial: FrozenTrial) -> tuple[float | None, float | None]:
+    """The 95 % interval of a trial's validation accuracy (None where unknown)."""
+    score, images = trial_score(trial), trial.user_attrs.get("val_images")
+    if score is None or not images:
+        return None, None
+    return accuracy_interval(score, images)

@@ -23,6 +23,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.internals import engine_of, storage_of, trial_id
 from sweep.study import FINISHED
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
@@ -34,9 +35,7 @@ MAX_FAILURES_IN_A_ROW = 5
 @contextmanager
 def study_lock(study: optuna.Study) -> Iterator[None]:
     """Hold the study's lock: exclusive across processes (and machines, for PostgreSQL)."""
-    storage = study._storage
-    storage = getattr(storage, "_backend", storage)  # unwrap Optuna's cache layer
-    engine = getattr(storage, "engine", None)
+    engine = engine_of(study)
     dialect = engine.dialect.name if engine is not None else ""
     if dialect == "sqlite":
         path = Path(engine.url.database or "study.db").with_suffix(".lock")
@@ -68,16 +67,16 @@ def start_heartbeat(study: optuna.Study, trial: optuna.Trial) -> Callable[[], No
     fails a running trial that has no heartbeat, so a worker killed before its first beat left
     a trial running forever and every later sweep waiting for it.
     """
-    storage = study._storage
+    storage = storage_of(study)
     interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
     if not interval:
         return lambda: None
-    storage.record_heartbeat(trial._trial_id)
+    storage.record_heartbeat(trial_id(trial))
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(interval):
-            storage.record_heartbeat(trial._trial_id)
+            storage.record_heartbeat(trial_id(trial))
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
     thread.start()
@@ -128,7 +127,7 @@ def run_one(study: optuna.Study, trial: optuna.Trial,
     try:
         value = objective(trial)
     except optuna.TrialPruned:
-        study.tell(trial, state=TrialState.PRUNED)
+        return study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt:
         with ctrl_c_ignored():
             trial.set_user_attr("error", "interrupted (Ctrl-C)")
@@ -136,10 +135,8 @@ def run_one(study: optuna.Study, trial: optuna.Trial,
         raise
     except Exception as error:  # the leaderboard's error column, wherever the trial failed
         trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
-        study.tell(trial, state=TrialState.FAIL)
-    else:
-        study.tell(trial, value)
-    return study._storage.get_trial(trial._trial_id)
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, value)
 
 
 def run_trials(

@@ -271,7 +271,7 @@ def test_a_study_with_another_direction_is_refused(tmp_path, capsys) -> None:
 
 def test_open_study_enqueues_the_baseline_then_the_first_trials_then_the_portfolio_once() -> None:
     from sweep.datasets import Dataset
-    from sweep.leaderboard import origin
+    from sweep.trials import origin
     from sweep.portfolio import PORTFOLIO
     from sweep.search import open_study
 

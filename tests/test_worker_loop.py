@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweep import search, worker
+from sweep.internals import trial_id
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -32,7 +33,7 @@ def test_a_trial_has_its_first_heartbeat_before_the_lock_is_released(
     def counting_lock(study: optuna.Study) -> Iterator[None]:
         with locked(study):
             yield
-            running = [t._trial_id for t in study.get_trials(deepcopy=False)
+            running = [trial_id(t) for t in study.get_trials(deepcopy=False)
                        if t.state == TrialState.RUNNING]
             with sqlite3.connect(db) as connection:
                 beats.extend(connection.execute(
