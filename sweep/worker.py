@@ -30,6 +30,10 @@ from sweep.study import FINISHED
 # sweep, not loop forever. Counted in the study, not per process: a worker replaced every few
 # trials (--recycle) would otherwise start from zero each time and never stop.
 MAX_FAILURES_IN_A_ROW = 5
+# A worker stops searching after this many proposals in a row that could not end before the
+# search's deadline (each pruned at once, before training): near the end the time left holds
+# none of what the sampler proposes, and it would otherwise fill the leaderboard with them.
+MAX_UNFIT_IN_A_ROW = 5
 
 
 @contextmanager
@@ -109,6 +113,11 @@ def ctrl_c_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def did_not_fit(trial: FrozenTrial) -> bool:
+    """Whether a trial was stopped by the search's deadline before its first epoch ended."""
+    return bool(trial.user_attrs.get("stopped")) and not trial.user_attrs.get("epochs_run")
+
+
 def failed_in_a_row(study: optuna.Study) -> int:
     """How many of the study's last-ended trials failed, back to the last one that did not."""
     ended = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
@@ -158,7 +167,7 @@ def run_trials(
     (a recycled worker process, so memory never accumulates). While the count is reached only
     with trials still running elsewhere, wait: one of them may yet fail and need a re-run.
     """
-    ran = 0
+    ran = unfit = 0
     while True:
         with study_lock(study), warnings.catch_warnings():
             # Heartbeats are "experimental" (since Optuna 2.9) and Optuna assumes optimize();
@@ -183,13 +192,20 @@ def run_trials(
         if trial is None:
             time.sleep(poll)
             continue
-        ran += 1
         try:
             frozen = run_one(study, trial, objective)
         finally:
             stop_beating()
         if on_trial is not None:
             on_trial(study, frozen)
+        # A trial stopped before its first epoch because it could not end before the deadline
+        # cost nothing; the process need not be recycled for it. Several in a row: the sampler
+        # proposes nothing the time left can hold.
+        unfit = unfit + 1 if did_not_fit(frozen) else 0
+        ran += not did_not_fit(frozen)
+        if unfit >= MAX_UNFIT_IN_A_ROW:
+            log(f"{unfit} trials in a row would not have ended before the search does; stopping.")
+            return "nothing fits"
         if frozen.state == TrialState.FAIL:
             failures = failed_in_a_row(study)
             if failures >= MAX_FAILURES_IN_A_ROW:

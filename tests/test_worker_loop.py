@@ -90,3 +90,18 @@ def test_a_second_ctrl_c_does_not_cut_short_recording_the_first(monkeypatch: pyt
 ])
 def test_which_worker_exits_get_a_fresh_process(code: int, restart: bool) -> None:
     assert search.needs_restart(code) is restart
+
+
+def test_a_worker_stops_when_nothing_the_sampler_proposes_fits_the_time_left() -> None:
+    study = optuna.create_study(direction="maximize")
+    ran: list[int] = []
+
+    def unfit(trial: optuna.Trial) -> float:  # as Objective does, before training
+        ran.append(trial.number)
+        trial.set_user_attr("stopped", "time_limit")
+        raise optuna.TrialPruned("it would need at least 10 min")
+
+    assert worker.run_trials(study, unfit, trials=None, max_trials=2,
+                             log=lambda line: None) == "nothing fits"
+    # Five in a row, and they did not count towards recycling the process (after 2 trials).
+    assert ran == [0, 1, 2, 3, 4] and worker.MAX_UNFIT_IN_A_ROW == 5
