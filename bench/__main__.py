@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -272,7 +273,7 @@ def bench_data(name: str, mnist: Path | None, folder: Path) -> tuple[str, str | 
     return "mnist", str(target.parent)
 
 
-def write_image_folder(data: dict[str, "np.ndarray"], root: Path) -> None:
+def write_image_folder(data: dict[str, Any], root: Path) -> None:
     """MNIST as the notebook's image folder: <split>/<digit>/<n>.jpg, written beside, then
     renamed into place."""
     from PIL import Image

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import keras_tuner as kt  # noqa: E402,I001  (after TensorFlow's quiet import)
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -35,8 +36,6 @@ from sweep.progress import Display
 from sweep.spaces import SearchSpace, contains
 from sweep.stats import score
 from sweep.study import max_epochs
-
-import keras_tuner as kt  # noqa: E402,I001  (after TensorFlow's quiet import)
 
 # Hyperband's reduction factor, KerasTuner's default and the one Hyperband's paper recommends.
 HYPERBAND_FACTOR = 3

@@ -156,9 +156,9 @@ class Objective:
         (:meth:`sweep.budget.TimeLimit.starting_point_seconds`), and its recorded epochs say how
         many that was; where that is under MIN_EPOCH_SHARE of them, this machine is too slow for
         it within this limit, and it stops, leaving the time to the sampler (but for the first,
-        cheapest starting point: some answer better than the baseline should come of a sweep). A sampled trial that
-        cannot finish before the search's deadline is pruned at once, not cut at the deadline.
-        The baseline and first trials run as written.
+        cheapest starting point: some answer better than the baseline should come of a sweep).
+        A sampled trial that cannot finish before the search's deadline is pruned at once, not
+        cut at the deadline. The baseline and first trials run as written.
         """
         epochs = params["epochs"]
         deadline = self.deadline

@@ -22,7 +22,6 @@ from sweep.files import atomic_write  # noqa: E402
 
 if TYPE_CHECKING:
     import optuna
-    import pandas as pd
 
 
 def save_figure(fig: Figure, path: Path) -> Path:

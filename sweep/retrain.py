@@ -17,6 +17,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.baseline import load_checked, write_model_report
 from sweep.budget import Clock, TimeLimit, duration
+from sweep.config import DataConfig, SweepConfig
+from sweep.datasets import Dataset
+from sweep.errors import UsageError
+from sweep.files import ensure_writable, write_json
+from sweep.leaderboard import read_summary, update_summary
+from sweep.params import Architecture, baseline_params
+from sweep.progress import Display
 from sweep.rescore import (
     CV_ATTR,
     FOLDS,
@@ -26,14 +33,6 @@ from sweep.rescore import (
     needs_cross_validation,
     validation_correct,
 )
-from sweep.trials import final_params, finalists
-from sweep.config import DataConfig, SweepConfig
-from sweep.datasets import Dataset
-from sweep.errors import UsageError
-from sweep.files import ensure_writable, write_json
-from sweep.leaderboard import read_summary, update_summary
-from sweep.params import Architecture, baseline_params
-from sweep.progress import Display
 from sweep.stats import accuracy_interval, paired_difference, wilson
 from sweep.study import (
     baseline_trial,
@@ -43,6 +42,7 @@ from sweep.study import (
     recorded_data,
     recorded_settings,
 )
+from sweep.trials import final_params, finalists
 
 if TYPE_CHECKING:
     from sweep.train import Evaluation, TrainResult

@@ -27,12 +27,11 @@ from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
-from sweep.leaderboard import read_summary, trials_frame, write_csv
 from sweep.internals import storage_of
+from sweep.leaderboard import read_summary, trials_frame, write_csv
 from sweep.objective import Objective
 from sweep.params import baseline_params, unused_params
 from sweep.portfolio import mirror_symmetric, starting_points
-from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace, contains, default_space_path, load_space, parse_space
 from sweep.study import (
@@ -46,12 +45,13 @@ from sweep.study import (
     make_sampler,
     open_storage,
     recorded_data,
-    redact,
     recorded_settings,
+    redact,
     settings_record,
     storage_url,
     study_name,
 )
+from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
 from sweep.worker import run_trials
 
 # A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).

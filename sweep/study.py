@@ -17,11 +17,11 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.environment import Environment
-from sweep.trials import best_of
 from sweep.config import PRUNERS, DataConfig, SweepConfig
+from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.spaces import SearchSpace
+from sweep.trials import best_of
 
 SETTINGS_ATTR = "sweep_settings"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

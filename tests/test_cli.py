@@ -146,7 +146,7 @@ def test_make_sampler(name: str, kind: type) -> None:
 
 def test_every_cli_sampler_and_pruner_is_known() -> None:
     for name in SAMPLERS:
-        study.make_sampler(name, STEPPED, 0)
+        assert isinstance(study.make_sampler(name, STEPPED, 0), optuna.samplers.BaseSampler)
     for name in PRUNERS:
         assert isinstance(study.make_pruner(name), optuna.pruners.BasePruner)
 
@@ -271,9 +271,9 @@ def test_a_study_with_another_direction_is_refused(tmp_path, capsys) -> None:
 
 def test_open_study_enqueues_the_baseline_then_the_first_trials_then_the_portfolio_once() -> None:
     from sweep.datasets import Dataset
-    from sweep.trials import origin
     from sweep.portfolio import PORTFOLIO
     from sweep.search import open_study
+    from sweep.trials import origin
 
     storage = optuna.storages.InMemoryStorage()
     first = space("portfolio: true\nparams:\n  epochs: {type: int, low: 1, high: 80}\n"

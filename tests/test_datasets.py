@@ -16,10 +16,10 @@ from sweep.datasets import (
     BUILTIN,
     Dataset,
     builtin_input_shape,
+    fingerprint,
     is_image_folder,
     load_dataset,
     resolve_data_dir,
-    fingerprint,
     results_name,
     split_validation,
 )

@@ -8,7 +8,12 @@ import pytest
 
 from sweep.errors import UsageError
 from sweep.params import (
-    BASELINES, MAX_BLOCKS, SPECS, Architecture, baseline_params, unused_params,
+    BASELINES,
+    MAX_BLOCKS,
+    SPECS,
+    Architecture,
+    baseline_params,
+    unused_params,
 )
 
 MNIST, CIFAR, DIGITS = (28, 28, 1), (32, 32, 3), (8, 8, 1)
@@ -25,7 +30,7 @@ def arch(dataset: str = "mnist", **changes: Any) -> Architecture:
     ("fashion_mnist", MNIST, 225_034),
     ("cifar10", CIFAR, 122_570),
 ])
-def test_baseline_param_count_matches_keras(dataset: str, shape, count: int) -> None:
+def test_baseline_param_counts_are_the_notebooks(dataset: str, shape, count: int) -> None:
     assert arch(dataset).param_count(shape, 10) == count
 
 

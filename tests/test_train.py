@@ -11,8 +11,8 @@ import optuna
 import pytest
 from optuna.distributions import IntDistribution
 
-from sweep.trials import final_params
 from sweep.params import MNIST_BASELINE, Architecture
+from sweep.trials import final_params
 
 
 def _trial(params: dict, best_epoch: int) -> optuna.trial.FrozenTrial:
@@ -137,8 +137,8 @@ def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial
     """Four 3-epoch digits trials (baseline, constant, cosine, first trial) under the deadline
     ``deadline(study)``."""
     from sweep.datasets import load_dataset
-    from sweep.progress import Display
     from sweep.objective import Objective
+    from sweep.progress import Display
     from sweep.spaces import parse_space
     from sweep.worker import run_trials
 
@@ -223,8 +223,8 @@ def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
 @pytest.mark.slow
 def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them() -> None:
     from sweep.datasets import load_dataset
-    from sweep.progress import Display
     from sweep.objective import Objective
+    from sweep.progress import Display
     from sweep.spaces import parse_space
     from sweep.worker import run_trials
     from tests.test_end_to_end import PruneAll
@@ -282,3 +282,21 @@ def test_garbage_collection_after_a_trial_skips_the_imported_modules() -> None:
     frozen, tracked = map(int, run.stdout.split()[-2:])
     # TensorFlow's and Keras's objects are frozen; a collection walks only what came after.
     assert frozen > 100_000 and tracked < frozen / 5, (frozen, tracked)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("changes", "shape", "classes"), [
+    ({}, (28, 28, 1), 10),                                               # the MNIST notebook
+    ({"conv_blocks": 3, "filters_3": 64, "pool_last": False, "dense_units": 64, "logits": True},
+     (32, 32, 3), 10),                                                   # the CIFAR-10 notebook
+    ({"batch_norm": True, "padding": "same"}, (28, 28, 1), 10),          # batch norm, dense too
+    ({"conv_blocks": 3, "filters_3": 128, "convs_per_block": 2, "padding": "same",
+      "batch_norm": True, "head": "gap", "dense_units": 0}, (28, 28, 1), 10),  # the VGG-style one
+    ({"convs_per_block": 2, "augment": 0.1, "flip": True}, (40, 30, 3), 7),
+])
+def test_param_count_is_what_keras_builds(changes: dict, shape: tuple[int, int, int], classes: int) -> None:
+    from sweep.train import new_model
+
+    arch = Architecture.from_params({**MNIST_BASELINE, **changes})
+    model = new_model(arch, shape, classes, 0, train_images=100)
+    assert model.count_params() == arch.param_count(shape, classes)
