@@ -223,12 +223,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"sweep worker needs the study's storage: --storage URL, or the URL in "
                          f"${STORAGE_VARIABLE}")
     if args.command == "worker" and args.max_trials is None:
-        from sweep.search import run_recycled_worker
+        from sweep.pool import run_recycled_worker
         return run_recycled_worker(args.storage, args.study, recycle=args.recycle,
                                    trials=args.trials, timeout=args.timeout, results=args.results,
                                    data_dir=args.data_dir, index=args.index)
     if args.command == "worker":
-        from sweep.search import run_worker
+        from sweep.pool import run_worker
         return run_worker(args.storage, args.study, data_dir=args.data_dir, results=args.results,
                           trials=args.trials, timeout=args.timeout, max_trials=args.max_trials,
                           index=args.index, ends_at=args.ends_at)

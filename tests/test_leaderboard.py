@@ -109,7 +109,7 @@ def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
         stopped: str | None, column: str, log: str | None) -> None:
     import optuna
 
-    from sweep.search import trial_line
+    from sweep.summary import trial_line
 
     cut = trial(0, TrialState.PRUNED, val_loss=0.8, curve=[0.70], stopped=stopped)
     assert trials_frame([cut], PARAMS).loc[0, "stopped_by"] == column
@@ -186,7 +186,7 @@ def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() 
     import optuna
 
     from sweep.config import DataConfig
-    from sweep.search import summary
+    from sweep.summary import summary
 
     distributions = {"conv_blocks": IntDistribution(2, 3), "filters_3": IntDistribution(32, 128)}
     study = optuna.create_study(direction="maximize")
@@ -213,7 +213,7 @@ def test_the_summary_asks_for_more_time_when_the_timeout_left_the_baseline_unbea
     import optuna
 
     from sweep.config import DataConfig
-    from sweep.search import summary
+    from sweep.summary import summary
 
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(value=0.99, user_attrs={"is_baseline": True}))

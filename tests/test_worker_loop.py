@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweep import search, worker
+from sweep import pool, worker
 from sweep.internals import trial_id
 
 
@@ -80,7 +80,7 @@ def test_a_second_ctrl_c_does_not_cut_short_recording_the_first(monkeypatch: pyt
 
 
 @pytest.mark.parametrize("code, restart", [
-    (search.EXIT_RECYCLE, True),  # left after --recycle trials
+    (pool.EXIT_RECYCLE, True),  # left after --recycle trials
     (-signal.SIGKILL, True),      # the OOM killer, kill -9
     (-signal.SIGTERM, True),
     (-signal.SIGINT, False),      # the user's Ctrl-C: it stays stopped
@@ -89,7 +89,7 @@ def test_a_second_ctrl_c_does_not_cut_short_recording_the_first(monkeypatch: pyt
     (130, False),                 # Ctrl-C, handled
 ])
 def test_which_worker_exits_get_a_fresh_process(code: int, restart: bool) -> None:
-    assert search.needs_restart(code) is restart
+    assert pool.needs_restart(code) is restart
 
 
 def test_a_worker_stops_when_nothing_the_sampler_proposes_fits_the_time_left() -> None:

@@ -230,7 +230,7 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
 def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_private(
         tmp_path: Path) -> None:
     from sweep.config import STORAGE_VARIABLE
-    from sweep.search import worker_command, worker_env
+    from sweep.pool import worker_command, worker_env
 
     url = "postgresql://me:s3cret@db/sweep"
     command = worker_command("study", index=0, max_trials=5, trials=None, timeout=None,
@@ -245,9 +245,9 @@ def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_priva
 
 def test_a_sweep_whose_workers_all_fail_exits_non_zero(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import sweep.search
+    import sweep.pool
 
-    monkeypatch.setattr(sweep.search, "worker_command",
+    monkeypatch.setattr(sweep.pool, "worker_command",
                         lambda *args, **kwargs: [sys.executable, "-c", "raise SystemExit(3)"])
     assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--space",
                  _space(tmp_path), "--trials", "2", "--workers", "2"]) == 1

@@ -1,0 +1,215 @@
+"""Worker processes: the ones ``sweep sweep`` starts on this machine, and ``sweep worker``,
+which joins a study from anywhere with its storage URL and name only.
+
+Each worker runs the trial loop (:func:`sweep.worker.run_trials`) in its own process with its
+share of the cores, and leaves after ``--recycle`` trials to be replaced by a fresh process, so
+memory cannot accumulate. A worker killed by a signal other than Ctrl-C's is replaced too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+
+from sweep.backend import usable_cpus
+from sweep.baseline import load_checked
+from sweep.budget import TimeLimit, search_deadline
+from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
+from sweep.errors import UsageError
+from sweep.files import ensure_writable
+from sweep.internals import storage_of
+from sweep.objective import Objective
+from sweep.params import baseline_params
+from sweep.progress import Display
+from sweep.spaces import SearchSpace, parse_space
+from sweep.study import (
+    load_study_at,
+    make_pruner,
+    make_sampler,
+    recorded_data,
+    recorded_settings,
+    storage_url,
+)
+from sweep.summary import advance, trial_line, trial_logger
+from sweep.worker import run_trials
+
+# A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).
+EXIT_RECYCLE = 75
+
+
+class SearchFailed(Exception):
+    """Every worker process of the search exited with an error."""
+
+def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | None,
+               trials: int | None, timeout: float | None, max_trials: int | None, index: int,
+               ends_at: float | None = None) -> int:
+    """``sweep worker``: join a study knowing only its storage URL and name.
+
+    Everything else (dataset, search space, sampler, pruner, TRIALS) is read from the study,
+    where ``sweep sweep`` recorded it. Exits with EXIT_RECYCLE after ``max_trials`` trials.
+    ``ends_at``: the end of the driver's --time-limit (a :func:`time.time` value), for the
+    workers it starts.
+    """
+    started = time.monotonic()  # the timeout counts from the start, data loading included
+    study = load_study_at(storage, name)
+    record = recorded_settings(study)
+    if record.get("engine", "optuna") != "optuna":
+        raise UsageError(f"study {name!r} is searched by {record['engine']}, which runs in one "
+                         "process; workers can join Optuna studies only")
+    data = recorded_data(record, data_dir, results)
+    space = parse_space(record["space"], record["space_source"])
+    ensure_writable(data.folder)
+    display = Display()
+    dataset = load_checked(data, display)
+    baseline = baseline_params(data.kind, dataset.input_shape)
+    space = space.for_data(len(dataset.x_train))
+    # Distinct seeds per worker and per restart: workers must not propose the same points.
+    seed = data.seed + len(study.trials) + 7919 * (index + 1)
+    study = optuna.load_study(
+        study_name=name, storage=storage_of(study),
+        sampler=make_sampler(record["sampler"], space, seed),
+        pruner=make_pruner(record["pruner"]),
+    )
+
+    limit = None if ends_at is None else TimeLimit.for_data(
+        ends_at, dataset, shared_cores=True)  # the driver's workers: several share the cores
+    ends = search_deadline(study, timeout, started, limit)
+    reason = run_trials(
+        study, Objective(dataset, space, baseline, data.seed, display, deadline=ends),
+        trials=trials or record["trials"], deadline=ends, max_trials=max_trials,
+        on_trial=trial_logger(space, data.folder, display, f"[worker {index}] "), log=display.log,
+    )
+    display.log(f"[worker {index}] stopping: {reason}")
+    return EXIT_RECYCLE if reason == "recycle" else 0
+
+
+def worker_command(name: str, *, index: int, max_trials: int, trials: int | None,
+                   timeout: float | None, results: str | None, data_dir: str | None,
+                   ends_at: float | None = None) -> list[str]:
+    """The command line of one worker process, which leaves after ``max_trials`` trials. The
+    storage URL is not on it (any local user can read command lines, and a URL may hold a
+    password): the process gets it in its environment (:func:`worker_env`)."""
+    command = [sys.executable, "-m", "sweep", "worker", "--study", name,
+               "--index", str(index), "--max-trials", str(max_trials)]
+    for flag, value in (("--trials", trials), ("--results", results), ("--data-dir", data_dir)):
+        if value is not None:
+            command += [flag, str(value)]
+    if timeout is not None:
+        command += ["--timeout", f"{timeout:.3f}"]
+    if ends_at is not None:
+        command += ["--ends-at", f"{ends_at:.3f}"]
+    return command
+
+
+def worker_env(storage: str) -> dict[str, str]:
+    """A worker process's environment: the storage URL (STORAGE_VARIABLE), and glibc's malloc
+    arenas held to 2: its default of 8 per core holds on to freed memory; 2 grew 9 MB per trial
+    instead of 15."""
+    return {**os.environ, STORAGE_VARIABLE: storage,
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+
+
+def needs_restart(code: int) -> bool:
+    """Whether a worker process that exited with ``code`` gets a fresh one: it left to be
+    recycled, or a signal other than Ctrl-C's killed it (the OOM killer, kill -9)."""
+    return code == EXIT_RECYCLE or (code < 0 and code != -signal.SIGINT)
+
+
+def _left(timeout: float | None, started: float) -> float | None:
+    """What is left of ``timeout`` seconds counted from ``started`` (at least a millisecond)."""
+    return None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
+
+
+def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | None,
+                        timeout: float | None, results: str | None, data_dir: str | None,
+                        index: int) -> int:
+    """``sweep worker`` started by hand: the same worker, in a fresh child process every
+    ``recycle`` trials, so a worker that runs for days keeps flat memory.
+
+    The child inherits the terminal: its progress, its one-line errors (exit 2) and its Ctrl-C
+    handling are the user's. A child killed by a signal is replaced, as the driver does.
+    """
+    started = time.monotonic()
+    while True:
+        left = _left(timeout, started)
+        child = subprocess.Popen(
+            worker_command(name, index=index, max_trials=recycle, trials=trials,
+                           timeout=left, results=results, data_dir=data_dir),
+            env=worker_env(storage))
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # the child got the Ctrl-C too: it records its trial as
+            return child.wait()    # failed and says so
+        if not needs_restart(code):
+            return code
+        if code < 0:
+            print(f"sweep: worker {index} was killed by signal {-code}; restarting it",
+                  file=sys.stderr)
+
+
+def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConfig,
+                         settings: SweepConfig, display: Display, limit: TimeLimit | None,
+                         timeout: float | None) -> bool:
+    """Run WORKERS worker processes on the study and watch it; True on Ctrl-C.
+
+    Each worker uses cores / WORKERS threads, writes its log to results/<dataset>/workers/,
+    and is replaced by a fresh process every RECYCLE trials, so memory cannot accumulate.
+    """
+    url = storage_url(data, settings)
+    logs = ensure_writable(data.folder / "workers")
+    threads = max(1, usable_cpus() // settings.workers)
+    started = time.monotonic()
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        command = worker_command(study.study_name, index=index, max_trials=settings.recycle,
+                                 trials=settings.trials, timeout=_left(timeout, started),
+                                 results=data.results, data_dir=data.data_dir,
+                                 ends_at=limit.ends_at if limit else None)
+        # Readable by the user only: a worker's log is its terminal.
+        handle = os.open(logs / f"worker-{index}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(handle, "ab") as log:
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                    env={**worker_env(url), "SWEEP_THREADS": str(threads)})
+
+    display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; "
+                f"logs in {logs}/")
+    deadline = search_deadline(study, timeout, started, limit)
+    workers = {index: spawn(index) for index in range(settings.workers)}
+    seen: set[int] = set()
+    failed: set[int] = set()
+    with display.session(), display.task("trials", settings.trials) as task:
+        try:
+            while workers:
+                time.sleep(1.0)
+                for index, process in list(workers.items()):
+                    code = process.poll()
+                    if code is None:
+                        continue
+                    if needs_restart(code):
+                        if code < 0:
+                            display.log(f"worker {index} was killed by signal {-code}; restarting it")
+                        workers[index] = spawn(index)
+                    else:
+                        del workers[index]
+                        if code != 0:
+                            failed.add(index)
+                            display.log(f"worker {index} exited with code {code}; see its log")
+                for trial in study.get_trials(deepcopy=False):
+                    if trial.number not in seen and trial.state.is_finished():
+                        seen.add(trial.number)
+                        display.log(trial_line(study, trial))
+                advance(task, study, deadline)
+        except KeyboardInterrupt:
+            for process in workers.values():
+                process.send_signal(signal.SIGINT)  # they record their trial as failed
+            for process in workers.values():
+                process.wait()
+            return True
+    if len(failed) == settings.workers:
+        raise SearchFailed(f"all {settings.workers} worker processes failed; see their logs in {logs}/")
+    return False

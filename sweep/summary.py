@@ -1,0 +1,105 @@
+"""What a person sees of a search: the leaderboard file rewritten after every trial, one line per
+trial, the progress bar's status, and the summary when the search ends. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.budget import SearchDeadline, duration
+from sweep.config import DataConfig
+from sweep.leaderboard import trials_frame, write_csv
+from sweep.params import unused_params
+from sweep.progress import Display, Task
+from sweep.spaces import SearchSpace
+from sweep.study import FINISHED, baseline_trial, best_trial, finished_count
+from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
+
+
+def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> Path:
+    """Rewrite results/<dataset>/leaderboard.csv from the storage (atomically)."""
+    return write_csv(trials_frame(study.get_trials(deepcopy=False), list(space.distributions)),
+                     folder / "leaderboard.csv")
+
+
+def trial_logger(space: SearchSpace, folder: Path, display: Display,
+                 prefix: str = "") -> Callable[[optuna.Study, FrozenTrial], None]:
+    """What runs after each trial: rewrite the leaderboard, log the trial's line."""
+
+    def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        write_leaderboard(study, space, folder)
+        display.log(prefix + trial_line(study, trial))
+
+    return after_trial
+
+
+def advance(task: Task, study: optuna.Study, deadline: SearchDeadline | None) -> None:
+    """Move the trials' progress bar to the study's finished count, with the best so far and,
+    where no trial count bounds the search, when it ends."""
+    best = best_trial(study)
+    info = f"best {best.values[0]:.4f} (trial {best.number})" if best else ""
+    ends = deadline() if deadline is not None else None
+    if ends is not None and task.total is None:  # no bar to show what is left: say it
+        info += f"{'; ' if info else ''}search ends in {duration(max(ends - time.monotonic(), 0))}"
+    task.advance(info, steps=finished_count(study) - task.done)
+
+
+def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
+    """One log line per finished trial."""
+    attrs = trial.user_attrs
+    score = trial_score(trial)
+    parts = [f"trial {trial.number} {trial.state.name.lower()}"]
+    if score is not None:
+        parts.append(f"val_accuracy {score:.4f}")
+    if "epochs_run" in attrs:
+        parts.append(f"after {attrs['epochs_run']} epochs")
+    if "fit_seconds" in attrs:
+        parts.append(f"in {attrs['fit_seconds']:.0f}s")
+    if origin(trial) != "sampler":
+        parts.append(f"({origin(trial)})")
+    if attrs.get("stopped") in STOPPED:
+        parts.append(f"(stopped by the {STOPPED[attrs['stopped']]})")
+    if trial.state == TrialState.FAIL:
+        parts.append(f"error: {failure(trial)}")
+    return " ".join(parts)
+
+
+def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str:
+    """What a person wants to know when the search ends (``seconds``: this run's search; None
+    when it searched nothing)."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in (*FINISHED, TrialState.FAIL))
+    took = "none run now" if seconds is None else f"this run {seconds:.0f}s"
+    lines = [f"\nSearch on {data.name}: {counts} trials (study {study.study_name!r}; {took})."]
+    best = best_trial(study)
+    if best is None:
+        lines.append("No trial completed yet.")
+    else:
+        base = baseline_trial(study)
+        gain = ""
+        if base is not None and base.state == TrialState.COMPLETE:
+            gain = f"; baseline {_scored(base)}"
+        lines.append(f"Best trial {best.number} ({origin(best)}): val_accuracy {_scored(best)}{gain}")
+        params = params_of(best)  # as trained: all, epochs as run
+        lines.append("  " + ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"  # not 0.30000000000000004
+            for k, v in params.items() if k not in unused_params(params) and k in best.params))
+        cut = sum(t.user_attrs.get("stopped") in STOPPED for t in study.get_trials(deepcopy=False))
+        if cut and best.user_attrs.get("is_baseline"):
+            lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the "
+                         "search's deadline: give the search more time on this machine (--timeout "
+                         "and --time-limit, make TIMEOUT= TIME_LIMIT=).")
+    lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
+    return "\n".join(lines)
+
+
+def _scored(trial: FrozenTrial) -> str:
+    """A trial's validation accuracy with its 95 % interval: ``0.9123 (0.9049-0.9193)``."""
+    low, high = score_interval(trial)
+    interval = f" ({low:.4f}-{high:.4f})" if low is not None and high is not None else ""
+    return f"{trial.values[0]:.4f}{interval}"
