@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 SHARED_CORES_FACTOR = 0.8
 # What comes after the retrain (test evaluation, plots, export: 5-15 s here), and a margin.
 AFTER_RETRAIN_SECONDS = 30.0
+# Cross-validating the finalists is planned for where it costs at most this share of the time
+# limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
+# 1,000 validation images can tell clear gains apart.
+CROSS_VALIDATION_SHARE = 0.25
 # A starting point of the portfolio trains for at most this share of the time left when it
 # starts (its retrain needs about as much again later): the rest is the sampler's.
 STARTING_POINT_SHARE = 0.45
@@ -46,22 +50,23 @@ class TimeLimit:
     ``ends_at`` is a :func:`time.time` value (shared by the driver and its worker processes);
     ``train_images``/``full_images``: the training split and train + validation;
     ``shared_cores``: whether trials ran on a share of the cores (several workers);
-    ``cross_validates``: whether the finalists are cross-validated before the retrain (a small
-    validation split, :mod:`sweep.rescore`).
+    ``cross_validation_seconds``: the most that cross-validating the finalists before the
+    retrain may take (a small validation split, :mod:`sweep.rescore`); 0: none.
     """
 
     ends_at: float
     train_images: int
     full_images: int
     shared_cores: bool
-    cross_validates: bool = False
+    cross_validation_seconds: float = 0.0
 
     @classmethod
-    def for_data(cls, ends_at: float, dataset: Dataset, shared_cores: bool) -> TimeLimit:
-        """The limit ending at ``ends_at`` for trials on ``dataset``'s splits."""
+    def for_data(cls, ends_at: float, dataset: Dataset, shared_cores: bool,
+                 seconds: float) -> TimeLimit:
+        """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits."""
         images = len(dataset.x_train)
-        return cls(ends_at, images, images + len(dataset.x_val), shared_cores,
-                   needs_cross_validation(dataset))
+        folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
+        return cls(ends_at, images, images + len(dataset.x_val), shared_cores, folds)
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
@@ -77,17 +82,27 @@ class TimeLimit:
         after the search (:meth:`after_search_seconds`)."""
         return self.ends_at - self.after_search_seconds(trials)
 
-    def after_search_seconds(self, trials: Sequence[FrozenTrial], cross_validate: bool = True) -> float:
-        """What comes after the search: cross-validating the finalists (where the limit does),
-        retraining the answer (the costliest finalist's retrain, or the best trial's) and the
-        baseline, and the export."""
+    def after_search_seconds(self, trials: Sequence[FrozenTrial],
+                             cross_validate: bool | None = None) -> float:
+        """What comes after the search: cross-validating the finalists (where planned, see
+        :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
+        retraining the answer (the costliest finalist's retrain) and the baseline, the export."""
         base = best_of([t for t in trials if t.user_attrs.get("is_baseline")])
-        final = finalists(trials) if self.cross_validates else [t for t in (best_of(trials), base) if t]
+        final = finalists(trials) if self.cross_validation_seconds else \
+            [t for t in (best_of(trials), base) if t]
         seconds = {t.number: self.retrain_seconds(t) or 0.0 for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
-        folds = (FOLDS - 1) * (sum(seconds.values()) + base_seconds) \
-            if self.cross_validates and cross_validate else 0.0
+        folds = self.cross_validation_cost(trials)
+        if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
+            folds = 0.0
         return folds + max(seconds.values(), default=0.0) + base_seconds + AFTER_RETRAIN_SECONDS
+
+    def cross_validation_cost(self, trials: Sequence[FrozenTrial]) -> float:
+        """About how long cross-validating the finalists takes: FOLDS trainings of each on
+        (FOLDS - 1) / FOLDS of train + validation (0 without a budget for it)."""
+        if not self.cross_validation_seconds:
+            return 0.0
+        return (FOLDS - 1) * sum(self.retrain_seconds(t) or 0.0 for t in finalists(trials))
 
     def left(self) -> float:
         """Seconds until the limit."""

@@ -76,8 +76,8 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
         pruner=make_pruner(record["pruner"]),
     )
 
-    limit = None if ends_at is None else TimeLimit.for_data(
-        ends_at, dataset, shared_cores=True)  # the driver's workers: several share the cores
+    limit = None if ends_at is None else TimeLimit.for_data(  # the driver's workers share cores
+        ends_at, dataset, shared_cores=True, seconds=record.get("time_limit") or 0.0)
     ends = search_deadline(study, timeout, started, limit)
     reason = run_trials(
         study, Objective(dataset, space, baseline, data.seed, display, deadline=ends),

@@ -147,7 +147,7 @@ def answer(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Dis
     candidates = finalists(trials)
     base = baseline_trial(study)
     if needs_cross_validation(dataset):
-        after = limit.after_search_seconds(trials) if limit is not None else 0.0
+        after = limit.after_search_seconds(trials, cross_validate=True) if limit is not None else 0.0
         if limit is None or after <= limit.left():
             display.log(f"The validation split holds {len(dataset.y_val)} images, too few to choose "
                         f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "

@@ -173,7 +173,8 @@ def search_bounds(settings: SweepConfig, dataset: Dataset, started: float,
         left = settings.time_limit - (time.time() - started)
         return None, min(left, settings.timeout or left)
     limit = TimeLimit.for_data(started + settings.time_limit, dataset,
-                               shared_cores=settings.workers > 1 and settings.engine == "optuna")
+                               shared_cores=settings.workers > 1 and settings.engine == "optuna",
+                               seconds=settings.time_limit)
     return limit, settings.timeout
 
 

@@ -177,6 +177,7 @@ def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace,
         "sampler": settings.sampler,
         "pruner": settings.pruner,
         "trials": settings.trials,
+        "time_limit": settings.time_limit,
         "engine": settings.engine,
     }
 

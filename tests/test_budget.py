@@ -213,15 +213,31 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     base = trial(0, 0.90, fit=50.0, baseline=True)
     best, second = trial(1, 0.95, fit=100.0), trial(2, 0.94, fit=200.0, schedule="cosine")
     plain = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False)
-    checked = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validates=True)
+    checked = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=2000.0)
     trials = [base, best, second]
     assert plain.after_search_seconds(trials) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
     # Every finalist FOLDS times on (FOLDS - 1) / FOLDS of the images, then the costliest
     # finalist's retrain (the answer may be any of them) and the baseline's.
     folds = (FOLDS - 1) * (55 + 110 + 220)
+    assert checked.cross_validation_cost(trials) == pytest.approx(folds)
     assert checked.after_search_seconds(trials) == pytest.approx(folds + 220 + 55 + AFTER_RETRAIN_SECONDS)
     assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(
         220 + 55 + AFTER_RETRAIN_SECONDS)
+    # Over its budget, cross-validation is not planned for (but can be counted on demand).
+    tight = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=folds - 1)
+    assert tight.after_search_seconds(trials) == pytest.approx(220 + 55 + AFTER_RETRAIN_SECONDS)
+    assert tight.after_search_seconds(trials, cross_validate=True) == pytest.approx(
+        folds + 220 + 55 + AFTER_RETRAIN_SECONDS)
+
+
+def test_small_validation_splits_get_a_share_of_the_limit_for_cross_validation() -> None:
+    from sweep.budget import CROSS_VALIDATION_SHARE
+    from sweep.datasets import load_dataset
+
+    digits = load_dataset("digits")  # 144 validation images
+    limit = TimeLimit.for_data(time.time() + 1000, digits, shared_cores=True, seconds=1000.0)
+    assert limit.cross_validation_seconds == pytest.approx(CROSS_VALIDATION_SHARE * 1000)
+    assert (limit.train_images, limit.full_images) == (1293, 1437)
 
 
 def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(
