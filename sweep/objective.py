@@ -130,7 +130,6 @@ class Objective:
                 training.release()
         return score(log.history["val_accuracy"])
 
-
     def check_it_fits(self, trial: optuna.Trial, flops: float) -> None:
         """Prune a sampled trial before it trains when even at the fastest rate any trial of
         the study reached it would need well over the time left before the search's deadline."""
