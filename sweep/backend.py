@@ -18,7 +18,10 @@ from sweep.environment import Environment
 
 
 def load_keras() -> ModuleType:
-    """Import tensorflow and keras (quietly, threads pinned) once; returns keras."""
+    """Import tensorflow and keras (quietly, threads pinned) once; returns keras.
+
+    Modules that use Keras at import time call it for that, then ``import keras`` plainly.
+    """
     if "tensorflow" not in sys.modules:
         if Environment.read().debug:
             import tensorflow  # noqa: F401
@@ -29,7 +32,8 @@ def load_keras() -> ModuleType:
         _freeze_imports()
     import keras
 
-    return keras
+    module: ModuleType = keras
+    return module
 
 
 def usable_cpus() -> int:

@@ -75,7 +75,7 @@ class TimeLimit:
         fit, epochs_run = attrs.get("epochs_seconds", attrs.get("fit_seconds")), attrs.get("epochs_run")
         if not fit or not epochs_run:
             return None
-        return fit / epochs_run * final_params(trial)["epochs"] * self.retrain_ratio()
+        return float(fit / epochs_run * final_params(trial)["epochs"] * self.retrain_ratio())
 
     def search_ends_at(self, trials: Sequence[FrozenTrial]) -> float:
         """The :func:`time.time` by which the search must end: the limit, less what comes

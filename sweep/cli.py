@@ -38,13 +38,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"sweep: {message} (see: {self.prog} --help)\n")
 
 
-def _number(kind: type, low: float | None = None, high: float | None = None,
+def _number(kind: type[int] | type[float], low: float | None = None, high: float | None = None,
             low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
     """An argparse type: a number of ``kind`` within [low, high] (open ends where asked)."""
 
     def parse(text: str) -> float:
         try:
-            value = kind(text)
+            value: float = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
         if low is not None and (value <= low if low_open else value < low):
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     # --debug after the command too (`sweep sweep --debug`); SUPPRESS keeps the main default.
-    debug = argparse.ArgumentParser(add_help=False)
+    debug = _Parser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks of errors")
 

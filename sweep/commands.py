@@ -32,7 +32,7 @@ def spaces(check: str | None, dataset: str | None) -> int:
     shape = builtin_input_shape(name) if name else None
     if name and shape is None and not is_image_folder(name):
         raise UsageError(f"unknown dataset {name!r}; use one of {', '.join(BUILTIN)}")
-    if shape is not None:
+    if name and shape is not None:
         space.check_fits(baseline_params(name, shape), shape)
     fits = f", fits {name}'s {shape[0]}×{shape[1]} images" if shape else ""
     first = f", {len(space.first_trials)} first trial(s)" if space.first_trials else ""
@@ -117,7 +117,8 @@ def _load_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
         )
     except Exception as error:  # PIL raises several types for broken files
         raise UsageError(f"cannot read image {path} ({error})") from None
-    return keras.utils.img_to_array(image, dtype="float32") / 255.0
+    pixels: np.ndarray = keras.utils.img_to_array(image, dtype="float32") / 255.0
+    return pixels
 
 
 def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -441,13 +441,13 @@ class _ArraysOnly(pickle.Unpickler):
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
     }
 
-    def find_class(self, module: str, name: str) -> type:
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 batch never holds")
         return super().find_class(module, name)
 
 
-def _parse_cifar_batch(f: BinaryIO) -> tuple[np.ndarray, np.ndarray]:
+def _parse_cifar_batch(f: IO[bytes]) -> tuple[np.ndarray, np.ndarray]:
     d = _ArraysOnly(f, encoding="bytes").load()
     x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     y = np.asarray(d[b"labels"], dtype=np.uint8)
@@ -471,7 +471,8 @@ def _load_digits() -> _Arrays:
 
 
 def _to_unit_float(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) / np.float32(255.0)
+    scaled: np.ndarray = x.astype(np.float32) / np.float32(255.0)
+    return scaled
 
 
 def _with_channels(x: np.ndarray) -> np.ndarray:

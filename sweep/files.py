@@ -29,7 +29,7 @@ def ensure_writable(folder: Path) -> Path:
     return folder
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place.
 
     The temporary name keeps the suffix, because Keras and matplotlib pick the format from it.

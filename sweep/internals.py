@@ -1,6 +1,7 @@
-"""The two things sweep needs from Optuna that its public API does not give: a study's storage
-(the study lock and heartbeats write to it directly) and a trial's storage id. Every use of
-Optuna's private attributes is here, so an Optuna upgrade that moves them breaks one module.
+"""What sweep needs from Optuna that its public API does not give: a study's storage (the study
+lock and heartbeats write to it directly, outside ``study.optimize``) and a trial's storage id.
+Every use of Optuna's private attributes and modules is here, so an Optuna upgrade that moves
+them breaks one module.
 """
 
 from __future__ import annotations
@@ -25,3 +26,11 @@ def engine_of(study: optuna.Study) -> Any | None:
     storage = storage_of(study)
     storage = getattr(storage, "_backend", storage)  # under Optuna's cache layer
     return getattr(storage, "engine", None)
+
+
+def heartbeat_storage(study: optuna.Study) -> Any | None:
+    """A study's storage where it records heartbeats (the relational ones), else None."""
+    from optuna.storages._heartbeat import BaseHeartbeat
+
+    storage = storage_of(study)
+    return storage if isinstance(storage, BaseHeartbeat) else None

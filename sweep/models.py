@@ -17,8 +17,9 @@ from sweep.backend import load_keras
 from sweep.errors import UsageError
 from sweep.params import WARMUP_START, Architecture, steps_per_epoch
 
-keras = load_keras()
-import tensorflow as tf  # noqa: E402  (already imported, quietly, by load_keras)
+load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
+import keras  # noqa: E402  (loaded above)
+import tensorflow as tf  # noqa: E402
 
 layers = keras.layers
 ops = keras.ops
@@ -31,7 +32,7 @@ ops = keras.ops
 STEPS_PER_EXECUTION = 32
 
 
-class FusedBatchNormalization(layers.BatchNormalization):
+class FusedBatchNormalization(keras.layers.BatchNormalization):
     """Keras's BatchNormalization, trained with TensorFlow's fused kernel.
 
     Keras 3 normalises with separate mean, variance and arithmetic ops; on a CPU each is a pass
@@ -192,8 +193,9 @@ def load_saved(path: Path) -> keras.Model:
 
 def probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Class probabilities, whether the model ends in softmax or in logits."""
-    outputs = np.asarray(model.predict(images, verbose=0))
+    outputs: np.ndarray = np.asarray(model.predict(images, verbose=0))
     if model.layers[-1].get_config().get("activation") == "softmax":
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    normalised: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
+    return normalised

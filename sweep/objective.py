@@ -110,8 +110,8 @@ class Objective:
                                            self.seed + trial.number, len(dataset.x_train))
                 plan = training.EpochPlan(self.planner(trial, params, time.time()), arch.epochs,
                                           steps_per_epoch(len(dataset.x_train), arch.batch_size))
-                callbacks: list[Any] = [plan, training.keras.callbacks.LambdaCallback(
-                    on_epoch_end=lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs))]
+                callbacks: list[Any] = [plan, training.EpochEnd(
+                    lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs))]
                 if self.deadline is not None and not runs_in_full(trial):
                     callbacks.append(training.Deadline(self.deadline))
                 training.train(
@@ -159,7 +159,7 @@ class Objective:
         A sampled trial that cannot finish before the search's deadline is pruned at once, not
         cut at the deadline. The baseline and first trials run as written.
         """
-        epochs = params["epochs"]
+        epochs: int = params["epochs"]
         deadline = self.deadline
         limit = deadline.limit if deadline is not None else None
         fitted = False
@@ -185,6 +185,7 @@ class Objective:
                 return epochs
             ends = deadline() if deadline is not None and not runs_in_full(trial) else None
             if ends is not None and (epochs - done) * epoch_seconds > ends - time.monotonic():
+                assert deadline is not None  # it gave the end
                 trial.set_user_attr("stopped", deadline.cause())
                 raise optuna.TrialPruned(f"{epochs - done} more epochs would not end before "
                                          "the search does")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -101,6 +101,7 @@ def plot_study(study: optuna.Study, folder: Path) -> list[Path]:
                 ax = plot(study, target_name="Validation accuracy")
             except (ValueError, RuntimeError, ZeroDivisionError):
                 continue
-        fig = (ax if hasattr(ax, "figure") else ax.flat[0]).figure
+        axes: Any = ax  # one Axes, or an array of them
+        fig = (axes if hasattr(axes, "figure") else axes.flat[0]).figure
         written.append(save_figure(fig, folder / f"{name}.png"))
     return written

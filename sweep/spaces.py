@@ -168,7 +168,8 @@ def _worst_value(name: str, dist: BaseDistribution) -> Any:
     if isinstance(dist, CategoricalDistribution):
         if name == "padding":
             return "valid" if "valid" in dist.choices else dist.choices[0]
-        return max(dist.choices)  # True > False for pool_last
+        numbers = [choice for choice in dist.choices if isinstance(choice, (int, float))]
+        return max(numbers) if numbers else dist.choices[0]  # bools are numbers: True for pool_last
     assert isinstance(dist, IntDistribution)
     return dist.high
 

@@ -160,7 +160,7 @@ def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:
     if dist is None:
         return int(baseline["epochs"])
     if isinstance(dist, CategoricalDistribution):
-        return int(max(dist.choices))
+        return max(int(choice) for choice in dist.choices if isinstance(choice, int))
     assert isinstance(dist, IntDistribution)
     return dist.high
 

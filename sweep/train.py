@@ -17,8 +17,9 @@ from sweep.models import build_model, probabilities, schedule
 from sweep.params import Architecture
 from sweep.progress import Task
 
-keras = load_keras()
-import tensorflow as tf  # noqa: E402  (already imported, quietly, by load_keras)
+load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
+import keras  # noqa: E402  (loaded above)
+import tensorflow as tf  # noqa: E402
 
 
 @dataclass
@@ -112,6 +113,17 @@ class EpochLog(keras.callbacks.Callback):
         if self.task is not None:
             shown = ("loss", "accuracy", "val_loss", "val_accuracy")
             self.task.advance(" ".join(f"{k} {logs[k]:.4f}" for k in shown if k in logs))
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Calls ``hook(epoch, logs)`` at the end of every epoch (0-based epoch, Keras's logs)."""
+
+    def __init__(self, hook: Callable[[int, dict[str, float] | None], None]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.hook(epoch, logs)
 
 
 class DeadlinePassed(Exception):
@@ -253,7 +265,8 @@ def evaluate(
 
 def correct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Which of the images ``x`` the model classifies as ``y``."""
-    return probabilities(model, x).argmax(axis=1) == y
+    right: np.ndarray = probabilities(model, x).argmax(axis=1) == y
+    return right
 
 
 def release() -> None:

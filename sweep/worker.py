@@ -18,12 +18,13 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.internals import engine_of, storage_of, trial_id
+from sweep.internals import engine_of, heartbeat_storage, trial_id
 from sweep.study import FINISHED
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
@@ -41,7 +42,9 @@ def study_lock(study: optuna.Study) -> Iterator[None]:
     """Hold the study's lock: exclusive across processes (and machines, for PostgreSQL)."""
     engine = engine_of(study)
     dialect = engine.dialect.name if engine is not None else ""
-    if dialect == "sqlite":
+    if engine is None:  # in-memory and other storages: one process, nothing to exclude
+        yield
+    elif dialect == "sqlite":
         path = Path(engine.url.database or "study.db").with_suffix(".lock")
         with open(path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -59,7 +62,7 @@ def study_lock(study: optuna.Study) -> Iterator[None]:
                 yield
             finally:
                 connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    else:  # in-memory and other storages: one process, nothing to exclude
+    else:
         yield
 
 
@@ -71,9 +74,9 @@ def start_heartbeat(study: optuna.Study, trial: optuna.Trial) -> Callable[[], No
     fails a running trial that has no heartbeat, so a worker killed before its first beat left
     a trial running forever and every later sweep waiting for it.
     """
-    storage = storage_of(study)
-    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
-    if not interval:
+    storage = heartbeat_storage(study)
+    interval = storage.get_heartbeat_interval() if storage is not None else None
+    if storage is None or not interval:  # in memory: no other process to notice a death
         return lambda: None
     storage.record_heartbeat(trial_id(trial))
     stop = threading.Event()
@@ -121,7 +124,7 @@ def did_not_fit(trial: FrozenTrial) -> bool:
 def failed_in_a_row(study: optuna.Study) -> int:
     """How many of the study's last-ended trials failed, back to the last one that did not."""
     ended = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
-                   key=lambda t: t.datetime_complete)
+                   key=lambda t: t.datetime_complete or datetime.min)
     failed = 0
     for trial in reversed(ended):
         if trial.state != TrialState.FAIL:

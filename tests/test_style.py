@@ -1,4 +1,5 @@
-"""The code passes the project's linter (ruff, configured in pyproject.toml)."""
+"""The code passes the project's linter (ruff) and type checker (mypy, strict on the package),
+both configured in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ import pytest
 from tests.conftest import REPO
 
 
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (make installs it with the test extra)")
+    return found
+
+
 def test_ruff_finds_nothing() -> None:
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    if ruff is None:
-        pytest.skip("ruff is not installed (make installs it with the test extra)")
-    done = subprocess.run([ruff, "check", "sweep", "bench", "tests"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([_tool("ruff"), "check", "sweep", "bench", "tests"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_finds_nothing_in_the_package() -> None:
+    done = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
