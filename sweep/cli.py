@@ -15,11 +15,11 @@ from typing import NoReturn
 
 from sweep.backend import usable_cpus
 from sweep.config import ENGINES, PRUNERS, SAMPLERS, STORAGE_VARIABLE, TUNERS, DataConfig, SweepConfig
-from sweep.datasets import COLOR_MODES
 from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.export import FILE_NAMES
 from sweep.files import check_results_root
+from sweep.image_folders import COLOR_MODES
 
 DATA_FLAG_FIELDS = ("data_dir", "val_fraction", "seed", "color_mode", "image_size")
 

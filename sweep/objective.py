@@ -12,13 +12,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from sweep.budget import SearchDeadline, duration, epochs_that_fit, fastest_rate
 from sweep.datasets import Dataset
 from sweep.params import Architecture, steps_per_epoch
 from sweep.portfolio import PORTFOLIO
 from sweep.progress import Display
-from sweep.spaces import SearchSpace, contains, suggest_value
+from sweep.spaces import SearchSpace, contains
 from sweep.stats import pack, score
 from sweep.study import baseline_trial, progress_step
 
@@ -60,6 +66,17 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
             continue
         params[name] = suggest_value(trial, name, dist)
     return params
+
+
+def suggest_value(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` from ``dist``: the one dispatch over the
+    distribution types (Optuna's own ``_suggest`` is private)."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
 def runs_in_full(trial: optuna.Trial) -> bool:

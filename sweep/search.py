@@ -34,6 +34,7 @@ from sweep.study import (
     best_trial,
     claim_study,
     finished_count,
+    grid,
     make_pruner,
     make_sampler,
     open_storage,
@@ -56,7 +57,7 @@ def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
     if shape is not None:
         space.check_fits(baseline_params(data.kind, shape), shape)
     if settings.sampler == "grid":
-        space.grid()  # exits 2 now, not after the data has loaded
+        grid(space)  # exits 2 now, not after the data has loaded
     return space
 
 

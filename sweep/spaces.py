@@ -9,6 +9,7 @@ The format (one file per dataset under ``search_spaces/``)::
       learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}
     first_trials:                                # optional: points to try right after the baseline
       - {filters_1: 32, dense_units: 128}        # parameters left out are sampled
+    portfolio: true                              # optional: sweep.portfolio's starting points too
 
 Parameters a file does not name keep the dataset's baseline value. Everything is checked here,
 before TensorFlow is imported, and every error names the file and the parameter.
@@ -22,7 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import optuna
 import yaml
 from optuna.distributions import (
     BaseDistribution,
@@ -78,24 +78,6 @@ class SearchSpace:
             distributions[name] = IntDistribution(low, max(low, high), log=dist.log)
         return replace(self, distributions=distributions, data_scaled=())
 
-    def grid(self) -> dict[str, list[Any]]:
-        """The values GridSampler should try; every parameter must be stepped or categorical."""
-        grid: dict[str, list[Any]] = {}
-        for name, dist in self.distributions.items():
-            if isinstance(dist, CategoricalDistribution):
-                grid[name] = list(dist.choices)
-            elif isinstance(dist, IntDistribution):
-                grid[name] = list(range(dist.low, dist.high + 1, dist.step))
-            elif isinstance(dist, FloatDistribution) and dist.step is not None:
-                count = int(round((dist.high - dist.low) / dist.step)) + 1
-                grid[name] = [round(dist.low + i * dist.step, 12) for i in range(count)]
-            else:
-                raise UsageError(
-                    f"{self.source}: parameter '{name}': the grid sampler needs a step or "
-                    "choices for every parameter; add step: or use another SAMPLER"
-                )
-        return grid
-
     def check_fits(self, baseline: Mapping[str, Any], input_shape: tuple[int, int, int]) -> None:
         """Raise UsageError unless the architecture fits the input at every point of the space.
 
@@ -150,17 +132,6 @@ def contains(dist: BaseDistribution, value: Any) -> bool:
 def data_scale(train_images: int) -> float:
     """How much the ``scale: data`` ranges grow for a training split of ``train_images``."""
     return min(max(math.sqrt(REFERENCE_IMAGES / max(train_images, 1)), 1.0), MAX_DATA_SCALE)
-
-
-def suggest_value(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
-    """Ask ``trial`` for parameter ``name`` from ``dist``: the one dispatch over the
-    distribution types (Optuna's own ``_suggest`` is private)."""
-    if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    if isinstance(dist, IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    assert isinstance(dist, FloatDistribution)
-    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
 def _worst_value(name: str, dist: BaseDistribution) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import PRUNERS, DataConfig, SweepConfig
@@ -133,8 +133,27 @@ def make_sampler(
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        return optuna.samplers.GridSampler(grid(space), seed=seed)
     raise UsageError(f"unknown sampler {name!r}; use tpe, random, cmaes or grid")
+
+
+def grid(space: SearchSpace) -> dict[str, list[Any]]:
+    """The values GridSampler should try; every parameter must be stepped or categorical."""
+    grid: dict[str, list[Any]] = {}
+    for name, dist in space.distributions.items():
+        if isinstance(dist, CategoricalDistribution):
+            grid[name] = list(dist.choices)
+        elif isinstance(dist, IntDistribution):
+            grid[name] = list(range(dist.low, dist.high + 1, dist.step))
+        elif isinstance(dist, FloatDistribution) and dist.step is not None:
+            count = int(round((dist.high - dist.low) / dist.step)) + 1
+            grid[name] = [round(dist.low + i * dist.step, 12) for i in range(count)]
+        else:
+            raise UsageError(
+                f"{space.source}: parameter '{name}': the grid sampler needs a step or "
+                "choices for every parameter; add step: or use another SAMPLER"
+            )
+    return grid
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from bench.__main__ import bench_data, markdown_table, time_use
+from bench.datasets import bench_data, markdown_table
+from bench.resources import time_use
 from bench.speed import floor_seconds
 
 

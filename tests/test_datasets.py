@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sweep import datasets
+from sweep import keras_files
 from sweep.datasets import (
     BUILTIN,
     Dataset,
@@ -19,11 +19,11 @@ from sweep.datasets import (
     fingerprint,
     is_image_folder,
     load_dataset,
-    resolve_data_dir,
     results_name,
     split_validation,
 )
 from sweep.errors import UsageError
+from sweep.keras_files import resolve_data_dir
 from tests.fixtures import (
     CIFAR_LABEL_NAMES,
     write_cifar10,
@@ -48,7 +48,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def no_download(name: str) -> None:
         raise RuntimeError("tests never download")
 
-    monkeypatch.setattr(datasets, "_download", no_download)
+    monkeypatch.setattr(keras_files, "_download", no_download)
     return keras_home / "datasets"
 
 
@@ -213,7 +213,7 @@ def test_download_used_when_nothing_cached(monkeypatch: pytest.MonkeyPatch) -> N
     rng = np.random.default_rng(0)
     labels = np.arange(40) % 10
     x = rng.integers(0, 256, size=(40, 28, 28), dtype=np.uint8)
-    monkeypatch.setattr(datasets, "_download", lambda name: ((x, labels), (x[:10], labels[:10])))
+    monkeypatch.setattr(keras_files, "_download", lambda name: ((x, labels), (x[:10], labels[:10])))
     d = load_dataset("mnist")
     check_common(d, 40, 10, (28, 28, 1))
     assert "downloaded" in d.source

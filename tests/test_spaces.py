@@ -18,6 +18,7 @@ from sweep.cli import main
 from sweep.errors import UsageError
 from sweep.params import baseline_params
 from sweep.spaces import load_space, parse_space, shipped_spaces
+from sweep.study import grid
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = "my_space.yaml"
@@ -294,7 +295,7 @@ def test_grid_of_a_stepped_space() -> None:
         "  dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}\n"
         "  batch_norm: {type: categorical, choices: [false, true]}\n"
     )
-    assert space.grid() == {
+    assert grid(space) == {
         "filters_1": [16, 32, 48, 64],
         "conv_blocks": [1, 2, 3],
         "dropout": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
@@ -305,7 +306,7 @@ def test_grid_of_a_stepped_space() -> None:
 def test_grid_needs_a_step_for_floats() -> None:
     space = parse("params:\n  learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
     with pytest.raises(UsageError, match="grid") as caught:
-        space.grid()
+        grid(space)
     assert SOURCE in str(caught.value) and "'learning_rate'" in str(caught.value)
 
 
