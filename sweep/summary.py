@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.budget import SearchDeadline, duration
 from sweep.config import DataConfig
 from sweep.leaderboard import trials_frame, write_csv
-from sweep.params import unused_params
+from sweep.params import SPECS, unused_params
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace
 from sweep.study import FINISHED, baseline_trial, best_trial, finished_count
@@ -85,10 +85,11 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
         if base is not None and base.state == TrialState.COMPLETE:
             gain = f"; baseline {_scored(base)}"
         lines.append(f"Best trial {best.number} ({origin(best)}): val_accuracy {_scored(best)}{gain}")
-        params = params_of(best)  # as trained: all, epochs as run
+        params = params_of(best)  # as trained: all, epochs as run; in the family's order
+        shown = [name for name in SPECS if name in best.params and name not in unused_params(params)]
         lines.append("  " + ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"  # not 0.30000000000000004
-            for k, v in params.items() if k not in unused_params(params) and k in best.params))
+            f"{k}={params[k]:.4g}" if isinstance(params[k], float) else f"{k}={params[k]}"
+            for k in shown))  # :.4g, not 0.30000000000000004
         cut = sum(t.user_attrs.get("stopped") in STOPPED for t in study.get_trials(deepcopy=False))
         if cut and best.user_attrs.get("is_baseline"):
             lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the "
