@@ -124,10 +124,12 @@ def make_sampler(
     if name == "tpe":
         # Five random start-up trials instead of ten: sweeps here are tens of trials, not
         # hundreds, and TPE should take over early. Multivariate TPE models interactions
-        # (e.g. batch size with learning rate).
+        # (e.g. batch size with learning rate); grouped, it models the parameters that exist
+        # only for some trials (filters_3 with three conv blocks) with the trials that have them.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True,
+                                              group=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
