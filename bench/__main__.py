@@ -41,17 +41,20 @@ from bench.strategies import strategies
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark",
-                        choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput"))
+    parser.add_argument("benchmark", choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput"))
     parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--datasets", default=",".join(DATASETS),
-                        help=f"datasets: which ones (default {','.join(DATASETS)})")
-    parser.add_argument("--engines", default=",".join(ENGINES_RACED),
-                        help="datasets: sweep, kerastuner or both (default)")
-    parser.add_argument("--time-limit", type=float, default=1140.0,
-                        help="datasets: each sweep's --time-limit (default 1140)")
-    parser.add_argument("--data-dir", help="datasets, pruning: folder with Keras's dataset "
-                        "files (default $SWEEP_DATA_DIR)")
+    parser.add_argument(
+        "--datasets", default=",".join(DATASETS), help=f"datasets: which ones (default {','.join(DATASETS)})"
+    )
+    parser.add_argument(
+        "--engines", default=",".join(ENGINES_RACED), help="datasets: sweep, kerastuner or both (default)"
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=1140.0, help="datasets: each sweep's --time-limit (default 1140)"
+    )
+    parser.add_argument(
+        "--data-dir", help="datasets, pruning: folder with Keras's dataset files (default $SWEEP_DATA_DIR)"
+    )
     parser.add_argument("--results", help="pruning: the results root of a finished sweep")
     parser.add_argument("--study", help="pruning: its study name (default: the dataset's)")
     parser.add_argument("--sample", type=int, default=8, help="pruning: pruned trials rerun in full")
@@ -63,13 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out) / args.benchmark
     if args.benchmark == "datasets":
-        table = datasets(args.datasets.split(","), args.engines.split(","), args.time_limit,
-                         args.seed, args.data_dir, out)
+        table = datasets(
+            args.datasets.split(","), args.engines.split(","), args.time_limit, args.seed, args.data_dir, out
+        )
     elif args.benchmark == "pruning":
         if not args.results:
             raise SystemExit("pruning needs --results: the results root of a finished sweep")
-        table = pruning(Path(args.results), args.study or Path(args.dataset.rstrip("/")).name,
-                        args.sample, args.seed, args.data_dir, out)
+        table = pruning(
+            Path(args.results),
+            args.study or Path(args.dataset.rstrip("/")).name,
+            args.sample,
+            args.seed,
+            args.data_dir,
+            out,
+        )
     elif args.benchmark == "strategies":
         table = strategies(args.dataset, args.budget, args.seed, out)
     elif args.benchmark == "throughput":
@@ -80,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         table = memory(args.dataset, args.trials, args.workers, args.seed, out)
         if len(table) >= 40:
             rss = table["rss_mb"]
-            print(f"RSS growth from the end of trial 5 to the end of trial 40: "
-                  f"{rss.iloc[39] - rss.iloc[4]:+.0f} MB (highest after trial 5: "
-                  f"{rss.iloc[4:40].max() - rss.iloc[4]:+.0f} MB)")
+            print(
+                f"RSS growth from the end of trial 5 to the end of trial 40: "
+                f"{rss.iloc[39] - rss.iloc[4]:+.0f} MB (highest after trial 5: "
+                f"{rss.iloc[4:40].max() - rss.iloc[4]:+.0f} MB)"
+            )
     print(table.to_string(index=False))
     return 0
 

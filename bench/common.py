@@ -14,8 +14,20 @@ from sweep.backend import usable_cpus
 
 def sweep_command(dataset: str, folder: Path, seed: int, *flags: str) -> list[str]:
     """The command line of a benchmark sweep: no retrain, results in its own folder."""
-    return [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
-            "--seed", str(seed), "--no-retrain", *flags]
+    return [
+        sys.executable,
+        "-m",
+        "sweep",
+        "sweep",
+        "--dataset",
+        dataset,
+        "--results",
+        str(folder),
+        "--seed",
+        str(seed),
+        "--no-retrain",
+        *flags,
+    ]
 
 
 def load_bench_study(dataset: str, folder: Path) -> optuna.Study:
@@ -33,15 +45,17 @@ def machine_info() -> dict[str, object]:
 
     flags = set(cpu_info("flags").split())
     return {
-        "machine": platform.machine(), "processor": cpu_info("model name") or platform.processor(),
+        "machine": platform.machine(),
+        "processor": cpu_info("model name") or platform.processor(),
         # AVX-512 and native bfloat16 made the largest differences between machines seen here.
         "vector_units": " ".join(sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})),
         "precision": keras.mixed_precision.global_policy().name,
         # ONEDNN_MAX_CPU_ISA=AVX2 keeps TensorFlow's oneDNN kernels to AVX2 code on an AVX-512
         # CPU: how this project's AVX2-only machines' kernels fare, at this CPU's speed.
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL"),
-        "cores": usable_cpus(), "python": platform.python_version(),
-        "tensorflow": tf.__version__, "keras": keras.__version__, "optuna": optuna.__version__,
+        "cores": usable_cpus(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "optuna": optuna.__version__,
     }
-
-

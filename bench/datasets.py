@@ -49,12 +49,18 @@ def bench_data(name: str, mnist: Path | None, folder: Path) -> tuple[str, str | 
     if not target.is_file():
         from sklearn.model_selection import train_test_split
 
-        keep, _ = train_test_split(np.arange(len(data["y_train"])), train_size=size,
-                                   stratify=data["y_train"], random_state=0)
+        keep, _ = train_test_split(
+            np.arange(len(data["y_train"])), train_size=size, stratify=data["y_train"], random_state=0
+        )
         keep = np.sort(keep)
         target.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(target, x_train=data["x_train"][keep], y_train=data["y_train"][keep],
-                            x_test=data["x_test"], y_test=data["y_test"])
+        np.savez_compressed(
+            target,
+            x_train=data["x_train"][keep],
+            y_train=data["y_train"][keep],
+            x_test=data["x_test"],
+            y_test=data["y_test"],
+        )
     return "mnist", str(target.parent)
 
 
@@ -73,13 +79,27 @@ def write_image_folder(data: dict[str, Any], root: Path) -> None:
     staging.rename(root)
 
 
-def race(name: str, engine: str, dataset: str, data_dir: str | None, time_limit: float, seed: int,
-         out: Path) -> dict[str, object]:
+def race(
+    name: str, engine: str, dataset: str, data_dir: str | None, time_limit: float, seed: int, out: Path
+) -> dict[str, object]:
     """One bare sweep (or KerasTuner's) on one dataset; its row of the datasets table."""
     folder = out / name / engine
     shutil.rmtree(folder, ignore_errors=True)
-    command = [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder),
-               "--seed", str(seed), "--time-limit", str(time_limit), *ENGINES_RACED[engine]]
+    command = [
+        sys.executable,
+        "-m",
+        "sweep",
+        "sweep",
+        "--dataset",
+        dataset,
+        "--results",
+        str(folder),
+        "--seed",
+        str(seed),
+        "--time-limit",
+        str(time_limit),
+        *ENGINES_RACED[engine],
+    ]
     if data_dir is not None:
         command += ["--data-dir", data_dir]
     started = time.monotonic()
@@ -93,16 +113,25 @@ def race(name: str, engine: str, dataset: str, data_dir: str | None, time_limit:
     winner = board.loc[board["trial"] == metrics["trial"], "origin"]
     low, high = metrics["test_gain_ci95"] or (None, None)
     return {
-        "dataset": name, "engine": engine, "minutes": round(wall / 60, 1),
-        "trials": len(board), "complete": states.get("complete", 0), "pruned": states.get("pruned", 0),
-        "baseline_test": metrics["baseline_test_accuracy"], "final_test": metrics["test_accuracy"],
-        "gain": metrics["test_gain"], "gain_low": low, "gain_high": high,
-        "final_from": winner.iloc[0] if len(winner) else "?", "final_trial": metrics["trial"],
+        "dataset": name,
+        "engine": engine,
+        "minutes": round(wall / 60, 1),
+        "trials": len(board),
+        "complete": states.get("complete", 0),
+        "pruned": states.get("pruned", 0),
+        "baseline_test": metrics["baseline_test_accuracy"],
+        "final_test": metrics["test_accuracy"],
+        "gain": metrics["test_gain"],
+        "gain_low": low,
+        "gain_high": high,
+        "final_from": winner.iloc[0] if len(winner) else "?",
+        "final_trial": metrics["trial"],
     }
 
 
-def datasets(names: list[str], engines: list[str], time_limit: float, seed: int,
-             data_dir: str | None, out: Path) -> pd.DataFrame:
+def datasets(
+    names: list[str], engines: list[str], time_limit: float, seed: int, data_dir: str | None, out: Path
+) -> pd.DataFrame:
     """The bare default sweep and KerasTuner Hyperband, each with the same time limit, on every
     benchmark dataset: ``datasets.csv`` and a Markdown table ``datasets.md``."""
     from sweep.keras_files import resolve_data_dir
@@ -121,9 +150,11 @@ def datasets(names: list[str], engines: list[str], time_limit: float, seed: int,
         for engine in engines:
             rows.append(race(name, engine, dataset, folder, time_limit, seed, out))
             row = rows[-1]
-            print(f"{name} {engine}: {row['minutes']} min, {row['trials']} trials, baseline "
-                  f"{row['baseline_test']}, final {row['final_test']:.4f} ({row['final_from']})",
-                  flush=True)
+            print(
+                f"{name} {engine}: {row['minutes']} min, {row['trials']} trials, baseline "
+                f"{row['baseline_test']}, final {row['final_test']:.4f} ({row['final_from']})",
+                flush=True,
+            )
             table = pd.DataFrame(rows)
             write_csv(table, out / "datasets.csv")  # after every run: a long bench keeps its rows
     (out / "datasets.md").write_text(markdown_table(table) + "\n")
@@ -133,19 +164,23 @@ def datasets(names: list[str], engines: list[str], time_limit: float, seed: int,
 
 def markdown_table(table: pd.DataFrame) -> str:
     """The datasets table as the README shows it."""
-    lines = ["| Dataset | Engine | Minutes | Trials (complete + pruned) | Baseline test | Final test "
-             "| Gain (95 % interval) | Final model from |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| Dataset | Engine | Minutes | Trials (complete + pruned) | Baseline test | Final test "
+        "| Gain (95 % interval) | Final model from |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in table.itertuples():
         gain = "—" if pd.isna(row.gain) else f"{row.gain:+.4f} ({row.gain_low:+.4f} to {row.gain_high:+.4f})"
         base = "—" if pd.isna(row.baseline_test) else f"{row.baseline_test:.4f}"
-        lines.append(f"| {row.dataset} | {row.engine} | {row.minutes} | {row.trials} "
-                     f"({row.complete} + {row.pruned}) | {base} | {row.final_test:.4f} | {gain} "
-                     f"| {row.final_from} (trial {row.final_trial}) |")
+        lines.append(
+            f"| {row.dataset} | {row.engine} | {row.minutes} | {row.trials} "
+            f"({row.complete} + {row.pruned}) | {base} | {row.final_test:.4f} | {gain} "
+            f"| {row.final_from} (trial {row.final_trial}) |"
+        )
     return "\n".join(lines)
 
 
-def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: str | None,
-            out: Path) -> pd.DataFrame:
+def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: str | None, out: Path) -> pd.DataFrame:
     """How often the pruner stopped a trial that would have ranked in the top 3: ``sample`` of a
     finished sweep's pruned trials (``results``: its results root) run again in full, on the
     study's own split, and ranked among its completed trials (``pruning.csv``)."""
@@ -179,17 +214,28 @@ def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: st
         value = Objective(dataset, space, baseline, data.seed, display)(run)
         replay.tell(run, value)
         stopped_at = max(trial.intermediate_values) if trial.intermediate_values else 0
-        rows.append({"trial": trial.number, "pruned_at_percent": stopped_at,
-                     "score_when_pruned": trial.intermediate_values.get(stopped_at),
-                     "full_score": value, "third_best_complete": third, "top3": value >= third})
-        print(f"trial {trial.number}: pruned at {stopped_at} %, in full {value:.4f} "
-              f"({'top 3' if value >= third else 'not top 3'}; third best {third:.4f})", flush=True)
+        rows.append(
+            {
+                "trial": trial.number,
+                "pruned_at_percent": stopped_at,
+                "score_when_pruned": trial.intermediate_values.get(stopped_at),
+                "full_score": value,
+                "third_best_complete": third,
+                "top3": value >= third,
+            }
+        )
+        print(
+            f"trial {trial.number}: pruned at {stopped_at} %, in full {value:.4f} "
+            f"({'top 3' if value >= third else 'not top 3'}; third best {third:.4f})",
+            flush=True,
+        )
     table = pd.DataFrame(rows)
     write_csv(table, out / "pruning.csv")
     if len(table):
-        print(f"{int(table['top3'].sum())} of {len(table)} pruned trials would have ranked in the "
-              f"top 3 ({table['top3'].mean():.0%})", flush=True)
+        print(
+            f"{int(table['top3'].sum())} of {len(table)} pruned trials would have ranked in the "
+            f"top 3 ({table['top3'].mean():.0%})",
+            flush=True,
+        )
     write_json(out / "machine.json", machine_info())
     return table
-
-

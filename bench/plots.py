@@ -41,8 +41,7 @@ def plot_throughput(table: pd.DataFrame, path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
     measured = table[table["setup"] != "compute floor"]
     labels = [
-        f"{row.setup}\nbatch {row.batch_size}, {row.processes}×{row.threads_each} thr"
-        for row in measured.itertuples()
+        f"{row.setup}\nbatch {row.batch_size}, {row.processes}×{row.threads_each} thr" for row in measured.itertuples()
     ]
     ax.bar(labels, measured["seconds_per_60k"], color="tab:blue")
     floor = float(table.loc[table["setup"] == "compute floor", "seconds_per_60k"].iloc[0])

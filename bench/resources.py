@@ -56,7 +56,8 @@ def time_use(trials: list[FrozenTrial], workers: int) -> dict[str, float]:
     fits = [float(t.user_attrs.get("fit_seconds", 0.0)) for t in trials]
     count = len(trials)
     return {
-        "trials": count, "trial_span_s": round(span, 1),
+        "trials": count,
+        "trial_span_s": round(span, 1),
         "trials_per_hour": round(3600 * count / span, 1) if span else float("inf"),
         "fit_s": round(sum(fits) / count, 2),
         "in_trial_s": round((sum(walls) - sum(fits)) / count, 2),
@@ -75,19 +76,35 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
         folder = out / f"workers-{workers}"
         started = time.monotonic()
         subprocess.run(
-            sweep_command(dataset, folder, seed, "--space", str(space), "--trials", str(trials),
-                          "--timeout", "100000", "--pruner", "none", "--workers", str(workers)),
-            check=True, stdout=subprocess.DEVNULL,
+            sweep_command(
+                dataset,
+                folder,
+                seed,
+                "--space",
+                str(space),
+                "--trials",
+                str(trials),
+                "--timeout",
+                "100000",
+                "--pruner",
+                "none",
+                "--workers",
+                str(workers),
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         wall = time.monotonic() - started
         done = [t for t in load_bench_study(dataset, folder).trials if t.state == TrialState.COMPLETE]
         threads = max(1, usable_cpus() // workers)
-        row = {"workers": workers, "threads_each": threads, **time_use(done, workers),
-               "wall_s": round(wall, 1)}
+        row = {"workers": workers, "threads_each": threads, **time_use(done, workers), "wall_s": round(wall, 1)}
         rows.append(row)
-        print(f"{workers} worker(s) × {threads} thread(s): {row['trials_per_hour']} trials/hour; per "
-              f"trial {row['fit_s']} s in fit, {row['in_trial_s']} s around it, "
-              f"{row['between_trials_s']} s between trials", flush=True)
+        print(
+            f"{workers} worker(s) × {threads} thread(s): {row['trials_per_hour']} trials/hour; per "
+            f"trial {row['fit_s']} s in fit, {row['in_trial_s']} s around it, "
+            f"{row['between_trials_s']} s between trials",
+            flush=True,
+        )
     table = pd.DataFrame(rows)
     write_csv(table, out / "workers.csv")
     write_json(out / "machine.json", machine_info())
@@ -108,24 +125,37 @@ def throughput(out: Path) -> pd.DataFrame:
     rows = []
     for mode, batch, processes, threads in runs:
         rows.append(speed.measure(mode, batch, processes, threads))
-        print(f"{mode:>8} batch {batch:>3} × {processes} process(es): "
-              f"{rows[-1]['seconds_per_60k']:.1f} s per 60k images", flush=True)
+        print(
+            f"{mode:>8} batch {batch:>3} × {processes} process(es): {rows[-1]['seconds_per_60k']:.1f} s per 60k images",
+            flush=True,
+        )
     gflops = speed.matmul_gflops()
-    flops = Architecture.from_params(baseline_params("mnist", speed.MNIST_SHAPE)).training_flops(
-        speed.MNIST_SHAPE, 10)
+    flops = Architecture.from_params(baseline_params("mnist", speed.MNIST_SHAPE)).training_flops(speed.MNIST_SHAPE, 10)
     floor = speed.floor_seconds(flops, gflops)
-    rows.append({"setup": "compute floor", "batch_size": None, "processes": None,
-                 "threads_each": cores, "images_per_s": round(60_000 / floor, 1),
-                 "seconds_per_60k": round(floor, 2)})
+    rows.append(
+        {
+            "setup": "compute floor",
+            "batch_size": None,
+            "processes": None,
+            "threads_each": cores,
+            "images_per_s": round(60_000 / floor, 1),
+            "seconds_per_60k": round(floor, 2),
+        }
+    )
     table = pd.DataFrame(rows)
     table["x_floor"] = (table["seconds_per_60k"] / floor).round(2)
-    print(f"compute floor: {flops / 1e6:.1f} MFLOP per image at {gflops:.0f} GFLOP/s "
-          f"= {floor:.1f} s per 60k images", flush=True)
+    print(
+        f"compute floor: {flops / 1e6:.1f} MFLOP per image at {gflops:.0f} GFLOP/s = {floor:.1f} s per 60k images",
+        flush=True,
+    )
     write_csv(table, out / "throughput.csv")
-    plots.plot_throughput(table, out / "throughput.png",
-                          f"MNIST baseline CNN on {cores} cores: seconds per 60k training images")
-    write_json(out / "machine.json", {**machine_info(), "matmul_gflops": round(gflops, 1),
-                                      "training_mflop_per_image": round(flops / 1e6, 2)})
+    plots.plot_throughput(
+        table, out / "throughput.png", f"MNIST baseline CNN on {cores} cores: seconds per 60k training images"
+    )
+    write_json(
+        out / "machine.json",
+        {**machine_info(), "matmul_gflops": round(gflops, 1), "training_mflop_per_image": round(flops / 1e6, 2)},
+    )
     return table
 
 
@@ -161,8 +191,19 @@ def memory(dataset: str, trials: int, workers: int, seed: int, out: Path) -> pd.
     space = out / "space.yaml"
     space.write_text(QUICK_SPACE)
     process = subprocess.Popen(
-        sweep_command(dataset, out, seed, "--space", str(space), "--trials", str(trials),
-                      "--timeout", "100000", "--workers", str(workers)),
+        sweep_command(
+            dataset,
+            out,
+            seed,
+            "--space",
+            str(space),
+            "--trials",
+            str(trials),
+            "--timeout",
+            "100000",
+            "--workers",
+            str(workers),
+        ),
         stdout=subprocess.DEVNULL,
     )
     db = out / Path(dataset.rstrip("/")).name / "study.db"
@@ -179,17 +220,14 @@ def memory(dataset: str, trials: int, workers: int, seed: int, out: Path) -> pd.
             continue
         done = sum(t.state.is_finished() for t in study.trials)
         while len(rows) < done:  # two trials may end between polls: one row each
-            rows.append({"trials_finished": len(rows) + 1, "rss_mb": round(rss / 2**20, 1),
-                         "peak_mb": round(peak / 2**20, 1)})
-            print(f"trial {len(rows)}: {rows[-1]['rss_mb']} MB (peak {rows[-1]['peak_mb']} MB)",
-                  flush=True)
+            rows.append(
+                {"trials_finished": len(rows) + 1, "rss_mb": round(rss / 2**20, 1), "peak_mb": round(peak / 2**20, 1)}
+            )
+            print(f"trial {len(rows)}: {rows[-1]['rss_mb']} MB (peak {rows[-1]['peak_mb']} MB)", flush=True)
     if process.returncode != 0:
         raise SystemExit(f"the sweep failed with exit code {process.returncode}")
     table = pd.DataFrame(rows)
     write_csv(table, out / "rss.csv")
-    plots.plot_rss(table, out / "rss.png", f"{dataset}: memory of the sweep's processes, "
-                   f"{workers} worker(s)")
+    plots.plot_rss(table, out / "rss.png", f"{dataset}: memory of the sweep's processes, {workers} worker(s)")
     write_json(out / "machine.json", machine_info())
     return table
-
-

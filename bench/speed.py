@@ -55,12 +55,12 @@ def run_child(mode: str, batch: int, threads: int | None) -> subprocess.Popen[st
     env.pop("SWEEP_THREADS", None)
     if threads is not None:
         env["SWEEP_THREADS"] = str(threads)
-    return subprocess.Popen([sys.executable, "-m", "bench.speed", mode, str(batch)],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.speed", mode, str(batch)], stdout=subprocess.PIPE, text=True, env=env
+    )
 
 
-def measure(mode: str, batch: int, processes: int = 1,
-            threads: int | None = None) -> dict[str, Any]:
+def measure(mode: str, batch: int, processes: int = 1, threads: int | None = None) -> dict[str, Any]:
     """Train ``processes`` copies side by side; seconds per 60k images for all of them together."""
     children = [run_child(mode, batch, threads) for _ in range(processes)]
     results = []
@@ -70,9 +70,14 @@ def measure(mode: str, batch: int, processes: int = 1,
             raise SystemExit(f"the {mode} measurement at batch {batch} failed (exit {child.returncode})")
         results.append(json.loads(out.strip().splitlines()[-1]))
     images_per_s = sum(r["images"] / r["seconds"] for r in results)
-    return {"setup": mode, "batch_size": batch, "processes": processes,
-            "threads_each": threads if threads is not None else "default",
-            "images_per_s": round(images_per_s, 1), "seconds_per_60k": round(60_000 / images_per_s, 2)}
+    return {
+        "setup": mode,
+        "batch_size": batch,
+        "processes": processes,
+        "threads_each": threads if threads is not None else "default",
+        "images_per_s": round(images_per_s, 1),
+        "seconds_per_60k": round(60_000 / images_per_s, 2),
+    }
 
 
 class _EpochTimer:
@@ -105,11 +110,18 @@ def _notebook(batch: int) -> dict[str, float]:
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
     layers = keras.layers
-    model = keras.Sequential([
-        keras.Input(MNIST_SHAPE), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(), layers.Flatten(),
-        layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(MNIST_SHAPE),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     timer = _EpochTimer.make(keras)
     model.fit(x, y, batch_size=batch, epochs=TIMED_EPOCH, callbacks=[timer], verbose=0)
@@ -126,8 +138,16 @@ def _trial(batch: int) -> dict[str, float]:
     arch = Architecture.from_params({**baseline_params("mnist", MNIST_SHAPE), "batch_size": batch})
     model = training.new_model(arch, data.input_shape, data.num_classes, 0, len(data.x_train))
     timer = _EpochTimer.make(training.keras)
-    training.train(model, arch, data.x_train, data.y_train, seed=0, epochs=TIMED_EPOCH,
-                   validation=(data.x_val, data.y_val), callbacks=[timer])
+    training.train(
+        model,
+        arch,
+        data.x_train,
+        data.y_train,
+        seed=0,
+        epochs=TIMED_EPOCH,
+        validation=(data.x_val, data.y_val),
+        callbacks=[timer],
+    )
     return {"images": len(data.x_train), "seconds": timer.seconds[-1]}
 
 

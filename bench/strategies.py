@@ -23,9 +23,21 @@ def run_strategy(dataset: str, sampler: str, pruner: str, budget: float, seed: i
     folder = out / f"{sampler}-{pruner}"
     shutil.rmtree(folder, ignore_errors=True)  # a fresh study: nothing left from an earlier run
     subprocess.run(
-        sweep_command(dataset, folder, seed, "--sampler", sampler, "--pruner", pruner,
-                      "--trials", "10000", "--timeout", str(budget)),
-        check=True, stdout=subprocess.DEVNULL,
+        sweep_command(
+            dataset,
+            folder,
+            seed,
+            "--sampler",
+            sampler,
+            "--pruner",
+            pruner,
+            "--trials",
+            "10000",
+            "--timeout",
+            str(budget),
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     return folder
 
@@ -58,19 +70,25 @@ def strategies(dataset: str, budget: float, seed: int, out: Path) -> pd.DataFram
         curve = best_over_time(study, budget)
         curves[f"{sampler} + {pruner}"] = curve
         counts = curve["state"].value_counts().to_dict()
-        rows.append({
-            "sampler": sampler, "pruner": pruner, "budget_s": budget,
-            "best_val_accuracy": curve["best_val_accuracy"].max(),
-            "complete": counts.get("complete", 0), "pruned": counts.get("pruned", 0),
-            "failed": counts.get("fail", 0), "wall_s": round(time.monotonic() - started, 1),
-        })
-        print(f"{sampler:>6} + {pruner:<9}: best val_accuracy {rows[-1]['best_val_accuracy']:.4f}, "
-              f"{rows[-1]['complete']} complete, {rows[-1]['pruned']} pruned", flush=True)
+        rows.append(
+            {
+                "sampler": sampler,
+                "pruner": pruner,
+                "budget_s": budget,
+                "best_val_accuracy": curve["best_val_accuracy"].max(),
+                "complete": counts.get("complete", 0),
+                "pruned": counts.get("pruned", 0),
+                "failed": counts.get("fail", 0),
+                "wall_s": round(time.monotonic() - started, 1),
+            }
+        )
+        print(
+            f"{sampler:>6} + {pruner:<9}: best val_accuracy {rows[-1]['best_val_accuracy']:.4f}, "
+            f"{rows[-1]['complete']} complete, {rows[-1]['pruned']} pruned",
+            flush=True,
+        )
     table = pd.DataFrame(rows).sort_values("best_val_accuracy", ascending=False)
     write_csv(table, out / "strategies.csv")
-    plots.plot_curves(curves, out / "strategies.png",
-                      f"{dataset}: best validation accuracy within {budget:.0f}s")
+    plots.plot_curves(curves, out / "strategies.png", f"{dataset}: best validation accuracy within {budget:.0f}s")
     write_json(out / "machine.json", machine_info())
     return table
-
-

@@ -24,11 +24,14 @@ def load_checked(data: DataConfig, display: Display) -> Dataset:
     (:func:`sweep.files.claim_results`)."""
     started = time.monotonic()
     dataset = load_dataset(
-        data.dataset, data_dir=data.data_dir, val_fraction=data.val_fraction, seed=data.seed,
-        color_mode=data.color_mode, image_size=data.image_size,
+        data.dataset,
+        data_dir=data.data_dir,
+        val_fraction=data.val_fraction,
+        seed=data.seed,
+        color_mode=data.color_mode,
+        image_size=data.image_size,
     )
-    claim_results(data.folder, {"dataset": data.dataset, "source": dataset.source,
-                                "fingerprint": dataset.fingerprint})
+    claim_results(data.folder, {"dataset": data.dataset, "source": dataset.source, "fingerprint": dataset.fingerprint})
     display.log(
         f"Loaded {dataset.name} from {dataset.source} in {time.monotonic() - started:.1f}s: "
         f"{len(dataset.x_train)} train / {len(dataset.x_val)} validation / "
@@ -52,16 +55,23 @@ def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
 
     from sweep import train as training  # TensorFlow starts here
 
-    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, data.seed,
-                               len(dataset.x_train))
+    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, data.seed, len(dataset.x_train))
     model.summary(print_fn=lambda line, **_: display.log(line))
     with display.session(), display.task("baseline epochs", arch.epochs) as task:
         result = training.train(
-            model, arch, dataset.x_train, dataset.y_train, seed=data.seed,
-            validation=(dataset.x_val, dataset.y_val), task=task,
+            model,
+            arch,
+            dataset.x_train,
+            dataset.y_train,
+            seed=data.seed,
+            validation=(dataset.x_val, dataset.y_val),
+            task=task,
         )
     metrics, _ = write_model_report(
-        out, result, dataset, data,
+        out,
+        result,
+        dataset,
+        data,
         extra={"params": params, "epochs": result.epochs_run},
         title=f"{dataset.name} baseline",
     )
@@ -77,8 +87,13 @@ def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
 
 
 def write_model_report(
-    out: Path, result: TrainResult, dataset: Dataset, data: DataConfig, extra: dict[str, Any],
-    title: str, samples: bool = True,
+    out: Path,
+    result: TrainResult,
+    dataset: Dataset,
+    data: DataConfig,
+    extra: dict[str, Any],
+    title: str,
+    samples: bool = True,
 ) -> tuple[dict[str, Any], Evaluation]:
     """Evaluate once on the test set and write model, metrics and figures into ``out``."""
     from sweep import plots
@@ -107,12 +122,12 @@ def write_model_report(
     }
     write_json(out / "metrics.json", metrics)
     if samples:
-        plots.plot_samples(
-            dataset.x_train, dataset.y_train, dataset.class_names, out / "samples.png"
-        )
+        plots.plot_samples(dataset.x_train, dataset.y_train, dataset.class_names, out / "samples.png")
     plots.plot_history(result.history, out / "history.png", f"{title}: loss and accuracy")
     plots.plot_confusion(
-        evaluation.confusion, dataset.class_names, out / "confusion_matrix.png",
+        evaluation.confusion,
+        dataset.class_names,
+        out / "confusion_matrix.png",
         f"{title}: test set confusion matrix",
     )
     return metrics, evaluation

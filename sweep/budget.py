@@ -61,8 +61,7 @@ class TimeLimit:
     cross_validation_seconds: float = 0.0
 
     @classmethod
-    def for_data(cls, ends_at: float, dataset: Dataset, shared_cores: bool,
-                 seconds: float) -> TimeLimit:
+    def for_data(cls, ends_at: float, dataset: Dataset, shared_cores: bool, seconds: float) -> TimeLimit:
         """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits."""
         images = len(dataset.x_train)
         folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
@@ -82,14 +81,12 @@ class TimeLimit:
         after the search (:meth:`after_search_seconds`)."""
         return self.ends_at - self.after_search_seconds(trials)
 
-    def after_search_seconds(self, trials: Sequence[FrozenTrial],
-                             cross_validate: bool | None = None) -> float:
+    def after_search_seconds(self, trials: Sequence[FrozenTrial], cross_validate: bool | None = None) -> float:
         """What comes after the search: cross-validating the finalists (where planned, see
         :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
         retraining the answer (the costliest finalist's retrain) and the baseline, the export."""
         base = best_of([t for t in trials if t.user_attrs.get("is_baseline")])
-        final = finalists(trials) if self.cross_validation_seconds else \
-            [t for t in (best_of(trials), base) if t]
+        final = finalists(trials) if self.cross_validation_seconds else [t for t in (best_of(trials), base) if t]
         seconds = {t.number: self.retrain_seconds(t) or 0.0 for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
         folds = self.cross_validation_cost(trials)
@@ -125,9 +122,11 @@ class TimeLimit:
         seconds = self.retrain_seconds(trial) if trial is not None else None
         if seconds is None or seconds + AFTER_RETRAIN_SECONDS <= self.left():
             return None
-        return (f"Not retraining {what}: it needs about {duration(seconds)} and the export "
-                f"{duration(AFTER_RETRAIN_SECONDS)}, with {duration(max(self.left(), 0))} left of "
-                "the time limit (--time-limit, make TIME_LIMIT=); `make retrain` retrains both, with no limit.")
+        return (
+            f"Not retraining {what}: it needs about {duration(seconds)} and the export "
+            f"{duration(AFTER_RETRAIN_SECONDS)}, with {duration(max(self.left(), 0))} left of "
+            "the time limit (--time-limit, make TIME_LIMIT=); `make retrain` retrains both, with no limit."
+        )
 
 
 def duration(seconds: float) -> str:
@@ -170,8 +169,9 @@ class SearchDeadline:
         return min(ends, key=ends.__getitem__)
 
 
-def search_deadline(study: optuna.Study, timeout: float | None, started: float,
-                    limit: TimeLimit | None) -> SearchDeadline | None:
+def search_deadline(
+    study: optuna.Study, timeout: float | None, started: float, limit: TimeLimit | None
+) -> SearchDeadline | None:
     """The search's deadline; None without a timeout or a limit: trials then carry no deadline
     check at all."""
     if timeout is None and limit is None:
@@ -207,8 +207,10 @@ class Clock:
             part = f"{phase} {duration(seconds)}"
             if phase == "search" and workers and seconds > 0:
                 idle = max(workers * seconds - busy, 0.0)
-                part += (f" ({workers} worker{'s' if workers > 1 else ''} in trials "
-                         f"{min(busy / (workers * seconds), 1.0):.0%} of it, idle {duration(idle)})")
+                part += (
+                    f" ({workers} worker{'s' if workers > 1 else ''} in trials "
+                    f"{min(busy / (workers * seconds), 1.0):.0%} of it, idle {duration(idle)})"
+                )
             parts.append(part)
         unused = f"; {duration(limit - total)} of it unused" if limit and limit > total else ""
         return f"Time: {duration(total)}{against}: {', '.join(parts)}{unused}."
@@ -220,8 +222,11 @@ def busy_seconds(trials: Sequence[FrozenTrial], since: float | None) -> float:
     if since is None:
         return 0.0
     start = datetime.fromtimestamp(since)
-    return sum((t.datetime_complete - max(t.datetime_start, start)).total_seconds()
-               for t in trials if t.datetime_start and t.datetime_complete and t.datetime_complete > start)
+    return sum(
+        (t.datetime_complete - max(t.datetime_start, start)).total_seconds()
+        for t in trials
+        if t.datetime_start and t.datetime_complete and t.datetime_complete > start
+    )
 
 
 def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: float) -> int:
@@ -233,8 +238,9 @@ def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: floa
 def fastest_rate(trials: Sequence[FrozenTrial]) -> float | None:
     """The most training FLOPs per second any trial reached (over its whole epochs), from its
     ``train_flops`` (per image and epoch) and timing; None before any trial has an epoch."""
-    rates = [t.user_attrs["train_flops"] * t.user_attrs["epochs_run"] / t.user_attrs["epochs_seconds"]
-             for t in trials
-             if t.user_attrs.get("train_flops") and t.user_attrs.get("epochs_run")
-             and t.user_attrs.get("epochs_seconds")]
+    rates = [
+        t.user_attrs["train_flops"] * t.user_attrs["epochs_run"] / t.user_attrs["epochs_seconds"]
+        for t in trials
+        if t.user_attrs.get("train_flops") and t.user_attrs.get("epochs_run") and t.user_attrs.get("epochs_seconds")
+    ]
     return max(rates, default=None)

@@ -1,7 +1,7 @@
-"""``python -m sweep <command>``: argument parsing and error handling.
+"""``python -m sweep <command>``: flags to settings, dispatch and error handling.
 
-Parsing never imports TensorFlow; each command's module is imported only when it runs, so
-``--help``, ``spaces`` and every bad-argument error answer at once.
+Each command's module is imported only when it runs, so ``--help``, ``spaces`` and every
+bad-argument error answer at once, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -10,198 +10,14 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from typing import NoReturn
+from collections.abc import Sequence
 
+from sweep.arguments import DATA_FLAG_FIELDS, build_parser
 from sweep.backend import usable_cpus
-from sweep.config import ENGINES, PRUNERS, SAMPLERS, STORAGE_VARIABLE, TUNERS, DataConfig, SweepConfig
+from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
 from sweep.environment import Environment
 from sweep.errors import UsageError
-from sweep.export import FILE_NAMES
 from sweep.files import check_results_root
-from sweep.image_folders import COLOR_MODES
-
-DATA_FLAG_FIELDS = ("data_dir", "val_fraction", "seed", "color_mode", "image_size")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr (exit 2), not usage plus message.
-
-    Abbreviated flags are off: ``--epoch 3`` should be an error, not a silent ``--epochs``.
-    """
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"sweep: {message} (see: {self.prog} --help)\n")
-
-
-def _number(kind: type[int] | type[float], low: float | None = None, high: float | None = None,
-            low_open: bool = False, high_open: bool = False) -> Callable[[str], float]:
-    """An argparse type: a number of ``kind`` within [low, high] (open ends where asked)."""
-
-    def parse(text: str) -> float:
-        try:
-            value: float = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if low is not None and (value <= low if low_open else value < low):
-            raise argparse.ArgumentTypeError(f"{text} is too small (must be {'>' if low_open else '≥'} {low})")
-        if high is not None and (value >= high if high_open else value > high):
-            raise argparse.ArgumentTypeError(f"{text} is too large (must be {'<' if high_open else '≤'} {high})")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
-def _image_size(text: str) -> tuple[int, int]:
-    """``28`` or ``32x48`` (height × width)."""
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        sizes = [int(part) for part in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 28 or 32x48") from None
-    if len(sizes) not in (1, 2) or min(sizes) < 4 or max(sizes) > 1024:
-        raise argparse.ArgumentTypeError(f"{text!r} must be one or two sides between 4 and 1024")
-    return (sizes[0], sizes[-1])
-
-
-def _data_flags(parser: argparse.ArgumentParser, *, files: bool = False, split: bool = False,
-                dataset_required: bool = True) -> None:
-    """--dataset and --results; ``files``: --data-dir, for commands that load the data;
-    ``split``: how to split and shape it, for commands that make a split (a study records its
-    own, which ``retrain`` reads)."""
-    group = parser.add_argument_group("data")
-    group.add_argument("--dataset", required=dataset_required,
-                       help="mnist, fashion_mnist, cifar10, digits, or a folder with train/ and test/")
-    group.add_argument("--results", default="results", help="results root folder (default results/)")
-    if files:
-        group.add_argument("--data-dir", help="folder with Keras's dataset files (else "
-                           "$SWEEP_DATA_DIR, then ~/.keras/datasets, then a download)")
-    if not split:
-        return
-    group.add_argument("--val-fraction", type=_number(float, 0, 1, True, True), default=0.1,
-                       help="share of the training set held out for validation (default 0.1)")
-    group.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (default 0)")
-    group.add_argument("--color-mode", choices=COLOR_MODES, default="auto",
-                       help="image folders: force grayscale or RGB (default: detect)")
-    group.add_argument("--image-size", type=_image_size,
-                       help="image folders: resize to this, e.g. 28 or 32x48 (default: first image)")
-
-
-def _study_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", help="Optuna storage URL (default: SQLite file "
-                        "results/<dataset>/study.db)")
-    parser.add_argument("--study", help="study name (default: the dataset's name)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, one sub-parser per command."""
-    parser = _Parser(prog="python -m sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    # --debug after the command too (`sweep sweep --debug`); SUPPRESS keeps the main default.
-    debug = _Parser(add_help=False)
-    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show tracebacks of errors")
-
-    def command(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 (argparse's name)
-        return commands.add_parser(name, help=help, parents=[debug])
-
-    baseline = command("baseline", help="train and evaluate the dataset's baseline CNN")
-    _data_flags(baseline, files=True, split=True)
-    baseline.add_argument("--epochs", type=_number(int, 1, 1000),
-                          help="override the baseline's number of epochs")
-
-    sweep = command("sweep", help="search around the baseline, retrain the best, export")
-    _data_flags(sweep, files=True, split=True)
-    _study_flags(sweep)
-    defaults = SweepConfig()
-    sweep.add_argument("--space", help="search-space YAML (default search_spaces/<dataset>.yaml)")
-    sweep.add_argument("--trials", type=_number(int, 1, 100000), default=defaults.trials,
-                       help="stop once the study holds this many finished trials (default: no "
-                            "cap; the time limit ends the search)")
-    sweep.add_argument("--timeout", type=_number(float, 0, low_open=True), default=defaults.timeout,
-                       help="search time in seconds: no trial starts after it, and running trials "
-                            "stop (the baseline and starting points finish; with --engine "
-                            "kerastuner, running trials finish) (default: none)")
-    sweep.add_argument("--time-limit", type=_number(float, 0), default=defaults.time_limit,
-                       help="the whole command, search + retrains + export, ends within about "
-                            "this many seconds: the search uses what the retrains do not need "
-                            f"(default {defaults.time_limit:.0f}; 0: no limit)")
-    # The engine's own flags default to None: a flag given for the other engine is an error.
-    sweep.add_argument("--sampler", choices=SAMPLERS, help=f"default {defaults.sampler}")
-    sweep.add_argument("--pruner", choices=PRUNERS, help=f"default {defaults.pruner}")
-    sweep.add_argument("--workers", type=_number(int, 1, 1024),
-                       help="worker processes on this machine, at most one a core (default: "
-                       f"{defaults.workers} here; 1 trains in this process)")
-    sweep.add_argument("--recycle", type=_number(int, 1),
-                       help="replace a worker process after this many trials (default "
-                       f"{defaults.recycle}), so memory stays flat")
-    sweep.add_argument("--engine", choices=ENGINES, default=defaults.engine,
-                       help="who proposes trials: optuna (default) or kerastuner, on the same "
-                       "space, data and training loop")
-    sweep.add_argument("--tuner", choices=TUNERS,
-                       help=f"--engine kerastuner: KerasTuner's tuner (default {defaults.tuner})")
-    sweep.add_argument("--no-retrain", action="store_true",
-                       help="only search; run `retrain` later")
-
-    worker = command("worker", help="join a study by storage URL and name, run trials")
-    worker.add_argument("--storage",
-                        help=f"the study's Optuna storage URL (default ${STORAGE_VARIABLE}, which "
-                        "keeps a password off the command line)")
-    worker.add_argument("--study", required=True, help="the study's name")
-    worker.add_argument("--trials", type=_number(int, 1, 100000),
-                        help="finished trials the study should hold (default: as recorded)")
-    worker.add_argument("--timeout", type=_number(float, 0, low_open=True),
-                        help="search time in seconds: no trial starts after it, and running "
-                             "trials stop")
-    # The end of the driver's --time-limit, for the workers it starts (a time.time() value).
-    worker.add_argument("--ends-at", type=_number(float, 0), help=argparse.SUPPRESS)
-    worker.add_argument("--recycle", type=_number(int, 1), default=defaults.recycle,
-                        help="run trials in a child process replaced after this many trials "
-                        f"(default {defaults.recycle}), so memory stays flat")
-    worker.add_argument("--max-trials", type=_number(int, 1),
-                        help="run in this process and leave after this many trials (exit code "
-                        "75); the driver's workers use it")
-    worker.add_argument("--data-dir", help="where this machine keeps the dataset files")
-    worker.add_argument("--results", help="results root on this machine (default: as recorded)")
-    worker.add_argument("--index", type=_number(int, 0), default=0,
-                        help="this worker's number (seeds its sampler differently)")
-
-    retrain = command("retrain", help="retrain the best trial on train+validation, test it")
-    _data_flags(retrain, files=True)
-    _study_flags(retrain)
-
-    export = command("export", help="write the best model in another format")
-    _data_flags(export)
-    export.add_argument("--format", choices=tuple(FILE_NAMES), default="keras")
-
-    board = command("leaderboard", help="print the top trials of a dataset's sweep")
-    _data_flags(board)
-    board.add_argument("--storage", help="read the study from this storage (any machine) "
-                       "instead of results/<dataset>/leaderboard.csv")
-    board.add_argument("--study", help="study name (default: the dataset's name)")
-    board.add_argument("--top", type=_number(int, 1), default=10, help="rows to show (default 10)")
-
-    spaces = command("spaces", help="list the search spaces, or check one file")
-    spaces.add_argument("--check", metavar="FILE", help="validate this search-space file")
-    spaces.add_argument("--dataset", help="check that the space fits this dataset's images")
-
-    predict = command("predict", help="classify image files with the best model")
-    _data_flags(predict, dataset_required=False)
-    predict.add_argument("--model", help="a .keras model (default results/<dataset>/best/model.keras)")
-    predict.add_argument("images", nargs="+", metavar="IMAGE")
-
-    dashboard = command("dashboard", help="serve optuna-dashboard on the study")
-    _data_flags(dashboard)
-    _study_flags(dashboard)
-    dashboard.add_argument("--host", default="127.0.0.1")
-    dashboard.add_argument("--port", type=_number(int, 1, 65535), default=8080)
-    return parser
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
@@ -216,43 +32,67 @@ def _run(args: argparse.Namespace) -> int:
     """Dispatch to the command's module (imported here, so parsing stays light)."""
     if args.command == "spaces":
         from sweep.commands import spaces
+
         return spaces(args.check, args.dataset)
     if args.command == "worker":
         args.storage = args.storage or Environment.read().storage
     if args.command == "worker" and not args.storage:
-        raise UsageError(f"sweep worker needs the study's storage: --storage URL, or the URL in "
-                         f"${STORAGE_VARIABLE}")
+        raise UsageError(f"sweep worker needs the study's storage: --storage URL, or the URL in ${STORAGE_VARIABLE}")
     if args.command == "worker" and args.max_trials is None:
         from sweep.pool import run_recycled_worker
-        return run_recycled_worker(args.storage, args.study, recycle=args.recycle,
-                                   trials=args.trials, timeout=args.timeout, results=args.results,
-                                   data_dir=args.data_dir, index=args.index)
+
+        return run_recycled_worker(
+            args.storage,
+            args.study,
+            recycle=args.recycle,
+            trials=args.trials,
+            timeout=args.timeout,
+            results=args.results,
+            data_dir=args.data_dir,
+            index=args.index,
+        )
     if args.command == "worker":
         from sweep.pool import run_worker
-        return run_worker(args.storage, args.study, data_dir=args.data_dir, results=args.results,
-                          trials=args.trials, timeout=args.timeout, max_trials=args.max_trials,
-                          index=args.index, ends_at=args.ends_at)
+
+        return run_worker(
+            args.storage,
+            args.study,
+            data_dir=args.data_dir,
+            results=args.results,
+            trials=args.trials,
+            timeout=args.timeout,
+            max_trials=args.max_trials,
+            index=args.index,
+            ends_at=args.ends_at,
+        )
     if args.command == "predict":
         from sweep.commands import predict
+
         return predict(args.model, args.dataset, args.results, args.images)
     data = data_config(args)
     if args.command == "leaderboard":
         from sweep.commands import leaderboard
+
         return leaderboard(data, SweepConfig(storage=args.storage, study=args.study), args.top)
     if args.command == "baseline":
         from sweep.baseline import run_baseline
+
         return run_baseline(data, epochs=args.epochs)
     if args.command == "export":
         from sweep.export import run_export
+
         return run_export(data, args.format)
     settings = SweepConfig(storage=args.storage, study=args.study)
     if args.command == "dashboard":
         from sweep.commands import dashboard
+
         return dashboard(data, settings, args.host, args.port)
     if args.command == "retrain":
         from sweep.retrain import run_retrain
+
         return run_retrain(data, settings)
     from sweep.search import run_sweep
+
     return run_sweep(data, sweep_settings(args), retrain=not args.no_retrain)
 
 
@@ -262,23 +102,37 @@ ENGINE_FLAGS = {"optuna": ("sampler", "pruner", "workers", "recycle"), "kerastun
 
 def sweep_settings(args: argparse.Namespace) -> SweepConfig:
     """The search settings of ``sweep``'s flags; flags of the other engine are refused."""
-    foreign = [name for engine, names in ENGINE_FLAGS.items() if engine != args.engine
-               for name in names if getattr(args, name) is not None]
+    foreign = [
+        name
+        for engine, names in ENGINE_FLAGS.items()
+        if engine != args.engine
+        for name in names
+        if getattr(args, name) is not None
+    ]
     if foreign:
         flags = ", ".join(f"--{name}" for name in foreign)
-        raise UsageError(f"{flags} do(es) not apply to --engine {args.engine}; drop {flags}, or "
-                         f"use --engine {'kerastuner' if args.engine == 'optuna' else 'optuna'}")
+        raise UsageError(
+            f"{flags} do(es) not apply to --engine {args.engine}; drop {flags}, or "
+            f"use --engine {'kerastuner' if args.engine == 'optuna' else 'optuna'}"
+        )
     cores = usable_cpus()
     if args.workers is not None and args.workers > cores:
-        raise UsageError(f"--workers {args.workers}: this process may use {cores} core(s), and "
-                         f"workers beyond one a core only share them; use at most {cores}")
-    given = {name: getattr(args, name) for name in ENGINE_FLAGS[args.engine]
-             if getattr(args, name) is not None}
+        raise UsageError(
+            f"--workers {args.workers}: this process may use {cores} core(s), and "
+            f"workers beyond one a core only share them; use at most {cores}"
+        )
+    given = {name: getattr(args, name) for name in ENGINE_FLAGS[args.engine] if getattr(args, name) is not None}
     if args.engine == "kerastuner":
         given["workers"] = 1  # KerasTuner searches in the command's own process
     return SweepConfig(
-        trials=args.trials, timeout=args.timeout, time_limit=args.time_limit or None,
-        storage=args.storage, study=args.study, space=args.space, engine=args.engine, **given,
+        trials=args.trials,
+        timeout=args.timeout,
+        time_limit=args.time_limit or None,
+        storage=args.storage,
+        study=args.study,
+        space=args.space,
+        engine=args.engine,
+        **given,
     )
 
 

@@ -36,8 +36,7 @@ def spaces(check: str | None, dataset: str | None) -> int:
         space.check_fits(baseline_params(name, shape), shape)
     fits = f", fits {name}'s {shape[0]}×{shape[1]} images" if shape else ""
     first = f", {len(space.first_trials)} first trial(s)" if space.first_trials else ""
-    print(f"OK: {check}: {len(space.distributions)} parameters ({', '.join(space.distributions)})"
-          f"{first}{fits}")
+    print(f"OK: {check}: {len(space.distributions)} parameters ({', '.join(space.distributions)}){first}{fits}")
     return 0
 
 
@@ -68,8 +67,10 @@ def leaderboard(data: DataConfig, settings: SweepConfig, top: int) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(as_text(shown).to_string(index=False))
     states = frame["state"].value_counts().to_dict()
-    print(f"\n{len(frame)} trials ({', '.join(f'{n} {s}' for s, n in states.items())}); "
-          f"top {len(shown)} shown. Full table: {path}")
+    print(
+        f"\n{len(frame)} trials ({', '.join(f'{n} {s}' for s, n in states.items())}); "
+        f"top {len(shown)} shown. Full table: {path}"
+    )
     return 0
 
 
@@ -112,9 +113,7 @@ def _load_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
     keras = load_keras()
 
     try:
-        image = keras.utils.load_img(
-            path, color_mode="grayscale" if channels == 1 else "rgb", target_size=size
-        )
+        image = keras.utils.load_img(path, color_mode="grayscale" if channels == 1 else "rgb", target_size=size)
     except Exception as error:  # PIL raises several types for broken files
         raise UsageError(f"cannot read image {path} ({error})") from None
     pixels: np.ndarray = keras.utils.img_to_array(image, dtype="float32") / 255.0
@@ -128,8 +127,11 @@ def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> 
     from sweep.study import load_study, redact, storage_url
 
     study = load_study(data, settings)  # one clear line if there is no study yet
-    print(f"Serving optuna-dashboard for study {study.study_name!r} ({redact(storage_url(data, settings))}) "
-          f"on http://{host}:{port}/ — Ctrl-C to stop", flush=True)
+    print(
+        f"Serving optuna-dashboard for study {study.study_name!r} ({redact(storage_url(data, settings))}) "
+        f"on http://{host}:{port}/ — Ctrl-C to stop",
+        flush=True,
+    )
     run_server(storage_url(data, settings), host=host, port=port)
     return 0
 

@@ -87,5 +87,4 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         if self.trials is None and self.timeout is None and self.time_limit is None:
-            raise UsageError("nothing ends this search: give --trials (make TRIALS=), "
-                             "--timeout or --time-limit")
+            raise UsageError("nothing ends this search: give --trials (make TRIALS=), --timeout or --time-limit")

@@ -34,14 +34,31 @@ _CLASS_NAMES: dict[str, list[str]] = {
     "mnist": [str(i) for i in range(10)],
     "digits": [str(i) for i in range(10)],
     "fashion_mnist": [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ],
     "cifar10": [
-        "airplane", "automobile", "bird", "cat", "deer",
-        "dog", "frog", "horse", "ship", "truck",
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
     ],
 }
+
 
 @dataclass
 class Dataset:
@@ -100,8 +117,7 @@ def check_exists(dataset: str) -> None:
         split_folders(image_folder_root(dataset, BUILTIN))
 
 
-def fingerprint(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-                y_test: np.ndarray) -> str:
+def fingerprint(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> str:
     """A short hash of a dataset's labels, shapes and a sample of its pixels, before the
     validation split: what its results folder and its study record, so that two datasets of one
     name (MNIST and a subset of it, a folder before and after images were added) never mix."""
@@ -130,9 +146,7 @@ def load_dataset(
     """
     _check_fraction(val_fraction)
     if color_mode not in COLOR_MODES:
-        raise UsageError(
-            f"unknown color mode {color_mode!r}; use one of {', '.join(COLOR_MODES)}"
-        )
+        raise UsageError(f"unknown color mode {color_mode!r}; use one of {', '.join(COLOR_MODES)}")
     if image_size is not None:
         _check_image_size(image_size)
 
@@ -147,17 +161,13 @@ def load_dataset(
     else:
         folder = image_folder_root(dataset, BUILTIN)
         name, source = results_name(dataset), f"{folder} (image folder)"
-        (x_train, y_train), (x_test, y_test), class_names = load_image_folder(
-            folder, color_mode, image_size
-        )
+        (x_train, y_train), (x_test, y_test), class_names = load_image_folder(folder, color_mode, image_size)
 
     x_train, x_test = with_channels(x_train), with_channels(x_test)
     y_train = np.asarray(y_train).reshape(-1).astype(np.int64)
     y_test = np.asarray(y_test).reshape(-1).astype(np.int64)
     loaded = fingerprint(x_train, y_train, x_test, y_test)
-    x_train, y_train, x_val, y_val = split_validation(
-        x_train, y_train, val_fraction, seed, class_names=class_names
-    )
+    x_train, y_train, x_val, y_val = split_validation(x_train, y_train, val_fraction, seed, class_names=class_names)
     return Dataset(
         name=name,
         x_train=x_train,
@@ -203,9 +213,7 @@ def split_validation(
             f"validation fraction {fraction} leaves fewer training samples ({n - n_val}) than "
             f"classes ({k}); use a smaller --val-fraction or add training data"
         )
-    x_train, x_val, y_train, y_val = train_test_split(
-        x, y, test_size=n_val, stratify=y, random_state=seed
-    )
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=n_val, stratify=y, random_state=seed)
     return x_train, y_train, x_val, y_val
 
 
@@ -217,8 +225,7 @@ def _check_fraction(fraction: float) -> None:
     ok = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
     if not ok or not 0.0 < fraction < 1.0:
         raise UsageError(
-            f"validation fraction must be between 0 and 1 (exclusive), got {fraction!r}; "
-            "use e.g. --val-fraction 0.1"
+            f"validation fraction must be between 0 and 1 (exclusive), got {fraction!r}; use e.g. --val-fraction 0.1"
         )
 
 
@@ -228,8 +235,4 @@ def _check_image_size(image_size: tuple[int, int]) -> None:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise UsageError(
-            f"image size must be two positive integers (height, width), got {image_size!r}"
-        )
-
-
+        raise UsageError(f"image size must be two positive integers (height, width), got {image_size!r}")

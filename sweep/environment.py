@@ -34,15 +34,17 @@ class Environment:
         """The variables of ``environ``, checked (UsageError names the variable)."""
         precision = environ.get("SWEEP_PRECISION") or "auto"
         if precision not in PRECISIONS:
-            raise UsageError(f"SWEEP_PRECISION={precision!r} is not one of {', '.join(PRECISIONS)}; "
-                             "set it to one, or unset it")
+            raise UsageError(
+                f"SWEEP_PRECISION={precision!r} is not one of {', '.join(PRECISIONS)}; set it to one, or unset it"
+            )
         threads = environ.get("SWEEP_THREADS")
         return cls(
             data_dir=environ.get("SWEEP_DATA_DIR") or None,
             threads=None if not threads else _positive("SWEEP_THREADS", threads),
             precision=precision,
-            heartbeat_seconds=_positive("SWEEP_HEARTBEAT_SECONDS", environ.get(
-                "SWEEP_HEARTBEAT_SECONDS") or str(DEFAULT_HEARTBEAT_SECONDS)),
+            heartbeat_seconds=_positive(
+                "SWEEP_HEARTBEAT_SECONDS", environ.get("SWEEP_HEARTBEAT_SECONDS") or str(DEFAULT_HEARTBEAT_SECONDS)
+            ),
             storage=environ.get("SWEEP_STORAGE") or None,
             debug=bool(environ.get("SWEEP_DEBUG")),
         )

@@ -74,9 +74,7 @@ def run_export(data: DataConfig, fmt: str) -> int:
     """``sweep export``: convert results/<dataset>/best/model.keras."""
     source = data.folder / "best" / "model.keras"
     if not source.is_file():
-        raise UsageError(
-            f"{source} not found: run `make sweep DATASET={data.dataset}` (or `make retrain`) first"
-        )
+        raise UsageError(f"{source} not found: run `make sweep DATASET={data.dataset}` (or `make retrain`) first")
     folder = ensure_writable(data.folder / "export")
     from sweep.models import load_saved
 

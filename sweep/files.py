@@ -36,9 +36,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     A crash or Ctrl-C leaves the previous ``path`` untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}"
-    )
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(handle)
     tmp = Path(tmp_name)
     try:

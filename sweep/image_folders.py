@@ -21,6 +21,8 @@ _GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16"})
 COLOR_MODES = ("auto", "grayscale", "rgb")
 # Default longest image side for image folders: large photos would make CPU training crawl.
 _MAX_AUTO_SIDE = 64
+
+
 def image_folder_root(dataset: str, builtin: Sequence[str]) -> Path:
     folder = Path(dataset).expanduser()
     if not folder.is_dir():
@@ -61,19 +63,14 @@ def _verify_images(split_dir: Path, class_names: list[str]) -> list[tuple[str, t
     for name in class_names:
         files = _image_files(split_dir / name)
         if not files:
-            raise UsageError(
-                f"class folder {split_dir / name} holds no images; add .png/.jpg files to it "
-                "or remove it"
-            )
+            raise UsageError(f"class folder {split_dir / name} holds no images; add .png/.jpg files to it or remove it")
         for path in files:
             try:
                 with Image.open(path) as img:
                     mode, (width, height) = img.mode, img.size
                     img.verify()
             except Exception as exc:  # PIL raises many types for broken files
-                raise UsageError(
-                    f"cannot read image {path} ({type(exc).__name__}); fix or remove the file"
-                ) from exc
+                raise UsageError(f"cannot read image {path} ({type(exc).__name__}); fix or remove the file") from exc
             info.append((mode, (height, width)))
     return info
 
@@ -106,8 +103,7 @@ def load_image_folder(
     class_names = _class_folders(splits["train"])
     if not class_names:
         raise UsageError(
-            f"{splits['train']} has no class subfolders; put each class's images in "
-            f"{splits['train']}/<class name>/"
+            f"{splits['train']} has no class subfolders; put each class's images in {splits['train']}/<class name>/"
         )
     if len(class_names) < 2:
         raise UsageError(
@@ -160,9 +156,7 @@ def _decode_split(
         batches = list(ds.as_numpy_iterator())
     except Exception as exc:  # TensorFlow decoding errors for files PIL accepted
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"cannot decode the images in {split_dir} ({reason}); re-save them as PNG or JPEG"
-        ) from exc
+        raise UsageError(f"cannot decode the images in {split_dir} ({reason}); re-save them as PNG or JPEG") from exc
     x = np.concatenate([b[0] for b in batches]).astype(np.float32) / np.float32(255.0)
     y = np.concatenate([b[1] for b in batches])
     return x, y

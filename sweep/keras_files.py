@@ -152,9 +152,7 @@ def _reading(path: Path, what: str) -> Iterator[None]:
         raise
     except Exception as exc:  # numpy, gzip, pickle and tarfile fail in many different ways
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(
-            f"{path} is not a readable {what} ({reason}); replace it with an intact copy"
-        ) from exc
+        raise UsageError(f"{path} is not a readable {what} ({reason}); replace it with an intact copy") from exc
 
 
 def _read_mnist(path: Path) -> _Arrays:
@@ -186,9 +184,7 @@ def _read_cifar(path: Path) -> _Arrays:
         for batch in _CIFAR_BATCHES:
             batch_path = path / batch
             if not batch_path.is_file():
-                raise UsageError(
-                    f"cifar10: {batch_path} is missing; put the complete {_CIFAR_DIR}/ folder there"
-                )
+                raise UsageError(f"cifar10: {batch_path} is missing; put the complete {_CIFAR_DIR}/ folder there")
             with _reading(batch_path, "CIFAR-10 batch"), batch_path.open("rb") as f:
                 batches[batch] = _parse_cifar_batch(f)
     else:
@@ -210,9 +206,13 @@ class _ArraysOnly(pickle.Unpickler):
     else: ``pickle.load`` would run any code a file planted in a data folder names."""
 
     ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -251,5 +251,3 @@ def to_unit_float(x: np.ndarray) -> np.ndarray:
 
 def with_channels(x: np.ndarray) -> np.ndarray:
     return x[..., np.newaxis] if x.ndim == 3 else x
-
-

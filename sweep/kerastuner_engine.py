@@ -54,12 +54,16 @@ def hyperparameters(space: SearchSpace, skip: tuple[str, ...] = ()) -> kt.HyperP
         if isinstance(dist, CategoricalDistribution):
             hp.Choice(name, list(dist.choices), ordered=False)
         elif isinstance(dist, IntDistribution):
-            hp.Int(name, dist.low, dist.high, step=None if dist.log else dist.step,
-                   sampling="log" if dist.log else "linear")
+            hp.Int(
+                name,
+                dist.low,
+                dist.high,
+                step=None if dist.log else dist.step,
+                sampling="log" if dist.log else "linear",
+            )
         else:
             assert isinstance(dist, FloatDistribution)
-            hp.Float(name, dist.low, dist.high, step=dist.step,
-                     sampling="log" if dist.log else "linear")
+            hp.Float(name, dist.low, dist.high, step=dist.step, sampling="log" if dist.log else "linear")
     return hp
 
 
@@ -93,23 +97,46 @@ class _HyperModel(kt.HyperModel):
     def build(self, hp: kt.HyperParameters) -> Any:
         arch = Architecture.from_params(self.params(hp.values))
         data = self.dataset
-        return training.new_model(arch, data.input_shape, data.num_classes, self.seed,
-                                  len(data.x_train))
+        return training.new_model(arch, data.input_shape, data.num_classes, self.seed, len(data.x_train))
 
-    def fit(self, hp: kt.HyperParameters, model: Any, *args: Any, epochs: int | None = None,
-            initial_epoch: int = 0, callbacks: list[Any] | None = None, **kwargs: Any) -> Any:
+    def fit(
+        self,
+        hp: kt.HyperParameters,
+        model: Any,
+        *args: Any,
+        epochs: int | None = None,
+        initial_epoch: int = 0,
+        callbacks: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         data = self.dataset
         arch = Architecture.from_params(self.params(hp.values))
         self.log, self.initial_epoch = training.EpochLog(None), initial_epoch
-        training.train(model, arch, data.x_train, data.y_train, seed=self.seed,
-                       validation=(data.x_val, data.y_val), epochs=epochs, log=self.log,
-                       initial_epoch=initial_epoch, callbacks=callbacks or ())
+        training.train(
+            model,
+            arch,
+            data.x_train,
+            data.y_train,
+            seed=self.seed,
+            validation=(data.x_val, data.y_val),
+            epochs=epochs,
+            log=self.log,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks or (),
+        )
         return model.history
 
 
-def make_tuner(name: str, hypermodel: _HyperModel, space: SearchSpace, settings: SweepConfig,
-               folder: str, seed: int, record: Callable[[Any, float], None],
-               deadline: SearchDeadline | None) -> kt.Tuner:
+def make_tuner(
+    name: str,
+    hypermodel: _HyperModel,
+    space: SearchSpace,
+    settings: SweepConfig,
+    folder: str,
+    seed: int,
+    record: Callable[[Any, float], None],
+    deadline: SearchDeadline | None,
+) -> kt.Tuner:
     """A KerasTuner tuner over ``space`` that calls ``record(trial, start time)`` after each,
     and starts no trial after ``deadline`` (the sweep's timeout and time limit)."""
 
@@ -132,14 +159,19 @@ def make_tuner(name: str, hypermodel: _HyperModel, space: SearchSpace, settings:
             training.release()
 
     common: dict[str, Any] = dict(
-        objective="val_accuracy", seed=seed, directory=folder, project_name="kerastuner",
-        overwrite=False, max_consecutive_failed_trials=5,
+        objective="val_accuracy",
+        seed=seed,
+        directory=folder,
+        project_name="kerastuner",
+        overwrite=False,
+        max_consecutive_failed_trials=5,
     )
     if name == "hyperband":
         hp = hyperparameters(space, skip=("epochs",))
         base: type = kt.Hyperband
-        common.update(max_epochs=max_epochs(space, hypermodel.baseline), factor=HYPERBAND_FACTOR,
-                      hyperband_iterations=1)
+        common.update(
+            max_epochs=max_epochs(space, hypermodel.baseline), factor=HYPERBAND_FACTOR, hyperband_iterations=1
+        )
     else:
         hp = hyperparameters(space)
         base = kt.BayesianOptimization if name == "bayesian" else kt.RandomSearch
@@ -149,10 +181,17 @@ def make_tuner(name: str, hypermodel: _HyperModel, space: SearchSpace, settings:
     return tuner_class(hypermodel, hyperparameters=hp, tune_new_entries=False, **common)
 
 
-def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
-           data: DataConfig, settings: SweepConfig, display: Display,
-           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None],
-           deadline: SearchDeadline | None) -> bool:
+def search(
+    study: optuna.Study,
+    dataset: Dataset,
+    space: SearchSpace,
+    baseline: dict[str, Any],
+    data: DataConfig,
+    settings: SweepConfig,
+    display: Display,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None],
+    deadline: SearchDeadline | None,
+) -> bool:
     """Run KerasTuner's search, copying each trial into ``study``; True on Ctrl-C."""
     folder = data.folder / "kerastuner"
     if not study.trials:
@@ -168,8 +207,7 @@ def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: 
         study.add_trial(frozen)
         on_trial(study, study.trials[-1])
 
-    tuner = make_tuner(settings.tuner, hypermodel, space, settings, str(folder), data.seed, record,
-                       deadline)
+    tuner = make_tuner(settings.tuner, hypermodel, space, settings, str(folder), data.seed, record, deadline)
     display.log(f"KerasTuner {settings.tuner} on the search space {space.source}")
     try:
         with warnings.catch_warnings():
@@ -180,15 +218,13 @@ def search(study: optuna.Study, dataset: Dataset, space: SearchSpace, baseline: 
             tuner.search(verbose=0)
     except _Stop:
         assert deadline is not None  # only the deadline raises it
-        display.log(f"The search's {deadline.cause().replace('_', ' ')} was reached; no more "
-                    "trials started.")
+        display.log(f"The search's {deadline.cause().replace('_', ' ')} was reached; no more trials started.")
     except KeyboardInterrupt:
         return True
     return False
 
 
-def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace,
-                 started: float) -> optuna.trial.FrozenTrial:
+def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace, started: float) -> optuna.trial.FrozenTrial:
     """A finished KerasTuner trial as an Optuna trial with the attributes the leaderboard shows."""
     from datetime import datetime
 
@@ -197,12 +233,14 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace,
     first = hypermodel.initial_epoch
     scores = {first + i + 1: value for i, value in enumerate(history.get("val_accuracy", []))}
     distributions: dict[str, BaseDistribution] = {
-        name: dist for name, dist in space.distributions.items()
+        name: dist
+        for name, dist in space.distributions.items()
         if name in trial.hyperparameters.values and contains(dist, params[name])
     }
     data = hypermodel.dataset
     attrs: dict[str, Any] = {
-        "params": params, "kerastuner_id": trial.trial_id,
+        "params": params,
+        "kerastuner_id": trial.trial_id,
         "param_count": Architecture.from_params(params).param_count(data.input_shape, data.num_classes),
         "fit_seconds": round(hypermodel.log.seconds if hypermodel.log else 0.0, 2),
         "val_images": len(data.y_val),
@@ -217,7 +255,9 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace,
         state=TrialState.COMPLETE if ok else TrialState.FAIL,
         value=score(list(scores.values())) if ok else None,
         params={name: params[name] for name in distributions},
-        distributions=distributions, user_attrs=attrs, intermediate_values=scores,
+        distributions=distributions,
+        user_attrs=attrs,
+        intermediate_values=scores,
     )
     frozen.datetime_start = datetime.fromtimestamp(started)
     return frozen

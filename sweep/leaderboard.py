@@ -20,15 +20,36 @@ from sweep.trials import STOPPED, failure, origin, params_of, score_interval, tr
 
 # Completed trials first (ranked by validation accuracy), then pruned, then the rest.
 _STATE_ORDER = {
-    TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2,
-    TrialState.WAITING: 3, TrialState.FAIL: 4,
+    TrialState.COMPLETE: 0,
+    TrialState.PRUNED: 1,
+    TrialState.RUNNING: 2,
+    TrialState.WAITING: 3,
+    TrialState.FAIL: 4,
 }
-FIRST_COLUMNS = ["rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss",
-                 "best_epoch", "epochs_run", "origin"]
+FIRST_COLUMNS = [
+    "rank",
+    "trial",
+    "state",
+    "val_accuracy",
+    "val_low",
+    "val_high",
+    "val_loss",
+    "best_epoch",
+    "epochs_run",
+    "origin",
+]
 LAST_COLUMNS = ["param_count", "fit_seconds", "started", "finished", "stopped_by", "error"]
 SUMMARY_COLUMNS = [
-    "dataset", "study", "finished_trials", "best_trial", "best_val_accuracy",
-    "baseline_val_accuracy", "test_accuracy", "baseline_test_accuracy", "test_gain", "updated",
+    "dataset",
+    "study",
+    "finished_trials",
+    "best_trial",
+    "best_val_accuracy",
+    "baseline_val_accuracy",
+    "test_accuracy",
+    "baseline_test_accuracy",
+    "test_gain",
+    "updated",
 ]
 
 
@@ -44,38 +65,40 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
         params = params_of(trial)
         unused = unused_params(params)
         low, high = score_interval(trial)
-        rows.append({
-            "trial": trial.number,
-            "state": trial.state.name.lower(),
-            "val_accuracy": trial_score(trial),
-            "val_low": low,
-            "val_high": high,
-            "val_loss": attrs.get("val_loss"),
-            "best_epoch": attrs.get("best_epoch"),
-            "epochs_run": attrs.get("epochs_run"),
-            "origin": origin(trial),
-            **{name: None if name in unused else params.get(name) for name in param_names},
-            "param_count": attrs.get("param_count"),
-            "fit_seconds": attrs.get("fit_seconds"),
-            "started": _time(trial.datetime_start),
-            "finished": _time(trial.datetime_complete),
-            "stopped_by": _stopped_by(trial),
-            "error": failure(trial),
-            "_order": _STATE_ORDER.get(trial.state, 5),
-        })
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": trial.state.name.lower(),
+                "val_accuracy": trial_score(trial),
+                "val_low": low,
+                "val_high": high,
+                "val_loss": attrs.get("val_loss"),
+                "best_epoch": attrs.get("best_epoch"),
+                "epochs_run": attrs.get("epochs_run"),
+                "origin": origin(trial),
+                **{name: None if name in unused else params.get(name) for name in param_names},
+                "param_count": attrs.get("param_count"),
+                "fit_seconds": attrs.get("fit_seconds"),
+                "started": _time(trial.datetime_start),
+                "finished": _time(trial.datetime_complete),
+                "stopped_by": _stopped_by(trial),
+                "error": failure(trial),
+                "_order": _STATE_ORDER.get(trial.state, 5),
+            }
+        )
     columns = FIRST_COLUMNS[1:] + list(param_names) + LAST_COLUMNS
     if not rows:
         return pd.DataFrame(columns=["rank", *columns])
     frame = pd.DataFrame(rows)
-    integers = [name for name in param_names
-                if all(isinstance(row[name], int) and not isinstance(row[name], bool)
-                       for row in rows if row[name] is not None)]
+    integers = [
+        name
+        for name in param_names
+        if all(isinstance(row[name], int) and not isinstance(row[name], bool) for row in rows if row[name] is not None)
+    ]
     frame[integers] = frame[integers].astype("Int64")
     frame["_score"] = frame["val_accuracy"].astype(float).fillna(-1.0)
     frame["_loss"] = frame["val_loss"].astype(float).fillna(float("inf"))
-    frame = frame.sort_values(
-        ["_order", "_score", "_loss", "trial"], ascending=[True, False, True, True]
-    )
+    frame = frame.sort_values(["_order", "_score", "_loss", "trial"], ascending=[True, False, True, True])
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame[["rank", *columns]].reset_index(drop=True)
 
@@ -104,12 +127,15 @@ def read_table(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"{path} is not a readable {what} ({reason}); move it away, and the next "
-                         "run writes a new one") from None
+        raise UsageError(
+            f"{path} is not a readable {what} ({reason}); move it away, and the next run writes a new one"
+        ) from None
     missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise UsageError(f"{path} is not a {what}: it has no {', '.join(missing)} column; move "
-                         "it away, and the next run writes a new one")
+        raise UsageError(
+            f"{path} is not a {what}: it has no {', '.join(missing)} column; move "
+            "it away, and the next run writes a new one"
+        )
     return frame
 
 

@@ -54,8 +54,11 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         if not training:
             return super().call(inputs, training=training, mask=mask)
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32),
-            epsilon=self.epsilon, is_training=True,
+            inputs,
+            tf.cast(self.gamma, tf.float32),
+            tf.cast(self.beta, tf.float32),
+            epsilon=self.epsilon,
+            is_training=True,
         )[:3]
         # The moving statistics as Keras keeps them (the kernel's variance is unbiased).
         for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
@@ -74,8 +77,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak: float, total_steps: int, warmup: float) -> None:
         self.peak, self.warmup = float(peak), float(warmup)
-        self.total_steps = keras.Variable(float(max(total_steps, 1)), trainable=False,
-                                          name="total_steps")
+        self.total_steps = keras.Variable(float(max(total_steps, 1)), trainable=False, name="total_steps")
 
     def __call__(self, step: Any) -> Any:
         step = ops.cast(step, "float32")
@@ -87,8 +89,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return self.peak * ops.where(step < self.warmup * total, rising, falling)
 
     def get_config(self) -> dict[str, Any]:
-        return {"peak": self.peak, "total_steps": int(self.total_steps.numpy()),
-                "warmup": self.warmup}
+        return {"peak": self.peak, "total_steps": int(self.total_steps.numpy()), "warmup": self.warmup}
 
 
 def build_model(
@@ -109,8 +110,12 @@ def build_model(
         for conv in range(arch.convs_per_block):
             suffix = f"{block + 1}" if arch.convs_per_block == 1 else f"{block + 1}_{conv + 1}"
             x = layers.Conv2D(
-                filters, arch.kernel_size, padding=arch.padding, use_bias=not arch.batch_norm,
-                activation=None if arch.batch_norm else "relu", name=f"conv_{suffix}",
+                filters,
+                arch.kernel_size,
+                padding=arch.padding,
+                use_bias=not arch.batch_norm,
+                activation=None if arch.batch_norm else "relu",
+                name=f"conv_{suffix}",
             )(x)
             if arch.batch_norm:
                 x = FusedBatchNormalization(name=f"batch_norm_{suffix}")(x)
@@ -119,8 +124,9 @@ def build_model(
             x = layers.MaxPooling2D(2)(x)
     x = layers.GlobalAveragePooling2D()(x) if arch.head == "gap" else layers.Flatten()(x)
     if arch.dense_units > 0:
-        x = layers.Dense(arch.dense_units, use_bias=not arch.batch_norm,
-                         activation=None if arch.batch_norm else "relu", name="dense")(x)
+        x = layers.Dense(
+            arch.dense_units, use_bias=not arch.batch_norm, activation=None if arch.batch_norm else "relu", name="dense"
+        )(x)
         if arch.batch_norm:  # a few hundred values: Keras's own layer is fast enough
             x = layers.BatchNormalization(momentum=0.9, name="batch_norm_dense")(x)
             x = layers.ReLU()(x)
@@ -133,9 +139,7 @@ def build_model(
     model.compile(
         optimizer=optimizer(arch, model, steps_per_epoch(train_images, arch.batch_size) * arch.epochs),
         # One-hot labels (see sweep.train.make_batches): Keras's sparse loss cannot smooth them.
-        loss=keras.losses.CategoricalCrossentropy(
-            from_logits=arch.logits, label_smoothing=arch.label_smoothing
-        ),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=arch.logits, label_smoothing=arch.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=STEPS_PER_EXECUTION,
     )
@@ -187,8 +191,9 @@ def load_saved(path: Path) -> keras.Model:
         return keras.saving.load_model(path)
     except Exception as error:  # Keras raises several types for files that are not its models
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"{path} is not a Keras model ({reason[:200]}); pass a .keras file that "
-                         "sweep saved, or run the sweep again") from None
+        raise UsageError(
+            f"{path} is not a Keras model ({reason[:200]}); pass a .keras file that sweep saved, or run the sweep again"
+        ) from None
 
 
 def probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:

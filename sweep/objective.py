@@ -100,9 +100,15 @@ class Objective:
     other trial is compared with them, and they are there to be run in full.
     """
 
-    def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any],
-                 seed: int, display: Display,
-                 deadline: SearchDeadline | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        space: SearchSpace,
+        baseline: dict[str, Any],
+        seed: int,
+        display: Display,
+        deadline: SearchDeadline | None = None,
+    ) -> None:
         self.dataset, self.space, self.baseline = dataset, space, baseline
         self.seed, self.display, self.deadline = seed, display, deadline
 
@@ -123,20 +129,31 @@ class Objective:
                 flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
                 trial.set_user_attr("train_flops", flops)
                 self.check_it_fits(trial, flops * arch.epochs)
-                model = training.new_model(arch, dataset.input_shape, dataset.num_classes,
-                                           self.seed + trial.number, len(dataset.x_train))
-                plan = training.EpochPlan(self.planner(trial, params, time.time()), arch.epochs,
-                                          steps_per_epoch(len(dataset.x_train), arch.batch_size))
-                callbacks: list[Any] = [plan, training.EpochEnd(
-                    lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs))]
+                model = training.new_model(
+                    arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number, len(dataset.x_train)
+                )
+                plan = training.EpochPlan(
+                    self.planner(trial, params, time.time()),
+                    arch.epochs,
+                    steps_per_epoch(len(dataset.x_train), arch.batch_size),
+                )
+                callbacks: list[Any] = [
+                    plan,
+                    training.EpochEnd(lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs)),
+                ]
                 if self.deadline is not None and not runs_in_full(trial):
                     callbacks.append(training.Deadline(self.deadline))
                 training.train(
-                    model, arch, dataset.x_train, dataset.y_train, seed=self.seed + trial.number,
-                    validation=(dataset.x_val, dataset.y_val), log=log, callbacks=callbacks,
+                    model,
+                    arch,
+                    dataset.x_train,
+                    dataset.y_train,
+                    seed=self.seed + trial.number,
+                    validation=(dataset.x_val, dataset.y_val),
+                    log=log,
+                    callbacks=callbacks,
                 )
-                trial.set_user_attr("val_correct", pack(training.correct(model, dataset.x_val,
-                                                                         dataset.y_val)))
+                trial.set_user_attr("val_correct", pack(training.correct(model, dataset.x_val, dataset.y_val)))
             except training.DeadlinePassed as stop:
                 assert self.deadline is not None  # only its callback raises this
                 trial.set_user_attr("stopped", self.deadline.cause())
@@ -158,11 +175,11 @@ class Objective:
         if needs > FITS_MARGIN * left:
             assert self.deadline is not None
             trial.set_user_attr("stopped", self.deadline.cause())
-            raise optuna.TrialPruned(f"it would need at least {duration(needs)}, and the search "
-                                     f"ends in {duration(max(left, 0))}")
+            raise optuna.TrialPruned(
+                f"it would need at least {duration(needs)}, and the search ends in {duration(max(left, 0))}"
+            )
 
-    def planner(self, trial: optuna.Trial, params: dict[str, Any],
-                started: float) -> Callable[[int, float], int]:
+    def planner(self, trial: optuna.Trial, params: dict[str, Any], started: float) -> Callable[[int, float], int]:
         """How many epochs the trial may run, asked after each epoch (see
         :class:`sweep.train.EpochPlan`), once an epoch's time is known (after PLAN_AFTER epochs,
         or the first one where it is long enough that tracing the graph does not count).
@@ -193,8 +210,9 @@ class Objective:
                 fit = epochs_that_fit(epochs, done, epoch_seconds, seconds + done * epoch_seconds)
                 if fit < MIN_EPOCH_SHARE * epochs and trial.user_attrs["portfolio"] != PORTFOLIO[0].name:
                     trial.set_user_attr("stopped", "time_limit")
-                    raise optuna.TrialPruned(f"only {fit} of its {epochs} epochs fit in its share "
-                                             "of the time limit on this machine")
+                    raise optuna.TrialPruned(
+                        f"only {fit} of its {epochs} epochs fit in its share of the time limit on this machine"
+                    )
                 if fit < epochs:
                     trial.set_user_attr("params", {**params, "epochs": fit})
                     trial.set_user_attr("epochs_planned", epochs)
@@ -204,8 +222,7 @@ class Objective:
             if ends is not None and (epochs - done) * epoch_seconds > ends - time.monotonic():
                 assert deadline is not None  # it gave the end
                 trial.set_user_attr("stopped", deadline.cause())
-                raise optuna.TrialPruned(f"{epochs - done} more epochs would not end before "
-                                         "the search does")
+                raise optuna.TrialPruned(f"{epochs - done} more epochs would not end before the search does")
             return epochs
 
         return plan
@@ -232,4 +249,3 @@ def record(trial: optuna.Trial, log: EpochLog) -> None:
         trial.set_user_attr("val_loss", log.history["val_loss"][-1])
         trial.set_user_attr("epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
     trial.set_user_attr("fit_seconds", round(log.seconds, 2))
-

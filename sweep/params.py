@@ -54,16 +54,10 @@ class ParamSpec:
     def check(self, name: str, value: Any) -> None:
         """Raise UsageError if ``value`` is not a valid value of parameter ``name``."""
         if not is_kind(value, self.kind):
-            raise UsageError(
-                f"parameter '{name}': {value!r} is not {_KIND_NAMES[self.kind]} ({self.help})"
-            )
+            raise UsageError(f"parameter '{name}': {value!r} is not {_KIND_NAMES[self.kind]} ({self.help})")
         if self.choices is not None and value not in self.choices:
-            raise UsageError(
-                f"parameter '{name}': {value!r} is not one of {', '.join(map(str, self.choices))}"
-            )
-        too_low = self.low is not None and (
-            value < self.low if self.low_inclusive else value <= self.low
-        )
+            raise UsageError(f"parameter '{name}': {value!r} is not one of {', '.join(map(str, self.choices))}")
+        too_low = self.low is not None and (value < self.low if self.low_inclusive else value <= self.low)
         if too_low or (self.high is not None and value > self.high):
             bound = "≥" if self.low_inclusive else ">"
             raise UsageError(
@@ -86,39 +80,30 @@ _KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str:
 
 SPECS: dict[str, ParamSpec] = {
     "conv_blocks": ParamSpec(int, 1, MAX_BLOCKS, help="number of conv blocks (each pooled but the last)"),
-    **{
-        f"filters_{k}": ParamSpec(int, 1, 1024, help=f"filters of conv block {k}")
-        for k in range(1, MAX_BLOCKS + 1)
-    },
+    **{f"filters_{k}": ParamSpec(int, 1, 1024, help=f"filters of conv block {k}") for k in range(1, MAX_BLOCKS + 1)},
     "convs_per_block": ParamSpec(int, 1, 3, default=1, help="Conv2D layers in each block"),
     "kernel_size": ParamSpec(int, 1, 11, help="side of the square conv kernel"),
     "padding": ParamSpec(str, choices=("valid", "same"), help="'valid' shrinks each conv output"),
     "pool_last": ParamSpec(bool, help="max-pool after the last conv block too"),
     "batch_norm": ParamSpec(bool, help="BatchNormalization after every conv"),
     "head": ParamSpec(
-        str, choices=("flatten", "gap"), default="flatten",
+        str,
+        choices=("flatten", "gap"),
+        default="flatten",
         help="'gap' averages each feature map (global average pooling) instead of flattening",
     ),
     "dense_units": ParamSpec(int, 0, 8192, help="units of the hidden dense layer (0: none)"),
     "dropout": ParamSpec(float, 0.0, 0.9, help="dropout rate before the output layer"),
-    "augment": ParamSpec(
-        float, 0.0, 0.5, help="random shift (fraction of the side) and rotation (augment/4 turn)"
-    ),
+    "augment": ParamSpec(float, 0.0, 0.5, help="random shift (fraction of the side) and rotation (augment/4 turn)"),
     "flip": ParamSpec(bool, default=False, help="random horizontal flips in training"),
-    "learning_rate": ParamSpec(
-        float, 0.0, 1.0, low_inclusive=False, help="peak learning rate of Adam or AdamW"
-    ),
+    "learning_rate": ParamSpec(float, 0.0, 1.0, low_inclusive=False, help="peak learning rate of Adam or AdamW"),
     "lr_schedule": ParamSpec(
-        str, choices=SCHEDULES,
-        help="'cosine' and 'one_cycle' warm up (5 % and 30 % of the steps), then decay along a "
-        "cosine to 0",
+        str,
+        choices=SCHEDULES,
+        help="'cosine' and 'one_cycle' warm up (5 % and 30 % of the steps), then decay along a cosine to 0",
     ),
-    "weight_decay": ParamSpec(
-        float, 0.0, 1.0, default=0.0, help="AdamW's decoupled weight decay (0: Adam)"
-    ),
-    "label_smoothing": ParamSpec(
-        float, 0.0, 0.5, default=0.0, help="share of each label spread over all classes"
-    ),
+    "weight_decay": ParamSpec(float, 0.0, 1.0, default=0.0, help="AdamW's decoupled weight decay (0: Adam)"),
+    "label_smoothing": ParamSpec(float, 0.0, 0.5, default=0.0, help="share of each label spread over all classes"),
     "batch_size": ParamSpec(int, 1, 65536, help="images per gradient step"),
     "epochs": ParamSpec(int, 1, 1000, help="passes over the training set"),
     "logits": ParamSpec(bool, help="output logits instead of softmax probabilities"),
@@ -197,19 +182,17 @@ class Architecture:
         with a default may be left out."""
         unknown = sorted(set(params) - set(SPECS))
         if unknown:
-            raise UsageError(
-                f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(SPECS)}"
-            )
+            raise UsageError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(SPECS)}")
         for name, value in params.items():
             SPECS[name].check(name, value)
         missing = [
-            name for name, spec in SPECS.items()
+            name
+            for name, spec in SPECS.items()
             if not name.startswith("filters_") and spec.default is None and name not in params
         ]
         if missing or "filters_1" not in params:
             raise UsageError(f"missing parameter(s): {', '.join(missing or ['filters_1'])}")
-        full = {**{name: spec.default for name, spec in SPECS.items() if spec.default is not None},
-                **params}
+        full = {**{name: spec.default for name, spec in SPECS.items() if spec.default is not None}, **params}
         filters: list[int] = []
         for k in range(1, full["conv_blocks"] + 1):
             filters.append(full.get(f"filters_{k}", filters[-1] if filters else 0))
@@ -298,8 +281,10 @@ class Architecture:
         does not need. Pooling, activations and batch norm are a few percent and left out.
         """
         self.check_fits(input_shape)
-        macs = [height * width * self.kernel_size**2 * channels * filters
-                for height, width, channels, filters in self._conv_shapes(input_shape)]
+        macs = [
+            height * width * self.kernel_size**2 * channels * filters
+            for height, width, channels, filters in self._conv_shapes(input_shape)
+        ]
         macs += [inputs * units for inputs, units in self._dense_shapes(input_shape, num_classes)]
         return 2 * (3 * sum(macs) - macs[0])
 

@@ -45,9 +45,19 @@ EXIT_RECYCLE = 75
 class SearchFailed(Exception):
     """Every worker process of the search exited with an error."""
 
-def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | None,
-               trials: int | None, timeout: float | None, max_trials: int | None, index: int,
-               ends_at: float | None = None) -> int:
+
+def run_worker(
+    storage: str,
+    name: str,
+    *,
+    data_dir: str | None,
+    results: str | None,
+    trials: int | None,
+    timeout: float | None,
+    max_trials: int | None,
+    index: int,
+    ends_at: float | None = None,
+) -> int:
     """``sweep worker``: join a study knowing only its storage URL and name.
 
     Everything else (dataset, search space, sampler, pruner, TRIALS) is read from the study,
@@ -59,8 +69,10 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     study = load_study_at(storage, name)
     record = recorded_settings(study)
     if record.get("engine", "optuna") != "optuna":
-        raise UsageError(f"study {name!r} is searched by {record['engine']}, which runs in one "
-                         "process; workers can join Optuna studies only")
+        raise UsageError(
+            f"study {name!r} is searched by {record['engine']}, which runs in one "
+            "process; workers can join Optuna studies only"
+        )
     data = recorded_data(record, data_dir, results)
     space = parse_space(record["space"], record["space_source"])
     ensure_writable(data.folder)
@@ -71,31 +83,59 @@ def run_worker(storage: str, name: str, *, data_dir: str | None, results: str | 
     # Distinct seeds per worker and per restart: workers must not propose the same points.
     seed = data.seed + len(study.trials) + 7919 * (index + 1)
     study = optuna.load_study(
-        study_name=name, storage=storage_of(study),
+        study_name=name,
+        storage=storage_of(study),
         sampler=make_sampler(record["sampler"], space, seed),
         pruner=make_pruner(record["pruner"]),
     )
 
-    limit = None if ends_at is None else TimeLimit.for_data(  # the driver's workers share cores
-        ends_at, dataset, shared_cores=True, seconds=record.get("time_limit") or 0.0)
+    limit = (
+        None
+        if ends_at is None
+        else TimeLimit.for_data(  # the driver's workers share cores
+            ends_at, dataset, shared_cores=True, seconds=record.get("time_limit") or 0.0
+        )
+    )
     ends = search_deadline(study, timeout, started, limit)
     reason = run_trials(
-        study, Objective(dataset, space, baseline, data.seed, display, deadline=ends),
-        trials=trials or record["trials"], deadline=ends, max_trials=max_trials,
-        on_trial=trial_logger(space, data.folder, display, f"[worker {index}] "), log=display.log,
+        study,
+        Objective(dataset, space, baseline, data.seed, display, deadline=ends),
+        trials=trials or record["trials"],
+        deadline=ends,
+        max_trials=max_trials,
+        on_trial=trial_logger(space, data.folder, display, f"[worker {index}] "),
+        log=display.log,
     )
     display.log(f"[worker {index}] stopping: {reason}")
     return EXIT_RECYCLE if reason == "recycle" else 0
 
 
-def worker_command(name: str, *, index: int, max_trials: int, trials: int | None,
-                   timeout: float | None, results: str | None, data_dir: str | None,
-                   ends_at: float | None = None) -> list[str]:
+def worker_command(
+    name: str,
+    *,
+    index: int,
+    max_trials: int,
+    trials: int | None,
+    timeout: float | None,
+    results: str | None,
+    data_dir: str | None,
+    ends_at: float | None = None,
+) -> list[str]:
     """The command line of one worker process, which leaves after ``max_trials`` trials. The
     storage URL is not on it (any local user can read command lines, and a URL may hold a
     password): the process gets it in its environment (:func:`worker_env`)."""
-    command = [sys.executable, "-m", "sweep", "worker", "--study", name,
-               "--index", str(index), "--max-trials", str(max_trials)]
+    command = [
+        sys.executable,
+        "-m",
+        "sweep",
+        "worker",
+        "--study",
+        name,
+        "--index",
+        str(index),
+        "--max-trials",
+        str(max_trials),
+    ]
     for flag, value in (("--trials", trials), ("--results", results), ("--data-dir", data_dir)):
         if value is not None:
             command += [flag, str(value)]
@@ -110,8 +150,7 @@ def worker_env(storage: str) -> dict[str, str]:
     """A worker process's environment: the storage URL (STORAGE_VARIABLE), and glibc's malloc
     arenas held to 2: its default of 8 per core holds on to freed memory; 2 grew 9 MB per trial
     instead of 15."""
-    return {**os.environ, STORAGE_VARIABLE: storage,
-            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+    return {**os.environ, STORAGE_VARIABLE: storage, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
 
 
 def needs_restart(code: int) -> bool:
@@ -125,9 +164,17 @@ def _left(timeout: float | None, started: float) -> float | None:
     return None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
 
 
-def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | None,
-                        timeout: float | None, results: str | None, data_dir: str | None,
-                        index: int) -> int:
+def run_recycled_worker(
+    storage: str,
+    name: str,
+    *,
+    recycle: int,
+    trials: int | None,
+    timeout: float | None,
+    results: str | None,
+    data_dir: str | None,
+    index: int,
+) -> int:
     """``sweep worker`` started by hand: the same worker, in a fresh child process every
     ``recycle`` trials, so a worker that runs for days keeps flat memory.
 
@@ -138,23 +185,30 @@ def run_recycled_worker(storage: str, name: str, *, recycle: int, trials: int | 
     while True:
         left = _left(timeout, started)
         child = subprocess.Popen(
-            worker_command(name, index=index, max_trials=recycle, trials=trials,
-                           timeout=left, results=results, data_dir=data_dir),
-            env=worker_env(storage))
+            worker_command(
+                name, index=index, max_trials=recycle, trials=trials, timeout=left, results=results, data_dir=data_dir
+            ),
+            env=worker_env(storage),
+        )
         try:
             code = child.wait()
         except KeyboardInterrupt:  # the child got the Ctrl-C too: it records its trial as
-            return child.wait()    # failed and says so
+            return child.wait()  # failed and says so
         if not needs_restart(code):
             return code
         if code < 0:
-            print(f"sweep: worker {index} was killed by signal {-code}; restarting it",
-                  file=sys.stderr)
+            print(f"sweep: worker {index} was killed by signal {-code}; restarting it", file=sys.stderr)
 
 
-def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConfig,
-                         settings: SweepConfig, display: Display, limit: TimeLimit | None,
-                         timeout: float | None) -> bool:
+def run_worker_processes(
+    study: optuna.Study,
+    space: SearchSpace,
+    data: DataConfig,
+    settings: SweepConfig,
+    display: Display,
+    limit: TimeLimit | None,
+    timeout: float | None,
+) -> bool:
     """Run WORKERS worker processes on the study and watch it; True on Ctrl-C.
 
     Each worker uses cores / WORKERS threads, writes its log to results/<dataset>/workers/,
@@ -166,18 +220,24 @@ def run_worker_processes(study: optuna.Study, space: SearchSpace, data: DataConf
     started = time.monotonic()
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
-        command = worker_command(study.study_name, index=index, max_trials=settings.recycle,
-                                 trials=settings.trials, timeout=_left(timeout, started),
-                                 results=data.results, data_dir=data.data_dir,
-                                 ends_at=limit.ends_at if limit else None)
+        command = worker_command(
+            study.study_name,
+            index=index,
+            max_trials=settings.recycle,
+            trials=settings.trials,
+            timeout=_left(timeout, started),
+            results=data.results,
+            data_dir=data.data_dir,
+            ends_at=limit.ends_at if limit else None,
+        )
         # Readable by the user only: a worker's log is its terminal.
         handle = os.open(logs / f"worker-{index}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(handle, "ab") as log:
-            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**worker_env(url), "SWEEP_THREADS": str(threads)})
+            return subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env={**worker_env(url), "SWEEP_THREADS": str(threads)}
+            )
 
-    display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; "
-                f"logs in {logs}/")
+    display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; logs in {logs}/")
     deadline = search_deadline(study, timeout, started, limit)
     workers = {index: spawn(index) for index in range(settings.workers)}
     seen: set[int] = set()

@@ -53,22 +53,57 @@ class Start:
 # Shared by every member: batch norm after every conv, a warm-up then a cosine decay, AdamW,
 # label smoothing, small shifts and rotations, and flips where the images allow them.
 _COMMON: dict[str, Any] = {
-    "padding": "same", "batch_norm": True, "pool_last": True, "kernel_size": 3,
-    "weight_decay": 0.05, "label_smoothing": 0.1, "flip": True, "logits": False,
+    "padding": "same",
+    "batch_norm": True,
+    "pool_last": True,
+    "kernel_size": 3,
+    "weight_decay": 0.05,
+    "label_smoothing": 0.1,
+    "flip": True,
+    "logits": False,
     "batch_size": 128,
 }
 
 PORTFOLIO: tuple[Start, ...] = (
     # Three blocks of one convolution and a dense layer: cheap, and good everywhere.
-    Start("small", {**_COMMON, "conv_blocks": 3, "filters_1": 32, "filters_2": 64, "filters_3": 128,
-                    "convs_per_block": 1, "head": "flatten", "dense_units": 128, "dropout": 0.3,
-                    "augment": 0.05, "learning_rate": 3e-3, "lr_schedule": "one_cycle",
-                    "epochs": 20}),
+    Start(
+        "small",
+        {
+            **_COMMON,
+            "conv_blocks": 3,
+            "filters_1": 32,
+            "filters_2": 64,
+            "filters_3": 128,
+            "convs_per_block": 1,
+            "head": "flatten",
+            "dense_units": 128,
+            "dropout": 0.3,
+            "augment": 0.05,
+            "learning_rate": 3e-3,
+            "lr_schedule": "one_cycle",
+            "epochs": 20,
+        },
+    ),
     # VGG-style: two convolutions a block, global average pooling; the strongest where the
     # images are varied (RGB) or few, and 2.5 times the small one's cost.
-    Start("vgg", {**_COMMON, "conv_blocks": 3, "filters_1": 32, "filters_2": 64, "filters_3": 128,
-                  "convs_per_block": 2, "head": "gap", "dense_units": 0, "dropout": 0.2,
-                  "augment": 0.1, "learning_rate": 3e-3, "lr_schedule": "cosine", "epochs": 15}),
+    Start(
+        "vgg",
+        {
+            **_COMMON,
+            "conv_blocks": 3,
+            "filters_1": 32,
+            "filters_2": 64,
+            "filters_3": 128,
+            "convs_per_block": 2,
+            "head": "gap",
+            "dense_units": 0,
+            "dropout": 0.2,
+            "augment": 0.1,
+            "learning_rate": 3e-3,
+            "lr_schedule": "cosine",
+            "epochs": 15,
+        },
+    ),
 )
 
 
@@ -83,15 +118,15 @@ def mirror_symmetric(x: np.ndarray, y: np.ndarray) -> bool:
     return bool(np.median(asymmetry) < MIRROR_ASYMMETRY)
 
 
-def adapt(params: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int,
-          train_images: int, symmetric: bool) -> dict[str, Any]:
+def adapt(
+    params: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int, train_images: int, symmetric: bool
+) -> dict[str, Any]:
     """A member's parameters for this data: as many of its conv blocks as the images have room
     for (down to 2×2 maps, at least one block), epochs scaled like ``scale: data`` ranges,
     flips only where the images are mirror-symmetric, a hidden layer at least twice as wide as
     the classes."""
     point = dict(params)
-    while point["conv_blocks"] > 1 and min(
-            Architecture.from_params(point).feature_maps(input_shape)[-1][:2]) < 2:
+    while point["conv_blocks"] > 1 and min(Architecture.from_params(point).feature_maps(input_shape)[-1][:2]) < 2:
         point["conv_blocks"] -= 1
     for k in range(point["conv_blocks"] + 1, 7):
         point.pop(f"filters_{k}", None)
@@ -127,13 +162,13 @@ def _nearest(dist: BaseDistribution, value: Any) -> Any:
     assert isinstance(dist, (IntDistribution, FloatDistribution))
     clipped = min(max(value, dist.low), dist.high)
     if dist.step is not None:  # on the step's grid, without 0.30000000000000004
-        clipped = min(round(dist.low + round((clipped - dist.low) / dist.step) * dist.step, 12),
-                      dist.high)
+        clipped = min(round(dist.low + round((clipped - dist.low) / dist.step) * dist.step, 12), dist.high)
     return int(round(clipped)) if isinstance(dist, IntDistribution) else float(clipped)
 
 
-def starting_points(space: SearchSpace, input_shape: tuple[int, int, int], num_classes: int,
-                    train_images: int, symmetric: bool) -> list[tuple[str, dict[str, Any]]]:
+def starting_points(
+    space: SearchSpace, input_shape: tuple[int, int, int], num_classes: int, train_images: int, symmetric: bool
+) -> list[tuple[str, dict[str, Any]]]:
     """The portfolio for this data, projected onto ``space``: (name, point) pairs, without
     points that project onto one already listed."""
     points: list[tuple[str, dict[str, Any]]] = []

@@ -75,9 +75,7 @@ class Task:
         self.started = time.monotonic()
         self._logged = False
         progress = display._progress
-        self._id = (
-            progress.add_task(description, total=total, info="") if progress is not None else None
-        )
+        self._id = progress.add_task(description, total=total, info="") if progress is not None else None
 
     def advance(self, info: str = "", steps: int = 1) -> None:
         """Record ``steps`` more steps done, with a short status text."""

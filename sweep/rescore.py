@@ -33,8 +33,9 @@ FOLDS = 4
 CV_ATTR = "cross_validation"
 
 
-def choose(candidates: list[FrozenTrial], base: FrozenTrial | None,
-           correct: Mapping[int, np.ndarray], where: str) -> tuple[FrozenTrial, str]:
+def choose(
+    candidates: list[FrozenTrial], base: FrozenTrial | None, correct: Mapping[int, np.ndarray], where: str
+) -> tuple[FrozenTrial, str]:
     """The trial to retrain as the answer, and why.
 
     ``candidates``: completed trials, best first; ``correct``: which images each one got right
@@ -53,8 +54,7 @@ def choose(candidates: list[FrozenTrial], base: FrozenTrial | None,
     gain, low, high = paired_difference(correct[best.number], correct[base.number])
     interval = f"{gain:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}"
     if low <= 0:
-        return base, (f"the baseline: the best trial, {best.number}, is not clearly better on "
-                      f"{where} ({interval})")
+        return base, (f"the baseline: the best trial, {best.number}, is not clearly better on {where} ({interval})")
     return best, f"trial {best.number}, the best on {where} ({interval} over the baseline)"
 
 
@@ -65,8 +65,7 @@ def by_accuracy(trials: list[FrozenTrial], correct: Mapping[int, np.ndarray]) ->
 
 def validation_correct(trials: list[FrozenTrial]) -> dict[int, np.ndarray]:
     """Which validation images each trial's model got right, where the study recorded it."""
-    return {t.number: unpack(t.user_attrs["val_correct"]) for t in trials
-            if "val_correct" in t.user_attrs}
+    return {t.number: unpack(t.user_attrs["val_correct"]) for t in trials if "val_correct" in t.user_attrs}
 
 
 def needs_cross_validation(dataset: Dataset) -> bool:
@@ -74,8 +73,9 @@ def needs_cross_validation(dataset: Dataset) -> bool:
     return len(dataset.y_val) < RESCORE_BELOW
 
 
-def cross_validated(study: optuna.Study, trials: list[FrozenTrial], dataset: Dataset, seed: int,
-                    display: Display) -> dict[int, np.ndarray]:
+def cross_validated(
+    study: optuna.Study, trials: list[FrozenTrial], dataset: Dataset, seed: int, display: Display
+) -> dict[int, np.ndarray]:
     """Which images of train + validation each trial gets right when each fold of FOLDS is
     predicted by a model trained on the others; remembered in the study, so a second retrain
     does not cross-validate again."""
@@ -94,11 +94,11 @@ def cross_validated(study: optuna.Study, trials: list[FrozenTrial], dataset: Dat
         params = final_params(trial)
         arch = Architecture.from_params(params)
         correct = np.zeros(len(y), dtype=bool)
-        with display.session(), display.task(f"cross-validate trial {trial.number} folds",
-                                             FOLDS) as task:
+        with display.session(), display.task(f"cross-validate trial {trial.number} folds", FOLDS) as task:
             for fold, (train_index, test_index) in enumerate(folds):
-                model = training.new_model(arch, dataset.input_shape, dataset.num_classes,
-                                           seed + fold, len(train_index))
+                model = training.new_model(
+                    arch, dataset.input_shape, dataset.num_classes, seed + fold, len(train_index)
+                )
                 training.train(model, arch, x[train_index], y[train_index], seed=seed + fold)
                 correct[test_index] = training.correct(model, x[test_index], y[test_index])
                 training.release()

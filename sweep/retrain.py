@@ -48,9 +48,7 @@ if TYPE_CHECKING:
     from sweep.train import Evaluation, TrainResult
 
 
-def fit_full(
-    params: dict[str, Any], dataset: Dataset, seed: int, display: Display, label: str
-) -> TrainResult:
+def fit_full(params: dict[str, Any], dataset: Dataset, seed: int, display: Display, label: str) -> TrainResult:
     """Train from scratch on train + validation (no validation left: the epochs are fixed)."""
     from sweep import train as training
 
@@ -62,8 +60,14 @@ def fit_full(
         return training.train(model, arch, x, y, seed=seed, task=task)
 
 
-def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display,
-                 limit: TimeLimit | None = None, clock: Clock | None = None) -> dict[str, Any]:
+def retrain_best(
+    study: optuna.Study,
+    dataset: Dataset,
+    data: DataConfig,
+    display: Display,
+    limit: TimeLimit | None = None,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
     """Retrain the chosen trial (:func:`choose`) and the baseline on train + validation, test
     both on the same images, write results/<dataset>/best/, plots and the summary row.
 
@@ -84,11 +88,13 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
         clock.lap("cross-validation")
     chosen_params = final_params(chosen)
     base_params = (
-        final_params(base) if base is not None and base.state == TrialState.COMPLETE
+        final_params(base)
+        if base is not None and base.state == TrialState.COMPLETE
         else baseline_params(data.kind, dataset.input_shape)
     )
-    display.log(f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
-                f"{chosen_params['epochs']} epochs")
+    display.log(
+        f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for {chosen_params['epochs']} epochs"
+    )
     result = fit_full(chosen_params, dataset, data.seed, display, f"trial {chosen.number}")
     if clock is not None:
         clock.lap("retraining")
@@ -105,29 +111,51 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
             clock.lap("retraining")
 
     metrics, evaluation = write_model_report(
-        out, result, dataset, data, title=f"{dataset.name} best (trial {chosen.number})",
-        samples=False, extra={"trial": chosen.number, "params": chosen_params,
-                              "epochs": chosen_params["epochs"], "chosen_because": why,
-                              **val_metrics(chosen)},
+        out,
+        result,
+        dataset,
+        data,
+        title=f"{dataset.name} best (trial {chosen.number})",
+        samples=False,
+        extra={
+            "trial": chosen.number,
+            "params": chosen_params,
+            "epochs": chosen_params["epochs"],
+            "chosen_because": why,
+            **val_metrics(chosen),
+        },
     )
     if base_won:
         base_eval = evaluation
     metrics.update(gain_metrics(evaluation, base_eval))
     write_json(out / "metrics.json", metrics)
-    write_json(out / "params.json", {
-        "dataset": data.dataset, "trial": chosen.number, "params": chosen_params,
-        "class_names": dataset.class_names, "input_shape": list(dataset.input_shape),
-    })
+    write_json(
+        out / "params.json",
+        {
+            "dataset": data.dataset,
+            "trial": chosen.number,
+            "params": chosen_params,
+            "class_names": dataset.class_names,
+            "input_shape": list(dataset.input_shape),
+        },
+    )
     plots.plot_study(study, data.folder / "plots")
     export_model(result.model, data.folder / "export", "keras")
-    update_summary(data.folder.parent / "leaderboard.csv", {
-        "dataset": data.name, "study": study.study_name, "finished_trials": finished_count(study),
-        "best_trial": chosen.number, "best_val_accuracy": chosen.values[0],
-        "baseline_val_accuracy": base.values[0] if base is not None and base.values else None,
-        "test_accuracy": metrics["test_accuracy"],
-        "baseline_test_accuracy": metrics["baseline_test_accuracy"],
-        "test_gain": metrics["test_gain"], "updated": _now(),
-    })
+    update_summary(
+        data.folder.parent / "leaderboard.csv",
+        {
+            "dataset": data.name,
+            "study": study.study_name,
+            "finished_trials": finished_count(study),
+            "best_trial": chosen.number,
+            "best_val_accuracy": chosen.values[0],
+            "baseline_val_accuracy": base.values[0] if base is not None and base.values else None,
+            "test_accuracy": metrics["test_accuracy"],
+            "baseline_test_accuracy": metrics["baseline_test_accuracy"],
+            "test_gain": metrics["test_gain"],
+            "updated": _now(),
+        },
+    )
     if clock is not None:
         clock.lap("plots and export")
     display.log(
@@ -139,8 +167,9 @@ def retrain_best(study: optuna.Study, dataset: Dataset, data: DataConfig, displa
     return metrics
 
 
-def answer(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display,
-           limit: TimeLimit | None) -> tuple[FrozenTrial, str]:
+def answer(
+    study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display, limit: TimeLimit | None
+) -> tuple[FrozenTrial, str]:
     """The trial to retrain and why (:func:`sweep.rescore.choose`): on the validation split, or
     where it is small and the time limit has room, on cross-validated finalists."""
     trials = study.get_trials(deepcopy=False)
@@ -149,20 +178,24 @@ def answer(study: optuna.Study, dataset: Dataset, data: DataConfig, display: Dis
     if needs_cross_validation(dataset):
         after = limit.after_search_seconds(trials, cross_validate=True) if limit is not None else 0.0
         if limit is None or after <= limit.left():
-            display.log(f"The validation split holds {len(dataset.y_val)} images, too few to choose "
-                        f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "
-                        f"({FOLDS} folds of train + validation)")
+            display.log(
+                f"The validation split holds {len(dataset.y_val)} images, too few to choose "
+                f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "
+                f"({FOLDS} folds of train + validation)"
+            )
             correct = cross_validated(study, candidates, dataset, data.seed, display)
             images = len(dataset.y_train) + len(dataset.y_val)
-            return choose(by_accuracy(candidates, correct), base, correct,
-                          f"{FOLDS}-fold cross-validation ({images} images)")
-        display.log(f"No time left to cross-validate the finalists ({duration(after)} needed, "
-                    f"{duration(max(limit.left(), 0))} left): choosing on the validation split")
+            return choose(
+                by_accuracy(candidates, correct), base, correct, f"{FOLDS}-fold cross-validation ({images} images)"
+            )
+        display.log(
+            f"No time left to cross-validate the finalists ({duration(after)} needed, "
+            f"{duration(max(limit.left(), 0))} left): choosing on the validation split"
+        )
     best = best_trial(study)
     assert best is not None
     ranked = [best, *(t for t in candidates if t.number != best.number)]
-    return choose(ranked, base, validation_correct(ranked),
-                  f"validation ({len(dataset.y_val)} images)")
+    return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
 
 
 def val_metrics(trial: FrozenTrial) -> dict[str, Any]:
@@ -178,12 +211,19 @@ def gain_metrics(final: Evaluation, base: Evaluation | None) -> dict[str, Any]:
     """The baseline's test accuracy and the gain over it, each with its 95 % interval (the
     gain's is paired: both models on the same test images)."""
     if base is None:
-        return {"baseline_test_accuracy": None, "baseline_test_accuracy_ci95": None,
-                "test_gain": None, "test_gain_ci95": None}
+        return {
+            "baseline_test_accuracy": None,
+            "baseline_test_accuracy_ci95": None,
+            "test_gain": None,
+            "test_gain_ci95": None,
+        }
     gain, low, high = paired_difference(final.correct, base.correct)
-    return {"baseline_test_accuracy": base.accuracy,
-            "baseline_test_accuracy_ci95": list(wilson(int(base.correct.sum()), len(base.correct))),
-            "test_gain": gain, "test_gain_ci95": [low, high]}
+    return {
+        "baseline_test_accuracy": base.accuracy,
+        "baseline_test_accuracy_ci95": list(wilson(int(base.correct.sum()), len(base.correct))),
+        "test_gain": gain,
+        "test_gain_ci95": [low, high],
+    }
 
 
 def _with_interval(metrics: dict[str, Any], key: str) -> str:
@@ -195,8 +235,10 @@ def _baseline_words(metrics: dict[str, Any]) -> str:
     if metrics["test_gain"] is None:
         return "baseline not retrained"
     low, high = metrics["test_gain_ci95"]
-    return (f"baseline retrained the same way: {metrics['baseline_test_accuracy']:.4f}, gain "
-            f"{metrics['test_gain']:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}")
+    return (
+        f"baseline retrained the same way: {metrics['baseline_test_accuracy']:.4f}, gain "
+        f"{metrics['test_gain']:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}"
+    )
 
 
 def _now() -> str:
@@ -211,8 +253,10 @@ def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
     study = load_study(data, settings)
     recorded = recorded_data(recorded_settings(study), data.data_dir, data.results)
     if recorded.dataset != data.dataset:
-        raise UsageError(f"study {study.study_name!r} sweeps {recorded.dataset}, not {data.dataset}; "
-                         f"pass --dataset {recorded.dataset}, or another --study name")
+        raise UsageError(
+            f"study {study.study_name!r} sweeps {recorded.dataset}, not {data.dataset}; "
+            f"pass --dataset {recorded.dataset}, or another --study name"
+        )
     data = recorded
     if best_trial(study) is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep first")

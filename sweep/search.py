@@ -61,8 +61,14 @@ def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
     return space
 
 
-def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings: SweepConfig,
-               space: SearchSpace, baseline: dict[str, Any], dataset: Dataset) -> optuna.Study:
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    data: DataConfig,
+    settings: SweepConfig,
+    space: SearchSpace,
+    baseline: dict[str, Any],
+    dataset: Dataset,
+) -> optuna.Study:
     """Create or resume the study; enqueue the baseline, then the space's first trials, then
     the portfolio (where the space asks for it)."""
     name = study_name(data, settings)
@@ -76,7 +82,10 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
             "sweep maximizes validation accuracy: pass another --study name"
         )
     study = optuna.create_study(
-        storage=storage, study_name=name, direction="maximize", load_if_exists=True,
+        storage=storage,
+        study_name=name,
+        direction="maximize",
+        load_if_exists=True,
         # Seed + trials so far: a resumed run continues the search instead of replaying it.
         sampler=make_sampler(settings.sampler, space, data.seed + len(existing.trials if existing else [])),
         pruner=make_pruner(settings.pruner),
@@ -90,8 +99,9 @@ def open_study(storage: optuna.storages.BaseStorage, data: DataConfig, settings:
             study.enqueue_trial(point, user_attrs={"is_first_trial": True})
         if space.portfolio:
             symmetric = mirror_symmetric(dataset.x_train, dataset.y_train)
-            for start, point in starting_points(space, dataset.input_shape, dataset.num_classes,
-                                                len(dataset.x_train), symmetric):
+            for start, point in starting_points(
+                space, dataset.input_shape, dataset.num_classes, len(dataset.x_train), symmetric
+            ):
                 study.enqueue_trial(point, user_attrs={"portfolio": start})
     return study
 
@@ -106,8 +116,10 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     ensure_writable(data.folder)
     url = storage_url(data, settings)
     if settings.workers > 1 and settings.engine == "optuna" and url in ("sqlite://", "sqlite:///:memory:"):
-        raise UsageError(f"storage {url} lives in this process's memory, where worker processes "
-                         "cannot reach it: pass a file (sqlite:///path/study.db) or --workers 1")
+        raise UsageError(
+            f"storage {url} lives in this process's memory, where worker processes "
+            "cannot reach it: pass a file (sqlite:///path/study.db) or --workers 1"
+        )
     storage = open_storage(url)  # a bad URL fails before data loads
     display = Display()
     dataset = load_checked(data, display)
@@ -119,15 +131,16 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     clock.lap("loading")
     started = time.monotonic()
     finished = finished_count(study)
-    searched = not (settings.engine == "optuna" and settings.trials is not None
-                    and finished >= settings.trials)
+    searched = not (settings.engine == "optuna" and settings.trials is not None and finished >= settings.trials)
     ends = search_deadline(study, timeout, started, limit)
     if not searched:
         # A rerun of a finished sweep: starting workers would load TensorFlow and the data
         # only to find nothing to do.
-        display.log(f"Study {study.study_name!r} already holds {finished} finished "
-                    f"trials (--trials {settings.trials}): nothing to search; raise --trials "
-                    "(make TRIALS=) to search on.")
+        display.log(
+            f"Study {study.study_name!r} already holds {finished} finished "
+            f"trials (--trials {settings.trials}): nothing to search; raise --trials "
+            "(make TRIALS=) to search on."
+        )
         interrupted = False
     elif settings.engine == "kerastuner":
         interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display, ends)
@@ -151,20 +164,29 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
         return 130
     if best_trial(study) is None and (retrain or finished_count(study) == 0):
-        print(f"sweep: no trial {'completed' if retrain else 'finished'}, so there is nothing to "
-              f"retrain; see the error column of {data.folder / 'leaderboard.csv'}", file=sys.stderr)
+        print(
+            f"sweep: no trial {'completed' if retrain else 'finished'}, so there is nothing to "
+            f"retrain; see the error column of {data.folder / 'leaderboard.csv'}",
+            file=sys.stderr,
+        )
         return 1
     if retrain:
         from sweep.retrain import retrain_best
 
         retrain_best(study, dataset, data, display, limit, clock)
-    display.log(clock.summary(settings.time_limit, workers=settings.workers if searched else 0,
-                              busy=busy_seconds(study.get_trials(deepcopy=False), clock.begun.get("search"))))
+    display.log(
+        clock.summary(
+            settings.time_limit,
+            workers=settings.workers if searched else 0,
+            busy=busy_seconds(study.get_trials(deepcopy=False), clock.begun.get("search")),
+        )
+    )
     return 0
 
 
-def search_bounds(settings: SweepConfig, dataset: Dataset, started: float,
-                  retrain: bool) -> tuple[TimeLimit | None, float | None]:
+def search_bounds(
+    settings: SweepConfig, dataset: Dataset, started: float, retrain: bool
+) -> tuple[TimeLimit | None, float | None]:
     """The sweep's time limit and search timeout. The limit counts from ``started`` (a
     :func:`time.time` value) and keeps back the time the retrains need; with ``retrain`` off it
     bounds the search alone, as a timeout."""
@@ -173,41 +195,63 @@ def search_bounds(settings: SweepConfig, dataset: Dataset, started: float,
     if not retrain:
         left = settings.time_limit - (time.time() - started)
         return None, min(left, settings.timeout or left)
-    limit = TimeLimit.for_data(started + settings.time_limit, dataset,
-                               shared_cores=settings.workers > 1 and settings.engine == "optuna",
-                               seconds=settings.time_limit)
+    limit = TimeLimit.for_data(
+        started + settings.time_limit,
+        dataset,
+        shared_cores=settings.workers > 1 and settings.engine == "optuna",
+        seconds=settings.time_limit,
+    )
     return limit, settings.timeout
 
 
-def early_end(study: optuna.Study, settings: SweepConfig, deadline: SearchDeadline | None,
-              limit: TimeLimit | None) -> str | None:
+def early_end(
+    study: optuna.Study, settings: SweepConfig, deadline: SearchDeadline | None, limit: TimeLimit | None
+) -> str | None:
     """Which deadline ended the search, if one did (KerasTuner says so itself)."""
     ends = deadline() if deadline is not None else None
-    if settings.engine != "optuna" or deadline is None or ends is None or time.monotonic() < ends \
-            or (settings.trials is not None and finished_count(study) >= settings.trials):
+    if (
+        settings.engine != "optuna"
+        or deadline is None
+        or ends is None
+        or time.monotonic() < ends
+        or (settings.trials is not None and finished_count(study) >= settings.trials)
+    ):
         return None
     if deadline.cause() == "timeout":
-        return (f"Timeout of {settings.timeout:.0f}s reached: no more trials started, running "
-                "ones stopped (the baseline and starting points finish).")
+        return (
+            f"Timeout of {settings.timeout:.0f}s reached: no more trials started, running "
+            "ones stopped (the baseline and starting points finish)."
+        )
     if limit is None:  # --no-retrain: the limit bounded the search as a timeout
         return "The time limit ended the search (--time-limit, make TIME_LIMIT=)."
     best = best_trial(study)
     seconds = limit.retrain_seconds(best) if best is not None else None
-    retrain = f"retraining trial {best.number} (about {duration(seconds)})" \
-        if best is not None and seconds else "the retrain"
+    retrain = (
+        f"retraining trial {best.number} (about {duration(seconds)})" if best is not None and seconds else "the retrain"
+    )
     flag = f"--time-limit {settings.time_limit:.0f}, make TIME_LIMIT="
     if limit.left() <= 0:  # the baseline and starting points are never cut, and ran past it
-        return (f"Search ended past the time limit ({flag}): the trials that always run in full "
-                f"took longer on this machine; {retrain} and the export come after.")
-    return (f"Search ended with {duration(limit.left())} left of the time limit ({flag}) "
-            f"for {retrain}, the baseline's and the export.")
+        return (
+            f"Search ended past the time limit ({flag}): the trials that always run in full "
+            f"took longer on this machine; {retrain} and the export come after."
+        )
+    return (
+        f"Search ended with {duration(limit.left())} left of the time limit ({flag}) "
+        f"for {retrain}, the baseline's and the export."
+    )
 
 
-def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: DataConfig,
-           settings: SweepConfig, display: Display, deadline: SearchDeadline | None) -> bool:
+def search(
+    study: optuna.Study,
+    objective: Objective,
+    space: SearchSpace,
+    data: DataConfig,
+    settings: SweepConfig,
+    display: Display,
+    deadline: SearchDeadline | None,
+) -> bool:
     """Run trials until the study holds TRIALS finished ones or the deadline; True on Ctrl-C."""
     with display.session(), display.task("trials", settings.trials) as task:
-
         log_trial = trial_logger(space, data.folder, display)
 
         def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -216,8 +260,9 @@ def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: 
 
         advance(task, study, deadline)
         try:
-            reason = run_trials(study, objective, trials=settings.trials, deadline=deadline,
-                                on_trial=after_trial, log=display.log)
+            reason = run_trials(
+                study, objective, trials=settings.trials, deadline=deadline, on_trial=after_trial, log=display.log
+            )
         except KeyboardInterrupt:
             return True
     if reason == "grid exhausted":
@@ -225,14 +270,28 @@ def search(study: optuna.Study, objective: Objective, space: SearchSpace, data: 
     return False
 
 
-def search_kerastuner(study: optuna.Study, dataset: Dataset, space: SearchSpace,
-                      baseline: dict[str, Any], data: DataConfig, settings: SweepConfig,
-                      display: Display, deadline: SearchDeadline | None) -> bool:
+def search_kerastuner(
+    study: optuna.Study,
+    dataset: Dataset,
+    space: SearchSpace,
+    baseline: dict[str, Any],
+    data: DataConfig,
+    settings: SweepConfig,
+    display: Display,
+    deadline: SearchDeadline | None,
+) -> bool:
     """``--engine kerastuner``: KerasTuner searches in this process; True on Ctrl-C."""
     from sweep import kerastuner_engine
 
     with display.session():
-        return kerastuner_engine.search(study, dataset, space, baseline, data, settings, display,
-                                        trial_logger(space, data.folder, display), deadline)
-
-
+        return kerastuner_engine.search(
+            study,
+            dataset,
+            space,
+            baseline,
+            data,
+            settings,
+            display,
+            trial_logger(space, data.folder, display),
+            deadline,
+        )

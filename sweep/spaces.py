@@ -91,11 +91,11 @@ class SearchSpace:
         try:
             Architecture.from_params(worst).check_fits(input_shape)
         except UsageError as error:
-            raise UsageError(f"{self.source}: {self._blame(baseline, worst, input_shape)}: at its "
-                             f"extreme, {error}") from None
+            raise UsageError(
+                f"{self.source}: {self._blame(baseline, worst, input_shape)}: at its extreme, {error}"
+            ) from None
 
-    def _blame(self, baseline: Mapping[str, Any], worst: Mapping[str, Any],
-               input_shape: tuple[int, int, int]) -> str:
+    def _blame(self, baseline: Mapping[str, Any], worst: Mapping[str, Any], input_shape: tuple[int, int, int]) -> str:
         """Which parameter's extreme is too much for the input: one that is on its own, else
         the shrinking ones together, else the baseline itself."""
         shrinking = [name for name in _SHRINKING if name in self.distributions]
@@ -189,8 +189,7 @@ def _first_trials(
     """Validate ``first_trials:``: a list of mappings, each value one its distribution can take."""
     if not isinstance(points, list):
         raise UsageError(
-            f"{source}: 'first_trials:' must be a list of mappings like "
-            f"- {{filters_1: 32, epochs: 5}}, got {points!r}"
+            f"{source}: 'first_trials:' must be a list of mappings like - {{filters_1: 32, epochs: 5}}, got {points!r}"
         )
     for index, point in enumerate(points):
         where = f"{source}: first_trials[{index}]"
@@ -222,16 +221,11 @@ def _distribution(name: str, spec: Any) -> BaseDistribution:
     if name not in SPECS:
         raise UsageError(f"unknown parameter '{name}'; known: {', '.join(SPECS)}")
     if not isinstance(spec, dict):
-        raise UsageError(
-            f"parameter '{name}': expected a mapping like {{type: int, low: 1, high: 4}}, "
-            f"got {spec!r}"
-        )
+        raise UsageError(f"parameter '{name}': expected a mapping like {{type: int, low: 1, high: 4}}, got {spec!r}")
     kind = spec.get("type")
     allowed = {"int": _RANGE_KEYS, "float": _RANGE_KEYS, "categorical": _CATEGORICAL_KEYS}
     if kind not in allowed:
-        raise UsageError(
-            f"parameter '{name}': type {kind!r} is not one of int, float, categorical"
-        )
+        raise UsageError(f"parameter '{name}': type {kind!r} is not one of int, float, categorical")
     unknown = sorted(set(spec) - allowed[kind])
     if unknown:
         raise UsageError(
@@ -269,8 +263,10 @@ def _distribution(name: str, spec: Any) -> BaseDistribution:
     if log and low <= 0:
         raise UsageError(f"parameter '{name}': log: true needs low > 0, got {low}")
     if spec.get("scale", "data") != "data" or ("scale" in spec and (name != "epochs" or step is not None)):
-        raise UsageError(f"parameter '{name}': 'scale: data' is for epochs without a step only "
-                         f"(more epochs for smaller datasets), got scale {spec['scale']!r}")
+        raise UsageError(
+            f"parameter '{name}': 'scale: data' is for epochs without a step only "
+            f"(more epochs for smaller datasets), got scale {spec['scale']!r}"
+        )
     if expected is int:
         return IntDistribution(low, high, log=log, step=step or 1)
     return FloatDistribution(float(low), float(high), log=log, step=step)

@@ -38,6 +38,8 @@ PRUNER_MIN_STEP = 10
 def progress_step(epoch: int, epochs: int) -> int:
     """The pruner's step after ``epoch`` of ``epochs``: the percentage of training done."""
     return round(PROGRESS_STEPS * epoch / epochs)
+
+
 # Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
 optuna.logging.set_verbosity(logging.ERROR)
 
@@ -82,7 +84,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             # "experimental" in Optuna, and have been since 2.9.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, heartbeat_interval=beat, grace_period=3 * beat,
+                url,
+                heartbeat_interval=beat,
+                grace_period=3 * beat,
                 # A trial whose worker died is failed, and its parameters run again.
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
             )
@@ -92,8 +96,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise UsageError(f"storage {redact(url)!r} is not a valid database URL") from None
     except sqlalchemy.exc.DatabaseError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise UsageError(f"storage {redact(url)}: cannot open it as an Optuna study database "
-                         f"({redact(reason)})") from None
+        raise UsageError(
+            f"storage {redact(url)}: cannot open it as an Optuna study database ({redact(reason)})"
+        ) from None
 
 
 def load_study(data: DataConfig, settings: SweepConfig) -> optuna.Study:
@@ -117,9 +122,7 @@ def load_study_at(url: str, name: str) -> optuna.Study:
         ) from None
 
 
-def make_sampler(
-    name: str, space: SearchSpace, seed: int
-) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
     """The sampler of SAMPLER; the seed should differ per run so a resume does not repeat."""
     if name == "tpe":
         # Five random start-up trials instead of ten: sweeps here are tens of trials, not
@@ -128,8 +131,7 @@ def make_sampler(
         # only for some trials (filters_3 with three conv blocks) with the trials that have them.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True,
-                                              group=True)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True, group=True)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -186,8 +188,9 @@ def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:
     return dist.high
 
 
-def settings_record(data: DataConfig, settings: SweepConfig, space: SearchSpace,
-                    fingerprint: str = "") -> dict[str, Any]:
+def settings_record(
+    data: DataConfig, settings: SweepConfig, space: SearchSpace, fingerprint: str = ""
+) -> dict[str, Any]:
     """What a study stores about itself, so any worker can join it with the URL and name only
     (``fingerprint``: of the data it searches, :func:`sweep.datasets.fingerprint`)."""
     return {
@@ -208,9 +211,7 @@ def claim_study(study: optuna.Study, record: Mapping[str, Any]) -> None:
     resumed study sweeps the same dataset with the same search space."""
     stored = study.user_attrs.get(SETTINGS_ATTR)
     if stored is None and study.trials:
-        raise UsageError(
-            f"study {study.study_name!r} was not created by sweep; pick another --study name"
-        )
+        raise UsageError(f"study {study.study_name!r} was not created by sweep; pick another --study name")
     if stored is not None:
         check_same_study(stored, record, study.study_name)
     study.set_user_attr(SETTINGS_ATTR, dict(record))
@@ -218,8 +219,12 @@ def claim_study(study: optuna.Study, record: Mapping[str, Any]) -> None:
 
 # The data settings that decide the validation split and the images: trials scored with other
 # ones are not comparable (and may have trained on the new validation images).
-SPLIT_FLAGS = {"seed": "--seed", "val_fraction": "--val-fraction", "color_mode": "--color-mode",
-               "image_size": "--image-size"}
+SPLIT_FLAGS = {
+    "seed": "--seed",
+    "val_fraction": "--val-fraction",
+    "color_mode": "--color-mode",
+    "image_size": "--image-size",
+}
 
 
 def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name: str) -> None:
@@ -230,8 +235,7 @@ def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name:
             f"study {name!r} sweeps {stored['data']['dataset']}, not "
             f"{record['data']['dataset']}; pass another --study name"
         )
-    if stored.get("fingerprint") and record.get("fingerprint") \
-            and stored["fingerprint"] != record["fingerprint"]:
+    if stored.get("fingerprint") and record.get("fingerprint") and stored["fingerprint"] != record["fingerprint"]:
         raise UsageError(
             f"study {name!r} searched other data of this name (fingerprint "
             f"{stored['fingerprint']}, now {record['fingerprint']}): its trials were scored on "
@@ -253,8 +257,7 @@ def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name:
     engine = stored.get("engine", "optuna")
     if engine != record.get("engine", "optuna"):
         raise UsageError(
-            f"study {name!r} was searched by {engine}, not {record.get('engine', 'optuna')}; "
-            "pass another --study name"
+            f"study {name!r} was searched by {engine}, not {record.get('engine', 'optuna')}; pass another --study name"
         )
     if stored["space"] != record["space"]:
         raise UsageError(

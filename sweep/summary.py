@@ -23,12 +23,14 @@ from sweep.trials import STOPPED, failure, origin, params_of, score_interval, tr
 
 def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> Path:
     """Rewrite results/<dataset>/leaderboard.csv from the storage (atomically)."""
-    return write_csv(trials_frame(study.get_trials(deepcopy=False), list(space.distributions)),
-                     folder / "leaderboard.csv")
+    return write_csv(
+        trials_frame(study.get_trials(deepcopy=False), list(space.distributions)), folder / "leaderboard.csv"
+    )
 
 
-def trial_logger(space: SearchSpace, folder: Path, display: Display,
-                 prefix: str = "") -> Callable[[optuna.Study, FrozenTrial], None]:
+def trial_logger(
+    space: SearchSpace, folder: Path, display: Display, prefix: str = ""
+) -> Callable[[optuna.Study, FrozenTrial], None]:
     """What runs after each trial: rewrite the leaderboard, log the trial's line."""
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -87,14 +89,17 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
         lines.append(f"Best trial {best.number} ({origin(best)}): val_accuracy {_scored(best)}{gain}")
         params = params_of(best)  # as trained: all, epochs as run; in the family's order
         shown = [name for name in SPECS if name in best.params and name not in unused_params(params)]
-        lines.append("  " + ", ".join(
-            f"{k}={params[k]:.4g}" if isinstance(params[k], float) else f"{k}={params[k]}"
-            for k in shown))  # :.4g, not 0.30000000000000004
+        lines.append(
+            "  "
+            + ", ".join(f"{k}={params[k]:.4g}" if isinstance(params[k], float) else f"{k}={params[k]}" for k in shown)
+        )  # :.4g, not 0.30000000000000004
         cut = sum(t.user_attrs.get("stopped") in STOPPED for t in study.get_trials(deepcopy=False))
         if cut and best.user_attrs.get("is_baseline"):
-            lines.append(f"No trial beat the baseline, and {cut} trial(s) were stopped at the "
-                         "search's deadline: give the search more time on this machine (--timeout "
-                         "and --time-limit, make TIMEOUT= TIME_LIMIT=).")
+            lines.append(
+                f"No trial beat the baseline, and {cut} trial(s) were stopped at the "
+                "search's deadline: give the search more time on this machine (--timeout "
+                "and --time-limit, make TIMEOUT= TIME_LIMIT=)."
+            )
     lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
     return "\n".join(lines)
 

@@ -35,7 +35,6 @@ class TrainResult:
         return len(self.history["loss"])
 
 
-
 @dataclass
 class Evaluation:
     """Test-set results: loss, accuracy, per-class report, confusion matrix, and which images
@@ -49,7 +48,10 @@ class Evaluation:
 
 
 def make_batches(
-    x: np.ndarray, y: np.ndarray, batch_size: int, num_classes: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    num_classes: int,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
     """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded),
@@ -197,7 +199,10 @@ class EpochPlan(keras.callbacks.Callback):
 
 
 def new_model(
-    arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, seed: int,
+    arch: Architecture,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int,
     train_images: int,
 ) -> keras.Model:
     """Seed every generator (Python, NumPy, TensorFlow), then build the compiled model for
@@ -229,8 +234,7 @@ def train(
     classes = model.output_shape[-1]
     val_batches = None
     if validation is not None:
-        val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256),
-                                   num_classes=classes)
+        val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256), num_classes=classes)
     started = time.perf_counter()
     try:
         model.fit(
@@ -247,20 +251,23 @@ def train(
     return TrainResult(model, report.history, report.seconds)
 
 
-def evaluate(
-    model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]
-) -> Evaluation:
+def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Evaluation:
     """Loss and accuracy on a held-out set, with scikit-learn's per-class report."""
     loss, _ = model.evaluate(make_batches(x, y, 256, len(class_names)), verbose=0)
     predicted = probabilities(model, x).argmax(axis=1)
     labels = list(range(len(class_names)))
     report = classification_report(
-        y, predicted, labels=labels, target_names=list(class_names), output_dict=True,
+        y,
+        predicted,
+        labels=labels,
+        target_names=list(class_names),
+        output_dict=True,
         zero_division=0,
     )
     correct = predicted == y
-    return Evaluation(float(loss), float(correct.mean()), report,
-                      confusion_matrix(y, predicted, labels=labels), correct)
+    return Evaluation(
+        float(loss), float(correct.mean()), report, confusion_matrix(y, predicted, labels=labels), correct
+    )
 
 
 def correct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -55,8 +55,9 @@ def best_of(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
 def finalists(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The FINALISTS best completed trials other than the baseline (by score; the first of
     trials with the same parameters), then the baseline, where it completed."""
-    done = sorted((t for t in trials if t.state == TrialState.COMPLETE and t.values),
-                  key=lambda t: (-t.values[0], t.number))
+    done = sorted(
+        (t for t in trials if t.state == TrialState.COMPLETE and t.values), key=lambda t: (-t.values[0], t.number)
+    )
     chosen: list[FrozenTrial] = []
     for trial in done:
         if trial.user_attrs.get("is_baseline") or len(chosen) == FINALISTS:
@@ -72,8 +73,10 @@ def failure(trial: FrozenTrial) -> str:
     none, that its worker died during it (Optuna failed it when its heartbeat stopped)."""
     if trial.state != TrialState.FAIL:
         return ""
-    return str(trial.user_attrs.get("error") or "its worker stopped during the trial (killed, or "
-               "out of memory); its parameters were run again")
+    return str(
+        trial.user_attrs.get("error")
+        or "its worker stopped during the trial (killed, or out of memory); its parameters were run again"
+    )
 
 
 def trial_score(trial: FrozenTrial) -> float | None:

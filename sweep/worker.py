@@ -123,8 +123,10 @@ def did_not_fit(trial: FrozenTrial) -> bool:
 
 def failed_in_a_row(study: optuna.Study) -> int:
     """How many of the study's last-ended trials failed, back to the last one that did not."""
-    ended = sorted((t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
-                   key=lambda t: t.datetime_complete or datetime.min)
+    ended = sorted(
+        (t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
+        key=lambda t: t.datetime_complete or datetime.min,
+    )
     failed = 0
     for trial in reversed(ended):
         if trial.state != TrialState.FAIL:
@@ -133,8 +135,7 @@ def failed_in_a_row(study: optuna.Study) -> int:
     return failed
 
 
-def run_one(study: optuna.Study, trial: optuna.Trial,
-            objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
+def run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
     """Run the objective on an asked trial and tell Optuna how it ended."""
     try:
         value = objective(trial)

@@ -24,6 +24,10 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
     """``python -m sweep ARGS`` in a subprocess (for exit codes and what reaches stderr)."""
     env = {k: v for k, v in os.environ.items() if k != "SWEEP_DATA_DIR"}
     return subprocess.run(
-        [sys.executable, "-m", "sweep", *args], cwd=REPO, env=env, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "sweep", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

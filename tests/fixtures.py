@@ -17,8 +17,16 @@ from pathlib import Path
 import numpy as np
 
 CIFAR_LABEL_NAMES = [
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 ]
 
 
@@ -72,9 +80,7 @@ def write_fashion_mnist(folder: Path, n_train: int = 60, n_test: int = 20, seed:
     return target
 
 
-def write_cifar10(
-    folder: Path, n_per_batch: int = 10, archive: bool = False, seed: int = 0
-) -> Path:
+def write_cifar10(folder: Path, n_per_batch: int = 10, archive: bool = False, seed: int = 0) -> Path:
     """Write the CIFAR-10 python version into `folder`; return the batches folder or archive.
 
     Creates `folder`/cifar-10-batches-py/ with data_batch_1..5, test_batch and batches.meta, or

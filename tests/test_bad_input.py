@@ -31,6 +31,7 @@ def image_folder(*, classes: tuple[str, ...] = ("a", "b"), drop: str | None = No
             for path in sorted((tmp / "imgs" / drop).rglob("*"), reverse=True):
                 path.unlink() if path.is_file() else path.rmdir()
             (tmp / "imgs" / drop).rmdir()
+
     return setup
 
 
@@ -38,6 +39,7 @@ def text_file(name: str, content: bytes) -> Setup:
     def setup(tmp: Path) -> None:
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_bytes(content)
+
     return setup
 
 
@@ -45,8 +47,22 @@ def mnist_results_of_other_data(tmp: Path) -> None:
     """results/mnist belongs to one MNIST file; the command brings another."""
     write_mnist_npz(tmp / "one", n_train=60)
     write_mnist_npz(tmp / "other", n_train=80)
-    assert main(["baseline", "--dataset", "mnist", "--data-dir", str(tmp / "one"),
-                 "--results", str(tmp / "r"), "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "baseline",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(tmp / "one"),
+                "--results",
+                str(tmp / "r"),
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
 
 
 def planted_cifar(tmp: Path) -> None:
@@ -67,47 +83,115 @@ def case(name: str, argv: str, setup: Setup, says: str, *, slow: bool = False) -
 
 CASES = [
     case("mistyped-dataset", "sweep --dataset mnsit --results {tmp}/r", nothing, "unknown dataset 'mnsit'"),
-    case("folder-without-test", "sweep --dataset {tmp}/imgs --results {tmp}/r",
-     image_folder(drop="test"), "has no test/ subfolder"),
-    case("one-class-folder", "baseline --dataset {tmp}/imgs --results {tmp}/r",
-     image_folder(classes=("only",)), "a classifier needs at least two"),
+    case(
+        "folder-without-test",
+        "sweep --dataset {tmp}/imgs --results {tmp}/r",
+        image_folder(drop="test"),
+        "has no test/ subfolder",
+    ),
+    case(
+        "one-class-folder",
+        "baseline --dataset {tmp}/imgs --results {tmp}/r",
+        image_folder(classes=("only",)),
+        "a classifier needs at least two",
+    ),
     case("root-as-dataset", "sweep --dataset / --results {tmp}/r", nothing, "has no train/ subfolder"),
     case("root-as-results", "baseline --dataset digits --results /", nothing, "--results /"),
-    case("missing-space", "sweep --dataset digits --results {tmp}/r --space {tmp}/none.yaml", nothing,
-     "search-space file not found"),
-    case("malformed-space", "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml",
-     text_file("s.yaml", b"params: [\n"), "not valid YAML"),
-    case("space-not-utf8", "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml",
-     text_file("s.yaml", "params:\n  dropout: {type: float, low: 0.0, high: 0.5} # é\n".encode("latin-1")),
-     "not a text file in UTF-8"),
-    case("storage-not-a-url", "sweep --dataset digits --results {tmp}/r --storage study.db", nothing,
-     "is not a URL"),
-    case("memory-storage-for-workers", "sweep --dataset digits --results {tmp}/r --storage sqlite:// "
-         "--workers 2", nothing, "worker processes cannot reach it"),
-    case("password-never-shown", "leaderboard --dataset digits --results {tmp}/r "
-     "--storage postgresql://me:s3cret@127.0.0.1:1/none", nothing, "postgresql://me:***@127.0.0.1:1/none"),
-    case("malformed-summary-csv", "sweep --dataset digits --results {tmp}/r --trials 1",
-     text_file("r/leaderboard.csv", b'"unclosed\n'), "is not a readable summary leaderboard"),
-    case("summary-csv-of-something-else", "sweep --dataset digits --results {tmp}/r --trials 1",
-     text_file("r/leaderboard.csv", b"a,b\n1,2\n"), "has no dataset column"),
-    case("malformed-leaderboard", "leaderboard --dataset digits --results {tmp}/r",
-     text_file("r/digits/leaderboard.csv", b"\xff\xfe\x00garbage"), "is not a readable leaderboard"),
+    case(
+        "missing-space",
+        "sweep --dataset digits --results {tmp}/r --space {tmp}/none.yaml",
+        nothing,
+        "search-space file not found",
+    ),
+    case(
+        "malformed-space",
+        "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml",
+        text_file("s.yaml", b"params: [\n"),
+        "not valid YAML",
+    ),
+    case(
+        "space-not-utf8",
+        "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml",
+        text_file("s.yaml", "params:\n  dropout: {type: float, low: 0.0, high: 0.5} # é\n".encode("latin-1")),
+        "not a text file in UTF-8",
+    ),
+    case("storage-not-a-url", "sweep --dataset digits --results {tmp}/r --storage study.db", nothing, "is not a URL"),
+    case(
+        "memory-storage-for-workers",
+        "sweep --dataset digits --results {tmp}/r --storage sqlite:// --workers 2",
+        nothing,
+        "worker processes cannot reach it",
+    ),
+    case(
+        "password-never-shown",
+        "leaderboard --dataset digits --results {tmp}/r --storage postgresql://me:s3cret@127.0.0.1:1/none",
+        nothing,
+        "postgresql://me:***@127.0.0.1:1/none",
+    ),
+    case(
+        "malformed-summary-csv",
+        "sweep --dataset digits --results {tmp}/r --trials 1",
+        text_file("r/leaderboard.csv", b'"unclosed\n'),
+        "is not a readable summary leaderboard",
+    ),
+    case(
+        "summary-csv-of-something-else",
+        "sweep --dataset digits --results {tmp}/r --trials 1",
+        text_file("r/leaderboard.csv", b"a,b\n1,2\n"),
+        "has no dataset column",
+    ),
+    case(
+        "malformed-leaderboard",
+        "leaderboard --dataset digits --results {tmp}/r",
+        text_file("r/digits/leaderboard.csv", b"\xff\xfe\x00garbage"),
+        "is not a readable leaderboard",
+    ),
     case("bad-environment", "sweep --dataset digits --results {tmp}/r", nothing, "SWEEP_THREADS='two'"),
-    case("workers-for-kerastuner", "sweep --dataset digits --results {tmp}/r --engine kerastuner --workers 2",
-     nothing, "--workers do(es) not apply to --engine kerastuner"),
-    case("tuner-for-optuna", "sweep --dataset digits --results {tmp}/r --tuner bayesian", nothing,
-     "--tuner do(es) not apply to --engine optuna"),
-    case("more-workers-than-cores", "sweep --dataset digits --results {tmp}/r --workers 1024", nothing,
-     "--workers 1024: this process may use"),
+    case(
+        "workers-for-kerastuner",
+        "sweep --dataset digits --results {tmp}/r --engine kerastuner --workers 2",
+        nothing,
+        "--workers do(es) not apply to --engine kerastuner",
+    ),
+    case(
+        "tuner-for-optuna",
+        "sweep --dataset digits --results {tmp}/r --tuner bayesian",
+        nothing,
+        "--tuner do(es) not apply to --engine optuna",
+    ),
+    case(
+        "more-workers-than-cores",
+        "sweep --dataset digits --results {tmp}/r --workers 1024",
+        nothing,
+        "--workers 1024: this process may use",
+    ),
     case("worker-without-storage", "worker --study s", nothing, "--storage URL, or the URL in $SWEEP_STORAGE"),
-    case("other-data-in-a-results-folder", "baseline --dataset mnist --data-dir {tmp}/other --results {tmp}/r",
-     mnist_results_of_other_data, "holds the results of other data"),
-    case("planted-cifar-pickle", "baseline --dataset cifar10 --data-dir {tmp}/data --results {tmp}/r",
-     planted_cifar, "which a CIFAR-10 batch never holds"),
-    case("predict-with-a-non-model", "predict --model {tmp}/m.keras {tmp}/m.keras",
-         text_file("m.keras", b"not a zip"), "is not a Keras model", slow=True),
-    case("export-of-a-broken-model", "export --dataset digits --results {tmp}/r",
-         text_file("r/digits/best/model.keras", b"PK\x03\x04broken"), "is not a Keras model", slow=True),
+    case(
+        "other-data-in-a-results-folder",
+        "baseline --dataset mnist --data-dir {tmp}/other --results {tmp}/r",
+        mnist_results_of_other_data,
+        "holds the results of other data",
+    ),
+    case(
+        "planted-cifar-pickle",
+        "baseline --dataset cifar10 --data-dir {tmp}/data --results {tmp}/r",
+        planted_cifar,
+        "which a CIFAR-10 batch never holds",
+    ),
+    case(
+        "predict-with-a-non-model",
+        "predict --model {tmp}/m.keras {tmp}/m.keras",
+        text_file("m.keras", b"not a zip"),
+        "is not a Keras model",
+        slow=True,
+    ),
+    case(
+        "export-of-a-broken-model",
+        "export --dataset digits --results {tmp}/r",
+        text_file("r/digits/best/model.keras", b"PK\x03\x04broken"),
+        "is not a Keras model",
+        slow=True,
+    ),
 ]
 
 
@@ -117,8 +201,13 @@ def _files(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize(("argv", "setup", "says"), CASES)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
-        argv: str, setup: Setup, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    argv: str,
+    setup: Setup,
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     if "SWEEP_THREADS" in says:
         monkeypatch.setenv("SWEEP_THREADS", "two")
     setup(tmp_path)

@@ -23,10 +23,12 @@ def test_benchmark_subsets_and_image_folder_are_real_mnist_files(tmp_path: Path)
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 256, (3000, 28, 28), dtype=np.uint8),
-              "y_train": np.arange(3000) % 10,
-              "x_test": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
-              "y_test": np.arange(20) % 10}
+    arrays = {
+        "x_train": rng.integers(0, 256, (3000, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(3000) % 10,
+        "x_test": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(20) % 10,
+    }
     mnist = tmp_path / "keras" / "mnist.npz"
     mnist.parent.mkdir()
     np.savez(mnist, **arrays)
@@ -46,17 +48,45 @@ def test_benchmark_subsets_and_image_folder_are_real_mnist_files(tmp_path: Path)
 
 
 def test_the_datasets_table_reads_as_the_readme_shows_it() -> None:
-    table = pd.DataFrame([
-        {"dataset": "digits", "engine": "sweep", "minutes": 18.9, "trials": 40, "complete": 12,
-         "pruned": 28, "baseline_test": 0.9806, "final_test": 0.9944, "gain": 0.0139,
-         "gain_low": 0.0011, "gain_high": 0.0267, "final_from": "portfolio: vgg", "final_trial": 2},
-        {"dataset": "digits", "engine": "kerastuner", "minutes": 12.0, "trials": 30, "complete": 30,
-         "pruned": 0, "baseline_test": None, "final_test": 0.97, "gain": None, "gain_low": None,
-         "gain_high": None, "final_from": "sampler", "final_trial": 7},
-    ])
+    table = pd.DataFrame(
+        [
+            {
+                "dataset": "digits",
+                "engine": "sweep",
+                "minutes": 18.9,
+                "trials": 40,
+                "complete": 12,
+                "pruned": 28,
+                "baseline_test": 0.9806,
+                "final_test": 0.9944,
+                "gain": 0.0139,
+                "gain_low": 0.0011,
+                "gain_high": 0.0267,
+                "final_from": "portfolio: vgg",
+                "final_trial": 2,
+            },
+            {
+                "dataset": "digits",
+                "engine": "kerastuner",
+                "minutes": 12.0,
+                "trials": 30,
+                "complete": 30,
+                "pruned": 0,
+                "baseline_test": None,
+                "final_test": 0.97,
+                "gain": None,
+                "gain_low": None,
+                "gain_high": None,
+                "final_from": "sampler",
+                "final_trial": 7,
+            },
+        ]
+    )
     lines = markdown_table(table).splitlines()
-    assert lines[2] == ("| digits | sweep | 18.9 | 40 (12 + 28) | 0.9806 | 0.9944 | "
-                        "+0.0139 (+0.0011 to +0.0267) | portfolio: vgg (trial 2) |")
+    assert lines[2] == (
+        "| digits | sweep | 18.9 | 40 (12 + 28) | 0.9806 | 0.9944 | "
+        "+0.0139 (+0.0011 to +0.0267) | portfolio: vgg (trial 2) |"
+    )
     assert "| — | 0.9700 | — |" in lines[3]
 
 
@@ -70,8 +100,9 @@ def test_cpu_info_reads_the_first_processors_fields(tmp_path: Path) -> None:
     from sweep.backend import cpu_info
 
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma\n\n"
-                    "processor\t: 1\nmodel name\t: other\n")
+    info.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nmodel name\t: other\n"
+    )
     assert cpu_info("model name", str(info)) == "AMD EPYC"
     assert cpu_info("flags", str(info)).split() == ["fpu", "avx2", "fma"]
     assert cpu_info("bogomips", str(info)) == ""
@@ -81,10 +112,18 @@ def test_cpu_info_reads_the_first_processors_fields(tmp_path: Path) -> None:
 def _timed_trial(number: int, start: float, end: float, fit: float) -> FrozenTrial:
     zero = datetime(2026, 1, 1)
     return FrozenTrial(
-        number=number, state=TrialState.COMPLETE, value=0.99, values=None,
-        datetime_start=zero + timedelta(seconds=start), datetime_complete=zero + timedelta(seconds=end),
-        params={}, distributions={}, user_attrs={"fit_seconds": fit}, system_attrs={},
-        intermediate_values={}, trial_id=number,
+        number=number,
+        state=TrialState.COMPLETE,
+        value=0.99,
+        values=None,
+        datetime_start=zero + timedelta(seconds=start),
+        datetime_complete=zero + timedelta(seconds=end),
+        params={},
+        distributions={},
+        user_attrs={"fit_seconds": fit},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=number,
     )
 
 
@@ -93,8 +132,14 @@ def test_time_use_splits_worker_time_into_fit_around_it_and_between_trials() -> 
     # in 11-20 s (7 s). Worker B: trial 1 in 1-18 s (15 s), then idle until 20 s.
     trials = [_timed_trial(0, 0, 9, 8.0), _timed_trial(1, 1, 18, 15.0), _timed_trial(2, 11, 20, 7.0)]
     use = time_use(trials, workers=2)
-    assert use == {"trials": 3, "trial_span_s": 20.0, "trials_per_hour": 540.0,
-                   "fit_s": 10.0, "in_trial_s": 1.67, "between_trials_s": 1.67}
+    assert use == {
+        "trials": 3,
+        "trial_span_s": 20.0,
+        "trials_per_hour": 540.0,
+        "fit_s": 10.0,
+        "in_trial_s": 1.67,
+        "between_trials_s": 1.67,
+    }
     # Every worker-second of the span is counted once: in fit, around it, or between trials.
     assert 3 * (use["fit_s"] + use["in_trial_s"] + use["between_trials_s"]) == pytest.approx(2 * 20, abs=0.05)
     with pytest.raises(ValueError, match="at least one"):

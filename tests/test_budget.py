@@ -18,12 +18,25 @@ from sweep.budget import (
 )
 
 
-def trial(number: int, value: float | None, *, fit: float | None = 100.0, epochs_run: int = 5,
-          epochs: int = 5, best_epoch: int = 5, schedule: str = "constant",
-          state: TrialState = TrialState.COMPLETE, epochs_seconds: float | None = None,
-          stopped: bool = False, baseline: bool = False) -> FrozenTrial:
-    attrs: dict[str, Any] = {"params": {"epochs": epochs, "lr_schedule": schedule},
-                             "epochs_run": epochs_run, "best_epoch": best_epoch}
+def trial(
+    number: int,
+    value: float | None,
+    *,
+    fit: float | None = 100.0,
+    epochs_run: int = 5,
+    epochs: int = 5,
+    best_epoch: int = 5,
+    schedule: str = "constant",
+    state: TrialState = TrialState.COMPLETE,
+    epochs_seconds: float | None = None,
+    stopped: bool = False,
+    baseline: bool = False,
+) -> FrozenTrial:
+    attrs: dict[str, Any] = {
+        "params": {"epochs": epochs, "lr_schedule": schedule},
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+    }
     if stopped:
         attrs["stopped"] = "timeout"
     if baseline:
@@ -32,8 +45,7 @@ def trial(number: int, value: float | None, *, fit: float | None = 100.0, epochs
         attrs["fit_seconds"] = fit
     if epochs_seconds is not None:
         attrs["epochs_seconds"] = epochs_seconds
-    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None,
-                        user_attrs=attrs)
+    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None, user_attrs=attrs)
     made.number = number
     return made
 
@@ -43,46 +55,50 @@ LIMIT = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, share
 SHARED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shared_cores=True)
 
 
-@pytest.mark.parametrize(("limit", "made", "seconds"), [
-    # Same epochs, 10 % more images (train + validation).
-    (LIMIT, trial(0, 0.9), 110.0),
-    # All its epochs, whatever its best epoch and schedule: its score is its last epochs'.
-    (LIMIT, trial(0, 0.9, best_epoch=2), 110.0),
-    (LIMIT, trial(0, 0.9, best_epoch=2, schedule="cosine"), 110.0),
-    # Pruned after 1 of 5 epochs, that epoch took 20 s; a retrain would run all 5.
-    (LIMIT, trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 110.0),
-    # Cut by a deadline 30 s into its second epoch: its one whole epoch took 20 s, and it is
-    # retrained for the one epoch it ran.
-    (LIMIT, trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0, stopped=True), 22.0),
-    # Trials that shared the cores ran slower than the retrain will, with all of them.
-    (SHARED, trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
-    # No timing recorded (a trial from before the time limit existed, or one that failed early).
-    (LIMIT, trial(0, 0.9, fit=None), None),
-    (LIMIT, trial(0, 0.9, epochs_run=0), None),
-])
-def test_retrain_seconds_scale_the_trials_own_speed(limit: TimeLimit, made: FrozenTrial,
-                                                    seconds: float | None) -> None:
+@pytest.mark.parametrize(
+    ("limit", "made", "seconds"),
+    [
+        # Same epochs, 10 % more images (train + validation).
+        (LIMIT, trial(0, 0.9), 110.0),
+        # All its epochs, whatever its best epoch and schedule: its score is its last epochs'.
+        (LIMIT, trial(0, 0.9, best_epoch=2), 110.0),
+        (LIMIT, trial(0, 0.9, best_epoch=2, schedule="cosine"), 110.0),
+        # Pruned after 1 of 5 epochs, that epoch took 20 s; a retrain would run all 5.
+        (LIMIT, trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 110.0),
+        # Cut by a deadline 30 s into its second epoch: its one whole epoch took 20 s, and it is
+        # retrained for the one epoch it ran.
+        (LIMIT, trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0, stopped=True), 22.0),
+        # Trials that shared the cores ran slower than the retrain will, with all of them.
+        (SHARED, trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
+        # No timing recorded (a trial from before the time limit existed, or one that failed early).
+        (LIMIT, trial(0, 0.9, fit=None), None),
+        (LIMIT, trial(0, 0.9, epochs_run=0), None),
+    ],
+)
+def test_retrain_seconds_scale_the_trials_own_speed(limit: TimeLimit, made: FrozenTrial, seconds: float | None) -> None:
     assert limit.retrain_seconds(made) == (None if seconds is None else pytest.approx(seconds))
 
 
-@pytest.mark.parametrize(("trials", "reserved"), [
-    # Nothing complete yet: only what follows the retrain is kept back.
-    ([], 0.0),
-    ([trial(0, None, state=TrialState.PRUNED)], 0.0),
-    ([trial(0, None, state=TrialState.RUNNING)], 0.0),
-    # The best trial's retrain is kept back, not the slowest trial's.
-    ([trial(0, 0.95, fit=100.0), trial(1, 0.90, fit=1000.0)], 110.0),
-    # A costlier net becomes the best: the search must end earlier.
-    ([trial(0, 0.95, fit=100.0), trial(1, 0.97, fit=1000.0)], 1100.0),
-    # Ties go to the earlier trial, as on the leaderboard.
-    ([trial(3, 0.95, fit=1000.0), trial(2, 0.95, fit=100.0)], 110.0),
-    # The baseline's retrain is kept back too (the gain is measured against it)...
-    ([trial(0, 0.90, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0 + 110.0),
-    # ...once: when it is the best, it is the answer.
-    ([trial(0, 0.96, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0),
-])
-def test_the_search_ends_early_enough_for_the_best_trials_retrain(
-        trials: list[FrozenTrial], reserved: float) -> None:
+@pytest.mark.parametrize(
+    ("trials", "reserved"),
+    [
+        # Nothing complete yet: only what follows the retrain is kept back.
+        ([], 0.0),
+        ([trial(0, None, state=TrialState.PRUNED)], 0.0),
+        ([trial(0, None, state=TrialState.RUNNING)], 0.0),
+        # The best trial's retrain is kept back, not the slowest trial's.
+        ([trial(0, 0.95, fit=100.0), trial(1, 0.90, fit=1000.0)], 110.0),
+        # A costlier net becomes the best: the search must end earlier.
+        ([trial(0, 0.95, fit=100.0), trial(1, 0.97, fit=1000.0)], 1100.0),
+        # Ties go to the earlier trial, as on the leaderboard.
+        ([trial(3, 0.95, fit=1000.0), trial(2, 0.95, fit=100.0)], 110.0),
+        # The baseline's retrain is kept back too (the gain is measured against it)...
+        ([trial(0, 0.90, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0 + 110.0),
+        # ...once: when it is the best, it is the answer.
+        ([trial(0, 0.96, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0),
+    ],
+)
+def test_the_search_ends_early_enough_for_the_best_trials_retrain(trials: list[FrozenTrial], reserved: float) -> None:
     assert LIMIT.search_ends_at(trials) == pytest.approx(10_000.0 - reserved - AFTER_RETRAIN_SECONDS)
 
 
@@ -115,39 +131,48 @@ def test_wall_clock_deadlines_become_monotonic_ones() -> None:
     assert as_monotonic(time.time() + 100) - time.monotonic() == pytest.approx(100, abs=1)
 
 
-@pytest.mark.parametrize(("timeout", "limit_left", "ends_in", "cause"), [
-    (600.0, None, 600, "timeout"),
-    (None, 200.0, 200 - AFTER_RETRAIN_SECONDS, "time_limit"),
-    (600.0, 200.0, 200 - AFTER_RETRAIN_SECONDS, "time_limit"),  # the limit needs the rest first
-    (100.0, 200.0, 100, "timeout"),
-])
+@pytest.mark.parametrize(
+    ("timeout", "limit_left", "ends_in", "cause"),
+    [
+        (600.0, None, 600, "timeout"),
+        (None, 200.0, 200 - AFTER_RETRAIN_SECONDS, "time_limit"),
+        (600.0, 200.0, 200 - AFTER_RETRAIN_SECONDS, "time_limit"),  # the limit needs the rest first
+        (100.0, 200.0, 100, "timeout"),
+    ],
+)
 def test_the_search_deadline_is_the_earlier_of_the_timeout_and_the_time_limit(
-        timeout: float | None, limit_left: float | None, ends_in: float, cause: str) -> None:
+    timeout: float | None, limit_left: float | None, ends_in: float, cause: str
+) -> None:
     import optuna
 
     from sweep.budget import search_deadline
 
     started = time.monotonic()
-    limit = None if limit_left is None else TimeLimit(
-        time.time() + limit_left, 1_000, 1_100, shared_cores=False)  # no trial: no retrain yet
+    limit = (
+        None if limit_left is None else TimeLimit(time.time() + limit_left, 1_000, 1_100, shared_cores=False)
+    )  # no trial: no retrain yet
     deadline = search_deadline(optuna.create_study(), timeout, started, limit)
     assert deadline is not None and deadline() - started == pytest.approx(ends_in, abs=1)
     assert deadline.cause() == cause
     assert search_deadline(optuna.create_study(), None, started, None) is None
 
 
-@pytest.mark.parametrize(("timeout_left", "limit_left", "finished", "says"), [
-    (-1, None, 2, "Timeout of 720s reached"),        # the timeout passed
-    (-1, 1e6, 2, "Timeout of 720s reached"),         # both could; the timeout came first
-    (100, -1, 2, "Search ended with"),               # the time limit needs the rest
-    (None, -1, 2, "Search ended with"),              # no timeout at all
-    (100, -200, 2, "Search ended past the time limit"),  # first trials ran past the limit itself
-    (100, 1e6, 2, None),                             # neither passed (it stopped failing)
-    (None, None, 2, None),                           # nothing to pass
-    (-1, -1, 3, None),                               # TRIALS reached: no deadline ended it
-])
-def test_the_search_says_which_deadline_ended_it(timeout_left: float | None, limit_left: float | None,
-                                                 finished: int, says: str | None) -> None:
+@pytest.mark.parametrize(
+    ("timeout_left", "limit_left", "finished", "says"),
+    [
+        (-1, None, 2, "Timeout of 720s reached"),  # the timeout passed
+        (-1, 1e6, 2, "Timeout of 720s reached"),  # both could; the timeout came first
+        (100, -1, 2, "Search ended with"),  # the time limit needs the rest
+        (None, -1, 2, "Search ended with"),  # no timeout at all
+        (100, -200, 2, "Search ended past the time limit"),  # first trials ran past the limit itself
+        (100, 1e6, 2, None),  # neither passed (it stopped failing)
+        (None, None, 2, None),  # nothing to pass
+        (-1, -1, 3, None),  # TRIALS reached: no deadline ended it
+    ],
+)
+def test_the_search_says_which_deadline_ended_it(
+    timeout_left: float | None, limit_left: float | None, finished: int, says: str | None
+) -> None:
     import optuna
 
     from sweep.budget import search_deadline
@@ -160,8 +185,11 @@ def test_the_search_says_which_deadline_ended_it(timeout_left: float | None, lim
     timeout = 720.0 if timeout_left is not None else None
     started = time.monotonic() - 720.0 + (timeout_left or 0.0)
     # The best trial's retrain (about 110 s) and what follows are kept back from the limit.
-    limit = None if limit_left is None else TimeLimit(
-        time.time() + limit_left + 110 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
+    limit = (
+        None
+        if limit_left is None
+        else TimeLimit(time.time() + limit_left + 110 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
+    )
     settings = SweepConfig(trials=3, timeout=timeout, time_limit=1140.0 if limit else None)
     line = early_end(study, settings, search_deadline(study, timeout, started, limit), limit)
     assert (line is None) if says is None else line.startswith(says)
@@ -186,11 +214,14 @@ def test_a_starting_point_gets_a_share_of_the_time_left_and_room_for_its_retrain
     assert halved.starting_point_seconds(now, 0.0) == pytest.approx(1000 / 3)
 
 
-@pytest.mark.parametrize(("planned", "done", "seconds", "fit"), [
-    (20, 2, 400.0, 20),  # 10 s epochs, 400 s: all 20 fit
-    (20, 2, 150.0, 15),
-    (20, 2, 5.0, 2),     # never fewer than the epochs already done
-])
+@pytest.mark.parametrize(
+    ("planned", "done", "seconds", "fit"),
+    [
+        (20, 2, 400.0, 20),  # 10 s epochs, 400 s: all 20 fit
+        (20, 2, 150.0, 15),
+        (20, 2, 5.0, 2),  # never fewer than the epochs already done
+    ],
+)
 def test_epochs_that_fit(planned: int, done: int, seconds: float, fit: int) -> None:
     from sweep.budget import epochs_that_fit
 
@@ -201,8 +232,8 @@ def test_the_fastest_rate_any_trial_reached() -> None:
     from sweep.budget import fastest_rate
 
     slow, fast, untimed = trial(0, 0.9), trial(1, 0.9), trial(2, None, state=TrialState.PRUNED)
-    slow.user_attrs.update(train_flops=1e9, epochs_seconds=10.0, epochs_run=5)   # 0.5 GFLOP/s
-    fast.user_attrs.update(train_flops=4e9, epochs_seconds=10.0, epochs_run=5)   # 2 GFLOP/s
+    slow.user_attrs.update(train_flops=1e9, epochs_seconds=10.0, epochs_run=5)  # 0.5 GFLOP/s
+    fast.user_attrs.update(train_flops=4e9, epochs_seconds=10.0, epochs_run=5)  # 2 GFLOP/s
     assert fastest_rate([slow, fast, untimed]) == pytest.approx(2e9)
     assert fastest_rate([untimed]) is None
 
@@ -221,13 +252,13 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     folds = (FOLDS - 1) * (55 + 110 + 220)
     assert checked.cross_validation_cost(trials) == pytest.approx(folds)
     assert checked.after_search_seconds(trials) == pytest.approx(folds + 220 + 55 + AFTER_RETRAIN_SECONDS)
-    assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(
-        220 + 55 + AFTER_RETRAIN_SECONDS)
+    assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(220 + 55 + AFTER_RETRAIN_SECONDS)
     # Over its budget, cross-validation is not planned for (but can be counted on demand).
     tight = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=folds - 1)
     assert tight.after_search_seconds(trials) == pytest.approx(220 + 55 + AFTER_RETRAIN_SECONDS)
     assert tight.after_search_seconds(trials, cross_validate=True) == pytest.approx(
-        folds + 220 + 55 + AFTER_RETRAIN_SECONDS)
+        folds + 220 + 55 + AFTER_RETRAIN_SECONDS
+    )
 
 
 def test_small_validation_splits_get_a_share_of_the_limit_for_cross_validation() -> None:
@@ -240,8 +271,7 @@ def test_small_validation_splits_get_a_share_of_the_limit_for_cross_validation()
     assert (limit.train_images, limit.full_images) == (1293, 1437)
 
 
-def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime, timedelta
 
     from sweep.budget import Clock, busy_seconds
@@ -253,8 +283,10 @@ def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(
     clock.phases["search"] = 480.0
     clock.phases["retraining"] = 100.0
     line = clock.summary(1140.0, workers=2, busy=864.0)
-    assert line.startswith("Time: 10.0 min of the 19.0 min limit: search 8.0 min (2 workers in "
-                           "trials 90% of it, idle 1.6 min), retraining 1.7 min; 9.0 min of it unused.")
+    assert line.startswith(
+        "Time: 10.0 min of the 19.0 min limit: search 8.0 min (2 workers in "
+        "trials 90% of it, idle 1.6 min), retraining 1.7 min; 9.0 min of it unused."
+    )
     start = datetime(2026, 1, 1)
     ran = trial(0, 0.9)
     ran.datetime_start, ran.datetime_complete = start, start + timedelta(seconds=100)

@@ -48,8 +48,7 @@ BAD_ARGS = [
 
 
 @pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in BAD_ARGS], ids=[c[0] for c in BAD_ARGS])
-def test_bad_arguments_are_one_line(argv: list[str], expected: str,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_are_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(argv)
     assert caught.value.code == 2
@@ -69,8 +68,9 @@ def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
     # `sweep spaces | head -1`: here the reader closes the pipe before the command writes.
-    command = subprocess.Popen([sys.executable, "-m", "sweep", "spaces"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command = subprocess.Popen(
+        [sys.executable, "-m", "sweep", "spaces"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     command.stdout.close()
     _, err = command.communicate(timeout=120)
     assert command.returncode == 1
@@ -78,6 +78,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
 
 
 # ---------------------------------------------------------------- storage
+
 
 def test_storage_that_is_not_a_url() -> None:
     with pytest.raises(UsageError, match="is not a URL"):
@@ -125,21 +126,27 @@ def test_storage_url_defaults_to_the_results_folder(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- samplers, pruners, epochs
 
+
 def space(text: str):
     return parse_space(yaml.safe_load(text), "test.yaml")
 
 
-STEPPED = space("params:\n  filters_1: {type: int, low: 16, high: 32, step: 16}\n"
-                "  batch_norm: {type: categorical, choices: [false, true]}\n")
+STEPPED = space(
+    "params:\n  filters_1: {type: int, low: 16, high: 32, step: 16}\n"
+    "  batch_norm: {type: categorical, choices: [false, true]}\n"
+)
 UNSTEPPED = space("params:\n  learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
 
 
-@pytest.mark.parametrize(("name", "kind"), [
-    ("tpe", optuna.samplers.TPESampler),
-    ("random", optuna.samplers.RandomSampler),
-    ("cmaes", optuna.samplers.CmaEsSampler),
-    ("grid", optuna.samplers.GridSampler),
-])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("tpe", optuna.samplers.TPESampler),
+        ("random", optuna.samplers.RandomSampler),
+        ("cmaes", optuna.samplers.CmaEsSampler),
+        ("grid", optuna.samplers.GridSampler),
+    ],
+)
 def test_make_sampler(name: str, kind: type) -> None:
     assert isinstance(study.make_sampler(name, STEPPED, 0), kind)
 
@@ -157,30 +164,41 @@ def test_grid_sampler_needs_steps() -> None:
     assert "test.yaml" in str(caught.value) and "learning_rate" in str(caught.value)
 
 
-@pytest.mark.parametrize(("name", "kind"), [
-    ("hyperband", optuna.pruners.HyperbandPruner),
-    ("halving", optuna.pruners.SuccessiveHalvingPruner),
-    ("median", optuna.pruners.MedianPruner),
-    ("none", optuna.pruners.NopPruner),
-])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("hyperband", optuna.pruners.HyperbandPruner),
+        ("halving", optuna.pruners.SuccessiveHalvingPruner),
+        ("median", optuna.pruners.MedianPruner),
+        ("none", optuna.pruners.NopPruner),
+    ],
+)
 def test_make_pruner(name: str, kind: type) -> None:
     assert isinstance(study.make_pruner(name), kind)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: study.make_sampler("bayes", STEPPED, 0),
-    lambda: study.make_pruner("asha"),
-], ids=["sampler", "pruner"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: study.make_sampler("bayes", STEPPED, 0),
+        lambda: study.make_pruner("asha"),
+    ],
+    ids=["sampler", "pruner"],
+)
 def test_unknown_sampler_or_pruner(make) -> None:
     with pytest.raises(UsageError, match="unknown"):
         make()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("params:\n  epochs: {type: int, low: 2, high: 12}\n", 12),
-    ("params:\n  epochs: {type: categorical, choices: [3, 9, 6]}\n", 9),
-    ("params:\n  dropout: {type: float, low: 0.0, high: 0.5}\n", BASELINES["mnist"]["epochs"]),
-], ids=["int", "categorical", "baseline"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("params:\n  epochs: {type: int, low: 2, high: 12}\n", 12),
+        ("params:\n  epochs: {type: categorical, choices: [3, 9, 6]}\n", 9),
+        ("params:\n  dropout: {type: float, low: 0.0, high: 0.5}\n", BASELINES["mnist"]["epochs"]),
+    ],
+    ids=["int", "categorical", "baseline"],
+)
 def test_max_epochs(text: str, expected: int) -> None:
     assert study.max_epochs(space(text), BASELINES["mnist"]) == expected
 
@@ -208,13 +226,13 @@ CONTAINS = [
 ]
 
 
-@pytest.mark.parametrize(("dist", "value", "expected"), [c[1:] for c in CONTAINS],
-                         ids=[c[0] for c in CONTAINS])
+@pytest.mark.parametrize(("dist", "value", "expected"), [c[1:] for c in CONTAINS], ids=[c[0] for c in CONTAINS])
 def test_contains(dist, value, expected: bool) -> None:
     assert spaces.contains(dist, value) is expected
 
 
 # ---------------------------------------------------------------- resuming a study
+
 
 def record(dataset: str = "mnist", text: str = "params:\n  epochs: {type: int, low: 1, high: 3}\n"):
     return study.settings_record(DataConfig(dataset=dataset), SweepConfig(), space(text))
@@ -233,13 +251,15 @@ def test_claim_study_records_and_checks_settings() -> None:
         study.claim_study(existing, record(text="params:\n  epochs: {type: int, low: 1, high: 4}\n"))
 
 
-
-@pytest.mark.parametrize(("changed", "message"), [
-    ({"seed": 1}, "created with --seed 0, not 1"),
-    ({"val_fraction": 0.2}, "created with --val-fraction 0.1, not 0.2"),
-    ({"color_mode": "rgb"}, "created with --color-mode auto, not rgb"),
-    ({"image_size": (32, 48)}, "created with --image-size 28x28, not 32x48"),
-])
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"seed": 1}, "created with --seed 0, not 1"),
+        ({"val_fraction": 0.2}, "created with --val-fraction 0.1, not 0.2"),
+        ({"color_mode": "rgb"}, "created with --color-mode auto, not rgb"),
+        ({"image_size": (32, 48)}, "created with --image-size 28x28, not 32x48"),
+    ],
+)
 def test_a_study_resumes_only_on_the_split_it_was_created_with(changed: dict, message: str) -> None:
     existing = optuna.create_study(direction="maximize")
     data = DataConfig(dataset="flowers", image_size=(28, 28))
@@ -276,62 +296,86 @@ def test_open_study_enqueues_the_baseline_then_the_first_trials_then_the_portfol
     from sweep.trials import origin
 
     storage = optuna.storages.InMemoryStorage()
-    first = space("portfolio: true\nparams:\n  epochs: {type: int, low: 1, high: 80}\n"
-                  "  dense_units: {type: categorical, choices: [64, 128]}\n"
-                  "first_trials:\n  - {epochs: 8, dense_units: 64}\n  - {epochs: 2}\n")
+    first = space(
+        "portfolio: true\nparams:\n  epochs: {type: int, low: 1, high: 80}\n"
+        "  dense_units: {type: categorical, choices: [64, 128]}\n"
+        "first_trials:\n  - {epochs: 8, dense_units: 64}\n  - {epochs: 2}\n"
+    )
     images = np.zeros((20, 28, 28, 1), np.float32)
     labels = np.arange(20) % 10
     data = Dataset("mnist", images, labels, images, labels, images, labels, list("0123456789"), "test")
     for _ in range(2):  # the second call resumes: nothing is enqueued twice
-        opened = open_study(storage, DataConfig(dataset="mnist"), SweepConfig(), first,
-                            BASELINES["mnist"], data)
+        opened = open_study(storage, DataConfig(dataset="mnist"), SweepConfig(), first, BASELINES["mnist"], data)
     waiting = opened.get_trials(deepcopy=False)
     # The portfolio's epochs grow for 20 training images (x10 at most, then the space's 80);
     # its 0 dense units (none) are moved to this space's nearest choice.
     assert [t.system_attrs["fixed_params"] for t in waiting] == [
-        {"epochs": 5, "dense_units": 128}, {"epochs": 8, "dense_units": 64}, {"epochs": 2},
-        {"epochs": 80, "dense_units": 128}, {"epochs": 80, "dense_units": 64}]
+        {"epochs": 5, "dense_units": 128},
+        {"epochs": 8, "dense_units": 64},
+        {"epochs": 2},
+        {"epochs": 80, "dense_units": 128},
+        {"epochs": 80, "dense_units": 64},
+    ]
     assert [origin(t) for t in waiting] == [
-        "baseline", "first trial", "first trial", *(f"portfolio: {s.name}" for s in PORTFOLIO)]
+        "baseline",
+        "first trial",
+        "first trial",
+        *(f"portfolio: {s.name}" for s in PORTFOLIO),
+    ]
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
 def test_workers_and_threads_follow_the_cpus_this_process_may_use() -> None:
     # As under taskset or Docker's --cpuset-cpus: os.cpu_count() still counts the host's CPUs.
-    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-            "from sweep.backend import usable_cpus; from sweep.config import SweepConfig; "
-            "print(usable_cpus(), SweepConfig().workers)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from sweep.backend import usable_cpus; from sweep.config import SweepConfig; "
+        "print(usable_cpus(), SweepConfig().workers)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "1"]
 
 
-@pytest.mark.parametrize(("flags", "limit"), [
-    ([], SweepConfig().time_limit), (["--time-limit", "600"], 600.0),
-    (["--time-limit", "0", "--trials", "5"], None),
-])
-def test_time_limit_zero_means_none(monkeypatch: pytest.MonkeyPatch, flags: list[str],
-                                    limit: float | None) -> None:
+@pytest.mark.parametrize(
+    ("flags", "limit"),
+    [
+        ([], SweepConfig().time_limit),
+        (["--time-limit", "600"], 600.0),
+        (["--time-limit", "0", "--trials", "5"], None),
+    ],
+)
+def test_time_limit_zero_means_none(monkeypatch: pytest.MonkeyPatch, flags: list[str], limit: float | None) -> None:
     import sweep.search
 
     seen: list[SweepConfig] = []
-    monkeypatch.setattr(sweep.search, "run_sweep",
-                        lambda data, settings, retrain: seen.append(settings) or 0)
+    monkeypatch.setattr(sweep.search, "run_sweep", lambda data, settings, retrain: seen.append(settings) or 0)
     assert main(["sweep", "--dataset", "mnist", *flags]) == 0
     assert seen[0].time_limit == limit
 
 
 # ---------------------------------------------------------------- environment variables
 
-@pytest.mark.parametrize(("name", "text"), [
-    ("SWEEP_HEARTBEAT_SECONDS", "1.5"), ("SWEEP_HEARTBEAT_SECONDS", "0"),
-    ("SWEEP_THREADS", "-3"), ("SWEEP_THREADS", "many"), ("SWEEP_PRECISION", "float16"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("SWEEP_HEARTBEAT_SECONDS", "1.5"),
+        ("SWEEP_HEARTBEAT_SECONDS", "0"),
+        ("SWEEP_THREADS", "-3"),
+        ("SWEEP_THREADS", "many"),
+        ("SWEEP_PRECISION", "float16"),
+    ],
+)
 @pytest.mark.parametrize("command", [["sweep", "--no-retrain"], ["baseline"]])
 def test_a_bad_environment_variable_is_one_line_and_exit_2_before_anything_starts(
-        name: str, text: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    name: str,
+    text: str,
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv(name, text)
     assert main([command[0], "--dataset", "digits", "--results", str(tmp_path), *command[1:]]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -344,17 +388,23 @@ def test_the_environment_read_in_one_place() -> None:
 
     unset = Environment.read({})
     assert (unset.data_dir, unset.threads, unset.precision, unset.storage, unset.debug) == (
-        None, None, "auto", None, False)
+        None,
+        None,
+        "auto",
+        None,
+        False,
+    )
     assert unset.heartbeat_seconds == DEFAULT_HEARTBEAT_SECONDS
-    given = Environment.read({"SWEEP_THREADS": "2", "SWEEP_DATA_DIR": "/data",
-                              "SWEEP_STORAGE": "sqlite:///x.db", "SWEEP_DEBUG": "1"})
+    given = Environment.read(
+        {"SWEEP_THREADS": "2", "SWEEP_DATA_DIR": "/data", "SWEEP_STORAGE": "sqlite:///x.db", "SWEEP_DEBUG": "1"}
+    )
     assert (given.threads, given.data_dir, given.storage, given.debug) == (2, "/data", "sqlite:///x.db", True)
 
 
-@pytest.mark.parametrize("argv", [["--debug", "sweep", "--dataset", "nope"],
-                                  ["sweep", "--dataset", "nope", "--debug"]])
+@pytest.mark.parametrize("argv", [["--debug", "sweep", "--dataset", "nope"], ["sweep", "--dataset", "nope", "--debug"]])
 def test_debug_shows_the_traceback_before_or_after_the_command(
-        argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("SWEEP_DEBUG", "")  # main sets it; this undoes that after the test
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -33,8 +33,16 @@ from tests.fixtures import (
 )
 
 FASHION_NAMES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 
 
@@ -176,9 +184,7 @@ def test_cache_used_without_data_dir(cache: Path) -> None:
     assert d.source == str(path) and len(d.x_train) + len(d.x_val) == 100
 
 
-def test_cache_in_home_without_keras_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cache_in_home_without_keras_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KERAS_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     path = write_mnist_npz(tmp_path / ".keras" / "datasets")
@@ -408,9 +414,7 @@ def _break(root: Path, how: str) -> Path:
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize(
-    "how", ["no-train", "no-test", "no-classes", "empty-class", "class-mismatch", "corrupt-image"]
-)
+@pytest.mark.parametrize("how", ["no-train", "no-test", "no-classes", "empty-class", "class-mismatch", "corrupt-image"])
 def test_image_folder_errors(tmp_path: Path, how: str) -> None:
     root = write_image_folder(tmp_path / "imgs", n_train=2, n_test=2, size=(8, 8))
     named = _break(root, how)

@@ -47,8 +47,9 @@ def _space(tmp: Path, text: str = FAST_SPACE) -> str:
 
 
 def _sweep(results: Path, space: str, *extra: str) -> int:
-    return main(["sweep", "--dataset", "digits", "--results", str(results), "--space", space,
-                 "--timeout", "600", *extra])
+    return main(
+        ["sweep", "--dataset", "digits", "--results", str(results), "--space", space, "--timeout", "600", *extra]
+    )
 
 
 def _reloads_and_predicts_the_same(folder: Path) -> None:
@@ -66,6 +67,7 @@ def _reloads_and_predicts_the_same(folder: Path) -> None:
 
 # --- the four stages -------------------------------------------------------------------------
 
+
 def test_baseline_on_digits_writes_every_file_and_reaches_90_percent(tmp_path: Path) -> None:
     assert main(["baseline", "--dataset", "digits", "--results", str(tmp_path)]) == 0
     out = tmp_path / "digits" / "baseline"
@@ -81,10 +83,10 @@ def test_baseline_on_digits_writes_every_file_and_reaches_90_percent(tmp_path: P
 
 
 def test_baseline_on_an_image_folder(tmp_path: Path) -> None:
-    folder = write_image_folder(tmp_path / "shapes", classes=("2", "10", "cat"), n_train=8, n_test=4,
-                                size=(20, 20), mode="RGB", ext="jpg")
-    assert main(["baseline", "--dataset", str(folder), "--results", str(tmp_path / "r"),
-                 "--epochs", "2"]) == 0
+    folder = write_image_folder(
+        tmp_path / "shapes", classes=("2", "10", "cat"), n_train=8, n_test=4, size=(20, 20), mode="RGB", ext="jpg"
+    )
+    assert main(["baseline", "--dataset", str(folder), "--results", str(tmp_path / "r"), "--epochs", "2"]) == 0
     from sweep.datasets import results_name
 
     results = tmp_path / "r" / results_name(str(folder))
@@ -97,14 +99,29 @@ def test_baseline_on_an_image_folder(tmp_path: Path) -> None:
 
 def test_baseline_on_a_cifar10_fixture_through_the_real_loader(tmp_path: Path) -> None:
     write_cifar10(tmp_path / "data", n_per_batch=10)
-    assert main(["baseline", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"),
-                 "--results", str(tmp_path / "r"), "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "baseline",
+                "--dataset",
+                "cifar10",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--results",
+                str(tmp_path / "r"),
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "r" / "cifar10" / "baseline" / "metrics.json").read_text())
     assert metrics["param_count"] == 122_570
     assert metrics["class_names"][0] == "airplane"
 
 
 # --- the sweep --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -120,9 +137,26 @@ def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(swept: Path) -
     board = pd.read_csv(swept / "results" / "digits" / "leaderboard.csv")
     assert len(board) == 3
     assert list(board["rank"]) == [1, 2, 3]
-    for column in ("rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss",
-                   "best_epoch", "epochs_run", "origin", "filters_1", "dense_units",
-                   "learning_rate", "epochs", "param_count", "fit_seconds", "started", "finished"):
+    for column in (
+        "rank",
+        "trial",
+        "state",
+        "val_accuracy",
+        "val_low",
+        "val_high",
+        "val_loss",
+        "best_epoch",
+        "epochs_run",
+        "origin",
+        "filters_1",
+        "dense_units",
+        "learning_rate",
+        "epochs",
+        "param_count",
+        "fit_seconds",
+        "started",
+        "finished",
+    ):
         assert column in board.columns, column
     baseline = board[board["trial"] == 0].iloc[0]
     assert baseline["origin"] == "baseline" and baseline["filters_1"] == 32  # its own value
@@ -143,10 +177,22 @@ def test_sweep_retrains_the_best_and_writes_best_files(swept: Path) -> None:
     for name in ("model.keras", "params.json", "metrics.json", "confusion_matrix.png", "history.png"):
         assert (best / name).stat().st_size > 0, name
     metrics = json.loads((best / "metrics.json").read_text())
-    for key in ("test_accuracy", "test_accuracy_ci95", "test_loss", "per_class",
-                "baseline_test_accuracy", "baseline_test_accuracy_ci95", "test_gain",
-                "test_gain_ci95", "val_accuracy", "val_accuracy_ci95", "chosen_because",
-                "param_count", "seed", "versions"):
+    for key in (
+        "test_accuracy",
+        "test_accuracy_ci95",
+        "test_loss",
+        "per_class",
+        "baseline_test_accuracy",
+        "baseline_test_accuracy_ci95",
+        "test_gain",
+        "test_gain_ci95",
+        "val_accuracy",
+        "val_accuracy_ci95",
+        "chosen_because",
+        "param_count",
+        "seed",
+        "versions",
+    ):
         assert key in metrics, key
     assert metrics["test_gain"] == pytest.approx(metrics["test_accuracy"] - metrics["baseline_test_accuracy"])
     low, high = metrics["test_gain_ci95"]
@@ -166,15 +212,31 @@ def test_sweep_with_the_shipped_mnist_space_on_a_tiny_mnist_file(tmp_path: Path)
     from tests.fixtures import write_mnist_npz
 
     write_mnist_npz(tmp_path / "data", n_train=100, n_test=20)
-    assert main(["sweep", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"),
-                 "--results", str(tmp_path / "r"), "--trials", "2", "--no-retrain"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--results",
+                str(tmp_path / "r"),
+                "--trials",
+                "2",
+                "--no-retrain",
+            ]
+        )
+        == 0
+    )
     board = pd.read_csv(tmp_path / "r" / "mnist" / "leaderboard.csv")
     assert board["state"].isin(["complete", "pruned"]).sum() == 2
     assert board.loc[board["origin"] == "baseline", "filters_1"].iloc[0] == 32
 
 
 def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Two workers and a 60 s limit: the search stops long before 50 trials (the workers
     see the limit too), and the best trial is still retrained and exported."""
     space = _space(tmp_path, FAST_SPACE + "first_trials:\n  - {filters_1: 8, epochs: 2}\n")
@@ -191,9 +253,7 @@ def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
     assert (results / "digits" / "export" / "model.keras").is_file()
 
 
-def test_running_again_resumes_and_trials_counts_the_total(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     space = _space(tmp_path)
     assert _sweep(tmp_path / "r", space, "--trials", "3", "--no-retrain") == 0
     first = pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial")
@@ -201,8 +261,7 @@ def test_running_again_resumes_and_trials_counts_the_total(
     second = pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial")
     assert second["state"].isin(["complete", "pruned"]).sum() == 5
     kept = ["trial", "state", "val_accuracy", "filters_1", "dense_units", "learning_rate", "started"]
-    pd.testing.assert_frame_equal(first[kept].reset_index(drop=True),
-                                  second[kept].head(3).reset_index(drop=True))
+    pd.testing.assert_frame_equal(first[kept].reset_index(drop=True), second[kept].head(3).reset_index(drop=True))
     assert (second["origin"] == "baseline").sum() == 1  # enqueued once, not per run
     # Once more with the same count: nothing to search, and no worker process is started.
     logs = tmp_path / "r" / "digits" / "workers"
@@ -218,7 +277,8 @@ def test_running_again_resumes_and_trials_counts_the_total(
     assert "trials (study 'digits'; none run now)." in out  # not "in 0s": it searched nothing
     assert log_sizes() == sizes
     pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial"), second)
+        pd.read_csv(tmp_path / "r" / "digits" / "leaderboard.csv").sort_values("trial"), second
+    )
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -296,9 +356,12 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_hyperband_prunes_hopeless_trials(tmp_path: Path) -> None:
     # A learning rate of 1e-5 learns nothing in a few epochs; the baseline keeps its own 1e-3.
-    space = _space(tmp_path, FAST_SPACE.replace(
-        "{type: float, low: 1.0e-3, high: 1.0e-2, log: true}", "{type: categorical, choices: [1.0e-5]}"
-    ).replace("low: 2, high: 4", "low: 10, high: 10"))
+    space = _space(
+        tmp_path,
+        FAST_SPACE.replace(
+            "{type: float, low: 1.0e-3, high: 1.0e-2, log: true}", "{type: categorical, choices: [1.0e-5]}"
+        ).replace("low: 2, high: 4", "low: 10, high: 10"),
+    )
     assert _sweep(tmp_path, space, "--trials", "5", "--no-retrain", "--pruner", "hyperband") == 0
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     pruned = board[board["state"] == "pruned"]
@@ -307,6 +370,7 @@ def test_hyperband_prunes_hopeless_trials(tmp_path: Path) -> None:
 
 
 # --- export, predict, dashboard, leaderboard --------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["keras", "h5", "savedmodel", "tflite"])
 def test_export_round_trip(swept: Path, fmt: str) -> None:
@@ -373,9 +437,22 @@ def test_dashboard_serves_the_study(swept: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "sweep", "dashboard", "--dataset", "digits",
-         "--results", str(swept / "results"), "--port", str(port)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sweep",
+            "dashboard",
+            "--dataset",
+            "digits",
+            "--results",
+            str(swept / "results"),
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline, studies = time.monotonic() + 60, None
@@ -395,16 +472,20 @@ def test_dashboard_serves_the_study(swept: Path) -> None:
 
 # --- bad input: one line, exit 2, nothing lost ------------------------------------------------
 
-@pytest.mark.parametrize("args, expected", [
-    (["baseline", "--dataset", "imagenet"], "imagenet"),
-    (["sweep", "--dataset", "digits", "--space", "missing.yaml"], "missing.yaml"),
-    (["baseline", "--dataset", "mnist", "--data-dir", "{tmp}"], "mnist.npz"),
-    (["baseline", "--dataset", "digits", "--results", "{tmp}/file.txt/results"], "cannot write results"),
-    (["sweep", "--dataset", "digits", "--storage", "nonsense"], "nonsense"),
-    (["sweep", "--dataset", "digits", "--sampler", "grid"], "grid"),
-    (["retrain", "--dataset", "digits", "--results", "{tmp}"], "make sweep"),
-    (["export", "--dataset", "digits", "--results", "{tmp}"], "not found"),
-])
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["baseline", "--dataset", "imagenet"], "imagenet"),
+        (["sweep", "--dataset", "digits", "--space", "missing.yaml"], "missing.yaml"),
+        (["baseline", "--dataset", "mnist", "--data-dir", "{tmp}"], "mnist.npz"),
+        (["baseline", "--dataset", "digits", "--results", "{tmp}/file.txt/results"], "cannot write results"),
+        (["sweep", "--dataset", "digits", "--storage", "nonsense"], "nonsense"),
+        (["sweep", "--dataset", "digits", "--sampler", "grid"], "grid"),
+        (["retrain", "--dataset", "digits", "--results", "{tmp}"], "make sweep"),
+        (["export", "--dataset", "digits", "--results", "{tmp}"], "not found"),
+    ],
+)
 def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
     (tmp_path / "file.txt").write_text("not a folder")
     result = run_cli(*[arg.replace("{tmp}", str(tmp_path)) for arg in args])
@@ -419,8 +500,22 @@ def test_retrain_uses_the_split_the_study_was_created_with(swept: Path) -> None:
     results = swept / "results"
     assert main(["retrain", "--dataset", "digits", "--results", str(results)]) == 0
     assert json.loads((results / "digits" / "best" / "metrics.json").read_text())["seed"] == 1
-    assert main(["retrain", "--dataset", "mnist", "--results", str(results), "--study", "digits",
-                 "--storage", f"sqlite:///{results / 'digits' / 'study.db'}"]) == 2
+    assert (
+        main(
+            [
+                "retrain",
+                "--dataset",
+                "mnist",
+                "--results",
+                str(results),
+                "--study",
+                "digits",
+                "--storage",
+                f"sqlite:///{results / 'digits' / 'study.db'}",
+            ]
+        )
+        == 2
+    )
 
 
 def test_a_bad_run_leaves_earlier_results_untouched(swept: Path) -> None:
@@ -433,14 +528,18 @@ def test_a_bad_run_leaves_earlier_results_untouched(swept: Path) -> None:
 
 
 def test_a_portfolio_space_runs_its_starting_points_and_cross_validates_a_small_split(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # digits keep 144 validation images: too few to choose on, so the finalists are
     # cross-validated; the epochs of the space keep every run short.
-    space = _space(tmp_path, "portfolio: true\nparams:\n"
-                   "  padding:       {type: categorical, choices: [same]}\n"
-                   "  batch_norm:    {type: categorical, choices: [false, true]}\n"
-                   "  dense_units:   {type: categorical, choices: [0, 64, 128]}\n"
-                   "  epochs:        {type: int, low: 2, high: 3}\n")
+    space = _space(
+        tmp_path,
+        "portfolio: true\nparams:\n"
+        "  padding:       {type: categorical, choices: [same]}\n"
+        "  batch_norm:    {type: categorical, choices: [false, true]}\n"
+        "  dense_units:   {type: categorical, choices: [0, 64, 128]}\n"
+        "  epochs:        {type: int, low: 2, high: 3}\n",
+    )
     results = tmp_path / "results"
     assert _sweep(results, space, "--trials", "4", *IN_PROCESS) == 0
     out = capsys.readouterr().out

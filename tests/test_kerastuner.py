@@ -58,8 +58,24 @@ def test_hyperband_engine_writes_the_same_leaderboard_and_best_files(tmp_path: P
     results = tmp_path / "r"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["sweep", "--dataset", "digits", "--results", str(results), "--space",
-                     _space_file(tmp_path), "--engine", "kerastuner", "--timeout", "600"]) == 0
+        assert (
+            main(
+                [
+                    "sweep",
+                    "--dataset",
+                    "digits",
+                    "--results",
+                    str(results),
+                    "--space",
+                    _space_file(tmp_path),
+                    "--engine",
+                    "kerastuner",
+                    "--timeout",
+                    "600",
+                ]
+            )
+            == 0
+        )
     # Promoted trials resume from saved weights; Keras's warning about the optimizer state
     # KerasTuner leaves behind is silenced.
     assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
@@ -82,16 +98,33 @@ def test_hyperband_engine_writes_the_same_leaderboard_and_best_files(tmp_path: P
     assert metrics["trial"] == best.number and "baseline_test_accuracy" in metrics
     assert (folder / "export" / "model.keras").is_file()
     # A KerasTuner study runs in one process: workers cannot join it.
-    assert main(["worker", "--storage", f"sqlite:///{folder / 'study.db'}",
-                 "--study", "digits-kerastuner"]) == 2
+    assert main(["worker", "--storage", f"sqlite:///{folder / 'study.db'}", "--study", "digits-kerastuner"]) == 2
 
 
 @pytest.mark.parametrize("tuner", ["random", "bayesian"])
 def test_trial_count_tuners_run_exactly_trials(tmp_path: Path, tuner: str) -> None:
     results = tmp_path / "r"
-    assert main(["sweep", "--dataset", "digits", "--results", str(results), "--space",
-                 _space_file(tmp_path), "--engine", "kerastuner", "--tuner", tuner,
-                 "--trials", "3", "--no-retrain"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "digits",
+                "--results",
+                str(results),
+                "--space",
+                _space_file(tmp_path),
+                "--engine",
+                "kerastuner",
+                "--tuner",
+                tuner,
+                "--trials",
+                "3",
+                "--no-retrain",
+            ]
+        )
+        == 0
+    )
     board = pd.read_csv(results / "digits" / "leaderboard.csv")
     assert len(board) == 3 and set(board["state"]) == {"complete"}
     assert board["dropout"].isin([0.0, 0.1, 0.2, 0.3, 0.4]).all()  # rounded, inside the space

@@ -15,30 +15,59 @@ from sweep.leaderboard import SUMMARY_COLUMNS, trials_frame, update_summary, wri
 
 PARAMS = ["filters_1", "dropout"]
 REQUIRED = [
-    "rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss", "best_epoch",
-    "epochs_run", "origin", *PARAMS, "param_count", "fit_seconds", "started", "finished",
-    "stopped_by", "error",
+    "rank",
+    "trial",
+    "state",
+    "val_accuracy",
+    "val_low",
+    "val_high",
+    "val_loss",
+    "best_epoch",
+    "epochs_run",
+    "origin",
+    *PARAMS,
+    "param_count",
+    "fit_seconds",
+    "started",
+    "finished",
+    "stopped_by",
+    "error",
 ]
 
 
-def trial(number: int, state: TrialState, value: float | None = None, *,
-          val_loss: float | None = None, curve: list[float] | None = None,
-          error: str | None = None, baseline: bool = False, stopped: str | None = None,
-          ) -> FrozenTrial:
+def trial(
+    number: int,
+    state: TrialState,
+    value: float | None = None,
+    *,
+    val_loss: float | None = None,
+    curve: list[float] | None = None,
+    error: str | None = None,
+    baseline: bool = False,
+    stopped: str | None = None,
+) -> FrozenTrial:
     """A finished trial as the sweep records it (the full params dict in user_attrs)."""
     attrs: dict[str, Any] = {
         "params": {"filters_1": 16 * (number + 1), "dropout": 0.1 * number, "epochs": 5},
-        "is_baseline": baseline, "val_images": 1000,
+        "is_baseline": baseline,
+        "val_images": 1000,
     }
     if state != TrialState.FAIL:
-        attrs.update(val_loss=val_loss, best_epoch=2, epochs_run=len(curve or [0, 0, 0]),
-                     param_count=1000 + number, fit_seconds=1.5 * number)
+        attrs.update(
+            val_loss=val_loss,
+            best_epoch=2,
+            epochs_run=len(curve or [0, 0, 0]),
+            param_count=1000 + number,
+            fit_seconds=1.5 * number,
+        )
     if error is not None:
         attrs["error"] = error
     if stopped is not None:
         attrs["stopped"] = stopped
     frozen = create_trial(
-        state=state, value=value, user_attrs=attrs,
+        state=state,
+        value=value,
+        user_attrs=attrs,
         intermediate_values=dict(enumerate(curve)) if curve else None,
     )
     frozen.number = number
@@ -87,7 +116,12 @@ def test_columns_and_values(frame: pd.DataFrame) -> None:
     assert best["val_loss"] == pytest.approx(0.15) and best["best_epoch"] == 2
     assert best["started"] and best["finished"]  # ISO timestamps
     assert frame.set_index("trial")["origin"].to_dict() == {
-        0: "baseline", 1: "sampler", 2: "sampler", 3: "sampler", 4: "sampler", 5: "sampler",
+        0: "baseline",
+        1: "sampler",
+        2: "sampler",
+        3: "sampler",
+        4: "sampler",
+        5: "sampler",
         6: "sampler",
     }
     # 0.97 of 1,000 validation images: Wilson's 95 % interval.
@@ -100,13 +134,17 @@ def test_stopped_by_says_whether_the_pruner_or_the_timeout_cut_a_trial_short(fra
     assert stopped == {0: "", 1: "", 2: "pruner", 3: "", 4: "", 5: "timeout", 6: "timeout"}
 
 
-@pytest.mark.parametrize(("stopped", "column", "log"), [
-    ("timeout", "timeout", "(stopped by the timeout)"),
-    ("time_limit", "time_limit", "(stopped by the time limit)"),
-    (None, "pruner", None),
-])
+@pytest.mark.parametrize(
+    ("stopped", "column", "log"),
+    [
+        ("timeout", "timeout", "(stopped by the timeout)"),
+        ("time_limit", "time_limit", "(stopped by the time limit)"),
+        (None, "pruner", None),
+    ],
+)
 def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
-        stopped: str | None, column: str, log: str | None) -> None:
+    stopped: str | None, column: str, log: str | None
+) -> None:
     import optuna
 
     from sweep.summary import trial_line
@@ -119,13 +157,16 @@ def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
 
 
 def test_filters_of_blocks_a_trial_does_not_build_are_blank_and_integers_stay_integers(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sweep.commands import leaderboard
     from sweep.config import DataConfig, SweepConfig
 
     def sampled(number: int, blocks: int) -> FrozenTrial:  # every block's filters, as sampled
-        frozen = create_trial(value=0.9 + number / 100, user_attrs={"params": {
-            "conv_blocks": blocks, "filters_2": 64, "filters_3": 128, "dropout": 0.2}})
+        frozen = create_trial(
+            value=0.9 + number / 100,
+            user_attrs={"params": {"conv_blocks": blocks, "filters_2": 64, "filters_3": 128, "dropout": 0.2}},
+        )
         frozen.number = number
         return frozen
 
@@ -142,8 +183,9 @@ def test_filters_of_blocks_a_trial_does_not_build_are_blank_and_integers_stay_in
 
 
 def test_params_fall_back_to_the_trial_params() -> None:
-    plain = create_trial(value=0.5, params={"filters_1": 32},
-                         distributions={"filters_1": IntDistribution(16, 64, step=16)})
+    plain = create_trial(
+        value=0.5, params={"filters_1": 32}, distributions={"filters_1": IntDistribution(16, 64, step=16)}
+    )
     row = trials_frame([plain], PARAMS).iloc[0]
     assert row["filters_1"] == 32 and pd.isna(row["dropout"])
     assert row["origin"] == "sampler" and pd.isna(row["val_low"])  # no image count: no interval
@@ -170,8 +212,7 @@ def test_update_summary_inserts_then_replaces(tmp_path: Path) -> None:
     path = tmp_path / "summary.csv"
     update_summary(path, {"dataset": "mnist", "best_val_accuracy": 0.98, "finished_trials": 10})
     update_summary(path, {"dataset": "cifar10", "best_val_accuracy": 0.70, "finished_trials": 5})
-    table = update_summary(path, {"dataset": "mnist", "best_val_accuracy": 0.99,
-                                  "finished_trials": 20})
+    table = update_summary(path, {"dataset": "mnist", "best_val_accuracy": 0.99, "finished_trials": 20})
     on_disk = pd.read_csv(path)
     for result in (table, on_disk):
         assert result.columns.tolist() == SUMMARY_COLUMNS
@@ -190,8 +231,7 @@ def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() 
 
     distributions = {"conv_blocks": IntDistribution(2, 3), "filters_3": IntDistribution(32, 128)}
     study = optuna.create_study(direction="maximize")
-    study.add_trial(create_trial(value=0.99, params={"conv_blocks": 2, "filters_3": 96},
-                                 distributions=distributions))
+    study.add_trial(create_trial(value=0.99, params={"conv_blocks": 2, "filters_3": 96}, distributions=distributions))
     text = summary(study, DataConfig("mnist"), seconds=60)
     assert "Search on mnist: 1 complete, 0 pruned, 0 fail trials (study" in text
     assert "; this run 60s)." in text
@@ -200,13 +240,16 @@ def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() 
     assert "conv_blocks=2" in text and "filters_3" not in text
 
 
-@pytest.mark.parametrize(("state", "value", "stopped", "hint"), [
-    (TrialState.PRUNED, None, "timeout", True),     # the timeout cut the only other trial
-    (TrialState.COMPLETE, 0.98, "timeout", True),   # cut, complete, still below the baseline
-    (TrialState.COMPLETE, 0.995, "timeout", False),  # cut, and it beat the baseline
-    (TrialState.PRUNED, None, None, False),         # the pruner, not the timeout, stopped it
-    (TrialState.COMPLETE, 0.98, None, False),       # the baseline won a fair race
-])
+@pytest.mark.parametrize(
+    ("state", "value", "stopped", "hint"),
+    [
+        (TrialState.PRUNED, None, "timeout", True),  # the timeout cut the only other trial
+        (TrialState.COMPLETE, 0.98, "timeout", True),  # cut, complete, still below the baseline
+        (TrialState.COMPLETE, 0.995, "timeout", False),  # cut, and it beat the baseline
+        (TrialState.PRUNED, None, None, False),  # the pruner, not the timeout, stopped it
+        (TrialState.COMPLETE, 0.98, None, False),  # the baseline won a fair race
+    ],
+)
 def test_the_summary_asks_for_more_time_when_the_timeout_left_the_baseline_unbeaten(
     state: TrialState, value: float | None, stopped: str | None, hint: bool
 ) -> None:
@@ -218,7 +261,6 @@ def test_the_summary_asks_for_more_time_when_the_timeout_left_the_baseline_unbea
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(value=0.99, user_attrs={"is_baseline": True}))
     attrs = {"stopped": stopped} if stopped else {}
-    study.add_trial(create_trial(state=state, value=value, intermediate_values={0: 0.9},
-                                 user_attrs=attrs))
+    study.add_trial(create_trial(state=state, value=value, intermediate_values={0: 0.9}, user_attrs=attrs))
     text = summary(study, DataConfig("mnist"), seconds=60)
     assert ("give the search more time" in text) is hint

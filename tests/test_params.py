@@ -25,23 +25,30 @@ def arch(dataset: str = "mnist", **changes: Any) -> Architecture:
 
 # ---------------------------------------------------------------- the notebooks' baselines
 
-@pytest.mark.parametrize(("dataset", "shape", "count"), [
-    ("mnist", MNIST, 225_034),
-    ("fashion_mnist", MNIST, 225_034),
-    ("cifar10", CIFAR, 122_570),
-])
+
+@pytest.mark.parametrize(
+    ("dataset", "shape", "count"),
+    [
+        ("mnist", MNIST, 225_034),
+        ("fashion_mnist", MNIST, 225_034),
+        ("cifar10", CIFAR, 122_570),
+    ],
+)
 def test_baseline_param_counts_are_the_notebooks(dataset: str, shape, count: int) -> None:
     assert arch(dataset).param_count(shape, 10) == count
 
 
-@pytest.mark.parametrize(("dataset", "shape", "maps"), [
-    # Conv32(valid) 28→26, pool 13; Conv64 13→11, pool 5.
-    ("mnist", MNIST, [(13, 13, 32), (5, 5, 64)]),
-    # 32→30, pool 15; 15→13, pool 6; 6→4, no pool after the last block.
-    ("cifar10", CIFAR, [(15, 15, 32), (6, 6, 64), (4, 4, 64)]),
-    # 'same' padding: 8 → pool 4 → pool 2.
-    ("digits", DIGITS, [(4, 4, 32), (2, 2, 64)]),
-])
+@pytest.mark.parametrize(
+    ("dataset", "shape", "maps"),
+    [
+        # Conv32(valid) 28→26, pool 13; Conv64 13→11, pool 5.
+        ("mnist", MNIST, [(13, 13, 32), (5, 5, 64)]),
+        # 32→30, pool 15; 15→13, pool 6; 6→4, no pool after the last block.
+        ("cifar10", CIFAR, [(15, 15, 32), (6, 6, 64), (4, 4, 64)]),
+        # 'same' padding: 8 → pool 4 → pool 2.
+        ("digits", DIGITS, [(4, 4, 32), (2, 2, 64)]),
+    ],
+)
 def test_baseline_feature_maps(dataset: str, shape, maps) -> None:
     assert arch(dataset).feature_maps(shape) == maps
 
@@ -61,8 +68,7 @@ def test_batch_norm_adds_four_weights_per_unit_and_takes_the_biases() -> None:
 
 def test_vgg_style_blocks_a_gap_head_and_no_hidden_layer() -> None:
     # Two 'same' convs a block: 28 → pool 14 → pool 7 → pool 3; GAP: 128 values → Dense10.
-    vgg = arch(conv_blocks=3, filters_3=128, convs_per_block=2, padding="same", head="gap",
-               dense_units=0)
+    vgg = arch(conv_blocks=3, filters_3=128, convs_per_block=2, padding="same", head="gap", dense_units=0)
     assert vgg.feature_maps(MNIST) == [(14, 14, 32), (7, 7, 64), (3, 3, 128)]
     convs = 9 * (1 * 32 + 32 * 32 + 32 * 64 + 64 * 64 + 64 * 128 + 128 * 128) + 2 * (32 + 64 + 128)
     assert vgg.param_count(MNIST, 10) == convs + 128 * 10 + 10
@@ -77,8 +83,11 @@ def test_two_valid_convs_a_block_shrink_twice_before_the_pool() -> None:
 
 def test_parameters_added_later_have_defaults_that_build_the_old_models() -> None:
     # A study recorded before convs_per_block, head, flip, weight decay and label smoothing.
-    old = {k: v for k, v in BASELINES["mnist"].items()
-           if k not in ("convs_per_block", "head", "flip", "weight_decay", "label_smoothing")}
+    old = {
+        k: v
+        for k, v in BASELINES["mnist"].items()
+        if k not in ("convs_per_block", "head", "flip", "weight_decay", "label_smoothing")
+    }
     assert Architecture.from_params(old) == arch()
 
 
@@ -86,15 +95,20 @@ def test_parameters_added_later_have_defaults_that_build_the_old_models() -> Non
 _MNIST_MACS = [26 * 26 * 9 * 32, 11 * 11 * 9 * 32 * 64, 5 * 5 * 64 * 128, 128 * 10]
 
 
-@pytest.mark.parametrize(("changes", "flops"), [
-    # Forward, weight gradients and input gradients; the first layer needs no input gradient.
-    ({}, 2 * (3 * sum(_MNIST_MACS) - _MNIST_MACS[0])),
-    # The issue's figure: 15.4 MFLOP per training image.
-    ({}, 15_396_864),
-    # 'same' padding keeps 28×28 then 14×14 feature maps before each pool.
-    ({"padding": "same"}, 2 * (3 * (28 * 28 * 9 * 32 + 14 * 14 * 9 * 32 * 64 + 7 * 7 * 64 * 128
-                                    + 1280) - 28 * 28 * 9 * 32)),
-])
+@pytest.mark.parametrize(
+    ("changes", "flops"),
+    [
+        # Forward, weight gradients and input gradients; the first layer needs no input gradient.
+        ({}, 2 * (3 * sum(_MNIST_MACS) - _MNIST_MACS[0])),
+        # The issue's figure: 15.4 MFLOP per training image.
+        ({}, 15_396_864),
+        # 'same' padding keeps 28×28 then 14×14 feature maps before each pool.
+        (
+            {"padding": "same"},
+            2 * (3 * (28 * 28 * 9 * 32 + 14 * 14 * 9 * 32 * 64 + 7 * 7 * 64 * 128 + 1280) - 28 * 28 * 9 * 32),
+        ),
+    ],
+)
 def test_training_flops_counts_forward_and_both_gradients(changes: dict[str, Any], flops: int) -> None:
     assert arch(**changes).training_flops(MNIST, 10) == flops
 
@@ -119,8 +133,7 @@ NO_FIT = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "dataset", "shape", "where"), [c[1:] for c in NO_FIT],
-                         ids=[c[0] for c in NO_FIT])
+@pytest.mark.parametrize(("changes", "dataset", "shape", "where"), [c[1:] for c in NO_FIT], ids=[c[0] for c in NO_FIT])
 def test_architecture_that_does_not_fit(changes, dataset: str, shape, where: str) -> None:
     model = arch(dataset, **changes)
     for check in (lambda: model.check_fits(shape), lambda: model.param_count(shape, 10)):
@@ -132,6 +145,7 @@ def test_architecture_that_does_not_fit(changes, dataset: str, shape, where: str
 
 # ---------------------------------------------------------------- baseline_params
 
+
 @pytest.mark.parametrize("dataset", sorted(BASELINES))
 def test_builtin_baseline_params_are_a_copy(dataset: str) -> None:
     params = baseline_params(dataset, (1, 1, 1))  # the shape is ignored for built-ins
@@ -140,13 +154,16 @@ def test_builtin_baseline_params_are_a_copy(dataset: str) -> None:
     assert BASELINES[dataset]["epochs"] != 999
 
 
-@pytest.mark.parametrize(("shape", "padding"), [
-    ((8, 8, 1), "same"),
-    ((9, 9, 3), "same"),  # 9 → 7 → 3 → 1 → 0 with valid padding
-    ((10, 10, 1), "valid"),  # 10 → 8 → 4 → 2 → 1: the smallest that fits
-    ((28, 28, 1), "valid"),
-    ((64, 48, 3), "valid"),
-])
+@pytest.mark.parametrize(
+    ("shape", "padding"),
+    [
+        ((8, 8, 1), "same"),
+        ((9, 9, 3), "same"),  # 9 → 7 → 3 → 1 → 0 with valid padding
+        ((10, 10, 1), "valid"),  # 10 → 8 → 4 → 2 → 1: the smallest that fits
+        ((28, 28, 1), "valid"),
+        ((64, 48, 3), "valid"),
+    ],
+)
 def test_image_folder_baseline_padding(shape, padding: str) -> None:
     params = baseline_params("/data/my_images", shape)
     assert params["padding"] == padding
@@ -174,8 +191,7 @@ BAD_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize(("changes", "expected"), [c[1:] for c in BAD_PARAMS],
-                         ids=[c[0] for c in BAD_PARAMS])
+@pytest.mark.parametrize(("changes", "expected"), [c[1:] for c in BAD_PARAMS], ids=[c[0] for c in BAD_PARAMS])
 def test_from_params_rejects(changes: dict[str, Any], expected: str) -> None:
     with pytest.raises(UsageError) as caught:
         arch(**changes)
@@ -218,13 +234,16 @@ def test_pooled() -> None:
     assert [arch("cifar10").pooled(b) for b in range(3)] == [True, True, False]
 
 
-@pytest.mark.parametrize(("params", "unused"), [
-    ({"conv_blocks": 2, "filters_1": 32, "filters_2": 64, "filters_3": 64}, {"filters_3"}),
-    ({"conv_blocks": 3, "filters_1": 32, "filters_2": 64, "filters_3": 64}, set()),
-    ({"conv_blocks": 1, "filters_1": 8, "filters_2": 16, "filters_4": 4}, {"filters_2", "filters_4"}),
-    ({"filters_1": 8, "filters_6": 16}, set()),  # conv_blocks not sampled: nothing to judge by
-    ({"conv_blocks": 2, "dropout": 0.1}, set()),
-])
+@pytest.mark.parametrize(
+    ("params", "unused"),
+    [
+        ({"conv_blocks": 2, "filters_1": 32, "filters_2": 64, "filters_3": 64}, {"filters_3"}),
+        ({"conv_blocks": 3, "filters_1": 32, "filters_2": 64, "filters_3": 64}, set()),
+        ({"conv_blocks": 1, "filters_1": 8, "filters_2": 16, "filters_4": 4}, {"filters_2", "filters_4"}),
+        ({"filters_1": 8, "filters_6": 16}, set()),  # conv_blocks not sampled: nothing to judge by
+        ({"conv_blocks": 2, "dropout": 0.1}, set()),
+    ],
+)
 def test_unused_params_are_the_filters_of_blocks_the_trial_does_not_have(
     params: dict[str, Any], unused: set[str]
 ) -> None:

@@ -20,16 +20,20 @@ def test_every_member_is_a_valid_point_of_the_family_and_of_the_shipped_spaces()
         Architecture.from_params(start.params)
         point = project(adapt(start.params, (28, 28, 1), 10, 50_000, True), SHIPPED)
         # Every value lands inside the shipped space unchanged: the space was made for them.
-        assert point == {k: v for k, v in adapt(start.params, (28, 28, 1), 10, 50_000, True).items()
-                         if k in SHIPPED.distributions}
+        assert point == {
+            k: v for k, v in adapt(start.params, (28, 28, 1), 10, 50_000, True).items() if k in SHIPPED.distributions
+        }
 
 
-@pytest.mark.parametrize(("shape", "blocks"), [
-    ((28, 28, 1), 3),  # 28 → 14 → 7 → 3
-    ((32, 32, 3), 3),
-    ((8, 8, 1), 2),    # a third block would leave 1×1: 8 → 4 → 2
-    ((4, 4, 1), 1),
-])
+@pytest.mark.parametrize(
+    ("shape", "blocks"),
+    [
+        ((28, 28, 1), 3),  # 28 → 14 → 7 → 3
+        ((32, 32, 3), 3),
+        ((8, 8, 1), 2),  # a third block would leave 1×1: 8 → 4 → 2
+        ((4, 4, 1), 1),
+    ],
+)
 def test_as_many_blocks_as_the_images_have_room_for(shape: tuple[int, int, int], blocks: int) -> None:
     point = adapt(VGG, shape, 10, 50_000, True)
     assert point["conv_blocks"] == blocks
@@ -55,27 +59,36 @@ def test_the_hidden_layer_is_at_least_twice_as_wide_as_the_classes() -> None:
 
 
 def test_projection_moves_values_into_the_space_and_leaves_out_what_it_cannot_place() -> None:
-    space = parse_space(yaml.safe_load("""
+    space = parse_space(
+        yaml.safe_load("""
 params:
   filters_1:     {type: int, low: 16, high: 48, step: 16}
   dropout:       {type: float, low: 0.0, high: 0.1}
   learning_rate: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}
   dense_units:   {type: categorical, choices: [64, 256]}
   head:          {type: categorical, choices: [flatten]}
-"""), "test")
-    point = {"filters_1": 56, "dropout": 0.3, "learning_rate": 3e-3, "dense_units": 128,
-             "head": "gap", "batch_norm": True}
+"""),
+        "test",
+    )
+    point = {
+        "filters_1": 56,
+        "dropout": 0.3,
+        "learning_rate": 3e-3,
+        "dense_units": 128,
+        "head": "gap",
+        "batch_norm": True,
+    }
     assert project(point, space) == {
         "filters_1": 48,  # clipped to the top, on its step
-        "dropout": 0.1, "learning_rate": 1e-3,
+        "dropout": 0.1,
+        "learning_rate": 1e-3,
         "dense_units": 64,  # the nearest choice (ties: the first)
         # head: 'gap' is not a choice: the sampler picks; batch_norm: not searched here
     }
 
 
 def test_starting_points_drop_points_that_project_onto_one_already_listed() -> None:
-    space = parse_space(yaml.safe_load("params:\n  dropout: {type: float, low: 0.0, high: 0.1}\n"),
-                        "test")
+    space = parse_space(yaml.safe_load("params:\n  dropout: {type: float, low: 0.0, high: 0.1}\n"), "test")
     points = starting_points(space, (28, 28, 1), 10, 50_000, True)
     assert points == [("small", {"dropout": 0.1})]
 
@@ -87,7 +100,7 @@ def test_mirror_symmetry_of_the_class_means() -> None:
     # differ from their mirror images...
     images = rng.random((800, 12, 12, 1)) * 0.2
     for index, label in enumerate(labels):
-        images[index, :, label:label + 2] += 1.0
+        images[index, :, label : label + 2] += 1.0
     assert not mirror_symmetric(images, labels)
     # ...but not once every other image is mirrored, as in a dataset where the side is chance.
     images[::2] = images[::2, :, ::-1]

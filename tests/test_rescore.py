@@ -13,13 +13,18 @@ from sweep.rescore import by_accuracy, choose
 from sweep.trials import finalists
 
 
-def trial(number: int, value: float | None, *, baseline: bool = False, dense: int = 128,
-          state: TrialState = TrialState.COMPLETE) -> FrozenTrial:
+def trial(
+    number: int,
+    value: float | None,
+    *,
+    baseline: bool = False,
+    dense: int = 128,
+    state: TrialState = TrialState.COMPLETE,
+) -> FrozenTrial:
     attrs: dict[str, Any] = {"params": {"dense_units": dense, "epochs": 5}}
     if baseline:
         attrs["is_baseline"] = True
-    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None,
-                        user_attrs=attrs)
+    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None, user_attrs=attrs)
     made.number = number
     return made
 
@@ -32,19 +37,20 @@ def right(count: int, of: int = 1000) -> np.ndarray:
 BASE = trial(0, 0.90, baseline=True)
 
 
-@pytest.mark.parametrize(("best_right", "answer", "says"), [
-    # 960 against 900 of 1,000 images: clearly better.
-    (960, 1, "trial 1, the best on validation (1000 images) (+0.0600, 95 % interval"),
-    # 905 against 900: five images prove nothing; the baseline stays the answer.
-    (905, 0, "the baseline: the best trial, 1, is not clearly better on validation"),
-    # Worse on these images than the baseline, though ranked first by its score.
-    (890, 0, "the baseline: no trial beat it on validation"),
-])
-def test_the_best_trial_must_be_clearly_better_than_the_baseline(
-        best_right: int, answer: int, says: str) -> None:
+@pytest.mark.parametrize(
+    ("best_right", "answer", "says"),
+    [
+        # 960 against 900 of 1,000 images: clearly better.
+        (960, 1, "trial 1, the best on validation (1000 images) (+0.0600, 95 % interval"),
+        # 905 against 900: five images prove nothing; the baseline stays the answer.
+        (905, 0, "the baseline: the best trial, 1, is not clearly better on validation"),
+        # Worse on these images than the baseline, though ranked first by its score.
+        (890, 0, "the baseline: no trial beat it on validation"),
+    ],
+)
+def test_the_best_trial_must_be_clearly_better_than_the_baseline(best_right: int, answer: int, says: str) -> None:
     best = trial(1, 0.95)
-    chosen, why = choose([best, BASE], BASE, {0: right(900), 1: right(best_right)},
-                         "validation (1000 images)")
+    chosen, why = choose([best, BASE], BASE, {0: right(900), 1: right(best_right)}, "validation (1000 images)")
     assert chosen.number == answer and why.startswith(says)
 
 
@@ -65,8 +71,14 @@ def test_cross_validated_finalists_are_ranked_by_their_accuracy_across_folds() -
 
 
 def test_finalists_are_the_best_distinct_trials_then_the_baseline() -> None:
-    trials = [BASE, trial(1, 0.97), trial(2, 0.97, dense=64), trial(3, 0.98),
-              trial(4, 0.99, dense=64), trial(5, None, state=TrialState.PRUNED)]
+    trials = [
+        BASE,
+        trial(1, 0.97),
+        trial(2, 0.97, dense=64),
+        trial(3, 0.98),
+        trial(4, 0.99, dense=64),
+        trial(5, None, state=TrialState.PRUNED),
+    ]
     # Trial 4 first; trial 2 has its parameters (a later duplicate would too); then trial 3.
     assert [t.number for t in finalists(trials)] == [4, 3, 0]
     assert [t.number for t in finalists([BASE])] == [0]

@@ -31,30 +31,38 @@ def parse(text: str):
 # ---------------------------------------------------------------- valid parameters
 
 VALID = [
-    ("int-step", "filters_1: {type: int, low: 16, high: 64, step: 16}",
-     IntDistribution(16, 64, step=16)),
-    ("int-no-step-is-step-1", "conv_blocks: {type: int, low: 1, high: 3}",
-     IntDistribution(1, 3, step=1)),
-    ("int-log", "dense_units: {type: int, low: 32, high: 512, log: true}",
-     IntDistribution(32, 512, log=True)),
-    ("float-log", "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}",
-     FloatDistribution(1e-4, 3e-3, log=True)),
-    ("float-step", "dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}",
-     FloatDistribution(0.0, 0.5, step=0.1)),
-    ("float-plain", "augment: {type: float, low: 0.0, high: 0.2}",
-     FloatDistribution(0.0, 0.2)),
-    ("categorical-int", "dense_units: {type: categorical, choices: [64, 128, 256]}",
-     CategoricalDistribution([64, 128, 256])),
-    ("categorical-bool", "batch_norm: {type: categorical, choices: [false, true]}",
-     CategoricalDistribution([False, True])),
-    ("categorical-str", "padding: {type: categorical, choices: [valid, same]}",
-     CategoricalDistribution(["valid", "same"])),
-    ("categorical-float", "augment: {type: categorical, choices: [0.0, 0.05, 0.1]}",
-     CategoricalDistribution([0.0, 0.05, 0.1])),
-    ("float-int-bounds-in-range", "dropout: {type: float, low: 0, high: 0.5}",
-     FloatDistribution(0.0, 0.5)),
-    ("low-equals-high", "epochs: {type: int, low: 5, high: 5}",
-     IntDistribution(5, 5)),
+    ("int-step", "filters_1: {type: int, low: 16, high: 64, step: 16}", IntDistribution(16, 64, step=16)),
+    ("int-no-step-is-step-1", "conv_blocks: {type: int, low: 1, high: 3}", IntDistribution(1, 3, step=1)),
+    ("int-log", "dense_units: {type: int, low: 32, high: 512, log: true}", IntDistribution(32, 512, log=True)),
+    (
+        "float-log",
+        "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}",
+        FloatDistribution(1e-4, 3e-3, log=True),
+    ),
+    ("float-step", "dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}", FloatDistribution(0.0, 0.5, step=0.1)),
+    ("float-plain", "augment: {type: float, low: 0.0, high: 0.2}", FloatDistribution(0.0, 0.2)),
+    (
+        "categorical-int",
+        "dense_units: {type: categorical, choices: [64, 128, 256]}",
+        CategoricalDistribution([64, 128, 256]),
+    ),
+    (
+        "categorical-bool",
+        "batch_norm: {type: categorical, choices: [false, true]}",
+        CategoricalDistribution([False, True]),
+    ),
+    (
+        "categorical-str",
+        "padding: {type: categorical, choices: [valid, same]}",
+        CategoricalDistribution(["valid", "same"]),
+    ),
+    (
+        "categorical-float",
+        "augment: {type: categorical, choices: [0.0, 0.05, 0.1]}",
+        CategoricalDistribution([0.0, 0.05, 0.1]),
+    ),
+    ("float-int-bounds-in-range", "dropout: {type: float, low: 0, high: 0.5}", FloatDistribution(0.0, 0.5)),
+    ("low-equals-high", "epochs: {type: int, low: 5, high: 5}", IntDistribution(5, 5)),
 ]
 
 
@@ -88,15 +96,21 @@ def test_several_parameters_keep_file_order() -> None:
 EPOCHS_ONLY = "params:\n  epochs: {type: int, low: 1, high: 4}\n"
 
 
-@pytest.mark.parametrize(("images", "low", "high"), [
-    (50_000, 5, 30), (60_000, 5, 30),  # as written for 50,000 images and more
-    (12_500, 10, 60),                  # a quarter of the images: twice the epochs
-    (900, 37, 224),                    # √(50,000 / 900) = 7.45
-    (10, 50, 300),                     # at most ten times
-])
+@pytest.mark.parametrize(
+    ("images", "low", "high"),
+    [
+        (50_000, 5, 30),
+        (60_000, 5, 30),  # as written for 50,000 images and more
+        (12_500, 10, 60),  # a quarter of the images: twice the epochs
+        (900, 37, 224),  # √(50,000 / 900) = 7.45
+        (10, 50, 300),  # at most ten times
+    ],
+)
 def test_scale_data_grows_the_epochs_of_smaller_datasets(images: int, low: int, high: int) -> None:
-    space = parse("params:\n  epochs: {type: int, low: 5, high: 30, log: true, scale: data}\n"
-                  "  dropout: {type: float, low: 0.0, high: 0.5}\n")
+    space = parse(
+        "params:\n  epochs: {type: int, low: 5, high: 30, log: true, scale: data}\n"
+        "  dropout: {type: float, low: 0.0, high: 0.5}\n"
+    )
     scaled = space.for_data(images)
     assert scaled.distributions["epochs"] == IntDistribution(low, high, log=True)
     assert scaled.distributions["dropout"] == space.distributions["dropout"]
@@ -120,117 +134,227 @@ def test_first_trials_are_kept_in_file_order() -> None:
 
 # (id, YAML text, expected substring, parameter the message must name or None for top-level)
 INVALID = [
-    ("unknown-parameter", "params:\n  filter_1: {type: int, low: 1, high: 4}\n",
-     "unknown parameter", "filter_1"),
-    ("unknown-key", "params:\n  filters_1: {type: int, lo: 1, high: 4}\n",
-     "unknown key(s) lo", "filters_1"),
-    ("categorical-with-range-key", "params:\n  dense_units: {type: categorical, choices: [64], low: 1}\n",
-     "unknown key(s) low", "dense_units"),
-    ("unknown-type", "params:\n  filters_1: {type: integer, low: 1, high: 4}\n",
-     "type 'integer' is not one of int, float, categorical", "filters_1"),
-    ("missing-type", "params:\n  filters_1: {low: 1, high: 4}\n",
-     "is not one of int, float, categorical", "filters_1"),
-    ("not-a-mapping", "params:\n  epochs: 3\n",
-     "expected a mapping", "epochs"),
-    ("missing-low", "params:\n  epochs: {type: int, high: 4}\n",
-     "'low' is missing", "epochs"),
-    ("low-above-high", "params:\n  epochs: {type: int, low: 5, high: 2}\n",
-     "low 5 is greater than high 2", "epochs"),
-    ("yaml-1e-4-is-text", "params:\n  learning_rate: {type: float, low: 1e-4, high: 1.0e-2, log: true}\n",
-     "write 1.0e-4", "learning_rate"),
-    ("yaml-1e5-is-text", "params:\n  dense_units: {type: int, low: 64, high: 1e3}\n",
-     "write 1.0e+3", "dense_units"),
-    ("non-numeric-bound", "params:\n  dropout: {type: float, low: abc, high: 0.5}\n",
-     "'abc' is not a number", "dropout"),
-    ("int-bound-is-float", "params:\n  filters_1: {type: int, low: 1.5, high: 4}\n",
-     "low 1.5 is not an integer", "filters_1"),
-    ("int-step-is-float", "params:\n  filters_1: {type: int, low: 16, high: 64, step: 0.5}\n",
-     "step 0.5 is not an integer", "filters_1"),
-    ("bool-bound", "params:\n  epochs: {type: int, low: true, high: 4}\n",
-     "is not an integer", "epochs"),
-    ("infinite-bound", "params:\n  dropout: {type: float, low: 0.0, high: .inf}\n",
-     "is not finite", "dropout"),
-    ("log-low-zero", "params:\n  dropout: {type: float, low: 0.0, high: 0.5, log: true}\n",
-     "log: true needs low > 0", "dropout"),
-    ("log-not-bool", "params:\n  dropout: {type: float, low: 0.1, high: 0.5, log: yes please}\n",
-     "log must be true or false", "dropout"),
-    ("step-and-log", "params:\n  dropout: {type: float, low: 0.1, high: 0.5, step: 0.1, log: true}\n",
-     "step and log cannot be used together", "dropout"),
-    ("step-zero", "params:\n  filters_1: {type: int, low: 16, high: 64, step: 0}\n",
-     "step must be positive", "filters_1"),
-    ("step-negative", "params:\n  dropout: {type: float, low: 0.0, high: 0.5, step: -0.1}\n",
-     "step must be positive", "dropout"),
-    ("empty-categorical", "params:\n  dense_units: {type: categorical, choices: []}\n",
-     "choices must be a non-empty list", "dense_units"),
-    ("categorical-not-a-list", "params:\n  dense_units: {type: categorical, choices: 64}\n",
-     "choices must be a non-empty list", "dense_units"),
-    ("categorical-wrong-kind", "params:\n  filters_1: {type: categorical, choices: [\"a\"]}\n",
-     "'a' is not an integer", "filters_1"),
-    ("categorical-bool-for-int", "params:\n  epochs: {type: categorical, choices: [1, true]}\n",
-     "True is not an integer", "epochs"),
-    ("categorical-bad-choice", "params:\n  padding: {type: categorical, choices: [valid, full]}\n",
-     "'full' is not one of valid, same", "padding"),
-    ("categorical-out-of-range", "params:\n  dense_units: {type: categorical, choices: [-1, 64]}\n",
-     "out of range", "dense_units"),
-    ("high-out-of-range", "params:\n  dropout: {type: float, low: 0.0, high: 1.5}\n",
-     "1.5 is out of range", "dropout"),
-    ("low-out-of-range", "params:\n  conv_blocks: {type: int, low: 0, high: 3}\n",
-     "0 is out of range", "conv_blocks"),
-    ("learning-rate-zero", "params:\n  learning_rate: {type: float, low: 0.0, high: 0.1}\n",
-     "out of range", "learning_rate"),
-    ("int-type-for-float-param", "params:\n  dropout: {type: int, low: 0, high: 1}\n",
-     "type int does not fit it; use type float", "dropout"),
-    ("float-type-for-int-param", "params:\n  filters_1: {type: float, low: 16, high: 64}\n",
-     "type float does not fit it; use type int", "filters_1"),
-    ("int-type-for-bool-param", "params:\n  batch_norm: {type: int, low: 0, high: 1}\n",
-     "use type categorical", "batch_norm"),
-    ("float-type-for-str-param", "params:\n  padding: {type: float, low: 0, high: 1}\n",
-     "use type categorical", "padding"),
-    ("missing-params", "description: nothing here\n",
-     "needs a top-level 'params:' mapping", None),
-    ("params-is-null", "params:\n",
-     "needs a top-level 'params:' mapping", None),
-    ("params-is-a-list", "params: [epochs]\n",
-     "needs a top-level 'params:' mapping", None),
-    ("empty-file", "",
-     "needs a top-level 'params:' mapping", None),
-    ("empty-params", "params: {}\n",
-     "'params:' is empty", None),
-    ("unknown-top-level-key", "parameters: {}\nparams:\n  epochs: {type: int, low: 1, high: 2}\n",
-     "unknown top-level key(s) parameters", None),
-    ("first-trials-not-a-list", EPOCHS_ONLY + "first_trials: {epochs: 2}\n",
-     "'first_trials:' must be a list", None),
-    ("first-trial-not-a-mapping", EPOCHS_ONLY + "first_trials: [2]\n",
-     "first_trials[0]: expected a non-empty mapping", None),
-    ("first-trial-empty", EPOCHS_ONLY + "first_trials: [{}]\n",
-     "first_trials[0]: expected a non-empty mapping", None),
-    ("first-trial-unsearched-parameter", EPOCHS_ONLY + "first_trials: [{epochs: 2}, {dropout: 0.1}]\n",
-     "first_trials[1]: 'dropout' is not searched in this space (searched: epochs)", "dropout"),
-    ("first-trial-out-of-range", EPOCHS_ONLY + "first_trials: [{epochs: 9}]\n",
-     "first_trials[0]: epochs 9 is not in its range (1 to 4)", None),
-    ("first-trial-off-step", "params:\n  dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}\n"
-     "first_trials: [{dropout: 0.25}]\n",
-     "dropout 0.25 is not in its range (0.0 to 0.5, step 0.1)", None),
-    ("first-trial-not-a-choice", "params:\n  dense_units: {type: categorical, choices: [64, 128]}\n"
-     "first_trials: [{dense_units: 32}]\n",
-     "dense_units 32 is not in its range (one of 64, 128)", None),
-    ("first-trial-wrong-kind", EPOCHS_ONLY + "first_trials: [{epochs: two}]\n",
-     "epochs 'two' is not in its range", None),
-    ("scale-not-epochs", "params:\n  filters_1: {type: int, low: 16, high: 64, scale: data}\n",
-     "'scale: data' is for epochs without a step only", "filters_1"),
-    ("scale-unknown", "params:\n  epochs: {type: int, low: 2, high: 9, scale: images}\n",
-     "got scale 'images'", "epochs"),
-    ("scale-with-step", "params:\n  epochs: {type: int, low: 2, high: 8, step: 2, scale: data}\n",
-     "without a step only", "epochs"),
-    ("scale-on-categorical", "params:\n  epochs: {type: categorical, choices: [2, 4], scale: data}\n",
-     "unknown key(s) scale for type categorical", "epochs"),
-    ("portfolio-not-a-bool", EPOCHS_ONLY + "portfolio: yes please\n",
-     "'portfolio:' must be true or false", None),
+    ("unknown-parameter", "params:\n  filter_1: {type: int, low: 1, high: 4}\n", "unknown parameter", "filter_1"),
+    ("unknown-key", "params:\n  filters_1: {type: int, lo: 1, high: 4}\n", "unknown key(s) lo", "filters_1"),
+    (
+        "categorical-with-range-key",
+        "params:\n  dense_units: {type: categorical, choices: [64], low: 1}\n",
+        "unknown key(s) low",
+        "dense_units",
+    ),
+    (
+        "unknown-type",
+        "params:\n  filters_1: {type: integer, low: 1, high: 4}\n",
+        "type 'integer' is not one of int, float, categorical",
+        "filters_1",
+    ),
+    ("missing-type", "params:\n  filters_1: {low: 1, high: 4}\n", "is not one of int, float, categorical", "filters_1"),
+    ("not-a-mapping", "params:\n  epochs: 3\n", "expected a mapping", "epochs"),
+    ("missing-low", "params:\n  epochs: {type: int, high: 4}\n", "'low' is missing", "epochs"),
+    ("low-above-high", "params:\n  epochs: {type: int, low: 5, high: 2}\n", "low 5 is greater than high 2", "epochs"),
+    (
+        "yaml-1e-4-is-text",
+        "params:\n  learning_rate: {type: float, low: 1e-4, high: 1.0e-2, log: true}\n",
+        "write 1.0e-4",
+        "learning_rate",
+    ),
+    ("yaml-1e5-is-text", "params:\n  dense_units: {type: int, low: 64, high: 1e3}\n", "write 1.0e+3", "dense_units"),
+    (
+        "non-numeric-bound",
+        "params:\n  dropout: {type: float, low: abc, high: 0.5}\n",
+        "'abc' is not a number",
+        "dropout",
+    ),
+    (
+        "int-bound-is-float",
+        "params:\n  filters_1: {type: int, low: 1.5, high: 4}\n",
+        "low 1.5 is not an integer",
+        "filters_1",
+    ),
+    (
+        "int-step-is-float",
+        "params:\n  filters_1: {type: int, low: 16, high: 64, step: 0.5}\n",
+        "step 0.5 is not an integer",
+        "filters_1",
+    ),
+    ("bool-bound", "params:\n  epochs: {type: int, low: true, high: 4}\n", "is not an integer", "epochs"),
+    ("infinite-bound", "params:\n  dropout: {type: float, low: 0.0, high: .inf}\n", "is not finite", "dropout"),
+    (
+        "log-low-zero",
+        "params:\n  dropout: {type: float, low: 0.0, high: 0.5, log: true}\n",
+        "log: true needs low > 0",
+        "dropout",
+    ),
+    (
+        "log-not-bool",
+        "params:\n  dropout: {type: float, low: 0.1, high: 0.5, log: yes please}\n",
+        "log must be true or false",
+        "dropout",
+    ),
+    (
+        "step-and-log",
+        "params:\n  dropout: {type: float, low: 0.1, high: 0.5, step: 0.1, log: true}\n",
+        "step and log cannot be used together",
+        "dropout",
+    ),
+    (
+        "step-zero",
+        "params:\n  filters_1: {type: int, low: 16, high: 64, step: 0}\n",
+        "step must be positive",
+        "filters_1",
+    ),
+    (
+        "step-negative",
+        "params:\n  dropout: {type: float, low: 0.0, high: 0.5, step: -0.1}\n",
+        "step must be positive",
+        "dropout",
+    ),
+    (
+        "empty-categorical",
+        "params:\n  dense_units: {type: categorical, choices: []}\n",
+        "choices must be a non-empty list",
+        "dense_units",
+    ),
+    (
+        "categorical-not-a-list",
+        "params:\n  dense_units: {type: categorical, choices: 64}\n",
+        "choices must be a non-empty list",
+        "dense_units",
+    ),
+    (
+        "categorical-wrong-kind",
+        'params:\n  filters_1: {type: categorical, choices: ["a"]}\n',
+        "'a' is not an integer",
+        "filters_1",
+    ),
+    (
+        "categorical-bool-for-int",
+        "params:\n  epochs: {type: categorical, choices: [1, true]}\n",
+        "True is not an integer",
+        "epochs",
+    ),
+    (
+        "categorical-bad-choice",
+        "params:\n  padding: {type: categorical, choices: [valid, full]}\n",
+        "'full' is not one of valid, same",
+        "padding",
+    ),
+    (
+        "categorical-out-of-range",
+        "params:\n  dense_units: {type: categorical, choices: [-1, 64]}\n",
+        "out of range",
+        "dense_units",
+    ),
+    ("high-out-of-range", "params:\n  dropout: {type: float, low: 0.0, high: 1.5}\n", "1.5 is out of range", "dropout"),
+    ("low-out-of-range", "params:\n  conv_blocks: {type: int, low: 0, high: 3}\n", "0 is out of range", "conv_blocks"),
+    (
+        "learning-rate-zero",
+        "params:\n  learning_rate: {type: float, low: 0.0, high: 0.1}\n",
+        "out of range",
+        "learning_rate",
+    ),
+    (
+        "int-type-for-float-param",
+        "params:\n  dropout: {type: int, low: 0, high: 1}\n",
+        "type int does not fit it; use type float",
+        "dropout",
+    ),
+    (
+        "float-type-for-int-param",
+        "params:\n  filters_1: {type: float, low: 16, high: 64}\n",
+        "type float does not fit it; use type int",
+        "filters_1",
+    ),
+    (
+        "int-type-for-bool-param",
+        "params:\n  batch_norm: {type: int, low: 0, high: 1}\n",
+        "use type categorical",
+        "batch_norm",
+    ),
+    (
+        "float-type-for-str-param",
+        "params:\n  padding: {type: float, low: 0, high: 1}\n",
+        "use type categorical",
+        "padding",
+    ),
+    ("missing-params", "description: nothing here\n", "needs a top-level 'params:' mapping", None),
+    ("params-is-null", "params:\n", "needs a top-level 'params:' mapping", None),
+    ("params-is-a-list", "params: [epochs]\n", "needs a top-level 'params:' mapping", None),
+    ("empty-file", "", "needs a top-level 'params:' mapping", None),
+    ("empty-params", "params: {}\n", "'params:' is empty", None),
+    (
+        "unknown-top-level-key",
+        "parameters: {}\nparams:\n  epochs: {type: int, low: 1, high: 2}\n",
+        "unknown top-level key(s) parameters",
+        None,
+    ),
+    ("first-trials-not-a-list", EPOCHS_ONLY + "first_trials: {epochs: 2}\n", "'first_trials:' must be a list", None),
+    (
+        "first-trial-not-a-mapping",
+        EPOCHS_ONLY + "first_trials: [2]\n",
+        "first_trials[0]: expected a non-empty mapping",
+        None,
+    ),
+    ("first-trial-empty", EPOCHS_ONLY + "first_trials: [{}]\n", "first_trials[0]: expected a non-empty mapping", None),
+    (
+        "first-trial-unsearched-parameter",
+        EPOCHS_ONLY + "first_trials: [{epochs: 2}, {dropout: 0.1}]\n",
+        "first_trials[1]: 'dropout' is not searched in this space (searched: epochs)",
+        "dropout",
+    ),
+    (
+        "first-trial-out-of-range",
+        EPOCHS_ONLY + "first_trials: [{epochs: 9}]\n",
+        "first_trials[0]: epochs 9 is not in its range (1 to 4)",
+        None,
+    ),
+    (
+        "first-trial-off-step",
+        "params:\n  dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}\nfirst_trials: [{dropout: 0.25}]\n",
+        "dropout 0.25 is not in its range (0.0 to 0.5, step 0.1)",
+        None,
+    ),
+    (
+        "first-trial-not-a-choice",
+        "params:\n  dense_units: {type: categorical, choices: [64, 128]}\nfirst_trials: [{dense_units: 32}]\n",
+        "dense_units 32 is not in its range (one of 64, 128)",
+        None,
+    ),
+    (
+        "first-trial-wrong-kind",
+        EPOCHS_ONLY + "first_trials: [{epochs: two}]\n",
+        "epochs 'two' is not in its range",
+        None,
+    ),
+    (
+        "scale-not-epochs",
+        "params:\n  filters_1: {type: int, low: 16, high: 64, scale: data}\n",
+        "'scale: data' is for epochs without a step only",
+        "filters_1",
+    ),
+    (
+        "scale-unknown",
+        "params:\n  epochs: {type: int, low: 2, high: 9, scale: images}\n",
+        "got scale 'images'",
+        "epochs",
+    ),
+    (
+        "scale-with-step",
+        "params:\n  epochs: {type: int, low: 2, high: 8, step: 2, scale: data}\n",
+        "without a step only",
+        "epochs",
+    ),
+    (
+        "scale-on-categorical",
+        "params:\n  epochs: {type: categorical, choices: [2, 4], scale: data}\n",
+        "unknown key(s) scale for type categorical",
+        "epochs",
+    ),
+    ("portfolio-not-a-bool", EPOCHS_ONLY + "portfolio: yes please\n", "'portfolio:' must be true or false", None),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected", "param"), [c[1:] for c in INVALID],
-                         ids=[c[0] for c in INVALID])
+@pytest.mark.parametrize(("text", "expected", "param"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
 def test_invalid_space(text: str, expected: str, param: str | None) -> None:
     with pytest.raises(UsageError) as caught:
         parse(text)
@@ -274,10 +398,17 @@ def test_missing_file(tmp_path: Path) -> None:
     assert str(path) in str(caught.value)
 
 
-@pytest.mark.parametrize(("text", "spelled"), [
-    ("1e-4", "1.0e-4"), ("1E-4", "1.0e-4"), ("-1e-4", "-1.0e-4"), ("1e5", "1.0e+5"),
-    ("1.5e5", "1.5e+5"), ("1e+3", "1.0e+3"),
-])
+@pytest.mark.parametrize(
+    ("text", "spelled"),
+    [
+        ("1e-4", "1.0e-4"),
+        ("1E-4", "1.0e-4"),
+        ("-1e-4", "-1.0e-4"),
+        ("1e5", "1.0e+5"),
+        ("1.5e5", "1.5e+5"),
+        ("1e+3", "1.0e+3"),
+    ],
+)
 def test_suggested_spelling_is_a_yaml_float(text: str, spelled: str) -> None:
     # The hint must be something YAML really reads as a float.
     with pytest.raises(UsageError, match=re.escape(f"write {spelled})")):
@@ -286,6 +417,7 @@ def test_suggested_spelling_is_a_yaml_float(text: str, spelled: str) -> None:
 
 
 # ---------------------------------------------------------------- grid
+
 
 def test_grid_of_a_stepped_space() -> None:
     space = parse(
@@ -314,31 +446,58 @@ def test_grid_needs_a_step_for_floats() -> None:
 
 MNIST_SHAPE, CIFAR_SHAPE, DIGITS_SHAPE = (28, 28, 1), (32, 32, 3), (8, 8, 1)
 DATASET_SHAPES = {
-    "mnist": MNIST_SHAPE, "fashion_mnist": MNIST_SHAPE, "cifar10": CIFAR_SHAPE, "digits": DIGITS_SHAPE,
+    "mnist": MNIST_SHAPE,
+    "fashion_mnist": MNIST_SHAPE,
+    "cifar10": CIFAR_SHAPE,
+    "digits": DIGITS_SHAPE,
 }
 
 TOO_DEEP = [
-    ("mnist-5-valid-blocks", "mnist", MNIST_SHAPE,
-     "params:\n  conv_blocks: {type: int, low: 2, high: 5}\n", "conv_blocks"),
+    (
+        "mnist-5-valid-blocks",
+        "mnist",
+        MNIST_SHAPE,
+        "params:\n  conv_blocks: {type: int, low: 2, high: 5}\n",
+        "conv_blocks",
+    ),
     # kernel 11, 'valid': 28 → 18 → 9 → -1.
-    ("mnist-kernel-11-valid", "mnist", MNIST_SHAPE,
-     "params:\n  kernel_size: {type: categorical, choices: [3, 11]}\n"
-     "  padding: {type: categorical, choices: [same, valid]}\n", "kernel_size"),
+    (
+        "mnist-kernel-11-valid",
+        "mnist",
+        MNIST_SHAPE,
+        "params:\n  kernel_size: {type: categorical, choices: [3, 11]}\n"
+        "  padding: {type: categorical, choices: [same, valid]}\n",
+        "kernel_size",
+    ),
     # conv_blocks up to 3 fits; kernel 11 does not, whatever the depth.
-    ("mnist-blocks-fit-kernel-does-not", "mnist", MNIST_SHAPE,
-     "params:\n  conv_blocks: {type: int, low: 2, high: 3}\n"
-     "  kernel_size: {type: categorical, choices: [3, 11]}\n", "kernel_size"),
+    (
+        "mnist-blocks-fit-kernel-does-not",
+        "mnist",
+        MNIST_SHAPE,
+        "params:\n  conv_blocks: {type: int, low: 2, high: 3}\n  kernel_size: {type: categorical, choices: [3, 11]}\n",
+        "kernel_size",
+    ),
     # Each fits alone (3 blocks of kernel 3: 28 → 1; 2 of kernel 5: 28 → 4), together not.
-    ("mnist-depth-and-kernel-together", "mnist", MNIST_SHAPE,
-     "params:\n  conv_blocks: {type: int, low: 2, high: 3}\n"
-     "  kernel_size: {type: categorical, choices: [3, 5]}\n", "conv_blocks' and 'kernel_size"),
-    ("digits-valid-padding", "digits", DIGITS_SHAPE,
-     "params:\n  padding: {type: categorical, choices: [same, valid]}\n", "padding"),
+    (
+        "mnist-depth-and-kernel-together",
+        "mnist",
+        MNIST_SHAPE,
+        "params:\n  conv_blocks: {type: int, low: 2, high: 3}\n  kernel_size: {type: categorical, choices: [3, 5]}\n",
+        "conv_blocks' and 'kernel_size",
+    ),
+    (
+        "digits-valid-padding",
+        "digits",
+        DIGITS_SHAPE,
+        "params:\n  padding: {type: categorical, choices: [same, valid]}\n",
+        "padding",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("dataset", "shape", "text", "culprit"), [c[1:] for c in TOO_DEEP],
-                         ids=[c[0] for c in TOO_DEEP])
+@pytest.mark.parametrize(
+    ("dataset", "shape", "text", "culprit"), [c[1:] for c in TOO_DEEP], ids=[c[0] for c in TOO_DEEP]
+)
 def test_space_that_does_not_fit(dataset: str, shape, text: str, culprit: str) -> None:
     space = parse(text)
     with pytest.raises(UsageError, match="does not fit") as caught:
@@ -357,8 +516,10 @@ def test_baseline_that_does_not_fit_is_named() -> None:
 @pytest.mark.parametrize(("high", "fits"), [(4, True), (5, False)])
 def test_same_padding_depth_limit(high: int, fits: bool) -> None:
     # 'same' padding with pooling after every block: 28 → 14 → 7 → 3 → 1 → 0.
-    space = parse(f"params:\n  conv_blocks: {{type: int, low: 2, high: {high}}}\n"
-                  "  padding: {type: categorical, choices: [same]}\n")
+    space = parse(
+        f"params:\n  conv_blocks: {{type: int, low: 2, high: {high}}}\n"
+        "  padding: {type: categorical, choices: [same]}\n"
+    )
     baseline = baseline_params("mnist", MNIST_SHAPE)
     if fits:
         space.check_fits(baseline, MNIST_SHAPE)
@@ -380,8 +541,9 @@ def test_shipped_space_fits_its_dataset(dataset: str) -> None:
     load_space(SHIPPED[dataset]).check_fits(baseline_params(dataset, shape), shape)
 
 
-@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 48, 3)],
-                         ids=lambda s: f"{s[0]}x{s[1]}x{s[2]}")
+@pytest.mark.parametrize(
+    "shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 48, 3)], ids=lambda s: f"{s[0]}x{s[1]}x{s[2]}"
+)
 def test_image_folder_space_fits_small_and_large_images(shape) -> None:
     load_space(SHIPPED["image_folder"]).check_fits(baseline_params("image_folder", shape), shape)
 
@@ -390,14 +552,21 @@ def test_every_shipped_space_is_one_strategy() -> None:
     # One default for every dataset: the spaces differ only in whether flips suit the images.
     def without_flip(name: str) -> dict:
         data = load_space(SHIPPED[name]).data
-        return {**{k: v for k, v in data.items() if k != "description"},
-                "params": {k: v for k, v in data["params"].items() if k != "flip"}}
+        return {
+            **{k: v for k, v in data.items() if k != "description"},
+            "params": {k: v for k, v in data["params"].items() if k != "flip"},
+        }
 
     assert all(without_flip(name) == without_flip("image_folder") for name in SHIPPED)
     assert all(load_space(SHIPPED[name]).portfolio for name in SHIPPED)
     flips = {name: load_space(SHIPPED[name]).data["params"]["flip"]["choices"] for name in SHIPPED}
-    assert flips == {"mnist": [False], "digits": [False], "fashion_mnist": [True],
-                     "cifar10": [True], "image_folder": [False, True]}
+    assert flips == {
+        "mnist": [False],
+        "digits": [False],
+        "fashion_mnist": [True],
+        "cifar10": [True],
+        "image_folder": [False, True],
+    }
 
 
 REQUIRED = {"filters_1", "dense_units", "epochs"}
@@ -413,6 +582,7 @@ def test_shipped_space_names_the_required_parameters(name: str) -> None:
 
 
 # ---------------------------------------------------------------- the `spaces` command
+
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_cli_checks_shipped_space(name: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -452,11 +622,11 @@ def test_cli_lists_shipped_spaces(capsys: pytest.CaptureFixture[str]) -> None:
 
 # ---------------------------------------------------------------- no TensorFlow
 
+
 def test_light_modules_do_not_import_tensorflow() -> None:
     code = (
         "import sweep.spaces, sweep.params, sweep.leaderboard, sweep.study, sweep.cli, sys; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

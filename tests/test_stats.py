@@ -8,12 +8,15 @@ import pytest
 from sweep.stats import accuracy_interval, pack, paired_difference, score, unpack, wilson
 
 
-@pytest.mark.parametrize(("correct", "total", "low", "high"), [
-    (970, 1000, 0.9575, 0.9789),  # textbook Wilson interval
-    (5460, 6000, 0.9025, 0.9170),  # 91 % of 6,000 validation images: ±0.37 points
-    (100, 100, 0.9630, 1.0),       # all right: the interval still has width, and stays ≤ 1
-    (0, 50, 0.0, 0.0713),
-])
+@pytest.mark.parametrize(
+    ("correct", "total", "low", "high"),
+    [
+        (970, 1000, 0.9575, 0.9789),  # textbook Wilson interval
+        (5460, 6000, 0.9025, 0.9170),  # 91 % of 6,000 validation images: ±0.37 points
+        (100, 100, 0.9630, 1.0),  # all right: the interval still has width, and stays ≤ 1
+        (0, 50, 0.0, 0.0713),
+    ],
+)
 def test_wilson_interval(correct: int, total: int, low: float, high: float) -> None:
     assert wilson(correct, total) == pytest.approx((low, high), abs=1e-4)
 
@@ -38,23 +41,29 @@ def test_paired_difference_counts_only_the_images_the_models_disagree_on() -> No
         paired_difference(a, b[:5])
 
 
-@pytest.mark.parametrize(("wins", "losses", "significant"), [
-    (5, 0, False),   # an exact sign test: p = 0.06
-    (9, 0, True),    # p = 0.004
-    (40, 20, True),  # p = 0.01
-    (30, 20, False),  # p = 0.2
-])
+@pytest.mark.parametrize(
+    ("wins", "losses", "significant"),
+    [
+        (5, 0, False),  # an exact sign test: p = 0.06
+        (9, 0, True),  # p = 0.004
+        (40, 20, True),  # p = 0.01
+        (30, 20, False),  # p = 0.2
+    ],
+)
 def test_a_few_disagreements_are_not_taken_for_certainty(wins: int, losses: int, significant: bool) -> None:
     a = np.r_[np.ones(wins, bool), np.zeros(losses, bool), np.ones(1000, bool)]
     b = np.r_[np.zeros(wins, bool), np.ones(losses, bool), np.ones(1000, bool)]
     assert (paired_difference(a, b)[1] > 0) is significant
 
 
-@pytest.mark.parametrize(("curve", "expected"), [
-    ([0.5], 0.5),
-    ([0.5, 0.9, 0.8], 0.85),           # the last two epochs, not the best one
-    ([0.1, 0.2, 0.96, 0.98], 0.97),
-])
+@pytest.mark.parametrize(
+    ("curve", "expected"),
+    [
+        ([0.5], 0.5),
+        ([0.5, 0.9, 0.8], 0.85),  # the last two epochs, not the best one
+        ([0.1, 0.2, 0.96, 0.98], 0.97),
+    ],
+)
 def test_a_trial_scores_its_last_epochs(curve: list[float], expected: float) -> None:
     assert score(curve) == pytest.approx(expected)
 

@@ -1,4 +1,4 @@
-"""The code passes the project's linter (ruff) and type checker (mypy, strict on the package),
+"""The code passes the project's linter and formatter (ruff) and type checker (mypy, strict on the package),
 both configured in pyproject.toml."""
 
 from __future__ import annotations
@@ -21,9 +21,21 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_finds_nothing() -> None:
-    done = subprocess.run([_tool("ruff"), "check", "sweep", "bench", "tests"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [_tool("ruff"), "check", "sweep", "bench", "tests"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_code_is_formatted_by_ruff() -> None:
+    done = subprocess.run(
+        [_tool("ruff"), "format", "--check", "sweep", "bench", "tests"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, "run `ruff format sweep bench tests`:\n" + done.stdout + done.stderr
 
 
 def test_mypy_finds_nothing_in_the_package() -> None:

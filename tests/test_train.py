@@ -18,21 +18,30 @@ from sweep.trials import final_params
 def _trial(params: dict, best_epoch: int) -> optuna.trial.FrozenTrial:
     now = datetime.datetime.now()
     return optuna.trial.FrozenTrial(
-        number=1, state=optuna.trial.TrialState.COMPLETE, value=0.9, values=None,
-        datetime_start=now, datetime_complete=now, params={"epochs": params["epochs"]},
+        number=1,
+        state=optuna.trial.TrialState.COMPLETE,
+        value=0.9,
+        values=None,
+        datetime_start=now,
+        datetime_complete=now,
+        params={"epochs": params["epochs"]},
         distributions={"epochs": IntDistribution(1, 10)},
-        user_attrs={"params": params, "best_epoch": best_epoch}, system_attrs={},
-        intermediate_values={}, trial_id=1,
+        user_attrs={"params": params, "best_epoch": best_epoch},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=1,
     )
 
 
-@pytest.mark.parametrize(("schedule", "stopped", "retrained_epochs"), [
-    ("constant", False, 6), ("cosine", False, 6),  # all its epochs, whatever its best one
-    ("constant", True, 3),  # cut by a deadline after 3 epochs, and complete: those 3
-])
-def test_the_retrain_runs_the_epochs_the_trial_ran(
-    schedule: str, stopped: bool, retrained_epochs: int
-) -> None:
+@pytest.mark.parametrize(
+    ("schedule", "stopped", "retrained_epochs"),
+    [
+        ("constant", False, 6),
+        ("cosine", False, 6),  # all its epochs, whatever its best one
+        ("constant", True, 3),  # cut by a deadline after 3 epochs, and complete: those 3
+    ],
+)
+def test_the_retrain_runs_the_epochs_the_trial_ran(schedule: str, stopped: bool, retrained_epochs: int) -> None:
     params = {**MNIST_BASELINE, "epochs": 6, "lr_schedule": schedule}
     trial = _trial(params, best_epoch=4)
     if stopped:
@@ -44,20 +53,23 @@ TINY = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("schedule", "rates"), [
-    # 100 steps. cosine: warm-up over 5 steps from 4 % of the peak, then half a cosine to 0.
-    ("cosine", {0: 0.04, 1: 0.232, 5: 1.0, 30: 0.8386, 52: 0.5083, 99: 0.0003, 100: 0.0}),
-    # one_cycle: warm-up over 30 steps, half a cosine down over the other 70.
-    ("one_cycle", {0: 0.04, 15: 0.52, 30: 1.0, 65: 0.5, 100: 0.0}),
-    ("constant", None),
-])
-def test_learning_rate_schedules_warm_up_then_decay_to_zero(
-        schedule: str, rates: dict[int, float] | None) -> None:
+@pytest.mark.parametrize(
+    ("schedule", "rates"),
+    [
+        # 100 steps. cosine: warm-up over 5 steps from 4 % of the peak, then half a cosine to 0.
+        ("cosine", {0: 0.04, 1: 0.232, 5: 1.0, 30: 0.8386, 52: 0.5083, 99: 0.0003, 100: 0.0}),
+        # one_cycle: warm-up over 30 steps, half a cosine down over the other 70.
+        ("one_cycle", {0: 0.04, 15: 0.52, 30: 1.0, 65: 0.5, 100: 0.0}),
+        ("constant", None),
+    ],
+)
+def test_learning_rate_schedules_warm_up_then_decay_to_zero(schedule: str, rates: dict[int, float] | None) -> None:
     from sweep.models import schedule as schedule_of
     from sweep.train import new_model
 
-    arch = Architecture.from_params({**TINY, "lr_schedule": schedule, "epochs": 10,
-                                     "batch_size": 10, "learning_rate": 1e-3})
+    arch = Architecture.from_params(
+        {**TINY, "lr_schedule": schedule, "epochs": 10, "batch_size": 10, "learning_rate": 1e-3}
+    )
     model = new_model(arch, (28, 28, 1), 10, 0, train_images=100)  # 10 steps an epoch
     rate = schedule_of(model)
     if rates is None:
@@ -95,8 +107,8 @@ def test_every_batch_trains_though_keras_runs_several_per_call() -> None:
 
     batches = STEPS_PER_EXECUTION + 5  # one full call and a shorter one, every epoch
     arch = Architecture.from_params(
-        {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "batch_size": 2,
-         "epochs": 2})
+        {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "batch_size": 2, "epochs": 2}
+    )
     rng = np.random.default_rng(0)
     x = rng.random((2 * batches - 1, 28, 28, 1), dtype=np.float32)  # the last batch holds one
     model = new_model(arch, (28, 28, 1), 10, 0, len(x))
@@ -110,8 +122,14 @@ def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning(
 
     x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
     batches = make_batches(x, np.arange(10), batch_size=4, num_classes=10, shuffle_seed=0)
-    epochs = [[(int(image.numpy().item()), int(np.argmax(label))) for images, labels in batches
-               for image, label in zip(images, labels)] for _ in range(2)]
+    epochs = [
+        [
+            (int(image.numpy().item()), int(np.argmax(label)))
+            for images, labels in batches
+            for image, label in zip(images, labels)
+        ]
+        for _ in range(2)
+    ]
     assert [sorted(epoch) for epoch in epochs] == [[(i, i) for i in range(10)]] * 2
     assert epochs[0] != epochs[1]  # a new order every epoch
     # Autotuning's thread stalled the end of every epoch for seconds (see make_batches).
@@ -142,19 +160,31 @@ def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial
     from sweep.spaces import parse_space
     from sweep.worker import run_trials
 
-    space = parse_space({"params": {
-        "epochs": {"type": "int", "low": 2, "high": 4},
-        "lr_schedule": {"type": "categorical", "choices": ["constant", "cosine"]},
-    }}, "test")
-    small = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "padding": "same",
-             "pool_last": False, "batch_size": 64, "epochs": 3}
+    space = parse_space(
+        {
+            "params": {
+                "epochs": {"type": "int", "low": 2, "high": 4},
+                "lr_schedule": {"type": "categorical", "choices": ["constant", "cosine"]},
+            }
+        },
+        "test",
+    )
+    small = {
+        **MNIST_BASELINE,
+        "filters_1": 4,
+        "filters_2": 4,
+        "dense_units": 8,
+        "padding": "same",
+        "pool_last": False,
+        "batch_size": 64,
+        "epochs": 3,
+    }
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"}, user_attrs={"is_baseline": True})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"}, user_attrs={"is_first_trial": True})
-    objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(),
-                          deadline=deadline(study))
+    objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(), deadline=deadline(study))
     run_trials(study, objective, trials=4)
     baseline, constant, cosine, first = study.trials
     for full in (baseline, first):  # never cut
@@ -165,7 +195,8 @@ def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial
 
 @pytest.mark.slow
 def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_ones_before(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import time
 
     from sweep import train
@@ -211,8 +242,12 @@ def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
     from sweep.budget import SearchDeadline, TimeLimit
 
     def limit_passed(study: optuna.Study) -> SearchDeadline:  # the time limit, before they start
-        return SearchDeadline(study, timeout=600.0, started=time.monotonic(),
-                              limit=TimeLimit(time.time() - 1, 1_000, 1_100, shared_cores=False))
+        return SearchDeadline(
+            study,
+            timeout=600.0,
+            started=time.monotonic(),
+            limit=TimeLimit(time.time() - 1, 1_000, 1_100, shared_cores=False),
+        )
 
     for cut in _cut_trials(limit_passed):
         assert cut.state == optuna.trial.TrialState.PRUNED
@@ -230,15 +265,22 @@ def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them
     from tests.test_end_to_end import PruneAll
 
     space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 3}}}, "test")
-    small = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8, "padding": "same",
-             "pool_last": False, "batch_size": 64, "epochs": 2}
+    small = {
+        **MNIST_BASELINE,
+        "filters_1": 4,
+        "filters_2": 4,
+        "dense_units": 8,
+        "padding": "same",
+        "pool_last": False,
+        "batch_size": 64,
+        "epochs": 2,
+    }
     pruner = PruneAll()
     study = optuna.create_study(direction="maximize", pruner=pruner)
     study.enqueue_trial({"epochs": 2}, user_attrs={"is_baseline": True})
     study.enqueue_trial({"epochs": 3}, user_attrs={"is_first_trial": True})
     study.enqueue_trial({"epochs": 3})
-    run_trials(study, Objective(load_dataset("digits"), space, small, seed=0, display=Display()),
-               trials=3)
+    run_trials(study, Objective(load_dataset("digits"), space, small, seed=0, display=Display()), trials=3)
     baseline, first, sampled = study.trials
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert len(first.intermediate_values) == 3 and len(sampled.intermediate_values) == 1
@@ -285,15 +327,32 @@ def test_garbage_collection_after_a_trial_skips_the_imported_modules() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("changes", "shape", "classes"), [
-    ({}, (28, 28, 1), 10),                                               # the MNIST notebook
-    ({"conv_blocks": 3, "filters_3": 64, "pool_last": False, "dense_units": 64, "logits": True},
-     (32, 32, 3), 10),                                                   # the CIFAR-10 notebook
-    ({"batch_norm": True, "padding": "same"}, (28, 28, 1), 10),          # batch norm, dense too
-    ({"conv_blocks": 3, "filters_3": 128, "convs_per_block": 2, "padding": "same",
-      "batch_norm": True, "head": "gap", "dense_units": 0}, (28, 28, 1), 10),  # the VGG-style one
-    ({"convs_per_block": 2, "augment": 0.1, "flip": True}, (40, 30, 3), 7),
-])
+@pytest.mark.parametrize(
+    ("changes", "shape", "classes"),
+    [
+        ({}, (28, 28, 1), 10),  # the MNIST notebook
+        (
+            {"conv_blocks": 3, "filters_3": 64, "pool_last": False, "dense_units": 64, "logits": True},
+            (32, 32, 3),
+            10,
+        ),  # the CIFAR-10 notebook
+        ({"batch_norm": True, "padding": "same"}, (28, 28, 1), 10),  # batch norm, dense too
+        (
+            {
+                "conv_blocks": 3,
+                "filters_3": 128,
+                "convs_per_block": 2,
+                "padding": "same",
+                "batch_norm": True,
+                "head": "gap",
+                "dense_units": 0,
+            },
+            (28, 28, 1),
+            10,
+        ),  # the VGG-style one
+        ({"convs_per_block": 2, "augment": 0.1, "flip": True}, (40, 30, 3), 7),
+    ],
+)
 def test_param_count_is_what_keras_builds(changes: dict, shape: tuple[int, int, int], classes: int) -> None:
     from sweep.train import new_model
 

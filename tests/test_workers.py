@@ -36,9 +36,14 @@ def _space(folder: Path) -> str:
 
 
 def _sweep_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "sweep", *args], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _check_study(study: optuna.Study, trials: int, leaderboard: Path) -> None:
@@ -55,8 +60,27 @@ def _check_study(study: optuna.Study, trials: int, leaderboard: Path) -> None:
 
 def test_two_worker_processes_fill_one_study_exactly(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    assert main(["sweep", "--dataset", "digits", "--space", _space(tmp_path), "--trials", "5",
-                 "--workers", "2", "--recycle", "2", "--no-retrain", "--results", str(results)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "digits",
+                "--space",
+                _space(tmp_path),
+                "--trials",
+                "5",
+                "--workers",
+                "2",
+                "--recycle",
+                "2",
+                "--no-retrain",
+                "--results",
+                str(results),
+            ]
+        )
+        == 0
+    )
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{results / 'digits' / 'study.db'}")
     _check_study(study, 5, results / "digits" / "leaderboard.csv")
     logs = [p.read_text() for p in sorted((results / "digits" / "workers").glob("worker-*.log"))]
@@ -65,6 +89,7 @@ def test_two_worker_processes_fill_one_study_exactly(tmp_path: Path) -> None:
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -75,8 +100,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on loopback; yields its URL. Skips without PostgreSQL."""
-    bindir = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-                   if (p / "initdb").exists()), None)
+    bindir = next(
+        (p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (p / "initdb").exists()), None
+    )
     initdb = shutil.which("initdb") or (bindir and str(bindir / "initdb"))
     if not initdb:
         pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
@@ -91,27 +117,56 @@ def postgres() -> Iterator[str]:
             pytest.skip("running as root without runuser to start PostgreSQL as 'postgres'")
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", _free_port()
-    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "start",
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         yield url
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_worker_started_by_hand_replaces_its_process_every_recycle_trials(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    assert main(["sweep", "--dataset", "digits", "--space", _space(tmp_path), "--trials", "1",
-                 "--workers", "1", "--no-retrain", "--results", str(results)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "digits",
+                "--space",
+                _space(tmp_path),
+                "--trials",
+                "1",
+                "--workers",
+                "1",
+                "--no-retrain",
+                "--results",
+                str(results),
+            ]
+        )
+        == 0
+    )
     storage = f"sqlite:///{results / 'digits' / 'study.db'}"
-    worker = _sweep_process("worker", "--storage", storage, "--study", "digits", "--trials", "3",
-                            "--recycle", "1")
+    worker = _sweep_process("worker", "--storage", storage, "--study", "digits", "--trials", "3", "--recycle", "1")
     out, _ = worker.communicate(timeout=600)
     assert worker.returncode == 0, out
     # Two trials, each in its own child process: the first child leaves to be replaced.
@@ -126,9 +181,22 @@ def test_a_worker_on_another_machine_joins_a_postgres_study(postgres: str, tmp_p
     # "Machine A" creates the study and runs trials; "machine B" joins with the URL and name
     # only, and keeps its results in its own folder.
     a, b = tmp_path / "a", tmp_path / "b"
-    starter = _sweep_process("sweep", "--dataset", "digits", "--space", _space(tmp_path),
-                             "--trials", "6", "--storage", postgres, "--study", "shared",
-                             "--no-retrain", "--results", str(a))
+    starter = _sweep_process(
+        "sweep",
+        "--dataset",
+        "digits",
+        "--space",
+        _space(tmp_path),
+        "--trials",
+        "6",
+        "--storage",
+        postgres,
+        "--study",
+        "shared",
+        "--no-retrain",
+        "--results",
+        str(a),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the worker needs the study to exist first
         try:
@@ -139,8 +207,7 @@ def test_a_worker_on_another_machine_joins_a_postgres_study(postgres: str, tmp_p
         time.sleep(0.5)
     # --recycle 1: the joiner trains each trial in a fresh child process, as a long-running
     # worker on another machine would every 5 trials to keep its memory flat.
-    joiner = _sweep_process("worker", "--storage", postgres, "--study", "shared", "--results", str(b),
-                            "--recycle", "1")
+    joiner = _sweep_process("worker", "--storage", postgres, "--study", "shared", "--results", str(b), "--recycle", "1")
     out_a, _ = starter.communicate(timeout=600)
     out_b, _ = joiner.communicate(timeout=600)
     assert starter.returncode == 0, out_a
@@ -149,22 +216,52 @@ def test_a_worker_on_another_machine_joins_a_postgres_study(postgres: str, tmp_p
     study = optuna.load_study(study_name="shared", storage=postgres)
     _check_study(study, 6, a / "digits" / "leaderboard.csv")
     # Any machine can read the leaderboard from the storage.
-    assert main(["leaderboard", "--dataset", "digits", "--storage", postgres, "--study", "shared",
-                 "--results", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "leaderboard",
+                "--dataset",
+                "digits",
+                "--storage",
+                postgres,
+                "--study",
+                "shared",
+                "--results",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     _check_study(study, 6, tmp_path / "c" / "digits" / "leaderboard.csv")
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("postgresql://postgres@127.0.0.1:{port}/nosuchdb", "nosuchdb"),
-    ("postgresql://nobody:wrong@127.0.0.1:{port}/postgres", "nobody"),
-    ("postgresql://postgres@127.0.0.1:{closed}/postgres", "cannot"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("postgresql://postgres@127.0.0.1:{port}/nosuchdb", "nosuchdb"),
+        ("postgresql://nobody:wrong@127.0.0.1:{port}/postgres", "nobody"),
+        ("postgresql://postgres@127.0.0.1:{closed}/postgres", "cannot"),
+    ],
+)
 def test_storage_errors_are_one_line(postgres: str, url: str, expected: str, tmp_path: Path) -> None:
     port = postgres.rsplit(":", 1)[1].split("/")[0]
     result = subprocess.run(
-        [sys.executable, "-m", "sweep", "sweep", "--dataset", "digits", "--results", str(tmp_path),
-         "--storage", url.format(port=port, closed=_free_port())],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "sweep",
+            "sweep",
+            "--dataset",
+            "digits",
+            "--results",
+            str(tmp_path),
+            "--storage",
+            url.format(port=port, closed=_free_port()),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -173,13 +270,26 @@ def test_storage_errors_are_one_line(postgres: str, url: str, expected: str, tmp
 
 # --- crash recovery -------------------------------------------------------------------------
 
+
 def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) -> None:
     results, trials = tmp_path / "results", 6
     board_path = results / "digits" / "leaderboard.csv"
     db = f"sqlite:///{results / 'digits' / 'study.db'}"
     # One worker, in the process we kill: a worker killed in the middle of its trial.
-    args = ["sweep", "--dataset", "digits", "--space", _space(tmp_path), "--trials", str(trials),
-            "--no-retrain", "--results", str(results), "--workers", "1"]
+    args = [
+        "sweep",
+        "--dataset",
+        "digits",
+        "--space",
+        _space(tmp_path),
+        "--trials",
+        str(trials),
+        "--no-retrain",
+        "--results",
+        str(results),
+        "--workers",
+        "1",
+    ]
     fast_heartbeat = {"SWEEP_HEARTBEAT_SECONDS": "1"}
     victim = _sweep_process(*args, env=fast_heartbeat)
     kill_after = random.Random(7).uniform(0.5, 3.0)  # seconds into a running trial
@@ -227,46 +337,97 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
     _check_study(after, trials, board_path)
 
 
-def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_private(
-        tmp_path: Path) -> None:
+def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_private(tmp_path: Path) -> None:
     from sweep.config import STORAGE_VARIABLE
     from sweep.pool import worker_command, worker_env
 
     url = "postgresql://me:s3cret@db/sweep"
-    command = worker_command("study", index=0, max_trials=5, trials=None, timeout=None,
-                             results=None, data_dir=None)
+    command = worker_command("study", index=0, max_trials=5, trials=None, timeout=None, results=None, data_dir=None)
     assert not any("s3cret" in part for part in command)
     assert worker_env(url)[STORAGE_VARIABLE] == url
-    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--space",
-                 _space(tmp_path), "--trials", "2", "--workers", "2", "--no-retrain"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "digits",
+                "--results",
+                str(tmp_path),
+                "--space",
+                _space(tmp_path),
+                "--trials",
+                "2",
+                "--workers",
+                "2",
+                "--no-retrain",
+            ]
+        )
+        == 0
+    )
     for log in (tmp_path / "digits" / "workers").glob("*.log"):
         assert log.stat().st_mode & 0o077 == 0, log  # the user's only
 
 
 def test_a_sweep_whose_workers_all_fail_exits_non_zero(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import sweep.pool
 
-    monkeypatch.setattr(sweep.pool, "worker_command",
-                        lambda *args, **kwargs: [sys.executable, "-c", "raise SystemExit(3)"])
-    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--space",
-                 _space(tmp_path), "--trials", "2", "--workers", "2"]) == 1
+    monkeypatch.setattr(
+        sweep.pool, "worker_command", lambda *args, **kwargs: [sys.executable, "-c", "raise SystemExit(3)"]
+    )
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "digits",
+                "--results",
+                str(tmp_path),
+                "--space",
+                _space(tmp_path),
+                "--trials",
+                "2",
+                "--workers",
+                "2",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"sweep: all 2 worker processes failed; see their logs in {tmp_path / 'digits' / 'workers'}/"]
 
 
 def test_a_sweep_in_which_no_trial_completes_exits_non_zero(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import sweep.train
 
     def broken(*args: object) -> None:
         raise RuntimeError("simulated: every model fails")
 
     monkeypatch.setattr(sweep.train, "new_model", broken)
-    assert main(["sweep", "--dataset", "digits", "--results", str(tmp_path), "--space",
-                 _space(tmp_path), "--trials", "2", "--workers", "1"]) == 1
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "digits",
+                "--results",
+                str(tmp_path),
+                "--space",
+                _space(tmp_path),
+                "--trials",
+                "2",
+                "--workers",
+                "1",
+            ]
+        )
+        == 1
+    )
     out, err = capsys.readouterr()
     assert "5 trials failed in a row; stopping" in out
     assert err.strip().splitlines() == [
         f"sweep: no trial completed, so there is nothing to retrain; see the error column of "
-        f"{tmp_path / 'digits' / 'leaderboard.csv'}"]
+        f"{tmp_path / 'digits' / 'leaderboard.csv'}"
+    ]
