@@ -1,15 +1,23 @@
-"""Shared test set-up: no test may read the real datasets or the user's Keras cache."""
+"""Shared test set-up: no test may read the real datasets or the user's Keras cache; sweep as a
+subprocess; a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The checks in tests/fixtures.py report what failed as the tests' own asserts do.
+pytest.register_assert_rewrite("tests.fixtures")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,3 +39,68 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
         text=True,
         timeout=timeout,
     )
+
+
+def sweep_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``python -m sweep ARGS`` started in the background, stdout and stderr together."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback; yields its URL. Skips without PostgreSQL."""
+    bindir = next(
+        (p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (p / "initdb").exists()), None
+    )
+    initdb = shutil.which("initdb") or (bindir and str(bindir / "initdb"))
+    if not initdb:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    pg_ctl = str(Path(initdb).with_name("pg_ctl"))
+    # PostgreSQL refuses to run as root, so the cluster runs as 'postgres', which must be able
+    # to reach its folder: pytest's own temporary root is private to us.
+    folder = Path(tempfile.mkdtemp(prefix="sweep-postgres-"))
+    os.chmod(folder, 0o777)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser to start PostgreSQL as 'postgres'")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", free_port()
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield url
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

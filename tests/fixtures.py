@@ -1,4 +1,5 @@
-"""Builders for tiny, deterministic datasets in the exact on-disk formats `sweep.datasets` reads.
+"""Builders shared by the tests: tiny, deterministic datasets in the exact on-disk formats
+`sweep.datasets` reads, search spaces, made-up trials, and checks of a sweep's results.
 
 Images carry a class-dependent pattern (a bright horizontal band whose position depends on the
 class, plus noise) so that a small model can actually learn them.
@@ -13,8 +14,17 @@ import struct
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import optuna
+import pandas as pd
+import yaml
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from sweep.datasets import Dataset
+from sweep.params import MNIST_BASELINE
+from sweep.spaces import SearchSpace, parse_space, shipped_spaces
 
 CIFAR_LABEL_NAMES = [
     "airplane",
@@ -149,3 +159,127 @@ def write_image_folder(
             for i, pixels in enumerate(images):
                 Image.fromarray(pixels).convert(mode).save(class_dir / f"{i:03d}.{ext}")
     return folder
+
+
+def check_common(d: Dataset, n_total_train: int, n_test: int, shape: tuple[int, int, int]) -> None:
+    """Shapes, dtypes and ranges every Dataset must satisfy."""
+    assert d.input_shape == shape
+    assert d.x_train.shape[1:] == d.x_val.shape[1:] == d.x_test.shape[1:] == shape
+    assert len(d.x_train) + len(d.x_val) == n_total_train
+    assert len(d.x_test) == n_test
+    for x, y in ((d.x_train, d.y_train), (d.x_val, d.y_val), (d.x_test, d.y_test)):
+        assert x.dtype == np.float32 and y.dtype == np.int64
+        assert len(x) == len(y) and y.ndim == 1
+        assert 0.0 <= x.min() and x.max() <= 1.0
+        assert set(np.unique(y)) <= set(range(d.num_classes))
+    assert d.x_train.max() > 0.5  # scaled, not all black
+
+
+# --- search spaces and models --------------------------------------------------------------
+
+SOURCE = "my_space.yaml"
+
+
+def parse(text: str, source: str = SOURCE) -> SearchSpace:
+    """The search space of YAML ``text``, as if read from the file ``source``."""
+    return parse_space(yaml.safe_load(text), source)
+
+
+# The search spaces that ship with sweep, by name (mnist, ..., image_folder).
+SHIPPED = {path.stem: path for path in shipped_spaces()}
+
+# A tiny space so that every trial trains for a few seconds on digits.
+FAST_SPACE = """\
+params:
+  filters_1:     {type: int, low: 8, high: 32, step: 8}
+  dense_units:   {type: categorical, choices: [32, 64]}
+  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+  epochs:        {type: int, low: 2, high: 4}
+"""
+
+
+def space_file(folder: Path) -> str:
+    """FAST_SPACE written to `folder`/space.yaml; returns its path."""
+    path = folder / "space.yaml"
+    path.write_text(FAST_SPACE)
+    return str(path)
+
+
+# The MNIST notebook's CNN, with few filters and units: quick to build and train.
+TINY = {**MNIST_BASELINE, "filters_1": 4, "filters_2": 4, "dense_units": 8}
+
+
+# --- trials and studies --------------------------------------------------------------------
+
+
+def timed_trial(
+    number: int,
+    value: float | None,
+    *,
+    fit: float | None = 100.0,
+    epochs_run: int = 5,
+    epochs: int = 5,
+    best_epoch: int = 5,
+    schedule: str = "constant",
+    state: TrialState = TrialState.COMPLETE,
+    epochs_seconds: float | None = None,
+    stopped: bool = False,
+    baseline: bool = False,
+) -> FrozenTrial:
+    """A trial with the epochs and timings the time limit (`sweep.budget`) reads."""
+    attrs: dict[str, Any] = {
+        "params": {"epochs": epochs, "lr_schedule": schedule},
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+    }
+    if stopped:
+        attrs["stopped"] = "timeout"
+    if baseline:
+        attrs["is_baseline"] = True
+    if fit is not None:
+        attrs["fit_seconds"] = fit
+    if epochs_seconds is not None:
+        attrs["epochs_seconds"] = epochs_seconds
+    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None, user_attrs=attrs)
+    made.number = number
+    return made
+
+
+def candidate_trial(
+    number: int,
+    value: float | None,
+    *,
+    baseline: bool = False,
+    dense: int = 128,
+    state: TrialState = TrialState.COMPLETE,
+) -> FrozenTrial:
+    """A trial that may become the answer (`sweep.rescore`); trials differ in their dense units."""
+    attrs: dict[str, Any] = {"params": {"dense_units": dense, "epochs": 5}}
+    if baseline:
+        attrs["is_baseline"] = True
+    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None, user_attrs=attrs)
+    made.number = number
+    return made
+
+
+class PruneAll(optuna.pruners.BasePruner):
+    """Prunes every trial at its first report, and remembers which trials asked."""
+
+    def __init__(self) -> None:
+        self.asked: set[int] = set()
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        self.asked.add(trial.number)
+        return True
+
+
+def check_study(study: optuna.Study, trials: int, leaderboard: Path) -> None:
+    """TRIALS finished trials, numbers unique and gapless, and the CSV says what storage says."""
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers)))
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == trials
+    board = pd.read_csv(leaderboard)
+    assert sorted(board["trial"]) == numbers
+    stored = {t.number: t.state.name.lower() for t in study.trials}
+    assert dict(zip(board["trial"], board["state"])) == stored

@@ -96,19 +96,6 @@ def test_floor_seconds_is_flops_over_rate() -> None:
     assert floor_seconds(1e9, 1.0, images=3) == pytest.approx(3.0)
 
 
-def test_cpu_info_reads_the_first_processors_fields(tmp_path: Path) -> None:
-    from sweep.backend import cpu_info
-
-    info = tmp_path / "cpuinfo"
-    info.write_text(
-        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nmodel name\t: other\n"
-    )
-    assert cpu_info("model name", str(info)) == "AMD EPYC"
-    assert cpu_info("flags", str(info)).split() == ["fpu", "avx2", "fma"]
-    assert cpu_info("bogomips", str(info)) == ""
-    assert cpu_info("flags", str(tmp_path / "missing")) == ""
-
-
 def _timed_trial(number: int, start: float, end: float, fit: float) -> FrozenTrial:
     zero = datetime(2026, 1, 1)
     return FrozenTrial(

@@ -3,52 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
-from optuna.trial import FrozenTrial, TrialState, create_trial
+from optuna.trial import FrozenTrial, TrialState
 
 from sweep.budget import (
     AFTER_RETRAIN_SECONDS,
     SHARED_CORES_FACTOR,
     TimeLimit,
     as_monotonic,
-    best_of,
     duration,
 )
-
-
-def trial(
-    number: int,
-    value: float | None,
-    *,
-    fit: float | None = 100.0,
-    epochs_run: int = 5,
-    epochs: int = 5,
-    best_epoch: int = 5,
-    schedule: str = "constant",
-    state: TrialState = TrialState.COMPLETE,
-    epochs_seconds: float | None = None,
-    stopped: bool = False,
-    baseline: bool = False,
-) -> FrozenTrial:
-    attrs: dict[str, Any] = {
-        "params": {"epochs": epochs, "lr_schedule": schedule},
-        "epochs_run": epochs_run,
-        "best_epoch": best_epoch,
-    }
-    if stopped:
-        attrs["stopped"] = "timeout"
-    if baseline:
-        attrs["is_baseline"] = True
-    if fit is not None:
-        attrs["fit_seconds"] = fit
-    if epochs_seconds is not None:
-        attrs["epochs_seconds"] = epochs_seconds
-    made = create_trial(state=state, value=value if state == TrialState.COMPLETE else None, user_attrs=attrs)
-    made.number = number
-    return made
-
+from tests.fixtures import timed_trial
 
 # 100 s for 5 epochs of 1,000 images: 0.02 s per image-epoch.
 LIMIT = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shared_cores=False)
@@ -59,20 +25,20 @@ SHARED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shar
     ("limit", "made", "seconds"),
     [
         # Same epochs, 10 % more images (train + validation).
-        (LIMIT, trial(0, 0.9), 110.0),
+        (LIMIT, timed_trial(0, 0.9), 110.0),
         # All its epochs, whatever its best epoch and schedule: its score is its last epochs'.
-        (LIMIT, trial(0, 0.9, best_epoch=2), 110.0),
-        (LIMIT, trial(0, 0.9, best_epoch=2, schedule="cosine"), 110.0),
+        (LIMIT, timed_trial(0, 0.9, best_epoch=2), 110.0),
+        (LIMIT, timed_trial(0, 0.9, best_epoch=2, schedule="cosine"), 110.0),
         # Pruned after 1 of 5 epochs, that epoch took 20 s; a retrain would run all 5.
-        (LIMIT, trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 110.0),
+        (LIMIT, timed_trial(0, None, fit=20.0, epochs_run=1, best_epoch=1, state=TrialState.PRUNED), 110.0),
         # Cut by a deadline 30 s into its second epoch: its one whole epoch took 20 s, and it is
         # retrained for the one epoch it ran.
-        (LIMIT, trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0, stopped=True), 22.0),
+        (LIMIT, timed_trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0, stopped=True), 22.0),
         # Trials that shared the cores ran slower than the retrain will, with all of them.
-        (SHARED, trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
+        (SHARED, timed_trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
         # No timing recorded (a trial from before the time limit existed, or one that failed early).
-        (LIMIT, trial(0, 0.9, fit=None), None),
-        (LIMIT, trial(0, 0.9, epochs_run=0), None),
+        (LIMIT, timed_trial(0, 0.9, fit=None), None),
+        (LIMIT, timed_trial(0, 0.9, epochs_run=0), None),
     ],
 )
 def test_retrain_seconds_scale_the_trials_own_speed(limit: TimeLimit, made: FrozenTrial, seconds: float | None) -> None:
@@ -84,33 +50,27 @@ def test_retrain_seconds_scale_the_trials_own_speed(limit: TimeLimit, made: Froz
     [
         # Nothing complete yet: only what follows the retrain is kept back.
         ([], 0.0),
-        ([trial(0, None, state=TrialState.PRUNED)], 0.0),
-        ([trial(0, None, state=TrialState.RUNNING)], 0.0),
+        ([timed_trial(0, None, state=TrialState.PRUNED)], 0.0),
+        ([timed_trial(0, None, state=TrialState.RUNNING)], 0.0),
         # The best trial's retrain is kept back, not the slowest trial's.
-        ([trial(0, 0.95, fit=100.0), trial(1, 0.90, fit=1000.0)], 110.0),
+        ([timed_trial(0, 0.95, fit=100.0), timed_trial(1, 0.90, fit=1000.0)], 110.0),
         # A costlier net becomes the best: the search must end earlier.
-        ([trial(0, 0.95, fit=100.0), trial(1, 0.97, fit=1000.0)], 1100.0),
+        ([timed_trial(0, 0.95, fit=100.0), timed_trial(1, 0.97, fit=1000.0)], 1100.0),
         # Ties go to the earlier trial, as on the leaderboard.
-        ([trial(3, 0.95, fit=1000.0), trial(2, 0.95, fit=100.0)], 110.0),
+        ([timed_trial(3, 0.95, fit=1000.0), timed_trial(2, 0.95, fit=100.0)], 110.0),
         # The baseline's retrain is kept back too (the gain is measured against it)...
-        ([trial(0, 0.90, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0 + 110.0),
+        ([timed_trial(0, 0.90, fit=50.0, baseline=True), timed_trial(1, 0.95, fit=100.0)], 55.0 + 110.0),
         # ...once: when it is the best, it is the answer.
-        ([trial(0, 0.96, fit=50.0, baseline=True), trial(1, 0.95, fit=100.0)], 55.0),
+        ([timed_trial(0, 0.96, fit=50.0, baseline=True), timed_trial(1, 0.95, fit=100.0)], 55.0),
     ],
 )
 def test_the_search_ends_early_enough_for_the_best_trials_retrain(trials: list[FrozenTrial], reserved: float) -> None:
     assert LIMIT.search_ends_at(trials) == pytest.approx(10_000.0 - reserved - AFTER_RETRAIN_SECONDS)
 
 
-def test_best_of_takes_completed_trials_only() -> None:
-    assert best_of([]) is None
-    assert best_of([trial(0, None, state=TrialState.PRUNED)]) is None
-    assert best_of([trial(0, 0.9), trial(1, 0.95), trial(2, None, state=TrialState.FAIL)]).number == 1
-
-
 def test_a_retrain_is_skipped_only_when_it_would_end_after_the_limit() -> None:
     now = time.time()
-    needs_110 = trial(0, 0.9)
+    needs_110 = timed_trial(0, 0.9)
     enough = TimeLimit(now + 110 + AFTER_RETRAIN_SECONDS + 60, 1_000, 1_100, shared_cores=False)
     assert enough.skip_line(needs_110, "the baseline") is None
     short = TimeLimit(now + 60, 1_000, 1_100, shared_cores=False)
@@ -118,7 +78,7 @@ def test_a_retrain_is_skipped_only_when_it_would_end_after_the_limit() -> None:
     assert line is not None and line.startswith("Not retraining the baseline: it needs about 1.8 min")
     assert "--time-limit" in line
     # Unknown cost (no timing, or no baseline trial): retrain, there is no telling.
-    assert short.skip_line(trial(0, 0.9, fit=None), "the baseline") is None
+    assert short.skip_line(timed_trial(0, 0.9, fit=None), "the baseline") is None
     assert short.skip_line(None, "the baseline") is None
 
 
@@ -157,49 +117,6 @@ def test_the_search_deadline_is_the_earlier_of_the_timeout_and_the_time_limit(
     assert search_deadline(optuna.create_study(), None, started, None) is None
 
 
-@pytest.mark.parametrize(
-    ("timeout_left", "limit_left", "finished", "says"),
-    [
-        (-1, None, 2, "Timeout of 720s reached"),  # the timeout passed
-        (-1, 1e6, 2, "Timeout of 720s reached"),  # both could; the timeout came first
-        (100, -1, 2, "Search ended with"),  # the time limit needs the rest
-        (None, -1, 2, "Search ended with"),  # no timeout at all
-        (100, -200, 2, "Search ended past the time limit"),  # first trials ran past the limit itself
-        (100, 1e6, 2, None),  # neither passed (it stopped failing)
-        (None, None, 2, None),  # nothing to pass
-        (-1, -1, 3, None),  # TRIALS reached: no deadline ended it
-    ],
-)
-def test_the_search_says_which_deadline_ended_it(
-    timeout_left: float | None, limit_left: float | None, finished: int, says: str | None
-) -> None:
-    import optuna
-
-    from sweep.budget import search_deadline
-    from sweep.config import SweepConfig
-    from sweep.search import early_end
-
-    study = optuna.create_study(direction="maximize")
-    for number in range(finished):
-        study.add_trial(trial(number, 0.9 + number / 100))
-    timeout = 720.0 if timeout_left is not None else None
-    started = time.monotonic() - 720.0 + (timeout_left or 0.0)
-    # The best trial's retrain (about 110 s) and what follows are kept back from the limit.
-    limit = (
-        None
-        if limit_left is None
-        else TimeLimit(time.time() + limit_left + 110 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
-    )
-    settings = SweepConfig(trials=3, timeout=timeout, time_limit=1140.0 if limit else None)
-    line = early_end(study, settings, search_deadline(study, timeout, started, limit), limit)
-    assert (line is None) if says is None else line.startswith(says)
-    kerastuner = SweepConfig(trials=3, timeout=timeout, engine="kerastuner")
-    # KerasTuner says so itself.
-    assert early_end(study, kerastuner, search_deadline(study, timeout, started, None), None) is None
-    if says == "Search ended with":
-        assert f"retraining trial {finished - 1} (about 1.8 min)" in line
-
-
 def test_a_starting_point_gets_a_share_of_the_time_left_and_room_for_its_retrain() -> None:
     from sweep.budget import STARTING_POINT_SHARE
 
@@ -231,7 +148,7 @@ def test_epochs_that_fit(planned: int, done: int, seconds: float, fit: int) -> N
 def test_the_fastest_rate_any_trial_reached() -> None:
     from sweep.budget import fastest_rate
 
-    slow, fast, untimed = trial(0, 0.9), trial(1, 0.9), trial(2, None, state=TrialState.PRUNED)
+    slow, fast, untimed = timed_trial(0, 0.9), timed_trial(1, 0.9), timed_trial(2, None, state=TrialState.PRUNED)
     slow.user_attrs.update(train_flops=1e9, epochs_seconds=10.0, epochs_run=5)  # 0.5 GFLOP/s
     fast.user_attrs.update(train_flops=4e9, epochs_seconds=10.0, epochs_run=5)  # 2 GFLOP/s
     assert fastest_rate([slow, fast, untimed]) == pytest.approx(2e9)
@@ -241,8 +158,8 @@ def test_the_fastest_rate_any_trial_reached() -> None:
 def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     from sweep.rescore import FOLDS
 
-    base = trial(0, 0.90, fit=50.0, baseline=True)
-    best, second = trial(1, 0.95, fit=100.0), trial(2, 0.94, fit=200.0, schedule="cosine")
+    base = timed_trial(0, 0.90, fit=50.0, baseline=True)
+    best, second = timed_trial(1, 0.95, fit=100.0), timed_trial(2, 0.94, fit=200.0, schedule="cosine")
     plain = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False)
     checked = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=2000.0)
     trials = [base, best, second]
@@ -288,7 +205,7 @@ def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(monkeypatc
         "trials 90% of it, idle 1.6 min), retraining 1.7 min; 9.0 min of it unused."
     )
     start = datetime(2026, 1, 1)
-    ran = trial(0, 0.9)
+    ran = timed_trial(0, 0.9)
     ran.datetime_start, ran.datetime_complete = start, start + timedelta(seconds=100)
     assert busy_seconds([ran], (start + timedelta(seconds=40)).timestamp()) == pytest.approx(60)
     assert busy_seconds([ran], None) == 0.0

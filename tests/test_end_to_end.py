@@ -22,18 +22,9 @@ from PIL import Image
 
 from sweep.cli import main
 from tests.conftest import REPO, run_cli
-from tests.fixtures import write_cifar10, write_image_folder
+from tests.fixtures import FAST_SPACE, PruneAll, write_cifar10, write_image_folder
 
 pytestmark = pytest.mark.slow
-
-# A tiny space so that every trial trains for a few seconds on digits.
-FAST_SPACE = """\
-params:
-  filters_1:     {type: int, low: 8, high: 32, step: 8}
-  dense_units:   {type: categorical, choices: [32, 64]}
-  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
-  epochs:        {type: int, low: 2, high: 4}
-"""
 
 
 # Tests that patch training code need the trials to run in this process.
@@ -320,17 +311,6 @@ def test_ctrl_c_leaves_valid_results_and_the_next_run_resumes(tmp_path: Path, mo
     assert _sweep(tmp_path, space, "--trials", "3", "--no-retrain") == 0
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     assert board["state"].isin(["complete", "pruned"]).sum() == 3
-
-
-class PruneAll(optuna.pruners.BasePruner):
-    """Prunes every trial at its first report, and remembers which trials asked."""
-
-    def __init__(self) -> None:
-        self.asked: set[int] = set()
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        self.asked.add(trial.number)
-        return True
 
 
 def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Tests for sweep.spaces: YAML search-space files → Optuna distributions, grids and fit checks.
+"""Tests for sweep.spaces: YAML search-space files → Optuna distributions, membership and fit checks.
 
 Fast: no TensorFlow, no training.
 """
@@ -14,19 +14,12 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweep.cli import main
+from sweep import spaces
 from sweep.errors import UsageError
 from sweep.params import baseline_params
-from sweep.spaces import load_space, parse_space, shipped_spaces
-from sweep.study import grid
-
-REPO = Path(__file__).resolve().parent.parent
-SOURCE = "my_space.yaml"
-
-
-def parse(text: str):
-    return parse_space(yaml.safe_load(text), SOURCE)
-
+from sweep.spaces import load_space
+from tests.conftest import REPO
+from tests.fixtures import SHIPPED, SOURCE, parse
 
 # ---------------------------------------------------------------- valid parameters
 
@@ -416,30 +409,33 @@ def test_suggested_spelling_is_a_yaml_float(text: str, spelled: str) -> None:
     assert isinstance(yaml.safe_load(spelled), float)
 
 
-# ---------------------------------------------------------------- grid
+# ---------------------------------------------------------------- contains
+
+CONTAINS = [
+    ("int-step-on-grid", IntDistribution(16, 64, step=16), 32, True),
+    ("int-step-off-grid", IntDistribution(16, 64, step=16), 40, False),
+    ("int-below", IntDistribution(16, 64, step=16), 0, False),
+    ("int-above", IntDistribution(16, 64, step=16), 80, False),
+    ("int-bool-is-not-int", IntDistribution(0, 2), True, False),
+    ("int-str", IntDistribution(0, 2), "1", False),
+    ("int-none", IntDistribution(0, 2), None, False),
+    ("float-log-inside", FloatDistribution(1e-4, 3e-3, log=True), 1e-3, True),
+    ("float-log-low-edge", FloatDistribution(1e-4, 3e-3, log=True), 1e-4, True),
+    ("float-log-outside", FloatDistribution(1e-4, 3e-3, log=True), 1e-2, False),
+    ("float-int-value", FloatDistribution(0.0, 0.5), 0, True),
+    ("float-step-on-grid", FloatDistribution(0.0, 0.5, step=0.1), 0.3, True),
+    ("float-step-off-grid", FloatDistribution(0.0, 0.5, step=0.1), 0.25, False),
+    ("categorical-in", CategoricalDistribution([64, 128, 256]), 128, True),
+    ("categorical-out", CategoricalDistribution([64, 128, 256]), 32, False),
+    ("categorical-bool-in", CategoricalDistribution([False, True]), False, True),
+    ("categorical-str-out", CategoricalDistribution(["same"]), "valid", False),
+]
 
 
-def test_grid_of_a_stepped_space() -> None:
-    space = parse(
-        "params:\n"
-        "  filters_1: {type: int, low: 16, high: 64, step: 16}\n"
-        "  conv_blocks: {type: int, low: 1, high: 3}\n"
-        "  dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}\n"
-        "  batch_norm: {type: categorical, choices: [false, true]}\n"
-    )
-    assert grid(space) == {
-        "filters_1": [16, 32, 48, 64],
-        "conv_blocks": [1, 2, 3],
-        "dropout": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
-        "batch_norm": [False, True],
-    }
-
-
-def test_grid_needs_a_step_for_floats() -> None:
-    space = parse("params:\n  learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
-    with pytest.raises(UsageError, match="grid") as caught:
-        grid(space)
-    assert SOURCE in str(caught.value) and "'learning_rate'" in str(caught.value)
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize(("dist", "value", "expected"), [c[1:] for c in CONTAINS], ids=[c[0] for c in CONTAINS])
+def test_contains(dist, value, expected: bool) -> None:
+    assert spaces.contains(dist, value) is expected
 
 
 # ---------------------------------------------------------------- check_fits
@@ -528,9 +524,6 @@ def test_same_padding_depth_limit(high: int, fits: bool) -> None:
             space.check_fits(baseline, MNIST_SHAPE)
 
 
-SHIPPED = {path.stem: path for path in shipped_spaces()}
-
-
 def test_the_expected_spaces_ship() -> None:
     assert set(SHIPPED) == {*DATASET_SHAPES, "image_folder"}
 
@@ -579,45 +572,6 @@ def test_shipped_space_names_the_required_parameters(name: str) -> None:
     assert REQUIRED <= names
     assert EXPECTED <= names
     assert any(n.startswith("filters_") for n in names)
-
-
-# ---------------------------------------------------------------- the `spaces` command
-
-
-@pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_cli_checks_shipped_space(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["spaces", "--check", str(SHIPPED[name])]) == 0
-    out, err = capsys.readouterr()
-    assert out.startswith(f"OK: {SHIPPED[name]}") and err == ""
-    assert ("first trial(s)" in out) == bool(load_space(SHIPPED[name]).first_trials)
-
-
-def test_cli_rejects_bad_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text("params:\n  dropout: {type: float, low: 0.0, high: 1.5}\n")
-    assert main(["spaces", "--check", str(path)]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.count("\n") == 1 and err.startswith("sweep: ")
-    assert str(path) in err and "dropout" in err
-
-
-def test_cli_checks_space_against_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Valid YAML, but too deep for 8×8 digits with 'valid' padding.
-    path = tmp_path / "deep.yaml"
-    path.write_text("params:\n  padding: {type: categorical, choices: [valid]}\n")
-    assert main(["spaces", "--check", str(path)]) == 0
-    capsys.readouterr()
-    assert main(["spaces", "--check", str(path), "--dataset", "digits"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "does not fit 8×8" in err and str(path) in err
-
-
-def test_cli_lists_shipped_spaces(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["spaces"]) == 0
-    out = capsys.readouterr().out
-    for name in SHIPPED:
-        assert name in out
 
 
 # ---------------------------------------------------------------- no TensorFlow

@@ -1,20 +1,25 @@
-"""The trial loop's bookkeeping with a heartbeat storage, without training anything."""
+"""Tests for sweep.worker: the trial loop's bookkeeping, and a killed worker's trial recovered."""
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from sweep import pool, worker
+from sweep import worker
 from sweep.internals import trial_id
+from tests.conftest import sweep_process
+from tests.fixtures import check_study, space_file
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -84,22 +89,6 @@ def test_a_second_ctrl_c_does_not_cut_short_recording_the_first(monkeypatch: pyt
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
-@pytest.mark.parametrize(
-    "code, restart",
-    [
-        (pool.EXIT_RECYCLE, True),  # left after --recycle trials
-        (-signal.SIGKILL, True),  # the OOM killer, kill -9
-        (-signal.SIGTERM, True),
-        (-signal.SIGINT, False),  # the user's Ctrl-C: it stays stopped
-        (0, False),  # its share of the trials is done
-        (2, False),  # bad input: a fresh process would fail the same way
-        (130, False),  # Ctrl-C, handled
-    ],
-)
-def test_which_worker_exits_get_a_fresh_process(code: int, restart: bool) -> None:
-    assert pool.needs_restart(code) is restart
-
-
 def test_a_worker_stops_when_nothing_the_sampler_proposes_fits_the_time_left() -> None:
     study = optuna.create_study(direction="maximize")
     ran: list[int] = []
@@ -112,3 +101,70 @@ def test_a_worker_stops_when_nothing_the_sampler_proposes_fits_the_time_left() -
     assert worker.run_trials(study, unfit, trials=None, max_trials=2, log=lambda line: None) == "nothing fits"
     # Five in a row, and they did not count towards recycling the process (after 2 trials).
     assert ran == [0, 1, 2, 3, 4] and worker.MAX_UNFIT_IN_A_ROW == 5
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) -> None:
+    results, trials = tmp_path / "results", 6
+    board_path = results / "digits" / "leaderboard.csv"
+    db = f"sqlite:///{results / 'digits' / 'study.db'}"
+    # One worker, in the process we kill: a worker killed in the middle of its trial.
+    args = [
+        "sweep",
+        "--dataset",
+        "digits",
+        "--space",
+        space_file(tmp_path),
+        "--trials",
+        str(trials),
+        "--no-retrain",
+        "--results",
+        str(results),
+        "--workers",
+        "1",
+    ]
+    fast_heartbeat = {"SWEEP_HEARTBEAT_SECONDS": "1"}
+    victim = sweep_process(*args, env=fast_heartbeat)
+    kill_after = random.Random(7).uniform(0.5, 3.0)  # seconds into a running trial
+
+    def read_board() -> pd.DataFrame | None:
+        if not board_path.exists():
+            return None
+        board = pd.read_csv(board_path)  # must parse at every moment: written atomically
+        assert {"rank", "trial", "state"} <= set(board.columns)
+        return board
+
+    deadline, killed_at = time.monotonic() + 300, None
+    while time.monotonic() < deadline and victim.poll() is None:
+        board = read_board()
+        if board is not None and (board["state"] == "complete").sum() >= 2 and killed_at is None:
+            killed_at = time.monotonic() + kill_after
+        if killed_at is not None and time.monotonic() >= killed_at:
+            study = optuna.load_study(study_name="digits", storage=db)
+            # Mid-training (an epoch reported): the narrow window between creating a trial and
+            # its first heartbeat is covered, deterministically, by the first test in this file.
+            if any(t.state == TrialState.RUNNING and t.intermediate_values for t in study.trials):
+                victim.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.1)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
+    read_board()
+
+    before = optuna.load_study(study_name="digits", storage=db)
+    done_before = {t.number: (t.state, t.values, t.params) for t in before.trials if t.state.is_finished()}
+    orphan = next(t for t in before.trials if t.state == TrialState.RUNNING)
+
+    time.sleep(3.5)  # past the grace period of three missed heartbeats
+    resumed = sweep_process(*args, env=fast_heartbeat)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+
+    after = optuna.load_study(study_name="digits", storage=db)
+    for number, record in done_before.items():
+        trial = after.trials[number]
+        assert (trial.state, trial.values, trial.params) == record  # kept, unchanged
+    assert after.trials[orphan.number].state == TrialState.FAIL
+    retries = [t for t in after.trials if t.system_attrs.get("failed_trial") == orphan.number]
+    assert retries and retries[0].params == orphan.params  # its parameters ran again
+    check_study(after, trials, board_path)

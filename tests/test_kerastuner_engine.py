@@ -1,5 +1,5 @@
-"""``--engine kerastuner``: the space as KerasTuner hyperparameters, and real searches on digits
-that write the same leaderboard and best/ files as the Optuna engine.
+"""Tests for sweep.kerastuner_engine, ``--engine kerastuner``: the space as KerasTuner hyperparameters,
+and real searches on digits that write the same leaderboard and best/ files as the Optuna engine.
 
 KerasTuner imports TensorFlow, so these are marked slow; `make test` runs them too.
 """

@@ -1,0 +1,25 @@
+"""Tests for sweep.environment: every environment variable sweep reads, read in one place."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def test_the_environment_read_in_one_place() -> None:
+    from sweep.environment import DEFAULT_HEARTBEAT_SECONDS, Environment
+
+    unset = Environment.read({})
+    assert (unset.data_dir, unset.threads, unset.precision, unset.storage, unset.debug) == (
+        None,
+        None,
+        "auto",
+        None,
+        False,
+    )
+    assert unset.heartbeat_seconds == DEFAULT_HEARTBEAT_SECONDS
+    given = Environment.read(
+        {"SWEEP_THREADS": "2", "SWEEP_DATA_DIR": "/data", "SWEEP_STORAGE": "sqlite:///x.db", "SWEEP_DEBUG": "1"}
+    )
+    assert (given.threads, given.data_dir, given.storage, given.debug) == (2, "/data", "sqlite:///x.db", True)

@@ -1,0 +1,161 @@
+"""Tests for sweep.objective: what a trial records when a deadline or the pruner cuts it short."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+import pytest
+
+from sweep.params import MNIST_BASELINE
+from tests.fixtures import PruneAll
+
+
+class ScriptedTimeout:
+    """A search deadline whose end comes from ``end()``; what it cuts, the timeout cut."""
+
+    limit = None  # no time limit: only the timeout
+
+    def __init__(self, end: Callable[[], float | None]) -> None:
+        self.end = end
+
+    def __call__(self) -> float | None:
+        return self.end()
+
+    def cause(self) -> str:
+        return "timeout"
+
+
+def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial.FrozenTrial]:
+    """Four 3-epoch digits trials (baseline, constant, cosine, first trial) under the deadline
+    ``deadline(study)``."""
+    from sweep.datasets import load_dataset
+    from sweep.objective import Objective
+    from sweep.progress import Display
+    from sweep.spaces import parse_space
+    from sweep.worker import run_trials
+
+    space = parse_space(
+        {
+            "params": {
+                "epochs": {"type": "int", "low": 2, "high": 4},
+                "lr_schedule": {"type": "categorical", "choices": ["constant", "cosine"]},
+            }
+        },
+        "test",
+    )
+    small = {
+        **MNIST_BASELINE,
+        "filters_1": 4,
+        "filters_2": 4,
+        "dense_units": 8,
+        "padding": "same",
+        "pool_last": False,
+        "batch_size": 64,
+        "epochs": 3,
+    }
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"}, user_attrs={"is_baseline": True})
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"})
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"})
+    study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"}, user_attrs={"is_first_trial": True})
+    objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(), deadline=deadline(study))
+    run_trials(study, objective, trials=4)
+    baseline, constant, cosine, first = study.trials
+    for full in (baseline, first):  # never cut
+        assert full.state == optuna.trial.TrialState.COMPLETE
+        assert full.user_attrs["epochs_run"] == 3 and "stopped" not in full.user_attrs
+    return [constant, cosine]
+
+
+@pytest.mark.slow
+def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_ones_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from sweep import train
+
+    # Asked only when an epoch begins: each cut trial asks twice, and the deadline passes
+    # between its first and second epoch. Only the Deadline callback's asks count (the
+    # objective asks too, to tell whether a trial can still finish).
+    monkeypatch.setattr(train.Deadline, "ASK_EVERY_SECONDS", 1e9)
+    asks = {"count": 0, "asking": False}
+    ask = train.Deadline._ask
+
+    def counted(self: train.Deadline, now: float) -> None:
+        asks["count"] += 1
+        asks["asking"] = True
+        try:
+            ask(self, now)
+        finally:
+            asks["asking"] = False
+
+    monkeypatch.setattr(train.Deadline, "_ask", counted)
+
+    def deadline() -> float | None:
+        return time.monotonic() - 1 if asks["asking"] and asks["count"] % 2 == 0 else None
+
+    constant, cosine = _cut_trials(lambda study: ScriptedTimeout(deadline))
+    # Its one epoch is exactly a 1-epoch trial's: a complete result.
+    assert constant.state == optuna.trial.TrialState.COMPLETE
+    assert constant.value == pytest.approx(constant.intermediate_values[33])  # 1 of 3 epochs
+    # Its one epoch ran at a 3-epoch cosine's first rate: no trial's result, so pruned.
+    assert cosine.state == optuna.trial.TrialState.PRUNED
+    for cut in (constant, cosine):
+        # Cut in its second epoch, not at that epoch's end (which would leave 2 epochs run).
+        assert cut.user_attrs["epochs_run"] == 1 and cut.user_attrs["stopped"] == "timeout"
+        assert len(cut.intermediate_values) == 1  # its epoch is on the leaderboard
+        # The time limit's estimate reads its whole epoch's time, not the cut one's too.
+        assert 0 < cut.user_attrs["epochs_seconds"] < cut.user_attrs["fit_seconds"]
+
+
+@pytest.mark.slow
+def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
+    import time
+
+    from sweep.budget import SearchDeadline, TimeLimit
+
+    def limit_passed(study: optuna.Study) -> SearchDeadline:  # the time limit, before they start
+        return SearchDeadline(
+            study,
+            timeout=600.0,
+            started=time.monotonic(),
+            limit=TimeLimit(time.time() - 1, 1_000, 1_100, shared_cores=False),
+        )
+
+    for cut in _cut_trials(limit_passed):
+        assert cut.state == optuna.trial.TrialState.PRUNED
+        assert cut.user_attrs["stopped"] == "time_limit"  # which deadline: not the timeout
+        assert not cut.intermediate_values and "epochs_run" not in cut.user_attrs
+
+
+@pytest.mark.slow
+def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them() -> None:
+    from sweep.datasets import load_dataset
+    from sweep.objective import Objective
+    from sweep.progress import Display
+    from sweep.spaces import parse_space
+    from sweep.worker import run_trials
+
+    space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 3}}}, "test")
+    small = {
+        **MNIST_BASELINE,
+        "filters_1": 4,
+        "filters_2": 4,
+        "dense_units": 8,
+        "padding": "same",
+        "pool_last": False,
+        "batch_size": 64,
+        "epochs": 2,
+    }
+    pruner = PruneAll()
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study.enqueue_trial({"epochs": 2}, user_attrs={"is_baseline": True})
+    study.enqueue_trial({"epochs": 3}, user_attrs={"is_first_trial": True})
+    study.enqueue_trial({"epochs": 3})
+    run_trials(study, Objective(load_dataset("digits"), space, small, seed=0, display=Display()), trials=3)
+    baseline, first, sampled = study.trials
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert len(first.intermediate_values) == 3 and len(sampled.intermediate_values) == 1
+    assert pruner.asked == {0, 1, 2}  # Hyperband records rungs only for trials that ask
