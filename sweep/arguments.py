@@ -7,9 +7,12 @@ once; :mod:`sweep.cli` turns the parsed flags into settings and runs the command
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
+from sweep import __version__
 from sweep.config import ENGINES, PRUNERS, SAMPLERS, STORAGE_VARIABLE, TUNERS, SweepConfig
 from sweep.export import FILE_NAMES
 from sweep.image_folders import COLOR_MODES
@@ -110,9 +113,19 @@ def _study_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", help="study name (default: the dataset's name)")
 
 
+def program_name(argv0: str) -> str:
+    """How the user called the tool, for help and error messages: ``sweep`` (the console script)
+    or ``python -m sweep``."""
+    name = Path(argv0).name
+    return "python -m sweep" if name in ("__main__.py", "-m", "") else name
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, one sub-parser per command."""
-    parser = _Parser(prog="python -m sweep", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog=program_name(sys.argv[0]), description="Hyperparameter search for Keras image classifiers, on Optuna."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     # --debug after the command too (`sweep sweep --debug`); SUPPRESS keeps the main default.

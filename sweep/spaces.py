@@ -34,7 +34,9 @@ from optuna.distributions import (
 from sweep.errors import UsageError
 from sweep.params import SPECS, Architecture, is_kind
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+# The shipped spaces live inside the package, so a wheel carries them; `search_spaces/` at the
+# top of a checkout is a link to this folder, the place users read and edit them.
+SPACES_DIR = Path(__file__).resolve().parent / "search_spaces"
 IMAGE_FOLDER_SPACE = "image_folder"
 
 _TOP_KEYS = {"description", "params", "first_trials", "portfolio"}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sweep import __version__
+from sweep.arguments import program_name
 from sweep.cli import main
 from sweep.config import SweepConfig
 from tests.conftest import REPO
@@ -66,6 +68,34 @@ def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
     _, err = command.communicate(timeout=120)
     assert command.returncode == 1
     assert b"Traceback" not in err and b"Exception ignored" not in err, err.decode()
+
+
+@pytest.mark.parametrize(
+    ("argv0", "name"),
+    [
+        ("/home/me/.venv/bin/sweep", "sweep"),
+        ("/repo/sweep/__main__.py", "python -m sweep"),
+        ("-m", "python -m sweep"),
+        ("", "python -m sweep"),
+    ],
+)
+def test_help_and_errors_name_the_program_as_it_was_called(argv0: str, name: str) -> None:
+    assert program_name(argv0) == name
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip().endswith(f" {__version__}")
+
+
+def test_the_console_script_is_named_sweep_in_its_messages() -> None:
+    script = Path(sys.executable).parent / "sweep"
+    if not script.is_file():
+        pytest.skip("the console script is not installed (make install puts it in .venv/bin)")
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"sweep {__version__}"
 
 
 # ---------------------------------------------------------------- flags to settings
