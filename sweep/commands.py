@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep.config import DataConfig, SweepConfig
-from sweep.datasets import BUILTIN, builtin_input_shape, is_image_folder, results_name
+from sweep.datasets import BUILTIN, builtin_input_shape, results_name
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, read_json
 from sweep.params import baseline_params
@@ -30,8 +30,6 @@ def spaces(check: str | None, dataset: str | None) -> int:
     # A file named after a built-in dataset is checked against that dataset's images.
     name = dataset or (Path(check).stem if Path(check).stem in BUILTIN else None)
     shape = builtin_input_shape(name) if name else None
-    if name and shape is None and not is_image_folder(name):
-        raise UsageError(f"unknown dataset {name!r}; use one of {', '.join(BUILTIN)}")
     if name and shape is not None:
         space.check_fits(baseline_params(name, shape), shape)
     fits = f", fits {name}'s {shape[0]}×{shape[1]} images" if shape else ""

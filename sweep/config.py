@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.backend import usable_cpus
-from sweep.datasets import is_image_folder, results_name
+from sweep.datasets import is_builtin, results_name
 from sweep.errors import UsageError
 
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
@@ -38,8 +38,9 @@ class DataConfig:
 
     @property
     def kind(self) -> str:
-        """The built-in dataset's name, or 'image_folder': picks the baseline and search space."""
-        return "image_folder" if is_image_folder(self.dataset) else self.dataset
+        """The built-in dataset's name, or 'image_folder' for the user's own images (a folder or
+        arrays): picks the baseline and search space."""
+        return self.dataset if is_builtin(self.dataset) else "image_folder"
 
     @property
     def folder(self) -> Path:

@@ -1,5 +1,6 @@
-"""Datasets: the built-in ones (:mod:`sweep.keras_files`) and image folders
-(:mod:`sweep.image_folders`), loaded, checked and split the same way.
+"""Datasets: the built-in ones (:mod:`sweep.keras_files`), image folders
+(:mod:`sweep.image_folders`) and arrays in a ``.npz`` file (:mod:`sweep.array_files`), loaded,
+checked and split the same way.
 
 Every loader returns a :class:`Dataset` with float32 images in [0, 1] shaped (n, h, w, c), int64
 labels and a stratified, seeded validation split taken from the training set. TensorFlow and Keras
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sweep.array_files import is_array_file, load_array_file
 from sweep.errors import UsageError
 from sweep.image_folders import COLOR_MODES, image_folder_root, load_image_folder, split_folders
 from sweep.keras_files import load_builtin, load_digits, to_unit_float, with_channels
@@ -94,25 +96,33 @@ def builtin_input_shape(name: str) -> tuple[int, int, int] | None:
 
 
 def is_image_folder(dataset: str) -> bool:
-    """True when `dataset` is not a built-in name: it is then a path to an image folder."""
-    return dataset not in BUILTIN
+    """True when `dataset` is neither a built-in name nor a ``.npz`` file: a path to an image folder."""
+    return dataset not in BUILTIN and not is_array_file(dataset)
+
+
+def is_builtin(dataset: str) -> bool:
+    """True for the names of the built-in datasets; anything else is the user's own data."""
+    return dataset in BUILTIN
 
 
 def results_name(dataset: str) -> str:
-    """Folder name under results/: the built-in name, or the image folder's base name and a
-    short hash of its full path, so that two folders (or a folder named ``digits`` and the
-    built-in digits) never share one: ``pets-3fa2c1``."""
-    if not is_image_folder(dataset):
+    """Folder name under results/: the built-in name, or the image folder's (or array file's) base
+    name and a short hash of its full path, so that two folders (or a folder named ``digits`` and
+    the built-in digits) never share one: ``pets-3fa2c1``, ``scans-9b01d4`` for ``scans.npz``."""
+    if is_builtin(dataset):
         return dataset
     # realpath drops a trailing slash, turns "." into a real name and follows links.
     path = os.path.realpath(os.path.expanduser(dataset))
     digest = hashlib.sha1(path.encode()).hexdigest()[:6]
-    return f"{Path(path).name or 'root'}-{digest}"
+    base = Path(path).stem if is_array_file(dataset) else Path(path).name
+    return f"{base or 'root'}-{digest}"
 
 
 def check_exists(dataset: str) -> None:
-    """Raise UsageError unless ``dataset`` is a built-in name or a folder with train/ and test/
-    (the cheap part of loading it: before anything is written for it)."""
+    """Raise UsageError unless ``dataset`` is a built-in name, an existing ``.npz`` file or a
+    folder with train/ and test/ (the cheap part of loading it: before anything is written for it)."""
+    if is_array_file(dataset) and not Path(dataset).expanduser().is_file():
+        raise UsageError(f"no array file {dataset}; a .npz dataset holds x_train, y_train, x_test and y_test")
     if is_image_folder(dataset):
         split_folders(image_folder_root(dataset, BUILTIN))
 
@@ -139,7 +149,7 @@ def load_dataset(
     color_mode: str = "auto",
     image_size: tuple[int, int] | None = None,
 ) -> Dataset:
-    """Load, preprocess and split a built-in dataset or an image folder.
+    """Load, preprocess and split a built-in dataset, an image folder or a ``.npz`` file of arrays.
 
     `color_mode` and `image_size` apply to image folders only. Unknown names that are not
     existing folders raise UsageError listing the known datasets.
@@ -158,6 +168,9 @@ def load_dataset(
         name, class_names = dataset, _CLASS_NAMES[dataset]
         (x_train, y_train), (x_test, y_test), source = load_builtin(dataset, data_dir)
         x_train, x_test = to_unit_float(x_train), to_unit_float(x_test)
+    elif is_array_file(dataset):
+        name = results_name(dataset)
+        (x_train, y_train), (x_test, y_test), class_names, source = load_array_file(dataset)
     else:
         folder = image_folder_root(dataset, BUILTIN)
         name, source = results_name(dataset), f"{folder} (image folder)"

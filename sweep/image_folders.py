@@ -29,7 +29,7 @@ def image_folder_root(dataset: str, builtin: Sequence[str]) -> Path:
         raise UsageError(
             f"unknown dataset {dataset!r}: not one of {', '.join(builtin)} and no folder "
             f"{folder} exists; an image folder needs train/ and test/ subfolders with one "
-            "folder of images per class"
+            "folder of images per class (or give a .npz file of arrays)"
         )
     return Path(os.path.abspath(folder))
 

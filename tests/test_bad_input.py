@@ -12,6 +12,7 @@ import pickle
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sweep.cli import main
@@ -39,6 +40,20 @@ def text_file(name: str, content: bytes) -> Setup:
     def setup(tmp: Path) -> None:
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_bytes(content)
+
+    return setup
+
+
+def array_file(name: str, **changed: object) -> Setup:
+    """A .npz dataset of random 8×8 images in three classes, with ``changed`` arrays."""
+
+    def setup(tmp: Path) -> None:
+        rng = np.random.default_rng(0)
+        arrays = {
+            "x_train": rng.integers(0, 256, (20, 8, 8), np.uint8), "y_train": np.arange(20) % 3,
+            "x_test": rng.integers(0, 256, (6, 8, 8), np.uint8), "y_test": np.arange(6) % 3, **changed,
+        }  # fmt: skip
+        np.savez(tmp / name, **arrays)
 
     return setup
 
@@ -94,6 +109,13 @@ CASES = [
         "baseline --dataset {tmp}/imgs --results {tmp}/r",
         image_folder(classes=("only",)),
         "a classifier needs at least two",
+    ),
+    case("missing-array-file", "sweep --dataset {tmp}/scans.npz --results {tmp}/r", nothing, "no array file"),
+    case(
+        "array-file-of-one-class",
+        "baseline --dataset {tmp}/one.npz --results {tmp}/r",
+        array_file("one.npz", y_train=np.zeros(20, np.int64)),
+        "y_train holds one class",
     ),
     case("root-as-dataset", "sweep --dataset / --results {tmp}/r", nothing, "has no train/ subfolder"),
     case("root-as-results", "baseline --dataset digits --results /", nothing, "--results /"),

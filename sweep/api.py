@@ -1,0 +1,222 @@
+"""The Python API: ``sweep.run(...)`` does what ``sweep sweep`` does and returns a :class:`SweepResult`.
+
+One set of settings: keyword arguments are the command line's flags (``time_limit=600`` is
+``--time-limit 600``) and go through the same parser, so they have the same defaults and the same
+checks. NumPy arrays are checked, then written to ``<results>/data/<name>.npz``, a dataset like
+any other ``.npz`` file: worker processes, ``sweep retrain`` and ``sweep export`` read the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweep.array_files import check_arrays, save_array_file
+from sweep.errors import UsageError
+from sweep.files import read_json
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    import optuna
+    import pandas as pd
+
+    from sweep.config import DataConfig, SweepConfig
+
+Arrays = tuple["np.ndarray", "np.ndarray"]
+
+
+class SweepFailed(Exception):
+    """The sweep ran but found no model: every trial failed, or every worker exited with an error."""
+
+
+def run(
+    data: str | Path | Arrays,
+    test: Arrays | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    name: str = "arrays",
+    **settings: Any,
+) -> SweepResult:
+    """Search, choose, retrain, test and export, as ``sweep sweep`` does.
+
+    ``data``: a built-in dataset's name (``"mnist"``), an image folder, a ``.npz`` file, or the
+    training arrays ``(x_train, y_train)`` with ``test=(x_test, y_test)``, ``class_names`` and a
+    ``name`` for them. ``settings``: the flags of ``sweep sweep --help`` as keywords
+    (``time_limit=600``, ``trials=10``, ``workers=1``, ``retrain=False``, ``results="runs"``).
+    Bad arrays or settings raise :class:`~sweep.errors.UsageError` before anything trains.
+    """
+    from sweep.environment import Environment
+    from sweep.search import run_sweep
+
+    results = str(settings.get("results", "results"))
+    dataset = _dataset(data, test, class_names, name, results)
+    args = parse_settings(dataset, settings)
+    data_config, sweep_config = _configs(args)
+    Environment.read()
+    code = run_sweep(data_config, sweep_config, retrain=not args.no_retrain)
+    if code == 1:
+        raise SweepFailed(f"no trial completed; see the error column of {data_config.folder / 'leaderboard.csv'}")
+    return SweepResult(data_config, sweep_config, interrupted=code == 130)
+
+
+def parse_settings(dataset: str, settings: dict[str, Any]) -> argparse.Namespace:
+    """``sweep sweep``'s parsed flags from keyword settings; an unknown keyword or a bad value is a
+    UsageError that names it."""
+    from sweep.arguments import build_parser
+
+    parser = build_parser()
+    flags = _sweep_flags(parser)
+    argv = ["sweep", "--dataset", dataset]
+    for key, value in settings.items():
+        if key == "retrain":
+            argv += [] if value else ["--no-retrain"]
+        elif key not in flags or key in ("dataset", "no_retrain", "debug"):
+            known = ", ".join(sorted({*flags} - {"dataset", "no_retrain", "debug"} | {"retrain"}))
+            raise UsageError(f"unknown setting {key}={value!r}; the settings are: {known}")
+        elif value is not None:
+            text = "x".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+            argv += [flags[key], text]
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            return parser.parse_args(argv)
+    except SystemExit:
+        message = errors.getvalue().strip().removeprefix("sweep: ").split(" (see: ")[0]
+        for key, flag in flags.items():
+            message = message.replace(f"argument {flag}", f"setting {key}")
+        raise UsageError(message) from None
+
+
+def _sweep_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """keyword → flag (``time_limit`` → ``--time-limit``) of the ``sweep`` command."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    sweep = commands.choices["sweep"]
+    return {action.dest: action.option_strings[-1] for action in sweep._actions if action.option_strings}  # noqa: SLF001
+
+
+def _configs(args: argparse.Namespace) -> tuple[DataConfig, SweepConfig]:
+    from sweep.cli import data_config, sweep_settings
+
+    return data_config(args), sweep_settings(args)
+
+
+def _dataset(
+    data: str | Path | Arrays, test: Arrays | None, class_names: Sequence[str] | None, name: str, results: str
+) -> str:
+    """The --dataset of ``data``: a name or path as given, or the array file written for arrays."""
+    if isinstance(data, str | Path):
+        if test is not None or class_names is not None:
+            raise UsageError("test= and class_names= go with arrays; a named dataset or folder brings its own")
+        return str(data)
+    if not isinstance(data, tuple) or len(data) != 2 or not isinstance(test, tuple) or len(test) != 2:
+        raise UsageError("arrays go as run((x_train, y_train), test=(x_test, y_test)); got another shape of arguments")
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise UsageError(f"name={name!r}: use letters, digits, '-' and '_' (it names the results folder)")
+    (x_train, y_train), (x_test, y_test) = data, test
+    names = check_arrays(x_train, y_train, x_test, y_test, class_names)
+    return str(write_arrays(Path(results) / "data" / f"{name}.npz", x_train, y_train, x_test, y_test, names))
+
+
+def write_arrays(
+    path: Path, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, names: list[str]
+) -> Path:
+    """Write checked arrays to ``path``, or reuse the file there when it holds the same data; a
+    file of other data under that name is never replaced (its results would stop matching)."""
+    from sweep.array_files import load_array_file, unit_float
+    from sweep.datasets import fingerprint
+
+    if path.is_file():
+        (old_x, old_y), (old_x_test, old_y_test), old_names, _ = load_array_file(str(path))
+        labels = [y.reshape(-1).astype("int64") for y in (y_train, y_test)]
+        new = fingerprint(unit_float(x_train), labels[0], unit_float(x_test), labels[1])
+        if new == fingerprint(old_x, old_y, old_x_test, old_y_test) and old_names == names:
+            return path
+        raise UsageError(
+            f"{path} holds other arrays under the name {path.stem!r}; pass another name= "
+            "(or delete that file and its results folder)"
+        )
+    return save_array_file(path, x_train, y_train, x_test, y_test, names)
+
+
+@dataclass
+class SweepResult:
+    """What a sweep left in its results folder, read on demand."""
+
+    data: DataConfig
+    settings: SweepConfig
+    interrupted: bool = False
+    _model: keras.Model | None = field(default=None, repr=False)
+
+    @property
+    def folder(self) -> Path:
+        """``results/<dataset>/``: the leaderboard, plots, ``best/`` and ``export/``."""
+        return self.data.folder
+
+    @property
+    def leaderboard(self) -> pd.DataFrame:
+        """Every trial, best first: the columns of ``leaderboard.csv``."""
+        from sweep.leaderboard import read_table
+
+        return read_table(self.folder / "leaderboard.csv", ("trial", "state"), "leaderboard")
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """The final model's ``best/metrics.json`` (test accuracy and its interval, the gain over
+        the baseline, …); None when the sweep did not retrain."""
+        path = self.folder / "best" / "metrics.json"
+        return dict(read_json(path, "the final model's metrics")) if path.is_file() else None
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The parameters of the answer (the retrained model's), or of the best trial on validation."""
+        if self.metrics is not None:
+            return dict(self.metrics["params"])
+        from sweep.trials import final_params
+
+        best = self.study.best_trial
+        return final_params(best)
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study, from its storage."""
+        from sweep.study import load_study
+
+        return load_study(self.data, self.settings)
+
+    @property
+    def model(self) -> keras.Model:
+        """The retrained Keras model (``best/model.keras``)."""
+        if self._model is None:
+            path = self.folder / "best" / "model.keras"
+            if not path.is_file():
+                raise UsageError(f"{path} not found: the sweep did not retrain; run sweep.run(..., retrain=True)")
+            from sweep.models import load_saved
+
+            self._model = load_saved(path)
+        return self._model
+
+    def export(self, format: str = "keras") -> Path:  # noqa: A002 (the CLI's --format)
+        """Write the final model to ``export/`` as ``keras``, ``h5``, ``savedmodel`` or ``tflite``."""
+        from sweep.export import FILE_NAMES, export_model
+        from sweep.files import ensure_writable
+
+        if format not in FILE_NAMES:
+            raise UsageError(f"unknown format {format!r}; use one of {', '.join(FILE_NAMES)}")
+        return export_model(self.model, ensure_writable(self.folder / "export"), format)
+
+    def plot(self) -> list[Path]:
+        """The plots the sweep saved (learning curves, confusion matrix, optimisation history),
+        shown inline in Jupyter; returns their paths."""
+        paths = sorted(self.folder.glob("*.png")) + sorted((self.folder / "best").glob("*.png"))
+        with contextlib.suppress(ImportError):
+            from IPython.display import Image, display
+
+            for path in paths:
+                display(Image(filename=str(path)))
+        return paths
