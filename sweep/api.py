@@ -213,7 +213,7 @@ class SweepResult:
     def plot(self) -> list[Path]:
         """The plots the sweep saved (learning curves, confusion matrix, optimisation history),
         shown inline in Jupyter; returns their paths."""
-        paths = sorted(self.folder.glob("*.png")) + sorted((self.folder / "best").glob("*.png"))
+        paths = sorted((self.folder / "best").glob("*.png")) + sorted((self.folder / "plots").glob("*.png"))
         with contextlib.suppress(ImportError):
             from IPython.display import Image, display
 

@@ -234,9 +234,12 @@ def report(trial: optuna.Trial, epoch: int, epochs: int, logs: dict[str, float] 
     Every trial asks, the baseline and starting points too: the pruner records each trial's
     score at each rung only when asked, and compares later trials with those.
     """
-    trial.report(float((logs or {})["val_accuracy"]), progress_step(epoch, epochs))
+    step = progress_step(epoch, epochs)
+    if epoch < epochs and step == progress_step(epoch + 1, epochs):
+        return  # over 100 epochs, two epochs can round to one percent: the later one reports
+    trial.report(float((logs or {})["val_accuracy"]), step)
     prune = trial.should_prune()
-    if prune and not runs_in_full(trial) and progress_step(epoch, epochs) <= PRUNE_UNTIL:
+    if prune and not runs_in_full(trial) and step <= PRUNE_UNTIL:
         raise optuna.TrialPruned(f"pruned after epoch {epoch} of {epochs}")
 
 

@@ -111,7 +111,7 @@ def test_a_sweep_on_arrays_returns_its_leaderboard_model_metrics_and_study(tmp_p
     predicted = result.model.predict(x[1400:].astype(np.float32)[..., None] / 255, verbose=0).argmax(axis=1)
     assert np.mean(predicted == y[1400:]) == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert result.export("keras").is_file()
-    assert {path.name for path in result.plot()} >= {"confusion_matrix.png"}
+    assert {path.name for path in result.plot()} >= {"confusion_matrix.png", "optimization_history.png"}
     # the same arrays again: the same file and results folder, the study resumes
     again = sweep.run(
         (x[:1400], y[:1400]), test=(x[1400:], y[1400:]), class_names=names, name="my-digits",

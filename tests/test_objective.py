@@ -159,3 +159,18 @@ def test_the_baseline_and_first_trials_are_never_pruned_but_the_pruner_sees_them
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert len(first.intermediate_values) == 3 and len(sampled.intermediate_values) == 1
     assert pruner.asked == {0, 1, 2}  # Hyperband records rungs only for trials that ask
+
+
+def test_a_long_trial_reports_each_percent_of_its_training_once() -> None:
+    import warnings
+
+    from sweep.objective import report
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna warns when a step is reported twice
+        for epoch in range(1, 251):
+            report(trial, epoch, 250, {"val_accuracy": epoch / 250})
+    steps = study.trials[0].intermediate_values
+    assert sorted(steps) == list(range(101)) and steps[100] == 1.0 and steps[1] == 3 / 250
