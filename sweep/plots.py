@@ -5,6 +5,7 @@ Every figure is written atomically, with labelled axes and class names.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # files only; no display needed on servers and in CI
+if "ipykernel" not in sys.modules:  # a notebook keeps its inline plots; figures here are closed
+    matplotlib.use("Agg")  # files only; no display needed on servers and in CI
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
