@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import io
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,9 +216,8 @@ class SweepResult:
         """The plots the sweep saved (learning curves, confusion matrix, optimisation history),
         shown inline in Jupyter; returns their paths."""
         paths = sorted((self.folder / "best").glob("*.png")) + sorted((self.folder / "plots").glob("*.png"))
-        with contextlib.suppress(ImportError):
-            from IPython.display import Image, display
-
+        if "ipykernel" in sys.modules:  # in Jupyter; a terminal gets the paths
+            shown: Any = importlib.import_module("IPython.display")
             for path in paths:
-                display(Image(filename=str(path)))
+                shown.display(shown.Image(filename=str(path)))
         return paths
