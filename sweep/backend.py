@@ -27,6 +27,7 @@ def load_keras() -> ModuleType:
             import tensorflow  # noqa: F401
         else:
             _import_quietly()
+        _quiet_retracing()
         _pin_threads()
         _set_precision()
         _freeze_imports()
@@ -73,6 +74,14 @@ def _set_precision() -> None:
         import keras
 
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+
+def _quiet_retracing() -> None:
+    """Every trial builds a new model, so TensorFlow's "triggered tf.function retracing" warning
+    (meant for a loop that rebuilds one function) is expected here and only noise in the log."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
 
 
 def _pin_threads() -> None:

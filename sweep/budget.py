@@ -129,6 +129,17 @@ class TimeLimit:
         )
 
 
+# Seconds (or 10 % of its cost) by which cross-validating the finalists may overrun the limit.
+CROSS_VALIDATION_SLACK = 30.0
+
+
+def cross_validation_fits(needed: float, left: float) -> bool:
+    """Whether cross-validation, with the retrains after it (``needed`` seconds), may start with
+    ``left`` seconds to the limit. The cost is an estimate from the trials' speed: a little over
+    it is worth a choice made on every image instead of on a small validation split."""
+    return needed <= left + max(CROSS_VALIDATION_SLACK, 0.1 * needed)
+
+
 def duration(seconds: float) -> str:
     """``45 s`` or ``7.1 min``: how long, for people."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"

@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.baseline import load_checked, write_model_report
-from sweep.budget import Clock, TimeLimit, duration
+from sweep.budget import Clock, TimeLimit, cross_validation_fits, duration
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
@@ -177,7 +177,7 @@ def answer(
     base = baseline_trial(study)
     if needs_cross_validation(dataset):
         after = limit.after_search_seconds(trials, cross_validate=True) if limit is not None else 0.0
-        if limit is None or after <= limit.left():
+        if limit is None or cross_validation_fits(after, limit.left()):
             display.log(
                 f"The validation split holds {len(dataset.y_val)} images, too few to choose "
                 f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "

@@ -12,6 +12,7 @@ from sweep.budget import (
     SHARED_CORES_FACTOR,
     TimeLimit,
     as_monotonic,
+    cross_validation_fits,
     duration,
 )
 from tests.fixtures import timed_trial
@@ -209,3 +210,19 @@ def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(monkeypatc
     ran.datetime_start, ran.datetime_complete = start, start + timedelta(seconds=100)
     assert busy_seconds([ran], (start + timedelta(seconds=40)).timestamp()) == pytest.approx(60)
     assert busy_seconds([ran], None) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("needed", "left", "fits"),
+    [
+        (100, 200, True),
+        (234, 228, True),  # digits on one core: 3.9 min needed, 3.8 min left
+        (200, 171, True),  # 30 s of slack
+        (200, 169, False),
+        (600, 545, True),  # 10 % of a longer cost
+        (600, 535, False),
+        (3258, 312, False),  # MNIST-10k on one core: 54 min needed, 5 left
+    ],
+)
+def test_cross_validation_may_overrun_its_estimate_a_little(needed: float, left: float, fits: bool) -> None:
+    assert cross_validation_fits(needed, left) is fits
