@@ -24,11 +24,20 @@ STUDY_FLAGS = $(call flag,STORAGE,--storage) $(call flag,STUDY,--study)
 
 install: $(STAMP)
 
+# Where nvidia-smi lists a GPU, TensorFlow's CUDA build replaces the CPU one (both install the
+# same `tensorflow` package, so the CPU build goes first). GPU=no keeps the CPU build.
+GPU ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+TF_VERSIONS := >=2.16,<2.22
+
 # Re-installs whenever pyproject.toml changes; the first run creates the virtual environment.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,postgres]'
+ifeq ($(GPU),yes)
+	$(PY) -m pip uninstall --quiet --yes tensorflow-cpu
+	$(PY) -m pip install --quiet 'tensorflow[and-cuda]$(TF_VERSIONS)'
+endif
 	touch $(STAMP)
 
 sweep: $(STAMP)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sweep.backend import usable_cpus
 from sweep.datasets import is_builtin, results_name
+from sweep.devices import default_workers, find_gpus
 from sweep.errors import UsageError
 
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
@@ -74,9 +75,10 @@ class SweepConfig:
     storage: str | None = None  # None: SQLite file results/<dataset>/study.db
     study: str | None = None  # None: the dataset's name
     space: str | None = None  # None: search_spaces/<dataset>.yaml
-    # Worker processes, each with cores / workers threads. On 2 cores, 2 workers × 1 thread
-    # ran 625 one-epoch MNIST trials an hour against 451 for 1 × 2 (`make bench BENCH=workers`).
-    workers: int = field(default_factory=lambda: min(2, usable_cpus()))
+    # Worker processes: one per GPU, else each with cores / workers threads. On 2 cores,
+    # 2 workers × 1 thread ran 625 one-epoch MNIST trials an hour against 451 for 1 × 2
+    # (`make bench BENCH=workers`).
+    workers: int = field(default_factory=lambda: default_workers(len(find_gpus()), usable_cpus()))
     # A worker process is replaced after this many trials: Keras and TensorFlow keep about
     # 10 MB per trial that clear_session() does not free (`make bench BENCH=memory`), and a
     # fresh process costs a few seconds, a few percent of 5 trials.

@@ -10,9 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sweep.devices import PRECISIONS
 from sweep.errors import UsageError
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 # How often a running trial proves its worker is alive (seconds); after three missed beats the
 # trial is failed and retried. Tests shorten it to see a killed worker recovered within seconds.
 DEFAULT_HEARTBEAT_SECONDS = 20
@@ -24,7 +24,7 @@ class Environment:
 
     data_dir: str | None  # SWEEP_DATA_DIR: where Keras's dataset files are
     threads: int | None  # SWEEP_THREADS: TensorFlow threads per process (default: every core)
-    precision: str  # SWEEP_PRECISION: auto, float32 or bfloat16
+    precision: str  # SWEEP_PRECISION: auto, float32, bfloat16 or float16
     heartbeat_seconds: int  # SWEEP_HEARTBEAT_SECONDS
     storage: str | None  # SWEEP_STORAGE: a worker's storage URL (kept off its command line)
     debug: bool  # SWEEP_DEBUG: set by --debug, shows TensorFlow's start-up log

@@ -20,6 +20,7 @@ from sweep.backend import usable_cpus
 from sweep.baseline import load_checked
 from sweep.budget import TimeLimit, search_deadline
 from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
+from sweep.devices import find_gpus, worker_gpu
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
 from sweep.internals import storage_of
@@ -146,11 +147,18 @@ def worker_command(
     return command
 
 
-def worker_env(storage: str) -> dict[str, str]:
-    """A worker process's environment: the storage URL (STORAGE_VARIABLE), and glibc's malloc
-    arenas held to 2: its default of 8 per core holds on to freed memory; 2 grew 9 MB per trial
-    instead of 15."""
-    return {**os.environ, STORAGE_VARIABLE: storage, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+def worker_env(storage: str, index: int = 0, threads: int | None = None) -> dict[str, str]:
+    """Worker ``index``'s environment: the storage URL (STORAGE_VARIABLE); its GPU where there
+    are GPUs (CUDA_VISIBLE_DEVICES, round robin), else its share of the cores (SWEEP_THREADS);
+    and glibc's malloc arenas held to 2: its default of 8 per core holds on to freed memory; 2
+    grew 9 MB per trial instead of 15."""
+    env = {**os.environ, STORAGE_VARIABLE: storage, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+    gpu = worker_gpu(index, find_gpus())
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    elif threads is not None:
+        env["SWEEP_THREADS"] = str(threads)
+    return env
 
 
 def needs_restart(code: int) -> bool:
@@ -233,11 +241,10 @@ def run_worker_processes(
         # Readable by the user only: a worker's log is its terminal.
         handle = os.open(logs / f"worker-{index}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(handle, "ab") as log:
-            return subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env={**worker_env(url), "SWEEP_THREADS": str(threads)}
-            )
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=worker_env(url, index, threads))
 
-    display.log(f"Starting {settings.workers} worker processes with {threads} thread(s) each; logs in {logs}/")
+    each = "a GPU" if find_gpus() else f"{threads} thread(s)"
+    display.log(f"Starting {settings.workers} worker processes with {each} each; logs in {logs}/")
     deadline = search_deadline(study, timeout, started, limit)
     workers = {index: spawn(index) for index in range(settings.workers)}
     seen: set[int] = set()

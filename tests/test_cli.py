@@ -134,7 +134,7 @@ def test_a_search_that_nothing_ends_is_refused(capsys: pytest.CaptureFixture[str
         ("SWEEP_HEARTBEAT_SECONDS", "0"),
         ("SWEEP_THREADS", "-3"),
         ("SWEEP_THREADS", "many"),
-        ("SWEEP_PRECISION", "float16"),
+        ("SWEEP_PRECISION", "float8"),
     ],
 )
 @pytest.mark.parametrize("command", [["sweep", "--no-retrain"], ["baseline"]])
