@@ -70,10 +70,10 @@ def run(
 def parse_settings(dataset: str, settings: dict[str, Any]) -> argparse.Namespace:
     """``sweep sweep``'s parsed flags from keyword settings; an unknown keyword or a bad value is a
     UsageError that names it."""
-    from sweep.arguments import build_parser
+    from sweep.arguments import build_parser, command_flags
 
     parser = build_parser()
-    flags = _sweep_flags(parser)
+    flags = command_flags(parser, "sweep")
     argv = ["sweep", "--dataset", dataset]
     for key, value in settings.items():
         if key == "retrain":
@@ -93,13 +93,6 @@ def parse_settings(dataset: str, settings: dict[str, Any]) -> argparse.Namespace
         for key, flag in flags.items():
             message = message.replace(f"argument {flag}", f"setting {key}")
         raise UsageError(message) from None
-
-
-def _sweep_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """keyword → flag (``time_limit`` → ``--time-limit``) of the ``sweep`` command."""
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    sweep = commands.choices["sweep"]
-    return {action.dest: action.option_strings[-1] for action in sweep._actions if action.option_strings}  # noqa: SLF001
 
 
 def _configs(args: argparse.Namespace) -> tuple[DataConfig, SweepConfig]:

@@ -257,3 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=_number(int, 1, 65535), default=8080)
     return parser
+
+
+def command_flags(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """keyword → flag (``time_limit`` → ``--time-limit``) of one command of ``parser``.
+
+    argparse has no public way to list a parser's options; its ``_actions`` have been stable
+    since Python 3.2.
+    """
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {
+        action.dest: action.option_strings[-1] for action in commands.choices[command]._actions if action.option_strings
+    }
