@@ -205,7 +205,8 @@ def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: st
     third = completed[min(2, len(completed) - 1)]
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED and not t.user_attrs.get("stopped")]
     chosen = random.Random(seed).sample(pruned, min(sample, len(pruned)))
-    replay = optuna.create_study(direction="maximize")  # no pruner: every trial runs in full
+    # NopPruner: every trial runs in full (create_study would bring a MedianPruner).
+    replay = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
     baseline = baseline_params(data.kind, dataset.input_shape)
     rows = []
     for trial in chosen:
