@@ -12,22 +12,10 @@ import optuna
 from sweep.backend import usable_cpus
 
 
-def sweep_command(dataset: str, folder: Path, seed: int, *flags: str) -> list[str]:
-    """The command line of a benchmark sweep: no retrain, results in its own folder."""
-    return [
-        sys.executable,
-        "-m",
-        "sweep",
-        "sweep",
-        "--dataset",
-        dataset,
-        "--results",
-        str(folder),
-        "--seed",
-        str(seed),
-        "--no-retrain",
-        *flags,
-    ]
+def sweep_command(dataset: str, folder: Path, seed: int, *flags: str, retrain: bool = False) -> list[str]:
+    """The command line of a benchmark sweep, results in its own folder; no retrain unless asked."""
+    command = [sys.executable, "-m", "sweep", "sweep", "--dataset", dataset, "--results", str(folder)]
+    return [*command, "--seed", str(seed), *([] if retrain else ["--no-retrain"]), *flags]
 
 
 def load_bench_study(dataset: str, folder: Path) -> optuna.Study:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from bench.common import machine_info
+from bench.common import machine_info, sweep_command
 from sweep.files import write_json
 from sweep.leaderboard import write_csv
 
@@ -85,21 +84,9 @@ def race(
     """One bare sweep (or KerasTuner's) on one dataset; its row of the datasets table."""
     folder = out / name / engine
     shutil.rmtree(folder, ignore_errors=True)
-    command = [
-        sys.executable,
-        "-m",
-        "sweep",
-        "sweep",
-        "--dataset",
-        dataset,
-        "--results",
-        str(folder),
-        "--seed",
-        str(seed),
-        "--time-limit",
-        str(time_limit),
-        *ENGINES_RACED[engine],
-    ]
+    command = sweep_command(
+        dataset, folder, seed, "--time-limit", str(time_limit), *ENGINES_RACED[engine], retrain=True
+    )
     if data_dir is not None:
         command += ["--data-dir", data_dir]
     started = time.monotonic()

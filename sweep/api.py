@@ -123,14 +123,14 @@ def write_arrays(
 ) -> Path:
     """Write checked arrays to ``path``, or reuse the file there when it holds the same data; a
     file of other data under that name is never replaced (its results would stop matching)."""
-    from sweep.array_files import load_array_file, unit_float
+    from sweep.array_files import load_array_file, normalized
     from sweep.datasets import fingerprint
 
     if path.is_file():
         (old_x, old_y), (old_x_test, old_y_test), old_names, _ = load_array_file(str(path))
-        labels = [y.reshape(-1).astype("int64") for y in (y_train, y_test)]
-        new = fingerprint(unit_float(x_train), labels[0], unit_float(x_test), labels[1])
-        if new == fingerprint(old_x, old_y, old_x_test, old_y_test) and old_names == names:
+        (new_x, new_y), (new_x_test, new_y_test) = normalized(x_train, y_train, x_test, y_test)
+        same = fingerprint(new_x, new_y, new_x_test, new_y_test) == fingerprint(old_x, old_y, old_x_test, old_y_test)
+        if same and old_names == names:
             return path
         raise UsageError(
             f"{path} holds other arrays under the name {path.stem!r}; pass another name= "

@@ -19,6 +19,7 @@ import numpy as np
 
 from sweep.errors import UsageError
 from sweep.files import atomic_write
+from sweep.keras_files import to_unit_float
 
 ARRAY_FILE_SUFFIX = ".npz"
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -141,14 +142,20 @@ def load_array_file(
         data["x_train"], data["y_train"], data["x_test"], data["y_test"],
         None if given is None else [str(name) for name in given],
     )  # fmt: skip
-    x_train, x_test = (unit_float(data[key]) for key in ("x_train", "x_test"))
-    y_train, y_test = (data[key].reshape(-1).astype(np.int64) for key in ("y_train", "y_test"))
-    return (x_train, y_train), (x_test, y_test), names, f"{path.resolve()} (arrays)"
+    train, test = normalized(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
+    return train, test, names, f"{path.resolve()} (arrays)"
 
 
-def unit_float(x: np.ndarray) -> np.ndarray:
-    """Images as float32 in [0, 1]: integers are divided by 255, floats kept."""
-    scaled: np.ndarray = x.astype(np.float32)
-    if np.issubdtype(x.dtype, np.integer):
-        scaled /= np.float32(255.0)
-    return scaled
+def normalized(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Checked arrays as a dataset holds them: images float32 in [0, 1] (integers divided by
+    255), labels flat int64."""
+
+    def images(x: np.ndarray) -> np.ndarray:
+        return to_unit_float(x) if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
+
+    def labels(y: np.ndarray) -> np.ndarray:
+        return y.reshape(-1).astype(np.int64)
+
+    return (images(x_train), labels(y_train)), (images(x_test), labels(y_test))
