@@ -103,6 +103,15 @@ def test_a_worker_stops_when_nothing_the_sampler_proposes_fits_the_time_left() -
     assert ran == [0, 1, 2, 3, 4] and worker.MAX_UNFIT_IN_A_ROW == 5
 
 
+def slow_space(folder: Path) -> str:
+    """FAST_SPACE with enough epochs that a trial spends seconds mid-training, long enough to hit."""
+    path = Path(space_file(folder))
+    text = path.read_text()
+    assert "low: 2, high: 4" in text, "FAST_SPACE's epochs changed: update slow_space"
+    path.write_text(text.replace("low: 2, high: 4", "low: 15, high: 20"))
+    return str(path)
+
+
 @pytest.mark.slow
 def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) -> None:
     results, trials = tmp_path / "results", 6
@@ -114,7 +123,7 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
         "--dataset",
         "digits",
         "--space",
-        space_file(tmp_path),
+        slow_space(tmp_path),
         "--trials",
         str(trials),
         "--no-retrain",
@@ -125,7 +134,7 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
     ]
     fast_heartbeat = {"SWEEP_HEARTBEAT_SECONDS": "1"}
     victim = sweep_process(*args, env=fast_heartbeat)
-    kill_after = random.Random(7).uniform(0.5, 3.0)  # seconds into a running trial
+    delays = random.Random(7)  # how far into a running trial the kill lands
 
     def read_board() -> pd.DataFrame | None:
         if not board_path.exists():
@@ -134,16 +143,24 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
         assert {"rank", "trial", "state"} <= set(board.columns)
         return board
 
-    deadline, killed_at = time.monotonic() + 300, None
+    def training() -> int | None:
+        """The trial running mid-training (an epoch reported), if any."""
+        # The narrow window between creating a trial and its first heartbeat is covered,
+        # deterministically, by the first test in this file.
+        study = optuna.load_study(study_name="digits", storage=db)
+        running = [t.number for t in study.trials if t.state == TrialState.RUNNING and t.intermediate_values]
+        return running[0] if running else None
+
+    # Once a trial has completed, kill the worker a random moment into the next trial that is
+    # mid-training; when that trial ends first (fast machines), aim at the one after it.
+    deadline, target, kill_at = time.monotonic() + 300, None, 0.0
     while time.monotonic() < deadline and victim.poll() is None:
         board = read_board()
-        if board is not None and (board["state"] == "complete").sum() >= 2 and killed_at is None:
-            killed_at = time.monotonic() + kill_after
-        if killed_at is not None and time.monotonic() >= killed_at:
-            study = optuna.load_study(study_name="digits", storage=db)
-            # Mid-training (an epoch reported): the narrow window between creating a trial and
-            # its first heartbeat is covered, deterministically, by the first test in this file.
-            if any(t.state == TrialState.RUNNING and t.intermediate_values for t in study.trials):
+        if board is not None and (board["state"] == "complete").sum() >= 1:
+            number = training()
+            if number is not None and number != target:
+                target, kill_at = number, time.monotonic() + delays.uniform(0.0, 1.0)
+            elif number is not None and time.monotonic() >= kill_at:
                 victim.send_signal(signal.SIGKILL)
                 break
         time.sleep(0.1)
