@@ -50,13 +50,16 @@ def run(
     ``data``: a built-in dataset's name (``"mnist"``), an image folder, a ``.npz`` file, or the
     training arrays ``(x_train, y_train)`` with ``test=(x_test, y_test)``, ``class_names`` and a
     ``name`` for them. ``settings``: the flags of ``sweep sweep --help`` as keywords
-    (``time_limit=600``, ``trials=10``, ``workers=1``, ``retrain=False``, ``results="runs"``).
+    (``time_limit=600``, ``trials=10``, ``workers=1``, ``retrain=False``, ``results="runs"``);
+    ``model`` may be the function itself (``model=build, space="my_space.yaml"``).
     Bad arrays or settings raise :class:`~sweep.errors.UsageError` before anything trains.
     """
     from sweep.environment import Environment
     from sweep.search import run_sweep
 
     results = str(settings.get("results", "results"))
+    if callable(settings.get("model")):
+        settings = {**settings, **_model_settings(settings["model"], settings.get("workers"))}
     dataset = _dataset(data, test, class_names, name, results)
     args = parse_settings(dataset, settings)
     data_config, sweep_config = _configs(args)
@@ -65,6 +68,22 @@ def run(
     if code == 1:
         raise SweepFailed(f"no trial completed; see the error column of {data_config.folder / 'leaderboard.csv'}")
     return SweepResult(data_config, sweep_config, interrupted=code == 130)
+
+
+def _model_settings(function: Any, workers: int | None) -> dict[str, Any]:
+    """``model=`` and ``workers=`` for a model function. One defined in a notebook or script
+    trains in this process: worker processes could not import it."""
+    from sweep.user_models import importable, reference_of
+
+    reference = reference_of(function)
+    if importable(reference):
+        return {"model": reference}
+    if workers not in (None, 1):
+        raise UsageError(
+            f"model {reference} is defined in a notebook or script, which worker processes cannot "
+            f"import: move it into a module (mymodels.py) for workers={workers}, or leave workers out"
+        )
+    return {"model": reference, "workers": 1}
 
 
 def parse_settings(dataset: str, settings: dict[str, Any]) -> argparse.Namespace:

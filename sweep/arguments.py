@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = SweepConfig()
     sweep.add_argument("--space", help="search-space YAML (default search_spaces/<dataset>.yaml)")
     sweep.add_argument(
+        "--model",
+        metavar="MODULE:FUNCTION",
+        help="your own model: build(params, input_shape, num_classes) -> keras.Model, swept over --space",
+    )
+    sweep.add_argument(
         "--trials",
         type=_number(int, 1, 100000),
         default=defaults.trials,

@@ -131,6 +131,7 @@ def sweep_settings(args: argparse.Namespace) -> SweepConfig:
         storage=args.storage,
         study=args.study,
         space=args.space,
+        model=args.model,
         engine=args.engine,
         **given,
     )

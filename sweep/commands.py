@@ -9,7 +9,6 @@ from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import BUILTIN, builtin_input_shape, results_name
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, read_json
-from sweep.params import baseline_params
 from sweep.spaces import load_space, shipped_spaces
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ def spaces(check: str | None, dataset: str | None) -> int:
     name = dataset or (Path(check).stem if Path(check).stem in BUILTIN else None)
     shape = builtin_input_shape(name) if name else None
     if name and shape is not None:
-        space.check_fits(baseline_params(name, shape), shape)
+        space.check_fits(space.baseline_for(name, shape), shape)
     fits = f", fits {name}'s {shape[0]}×{shape[1]} images" if shape else ""
     first = f", {len(space.first_trials)} first trial(s)" if space.first_trials else ""
     print(f"OK: {check}: {len(space.distributions)} parameters ({', '.join(space.distributions)}){first}{fits}")

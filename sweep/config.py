@@ -75,6 +75,9 @@ class SweepConfig:
     storage: str | None = None  # None: SQLite file results/<dataset>/study.db
     study: str | None = None  # None: the dataset's name
     space: str | None = None  # None: search_spaces/<dataset>.yaml
+    # A user's model function, module:function (it replaces the space's own `model:`); None:
+    # the space's, or sweep's CNN family.
+    model: str | None = None
     # Worker processes: one per GPU, else each with cores / workers threads. On 2 cores,
     # 2 workers × 1 thread ran 625 one-epoch MNIST trials an hour against 451 for 1 × 2
     # (`make bench BENCH=workers`).

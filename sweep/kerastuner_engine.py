@@ -31,11 +31,13 @@ from sweep import train as training  # first: it loads TensorFlow quietly
 from sweep.budget import SearchDeadline
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
+from sweep.distributions import contains
 from sweep.params import Architecture
 from sweep.progress import Display
-from sweep.spaces import SearchSpace, contains
+from sweep.spaces import SearchSpace
 from sweep.stats import score
 from sweep.study import max_epochs
+from sweep.user_models import plan
 
 # Hyperband's reduction factor, KerasTuner's default and the one Hyperband's paper recommends.
 HYPERBAND_FACTOR = 3
@@ -95,7 +97,7 @@ class _HyperModel(kt.HyperModel):
         return params
 
     def build(self, hp: kt.HyperParameters) -> Any:
-        arch = Architecture.from_params(self.params(hp.values))
+        arch = plan(self.params(hp.values), self.space.model)
         data = self.dataset
         return training.new_model(arch, data.input_shape, data.num_classes, self.seed, len(data.x_train))
 
@@ -110,7 +112,7 @@ class _HyperModel(kt.HyperModel):
         **kwargs: Any,
     ) -> Any:
         data = self.dataset
-        arch = Architecture.from_params(self.params(hp.values))
+        arch = plan(self.params(hp.values), self.space.model)
         self.log, self.initial_epoch = training.EpochLog(None), initial_epoch
         training.train(
             model,
@@ -237,11 +239,11 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace, starte
         for name, dist in space.distributions.items()
         if name in trial.hyperparameters.values and contains(dist, params[name])
     }
-    data = hypermodel.dataset
+    data, arch = hypermodel.dataset, plan(params, space.model)
     attrs: dict[str, Any] = {
         "params": params,
         "kerastuner_id": trial.trial_id,
-        "param_count": Architecture.from_params(params).param_count(data.input_shape, data.num_classes),
+        "param_count": arch.param_count(data.input_shape, data.num_classes) if isinstance(arch, Architecture) else None,
         "fit_seconds": round(hypermodel.log.seconds if hypermodel.log else 0.0, 2),
         "val_images": len(data.y_val),
     }

@@ -1,4 +1,5 @@
-"""Build and compile a Keras CNN from an :class:`~sweep.params.Architecture`.
+"""Build and compile a trial's Keras model: sweep's CNN (:class:`~sweep.params.Architecture`)
+or a user's (:class:`~sweep.user_models.UserModel`), trained the same way.
 
 This module imports Keras (and so TensorFlow) at import time: import it lazily, only in the
 commands that train or load models.
@@ -16,6 +17,7 @@ import numpy as np
 from sweep.backend import load_keras
 from sweep.errors import UsageError
 from sweep.params import WARMUP_START, Architecture, steps_per_epoch
+from sweep.user_models import Plan, UserModel, resolve
 
 load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
 import keras  # noqa: E402  (loaded above)
@@ -92,11 +94,26 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "total_steps": int(self.total_steps.numpy()), "warmup": self.warmup}
 
 
-def build_model(
-    arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, train_images: int
-) -> keras.Model:
-    """The compiled CNN of ``arch`` (see :mod:`sweep.params` for the layer layout), its
-    learning-rate schedule laid over ``arch.epochs`` passes of ``train_images`` images."""
+def build_model(arch: Plan, input_shape: tuple[int, int, int], num_classes: int, train_images: int) -> keras.Model:
+    """The compiled model of ``arch``, its learning-rate schedule laid over ``arch.epochs``
+    passes of ``train_images`` images."""
+    if isinstance(arch, Architecture):
+        model, logits = cnn(arch, input_shape, num_classes), arch.logits
+    else:
+        model = user_model(arch, input_shape, num_classes)
+        logits = not ends_in_softmax(model)
+    model.compile(
+        optimizer=optimizer(arch, model, steps_per_epoch(train_images, arch.batch_size) * arch.epochs),
+        # One-hot labels (see sweep.train.make_batches): Keras's sparse loss cannot smooth them.
+        loss=keras.losses.CategoricalCrossentropy(from_logits=logits, label_smoothing=arch.label_smoothing),
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
+    )
+    return model
+
+
+def cnn(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The CNN of ``arch``, not compiled (see :mod:`sweep.params` for the layer layout)."""
     arch.check_fits(input_shape)  # a clear error instead of a negative-dimension crash in Keras
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
@@ -135,15 +152,41 @@ def build_model(
     outputs = layers.Dense(  # float32 outputs, also under bfloat16 compute: a stable loss
         num_classes, activation=None if arch.logits else "softmax", name="classes", dtype="float32"
     )(x)
-    model = keras.Model(inputs, outputs, name="cnn")
-    model.compile(
-        optimizer=optimizer(arch, model, steps_per_epoch(train_images, arch.batch_size) * arch.epochs),
-        # One-hot labels (see sweep.train.make_batches): Keras's sparse loss cannot smooth them.
-        loss=keras.losses.CategoricalCrossentropy(from_logits=arch.logits, label_smoothing=arch.label_smoothing),
-        metrics=["accuracy"],
-        steps_per_execution=STEPS_PER_EXECUTION,
-    )
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+def user_model(plan: UserModel, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The model a user's function returns for ``plan.params``, checked to be one sweep can
+    train, save and export; raises with what is wrong (the trial fails with that message)."""
+    model = resolve(plan.function)(dict(plan.params), input_shape, num_classes)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{plan.function} returned {type(model).__name__}, not a keras.Model")
+    if not model.built and isinstance(model, keras.Sequential):  # no Input: the images' shape
+        model.build((None, *input_shape))
+    if not getattr(model, "inputs", None):
+        raise TypeError(
+            f"{plan.function} returned a subclassed model ({type(model).__name__}); sweep saves and "
+            "exports Functional or Sequential models: start it from keras.Input(shape=input_shape)"
+        )
+    if tuple(model.output_shape) != (None, num_classes):
+        raise ValueError(
+            f"{plan.function} returned a model with output shape {model.output_shape}; "
+            f"the data has {num_classes} classes: end it with Dense(num_classes)"
+        )
+    last = model.layers[-1]
+    if last.compute_dtype != "float32":  # Keras's advice under mixed precision: a stable loss
+
+        def float32_output(layer: keras.layers.Layer) -> keras.layers.Layer:
+            return type(layer).from_config({**layer.get_config(), "dtype": "float32"}) if layer is last else layer
+
+        model = keras.models.clone_model(model, clone_function=float32_output)
     return model
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """Whether ``model`` outputs probabilities (a last softmax) rather than logits."""
+    last = model.layers[-1]
+    return isinstance(last, layers.Softmax) or last.get_config().get("activation") == "softmax"
 
 
 # Each model's learning-rate schedule, for :class:`sweep.train.EpochPlan` (Keras keeps it in a
@@ -156,7 +199,7 @@ def schedule(model: keras.Model) -> WarmupCosine | None:
     return _SCHEDULES.get(model)
 
 
-def optimizer(arch: Architecture, model: keras.Model, total_steps: int) -> keras.optimizers.Optimizer:
+def optimizer(arch: Plan, model: keras.Model, total_steps: int) -> keras.optimizers.Optimizer:
     """Adam, or AdamW when ``arch`` decays weights, with ``arch``'s learning-rate schedule."""
     rate: Any = arch.learning_rate
     if arch.lr_schedule != "constant":
@@ -199,7 +242,7 @@ def load_saved(path: Path) -> keras.Model:
 def probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Class probabilities, whether the model ends in softmax or in logits."""
     outputs: np.ndarray = np.asarray(model.predict(images, verbose=0))
-    if model.layers[-1].get_config().get("activation") == "softmax":
+    if ends_in_softmax(model):
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
     normalised: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)

@@ -21,12 +21,14 @@ from optuna.distributions import (
 
 from sweep.budget import SearchDeadline, duration, epochs_that_fit, fastest_rate
 from sweep.datasets import Dataset
+from sweep.distributions import contains
 from sweep.params import Architecture, steps_per_epoch
 from sweep.portfolio import PORTFOLIO
 from sweep.progress import Display
-from sweep.spaces import SearchSpace, contains
+from sweep.spaces import SearchSpace
 from sweep.stats import pack, score
 from sweep.study import baseline_trial, progress_step
+from sweep.user_models import plan as plan_of
 
 if TYPE_CHECKING:
     from sweep.train import EpochLog
@@ -62,7 +64,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
     for name, dist in sorted(space.distributions.items(), key=lambda item: item[0] != "conv_blocks"):
         if is_baseline and not contains(dist, baseline.get(name)):
             continue
-        if name.startswith("filters_") and int(name.removeprefix("filters_")) > params["conv_blocks"]:
+        if space.model is None and name.startswith("filters_") and int(name[8:]) > params["conv_blocks"]:
             continue
         params[name] = suggest_value(trial, name, dist)
     return params
@@ -122,16 +124,19 @@ class Objective:
         with self.display.task(f"  trial {trial.number} epochs", params["epochs"]) as task:
             log = training.EpochLog(task)
             try:
-                arch = Architecture.from_params(params)
-                count = arch.param_count(dataset.input_shape, dataset.num_classes)
-                trial.set_user_attr("param_count", count)
-                # FLOPs of one epoch: the trials' speed, for telling what fits before training.
-                flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
-                trial.set_user_attr("train_flops", flops)
-                self.check_it_fits(trial, flops * arch.epochs)
+                arch = plan_of(params, self.space.model)
+                if isinstance(arch, Architecture):  # its size and cost are known before it is built
+                    count = arch.param_count(dataset.input_shape, dataset.num_classes)
+                    trial.set_user_attr("param_count", count)
+                    # FLOPs of one epoch: the trials' speed, for telling what fits before training.
+                    flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
+                    trial.set_user_attr("train_flops", flops)
+                    self.check_it_fits(trial, flops * arch.epochs)
                 model = training.new_model(
                     arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number, len(dataset.x_train)
                 )
+                if not isinstance(arch, Architecture):
+                    trial.set_user_attr("param_count", model.count_params())
                 plan = training.EpochPlan(
                     self.planner(trial, params, time.time()),
                     arch.epochs,

@@ -25,7 +25,6 @@ from sweep.errors import UsageError
 from sweep.files import ensure_writable
 from sweep.internals import storage_of
 from sweep.objective import Objective
-from sweep.params import baseline_params
 from sweep.progress import Display
 from sweep.spaces import SearchSpace, parse_space
 from sweep.study import (
@@ -79,7 +78,7 @@ def run_worker(
     ensure_writable(data.folder)
     display = Display()
     dataset = load_checked(data, display)
-    baseline = baseline_params(data.kind, dataset.input_shape)
+    baseline = space.baseline_for(data.kind, dataset.input_shape)
     space = space.for_data(len(dataset.x_train))
     # Distinct seeds per worker and per restart: workers must not propose the same points.
     seed = data.seed + len(study.trials) + 7919 * (index + 1)

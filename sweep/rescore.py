@@ -21,10 +21,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.datasets import Dataset
-from sweep.params import Architecture
 from sweep.progress import Display
 from sweep.stats import pack, paired_difference, unpack
+from sweep.study import recorded_space
 from sweep.trials import final_params
+from sweep.user_models import plan
 
 # Cross-validate when the validation split has fewer images than this: with 2,000 images a
 # gain of one point between models that disagree on 3 % of them is 2.6 standard errors.
@@ -92,7 +93,7 @@ def cross_validated(
         if trial.number in results:
             continue
         params = final_params(trial)
-        arch = Architecture.from_params(params)
+        arch = plan(params, recorded_space(study).model)
         correct = np.zeros(len(y), dtype=bool)
         with display.session(), display.task(f"cross-validate trial {trial.number} folds", FOLDS) as task:
             for fold, (train_index, test_index) in enumerate(folds):

@@ -22,7 +22,6 @@ from sweep.datasets import Dataset
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, write_json
 from sweep.leaderboard import read_summary, update_summary
-from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
 from sweep.rescore import (
     CV_ATTR,
@@ -41,23 +40,28 @@ from sweep.study import (
     load_study,
     recorded_data,
     recorded_settings,
+    recorded_space,
 )
 from sweep.trials import final_params, finalists
+from sweep.user_models import plan
 
 if TYPE_CHECKING:
     from sweep.train import Evaluation, TrainResult
 
 
-def fit_full(params: dict[str, Any], dataset: Dataset, seed: int, display: Display, label: str) -> TrainResult:
-    """Train from scratch on train + validation (no validation left: the epochs are fixed)."""
+def fit_full(
+    params: dict[str, Any], model: str | None, dataset: Dataset, seed: int, display: Display, label: str
+) -> TrainResult:
+    """Train from scratch on train + validation (no validation left: the epochs are fixed);
+    ``model``: the user's function (module:function), None for sweep's CNN."""
     from sweep import train as training
 
-    arch = Architecture.from_params(params)
+    arch = plan(params, model)
     x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
-    model = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed, len(x))
+    built = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed, len(x))
     with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
-        return training.train(model, arch, x, y, seed=seed, task=task)
+        return training.train(built, arch, x, y, seed=seed, task=task)
 
 
 def retrain_best(
@@ -87,15 +91,16 @@ def retrain_best(
     if clock is not None and CV_ATTR in study.user_attrs:
         clock.lap("cross-validation")
     chosen_params = final_params(chosen)
+    space = recorded_space(study)
     base_params = (
         final_params(base)
         if base is not None and base.state == TrialState.COMPLETE
-        else baseline_params(data.kind, dataset.input_shape)
+        else space.baseline_for(data.kind, dataset.input_shape)
     )
     display.log(
         f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for {chosen_params['epochs']} epochs"
     )
-    result = fit_full(chosen_params, dataset, data.seed, display, f"trial {chosen.number}")
+    result = fit_full(chosen_params, space.model, dataset, data.seed, display, f"trial {chosen.number}")
     if clock is not None:
         clock.lap("retraining")
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
@@ -105,7 +110,7 @@ def retrain_best(
         display.log(skipped)
     elif not base_won:
         display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
-        base_model = fit_full(base_params, dataset, data.seed, display, "baseline").model
+        base_model = fit_full(base_params, space.model, dataset, data.seed, display, "baseline").model
         base_eval = evaluate(base_model, dataset.x_test, dataset.y_test, dataset.class_names)
         if clock is not None:
             clock.lap("retraining")

@@ -20,15 +20,15 @@ from sweep.baseline import load_checked
 from sweep.budget import Clock, SearchDeadline, TimeLimit, busy_seconds, duration, search_deadline
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape, check_exists
+from sweep.distributions import contains
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
 from sweep.leaderboard import read_summary
 from sweep.objective import Objective
-from sweep.params import baseline_params
 from sweep.pool import SearchFailed, run_worker_processes
 from sweep.portfolio import mirror_symmetric, starting_points
 from sweep.progress import Display
-from sweep.spaces import SearchSpace, contains, default_space_path, load_space
+from sweep.spaces import SearchSpace, default_space_path, load_space
 from sweep.study import (
     baseline_trial,
     best_trial,
@@ -44,6 +44,7 @@ from sweep.study import (
     study_name,
 )
 from sweep.summary import advance, summary, trial_logger, write_leaderboard
+from sweep.user_models import check_findable
 from sweep.worker import run_trials
 
 
@@ -52,10 +53,17 @@ def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
 
     Runs before any data is loaded and before TensorFlow starts, for built-in datasets.
     """
-    space = load_space(settings.space or default_space_path(data.kind))
+    if settings.model is not None and settings.space is None:
+        raise UsageError(
+            f"--model {settings.model} needs its own search space, over the function's parameters: "
+            "pass --space my_space.yaml (make SPACE=); see the README's 'Your own model'"
+        )
+    space = load_space(settings.space or default_space_path(data.kind), settings.model)
+    if space.model is not None:
+        check_findable(space.model)
     shape = builtin_input_shape(data.dataset)
     if shape is not None:
-        space.check_fits(baseline_params(data.kind, shape), shape)
+        space.check_fits(space.baseline_for(data.kind, shape), shape)
     if settings.sampler == "grid":
         grid(space)  # exits 2 now, not after the data has loaded
     return space
@@ -123,7 +131,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     storage = open_storage(url)  # a bad URL fails before data loads
     display = Display()
     dataset = load_checked(data, display)
-    baseline = baseline_params(data.kind, dataset.input_shape)
+    baseline = space.baseline_for(data.kind, dataset.input_shape)
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     space = space.for_data(len(dataset.x_train))
     study = open_study(storage, data, settings, space, baseline, dataset)
@@ -164,8 +172,10 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
         return 130
     if best_trial(study) is None and (retrain or finished_count(study) == 0):
+        errors = {t.user_attrs.get("error") for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
+        why = f" (every trial failed with {errors.pop()})" if len(errors) == 1 else ""
         print(
-            f"sweep: no trial {'completed' if retrain else 'finished'}, so there is nothing to "
+            f"sweep: no trial {'completed' if retrain else 'finished'}{why}, so there is nothing to "
             f"retrain; see the error column of {data.folder / 'leaderboard.csv'}",
             file=sys.stderr,
         )

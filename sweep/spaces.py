@@ -11,7 +11,8 @@ The format (one file per dataset under ``search_spaces/``)::
       - {filters_1: 32, dense_units: 128}        # parameters left out are sampled
     portfolio: true                              # optional: sweep.portfolio's starting points too
 
-Parameters a file does not name keep the dataset's baseline value. Everything is checked here,
+Parameters a file does not name keep the dataset's baseline value. A file with ``model:`` sweeps
+the user's own function instead, over parameters of its own (:mod:`sweep.user_models`). Everything is checked here,
 before TensorFlow is imported, and every error names the file and the parameter.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +28,20 @@ import yaml
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
-    FloatDistribution,
     IntDistribution,
 )
 
+from sweep.distributions import SCALARS, contains, describe, distribution
 from sweep.errors import UsageError
-from sweep.params import SPECS, Architecture, is_kind
+from sweep.params import Architecture, baseline_params
+from sweep.user_models import UserModel, check_reference, user_baseline
 
 # The shipped spaces live inside the package, so a wheel carries them; `search_spaces/` at the
 # top of a checkout is a link to this folder, the place users read and edit them.
 SPACES_DIR = Path(__file__).resolve().parent / "search_spaces"
 IMAGE_FOLDER_SPACE = "image_folder"
 
-_TOP_KEYS = {"description", "params", "first_trials", "portfolio"}
-_RANGE_KEYS = {"type", "low", "high", "step", "log", "scale"}
-_CATEGORICAL_KEYS = {"type", "choices"}
+_TOP_KEYS = {"description", "params", "first_trials", "portfolio", "model", "baseline"}
 # `scale: data`: ranges written for this many training images. A smaller dataset needs more
 # passes for as many gradient steps, but not as many more: the factor is the square root of
 # the ratio, at most MAX_DATA_SCALE (1,000 images: ×7; 10,000: ×2.2; 50,000 and more: ×1).
@@ -67,6 +67,16 @@ class SearchSpace:
     # Parameters whose range is written for REFERENCE_IMAGES training images and grows for
     # fewer (``scale: data``; epochs only): see :meth:`for_data`.
     data_scaled: tuple[str, ...] = ()
+    # A user's model function (module:function), with its trial 0 (``baseline:``); None: the
+    # CNN family, whose baseline is the dataset's notebook CNN.
+    model: str | None = None
+    baseline: dict[str, Any] = field(default_factory=dict)
+
+    def baseline_for(self, dataset_kind: str, input_shape: tuple[int, int, int]) -> dict[str, Any]:
+        """Trial 0's parameters: the user's baseline, or the dataset's notebook CNN."""
+        if self.model is not None:
+            return user_baseline(self.distributions, self.baseline)
+        return baseline_params(dataset_kind, input_shape)
 
     def for_data(self, train_images: int) -> SearchSpace:
         """The space for a training split of ``train_images`` images: the bounds of
@@ -86,6 +96,8 @@ class SearchSpace:
         The output size only shrinks as conv_blocks and kernel_size grow, with 'valid'
         padding and with pool_last, so checking that worst corner covers the whole space.
         """
+        if self.model is not None:
+            return  # the user's function: only building it can tell
         worst = dict(baseline)
         for name, dist in self.distributions.items():
             if name in _SHRINKING:
@@ -116,21 +128,6 @@ class SearchSpace:
         return f"parameter{'s' if len(culprits) > 1 else ''} {names}"
 
 
-def contains(dist: BaseDistribution, value: Any) -> bool:
-    """Whether a distribution can produce ``value`` (the baseline may lie outside a space)."""
-    if isinstance(dist, CategoricalDistribution):
-        return value in dist.choices
-    assert isinstance(dist, (IntDistribution, FloatDistribution))
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if not dist.low <= value <= dist.high:
-        return False
-    if dist.step is None:
-        return True
-    steps = (value - dist.low) / dist.step
-    return abs(steps - round(steps)) < 1e-9
-
-
 def data_scale(train_images: int) -> float:
     """How much the ``scale: data`` ranges grow for a training split of ``train_images``."""
     return min(max(math.sqrt(REFERENCE_IMAGES / max(train_images, 1)), 1.0), MAX_DATA_SCALE)
@@ -159,12 +156,28 @@ def parse_space(data: Any, source: str) -> SearchSpace:
         )
     if not data["params"]:
         raise UsageError(f"{source}: 'params:' is empty; name at least one parameter to search")
+    try:
+        model = check_reference(data["model"]) if data.get("model") is not None else None
+    except UsageError as error:
+        raise UsageError(f"{source}: {error}") from None
     distributions = {}
     for name, spec in data["params"].items():
         try:
-            distributions[str(name)] = _distribution(str(name), spec)
+            distributions[str(name)] = distribution(str(name), spec, free=model is not None)
         except UsageError as error:
             raise UsageError(f"{source}: {error}") from None
+    baseline = data.get("baseline", {})
+    if model is None and "baseline" in data:
+        raise UsageError(f"{source}: 'baseline:' is for spaces with 'model:' (your own function)")
+    if not isinstance(baseline, dict) or not all(isinstance(value, SCALARS) for value in baseline.values()):
+        raise UsageError(f"{source}: 'baseline:' must map parameter names to values, got {baseline!r}")
+    if model is not None and data.get("portfolio"):
+        raise UsageError(f"{source}: 'portfolio: true' starts from sweep's CNNs; leave it out with 'model:'")
+    if model is not None:
+        try:
+            UserModel.from_params(model, user_baseline(distributions, baseline))
+        except UsageError as error:
+            raise UsageError(f"{source}: baseline: {error}") from None
     scaled = tuple(str(name) for name, spec in data["params"].items() if spec.get("scale"))
     return SearchSpace(
         source=source,
@@ -174,6 +187,8 @@ def parse_space(data: Any, source: str) -> SearchSpace:
         first_trials=_first_trials(data.get("first_trials", []), distributions, source),
         portfolio=_flag(data, "portfolio", source),
         data_scaled=scaled,
+        model=model,
+        baseline={str(name): value for name, value in baseline.items()},
     )
 
 
@@ -205,109 +220,12 @@ def _first_trials(
                     f"{', '.join(distributions)}); add it under 'params:' or leave it out"
                 )
             if not contains(dist, value):
-                raise UsageError(f"{where}: {name} {value!r} is not in its range ({_describe(dist)})")
+                raise UsageError(f"{where}: {name} {value!r} is not in its range ({describe(dist)})")
     return tuple(dict(point) for point in points)
 
 
-def _describe(dist: BaseDistribution) -> str:
-    """A distribution as a user wrote it: 'one of 64, 128' or '2 to 8, step 2, log'."""
-    if isinstance(dist, CategoricalDistribution):
-        return "one of " + ", ".join(map(str, dist.choices))
-    assert isinstance(dist, (IntDistribution, FloatDistribution))
-    step = f", step {dist.step}" if dist.step not in (None, 1) else ""
-    return f"{dist.low} to {dist.high}{step}{', log' if dist.log else ''}"
-
-
-def _distribution(name: str, spec: Any) -> BaseDistribution:
-    """One parameter's YAML mapping → its Optuna distribution (raises UsageError)."""
-    if name not in SPECS:
-        raise UsageError(f"unknown parameter '{name}'; known: {', '.join(SPECS)}")
-    if not isinstance(spec, dict):
-        raise UsageError(f"parameter '{name}': expected a mapping like {{type: int, low: 1, high: 4}}, got {spec!r}")
-    kind = spec.get("type")
-    allowed = {"int": _RANGE_KEYS, "float": _RANGE_KEYS, "categorical": _CATEGORICAL_KEYS}
-    if kind not in allowed:
-        raise UsageError(f"parameter '{name}': type {kind!r} is not one of int, float, categorical")
-    unknown = sorted(set(spec) - allowed[kind])
-    if unknown:
-        raise UsageError(
-            f"parameter '{name}': unknown key(s) {', '.join(map(str, unknown))} for type "
-            f"{kind}; allowed: {', '.join(sorted(allowed[kind]))}"
-        )
-    param = SPECS[name]
-    if kind == "categorical":
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise UsageError(f"parameter '{name}': choices must be a non-empty list")
-        for choice in choices:
-            param.check(name, choice)
-        return CategoricalDistribution(choices)
-
-    expected = int if kind == "int" else float
-    if param.kind is not expected:
-        hint = "categorical" if param.kind in (bool, str) else param.kind.__name__
-        raise UsageError(f"parameter '{name}': type {kind} does not fit it; use type {hint}")
-    low, high = (_number(name, key, spec.get(key), expected) for key in ("low", "high"))
-    param.check(name, low)
-    param.check(name, high)
-    if low > high:
-        raise UsageError(f"parameter '{name}': low {low} is greater than high {high}")
-    log = spec.get("log", False)
-    if not isinstance(log, bool):
-        raise UsageError(f"parameter '{name}': log must be true or false, got {log!r}")
-    step = spec.get("step")
-    if step is not None:
-        step = _number(name, "step", step, expected)
-        if step <= 0:
-            raise UsageError(f"parameter '{name}': step must be positive, got {step}")
-        if log:
-            raise UsageError(f"parameter '{name}': step and log cannot be used together")
-    if log and low <= 0:
-        raise UsageError(f"parameter '{name}': log: true needs low > 0, got {low}")
-    if spec.get("scale", "data") != "data" or ("scale" in spec and (name != "epochs" or step is not None)):
-        raise UsageError(
-            f"parameter '{name}': 'scale: data' is for epochs without a step only "
-            f"(more epochs for smaller datasets), got scale {spec['scale']!r}"
-        )
-    if expected is int:
-        return IntDistribution(low, high, log=log, step=step or 1)
-    return FloatDistribution(float(low), float(high), log=log, step=step)
-
-
-def _number(name: str, key: str, value: Any, kind: type) -> Any:
-    """A bound of a range: present, a number of the right kind and finite."""
-    if value is None:
-        raise UsageError(f"parameter '{name}': '{key}' is missing")
-    if isinstance(value, str):
-        spelled = _as_yaml_float(value)
-        hint = f" (YAML reads {value} as text; write {spelled})" if spelled else ""
-        raise UsageError(f"parameter '{name}': {key} {value!r} is not a number{hint}")
-    if not is_kind(value, kind):
-        wanted = "an integer" if kind is int else "a number"
-        raise UsageError(f"parameter '{name}': {key} {value!r} is not {wanted}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UsageError(f"parameter '{name}': {key} {value!r} is not finite")
-    return value
-
-
-def _as_yaml_float(text: str) -> str:
-    """How to spell ``1e-4`` so that YAML 1.1 reads a float (``1.0e-4``), or '' if not numeric."""
-    try:
-        float(text)
-    except ValueError:
-        return ""
-    mantissa, _, exponent = text.lower().partition("e")
-    if not exponent:
-        return ""
-    if "." not in mantissa:
-        mantissa += ".0"
-    if exponent[0] not in "+-":
-        exponent = "+" + exponent  # YAML 1.1 reads 1.0e5 as text; it needs 1.0e+5
-    return f"{mantissa}e{exponent}"
-
-
-def load_space(path: str | Path) -> SearchSpace:
-    """Read and validate a search-space file."""
+def load_space(path: str | Path, model: str | None = None) -> SearchSpace:
+    """Read and validate a search-space file; ``model`` (module:function) replaces its own."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -324,6 +242,8 @@ def load_space(path: str | Path) -> SearchSpace:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "syntax error"
         raise UsageError(f"{path}: not valid YAML{where}: {problem}") from None
+    if model is not None and isinstance(data, dict):
+        data = {**data, "model": model}
     return parse_space(data, str(path))
 
 

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.config import PRUNERS, DataConfig, SweepConfig
 from sweep.environment import Environment
 from sweep.errors import UsageError
-from sweep.spaces import SearchSpace
+from sweep.spaces import SearchSpace, parse_space
 from sweep.trials import best_of
 
 SETTINGS_ATTR = "sweep_settings"
@@ -282,6 +282,12 @@ def recorded_settings(study: optuna.Study) -> dict[str, Any]:
             "`python -m sweep sweep --storage URL --study NAME` first"
         )
     return dict(record)
+
+
+def recorded_space(study: optuna.Study) -> SearchSpace:
+    """The search space a study was created with (its model function, if any, included)."""
+    record = recorded_settings(study)
+    return parse_space(record["space"], record["space_source"])
 
 
 def finished_count(study: optuna.Study) -> int:

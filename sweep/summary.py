@@ -88,7 +88,8 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
             gain = f"; baseline {_scored(base)}"
         lines.append(f"Best trial {best.number} ({origin(best)}): val_accuracy {_scored(best)}{gain}")
         params = params_of(best)  # as trained: all, epochs as run; in the family's order
-        shown = [name for name in SPECS if name in best.params and name not in unused_params(params)]
+        searched = [name for name in SPECS if name in best.params] + [n for n in best.params if n not in SPECS]
+        shown = [name for name in searched if name not in unused_params(params)]
         lines.append(
             "  "
             + ", ".join(f"{k}={params[k]:.4g}" if isinstance(params[k], float) else f"{k}={params[k]}" for k in shown)

@@ -14,8 +14,8 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from sweep.backend import load_keras
 from sweep.models import build_model, probabilities, schedule
-from sweep.params import Architecture
 from sweep.progress import Task
+from sweep.user_models import Plan
 
 load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
 import keras  # noqa: E402  (loaded above)
@@ -199,7 +199,7 @@ class EpochPlan(keras.callbacks.Callback):
 
 
 def new_model(
-    arch: Architecture,
+    arch: Plan,
     input_shape: tuple[int, int, int],
     num_classes: int,
     seed: int,
@@ -213,7 +213,7 @@ def new_model(
 
 def train(
     model: keras.Model,
-    arch: Architecture,
+    arch: Plan,
     x_train: np.ndarray,
     y_train: np.ndarray,
     *,

@@ -31,6 +31,9 @@ from sweep.study import FINISHED
 # sweep, not loop forever. Counted in the study, not per process: a worker replaced every few
 # trials (--recycle) would otherwise start from zero each time and never stop.
 MAX_FAILURES_IN_A_ROW = 5
+# Fewer when they fail with the same error (a model function that raises, whatever its
+# parameters): the next one would fail the same way too.
+SAME_FAILURES_IN_A_ROW = 3
 # A worker stops searching after this many proposals in a row that could not end before the
 # search's deadline (each pruned at once, before training): near the end the time left holds
 # none of what the sampler proposes, and it would otherwise fill the leaderboard with them.
@@ -121,18 +124,27 @@ def did_not_fit(trial: FrozenTrial) -> bool:
     return bool(trial.user_attrs.get("stopped")) and not trial.user_attrs.get("epochs_run")
 
 
-def failed_in_a_row(study: optuna.Study) -> int:
-    """How many of the study's last-ended trials failed, back to the last one that did not."""
+def failed_in_a_row(study: optuna.Study) -> list[str]:
+    """The errors of the study's last-ended trials that failed, back to the last one that did not."""
     ended = sorted(
         (t for t in study.get_trials(deepcopy=False) if t.datetime_complete),
         key=lambda t: t.datetime_complete or datetime.min,
     )
-    failed = 0
+    errors: list[str] = []
     for trial in reversed(ended):
         if trial.state != TrialState.FAIL:
             break
-        failed += 1
-    return failed
+        errors.append(str(trial.user_attrs.get("error", "")))
+    return errors
+
+
+def failing(errors: list[str]) -> str | None:
+    """Why to stop after these failures in a row (:func:`failed_in_a_row`), or None to go on."""
+    if len(errors) >= SAME_FAILURES_IN_A_ROW and len(set(errors)) == 1:
+        return f"{len(errors)} trials in a row failed the same way ({errors[0]}); stopping: fix that, then run again."
+    if len(errors) >= MAX_FAILURES_IN_A_ROW:
+        return f"{len(errors)} trials failed in a row; stopping. See the error column."
+    return None
 
 
 def run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
@@ -211,7 +223,7 @@ def run_trials(
             log(f"{unfit} trials in a row would not have ended before the search does; stopping.")
             return "nothing fits"
         if frozen.state == TrialState.FAIL:
-            failures = failed_in_a_row(study)
-            if failures >= MAX_FAILURES_IN_A_ROW:
-                log(f"{failures} trials failed in a row; stopping. See the error column.")
+            why = failing(failed_in_a_row(study))
+            if why is not None:
+                log(why)
                 return "failing"

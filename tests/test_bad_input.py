@@ -91,6 +91,11 @@ def planted_cifar(tmp: Path) -> None:
     (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": Planted(), b"labels": [0]}))
 
 
+def missing_model_file(tmp: Path) -> None:
+    """A space whose model function is in a file that does not exist."""
+    (tmp / "s.yaml").write_text(f"model: {tmp}/none.py:build\nparams:\n  units: {{type: int, low: 8, high: 16}}\n")
+
+
 def case(name: str, argv: str, setup: Setup, says: str, *, slow: bool = False) -> object:
     """One row: ``argv`` after ``setup``, and a phrase ``says`` of its one line."""
     return pytest.param(argv, setup, says, id=name, marks=[pytest.mark.slow] if slow else [])
@@ -136,6 +141,30 @@ CASES = [
         "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml",
         text_file("s.yaml", "params:\n  dropout: {type: float, low: 0.0, high: 0.5} # é\n".encode("latin-1")),
         "not a text file in UTF-8",
+    ),
+    case(
+        "model-without-space",
+        "sweep --dataset digits --results {tmp}/r --model tests.test_user_models:small_cnn",
+        nothing,
+        "needs its own search space",
+    ),
+    case(
+        "model-not-module-function",
+        "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml --model build",
+        text_file("s.yaml", b"params:\n  units: {type: int, low: 8, high: 16}\n"),
+        "expected module:function",
+    ),
+    case(
+        "model-module-missing",
+        "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml --model no_such_module:build",
+        text_file("s.yaml", b"params:\n  units: {type: int, low: 8, high: 16}\n"),
+        "no module 'no_such_module' here",
+    ),
+    case(
+        "model-file-missing",
+        "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml",
+        missing_model_file,
+        "none.py not found",
     ),
     case("storage-not-a-url", "sweep --dataset digits --results {tmp}/r --storage study.db", nothing, "is not a URL"),
     case(
