@@ -32,7 +32,6 @@ from sweep.budget import SearchDeadline
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.distributions import contains
-from sweep.params import Architecture
 from sweep.progress import Display
 from sweep.spaces import SearchSpace
 from sweep.stats import score
@@ -79,6 +78,7 @@ class _HyperModel(kt.HyperModel):
         # models): KerasTuner itself keeps only the best epoch's metrics.
         self.log: training.EpochLog | None = None
         self.initial_epoch = 0
+        self.param_count: int | None = None  # the last fit's model's
 
     def params(self, values: dict[str, Any]) -> dict[str, Any]:
         """The full parameter dict: the baseline overridden by the trial's values."""
@@ -114,6 +114,7 @@ class _HyperModel(kt.HyperModel):
         data = self.dataset
         arch = plan(self.params(hp.values), self.space.model)
         self.log, self.initial_epoch = training.EpochLog(None), initial_epoch
+        self.param_count = model.count_params()
         training.train(
             model,
             arch,
@@ -239,11 +240,11 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace, starte
         for name, dist in space.distributions.items()
         if name in trial.hyperparameters.values and contains(dist, params[name])
     }
-    data, arch = hypermodel.dataset, plan(params, space.model)
+    data = hypermodel.dataset
     attrs: dict[str, Any] = {
         "params": params,
         "kerastuner_id": trial.trial_id,
-        "param_count": arch.param_count(data.input_shape, data.num_classes) if isinstance(arch, Architecture) else None,
+        "param_count": hypermodel.param_count,
         "fit_seconds": round(hypermodel.log.seconds if hypermodel.log else 0.0, 2),
         "val_images": len(data.y_val),
     }
