@@ -3,6 +3,8 @@ the command line and from Python."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +295,16 @@ def test_a_notebooks_model_function_is_swept_from_python(tmp_path: Path, monkeyp
     assert "units" in result.best_params and result.metrics is not None
     assert result.model.predict(np.zeros((1, 8, 8, 1)), verbose=0).shape == (1, 10)
     assert isinstance(result.study, optuna.Study) and len(result.study.trials) == 3
+
+
+def test_make_passes_model_to_the_sweep(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(
+        ["make", "-n", "sweep", "DATASET=digits", "SPACE=s.yaml", "MODEL=mymodels:build", f"VENV={tmp_path}"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--space s.yaml" in dry.stdout and "--model mymodels:build" in dry.stdout, dry.stdout
