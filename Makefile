@@ -20,7 +20,7 @@ FILE_FLAGS = $(RESULT_FLAGS) $(call flag,DATA_DIR,--data-dir)
 DATA_FLAGS = $(FILE_FLAGS) $(call flag,SEED,--seed)
 STUDY_FLAGS = $(call flag,STORAGE,--storage) $(call flag,STUDY,--study)
 
-.PHONY: install sweep baseline retrain export leaderboard spaces dashboard test test-fast bench clean-venv
+.PHONY: install sweep baseline retrain export leaderboard report spaces dashboard test test-fast bench clean-venv
 
 install: $(STAMP)
 
@@ -57,6 +57,9 @@ export: $(STAMP)
 
 leaderboard: $(STAMP)
 	$(PY) -m sweep leaderboard $(RESULT_FLAGS) $(STUDY_FLAGS)
+
+report: $(STAMP)
+	$(PY) -m sweep report $(RESULT_FLAGS) $(STUDY_FLAGS)
 
 spaces: $(STAMP)
 	$(PY) -m sweep spaces

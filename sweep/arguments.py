@@ -256,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="a .keras model (default results/<dataset>/best/model.keras)")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
 
+    report = command("report", help="write results/<dataset>/report.html: one page about the sweep")
+    _data_flags(report)
+    _study_flags(report)
+
     dashboard = command("dashboard", help="serve optuna-dashboard on the study")
     _data_flags(dashboard)
     _study_flags(dashboard)

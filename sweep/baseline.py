@@ -97,7 +97,7 @@ def write_model_report(
 ) -> tuple[dict[str, Any], Evaluation]:
     """Evaluate once on the test set and write model, metrics and figures into ``out``."""
     from sweep import plots
-    from sweep.files import atomic_write, write_json
+    from sweep.files import atomic_write, write_json, write_text
     from sweep.models import portable
     from sweep.stats import wilson
     from sweep.train import evaluate, library_versions
@@ -111,6 +111,8 @@ def write_model_report(
         "test_accuracy": evaluation.accuracy,
         "test_accuracy_ci95": list(wilson(int(evaluation.correct.sum()), len(evaluation.correct))),
         "test_images": len(evaluation.correct),
+        "train_images": len(dataset.x_train),
+        "val_images": len(dataset.y_val),
         "test_loss": evaluation.loss,
         "param_count": result.model.count_params(),
         "train_seconds": round(result.fit_seconds, 2),
@@ -130,4 +132,16 @@ def write_model_report(
         out / "confusion_matrix.png",
         f"{title}: test set confusion matrix",
     )
+    wrong = (~evaluation.correct).nonzero()[0]
+    plots.plot_mistakes(
+        dataset.x_test[wrong],
+        dataset.y_test[wrong],
+        evaluation.predicted[wrong],
+        evaluation.confidence[wrong],
+        dataset.class_names,
+        out / "mistakes.png",
+    )
+    lines: list[str] = []
+    result.model.summary(print_fn=lambda line, **_: lines.append(line))
+    write_text(out / "summary.txt", "\n".join(lines) + "\n")
     return metrics, evaluation

@@ -87,6 +87,10 @@ def _run(args: argparse.Namespace) -> int:
         from sweep.commands import dashboard
 
         return dashboard(data, settings, args.host, args.port)
+    if args.command == "report":
+        from sweep.commands import report
+
+        return report(data, settings)
     if args.command == "retrain":
         from sweep.retrain import run_retrain
 

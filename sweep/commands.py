@@ -71,6 +71,16 @@ def leaderboard(data: DataConfig, settings: SweepConfig, top: int) -> int:
     return 0
 
 
+def report(data: DataConfig, settings: SweepConfig) -> int:
+    """``sweep report``: write the report page of an existing study (any storage) and say where."""
+    from sweep.report import write_report
+    from sweep.study import load_study
+
+    path = write_report(load_study(data, settings), ensure_writable(data.folder))
+    print(f"Report: {path} (open it in a browser; it needs no network)")
+    return 0
+
+
 def predict(model_path: str | None, dataset: str | None, results: str, images: list[str]) -> int:
     """Print the predicted class name and probability of each image file."""
     if model_path is None:

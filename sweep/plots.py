@@ -68,6 +68,50 @@ def plot_history(history: Mapping[str, Sequence[float]], path: Path, title: str)
     return save_figure(fig, path)
 
 
+def plot_mistakes(
+    images: np.ndarray,
+    true: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    class_names: Sequence[str],
+    path: Path,
+    count: int = 25,
+) -> Path:
+    """The test images the model got wrong, most confident first: true class, predicted class
+    and its probability under each (the notebooks' sample grid, for errors)."""
+    order = np.argsort(-confidence)[:count]
+    side = max(1, int(np.ceil(np.sqrt(len(order)))))
+    fig, axes = plt.subplots(side, side, figsize=(2.0 * side, 2.1 * side), squeeze=False)
+    for ax, index in zip(axes.flat, [*order, *[None] * (side * side - len(order))], strict=True):
+        ax.axis("off")
+        if index is not None:
+            image = images[index]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+            label = f"true {class_names[int(true[index])]}\npred {class_names[int(predicted[index])]}"
+            ax.set_title(f"{label} ({confidence[index]:.0%})", fontsize=7)
+    fig.suptitle(
+        f"Test images it got wrong: {len(order)} of {len(images)}, most confident first"
+        if len(images)
+        else "No test image was misclassified"
+    )
+    return save_figure(fig, path)
+
+
+def plot_curves(
+    curves: Sequence[tuple[str, Sequence[tuple[float, float]], bool]], path: Path, xlabel: str, ylabel: str
+) -> Path:
+    """One line per ``(label, points, dashed)``: the report's learning curves."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for label, points, dashed in curves:
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, "--" if dashed else "-", marker=".", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
 def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path, title: str) -> Path:
     """The confusion matrix with class names on both axes."""
     from sklearn.metrics import ConfusionMatrixDisplay

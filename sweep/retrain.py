@@ -269,4 +269,7 @@ def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
     ensure_writable(data.folder / "best")
     display = Display()
     retrain_best(study, load_checked(data, display), data, display)
+    from sweep.report import write_report
+
+    display.log(f"Report: {write_report(study, data.folder)}")
     return 0

@@ -172,6 +172,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         display.log("Interrupted: finished trials are kept; run the same command to resume.")
         return 130
     if best_trial(study) is None and (retrain or finished_count(study) == 0):
+        write_report_of(study, data, display)
         errors = {t.user_attrs.get("error") for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
         why = f" (every trial failed with {errors.pop()})" if len(errors) == 1 else ""
         print(
@@ -184,6 +185,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         from sweep.retrain import retrain_best
 
         retrain_best(study, dataset, data, display, limit, clock)
+    write_report_of(study, data, display)
     display.log(
         clock.summary(
             settings.time_limit,
@@ -192,6 +194,13 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         )
     )
     return 0
+
+
+def write_report_of(study: optuna.Study, data: DataConfig, display: Display) -> None:
+    """Write the sweep's report page and name it."""
+    from sweep.report import write_report
+
+    display.log(f"Report: {write_report(study, data.folder)}")
 
 
 def search_bounds(

@@ -37,14 +37,17 @@ class TrainResult:
 
 @dataclass
 class Evaluation:
-    """Test-set results: loss, accuracy, per-class report, confusion matrix, and which images
-    the model got right (for paired comparisons, :mod:`sweep.stats`)."""
+    """Test-set results: loss, accuracy, per-class report, confusion matrix, which images the
+    model got right (for paired comparisons, :mod:`sweep.stats`), its predictions and their
+    probabilities."""
 
     loss: float
     accuracy: float
     report: dict[str, dict[str, float]]
     confusion: np.ndarray = field(repr=False)
     correct: np.ndarray = field(repr=False)
+    predicted: np.ndarray = field(repr=False)
+    confidence: np.ndarray = field(repr=False)
 
 
 def make_batches(
@@ -254,7 +257,8 @@ def train(
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Evaluation:
     """Loss and accuracy on a held-out set, with scikit-learn's per-class report."""
     loss, _ = model.evaluate(make_batches(x, y, 256, len(class_names)), verbose=0)
-    predicted = probabilities(model, x).argmax(axis=1)
+    probs = probabilities(model, x)
+    predicted = probs.argmax(axis=1)
     labels = list(range(len(class_names)))
     report = classification_report(
         y,
@@ -265,9 +269,8 @@ def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequ
         zero_division=0,
     )
     correct = predicted == y
-    return Evaluation(
-        float(loss), float(correct.mean()), report, confusion_matrix(y, predicted, labels=labels), correct
-    )
+    matrix = confusion_matrix(y, predicted, labels=labels)
+    return Evaluation(float(loss), float(correct.mean()), report, matrix, correct, predicted, probs.max(axis=1))
 
 
 def correct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -166,6 +166,13 @@ CASES = [
         missing_model_file,
         "none.py not found",
     ),
+    case("report-without-study", "report --dataset digits --results {tmp}/r", nothing, "no study for digits yet"),
+    case(
+        "report-of-unreadable-study",
+        "report --dataset digits --results {tmp}/r",
+        text_file("r/digits/study.db", b"not a database"),
+        "cannot open it as an Optuna study database",
+    ),
     case("storage-not-a-url", "sweep --dataset digits --results {tmp}/r --storage study.db", nothing, "is not a URL"),
     case(
         "memory-storage-for-workers",

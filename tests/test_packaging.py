@@ -29,4 +29,5 @@ def test_the_wheel_ships_every_search_space(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"sweep/search_spaces/{path.name}" for path in shipped_spaces()}
     assert len(shipped) >= 5 and shipped <= names
+    assert {"sweep/vendor/list.min.js", "sweep/vendor/LICENSE-list.js.txt"} <= names  # the report's table
     assert not any(name.startswith(("tests/", "bench/")) for name in names)

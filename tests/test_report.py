@@ -1,0 +1,153 @@
+"""Tests for sweep.report: the self-contained report page, rendered from a study, and opened in a
+real headless browser (Chromium, driven by Selenium) after a tiny sweep."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from sweep.cli import main
+from sweep.report import render
+from sweep.study import SETTINGS_ATTR
+from tests.fixtures import space_file
+
+RECORD = {
+    "data": {"dataset": "digits", "seed": 0},
+    "fingerprint": "abc123",
+    "space": {"params": {"dense_units": {"type": "int", "low": 8, "high": 64}}},
+    "space_source": "space.yaml",
+    "sampler": "tpe",
+    "pruner": "hyperband",
+    "trials": 4,
+    "time_limit": None,
+}
+
+
+def study_of(states: list[TrialState]) -> optuna.Study:
+    """A study with the settings sweep records and one trial per state (trial 0 the baseline)."""
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SETTINGS_ATTR, RECORD)
+    for number, state in enumerate(states):
+        attrs: dict[str, Any] = {"params": {"dense_units": 8 * (number + 1), "epochs": 5}, "is_baseline": number == 0}
+        if state == TrialState.FAIL:
+            attrs["error"] = "ValueError: <script>alert(1)</script>"
+        study.add_trial(
+            create_trial(
+                state=state,
+                value=0.9 + number / 100 if state == TrialState.COMPLETE else None,
+                params={"dense_units": 8 * (number + 1)},
+                distributions={"dense_units": IntDistribution(8, 64)},
+                user_attrs=attrs,
+                intermediate_values={50: 0.8, 100: 0.9 + number / 100} if state == TrialState.COMPLETE else {},
+            )
+        )
+    return study
+
+
+def test_the_page_holds_every_trial_marks_the_baseline_and_escapes_what_it_shows(tmp_path: Path) -> None:
+    page = render(study_of([TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]), tmp_path)
+    body = page.split('<tbody class="list">')[1].split("</tbody>")[0]
+    assert body.count("<tr") == 4
+    assert re.search(r'<tr class="baseline complete"><td class="rank">2</td><td class="trial">0</td>', body)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert" not in page
+    assert "4 trials</b> (2 complete, 1 pruned, 1 fail)" in page
+    assert "No final model yet" in page and "--dataset digits --seed 0" in page and "abc123" in page
+    # Self-contained: no address the browser would fetch (images are data: URIs, scripts inline).
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert 'src="data:image/png;base64,' in page  # the learning curves
+    assert (tmp_path / "plots" / "learning_curves.png").is_file()
+
+
+def test_the_final_models_card_comes_from_the_files_the_retrain_wrote(tmp_path: Path) -> None:
+    best = tmp_path / "best"
+    best.mkdir()
+    metrics = {
+        "dataset": "digits",
+        "class_names": ["zero", "one"],
+        "train_images": 1293,
+        "val_images": 144,
+        "test_images": 360,
+        "trial": 1,
+        "test_accuracy": 0.99,
+        "test_accuracy_ci95": [0.97, 0.997],
+        "baseline_test_accuracy": 0.98,
+        "baseline_test_accuracy_ci95": [0.96, 0.99],
+        "test_gain": 0.01,
+        "test_gain_ci95": [-0.001, 0.021],
+        "chosen_because": "the best on validation",
+        "params": {"dense_units": 16, "learning_rate": 0.0012345678},
+        "per_class": {"zero": {"precision": 1.0, "recall": 0.98, "f1-score": 0.99, "support": 180}},
+        "param_count": 12345,
+        "versions": {"keras": "3.99"},
+    }
+    (best / "metrics.json").write_text(json.dumps(metrics))
+    (best / "summary.txt").write_text('Model: "cnn"\n')
+    page = render(study_of([TrialState.COMPLETE, TrialState.COMPLETE]), tmp_path)
+    assert "1,293 training, 144 validation, 360 test images; 2 classes" in page
+    assert "test accuracy 0.9900 (95 % interval 0.9700 to 0.9970)" in page
+    assert "gain +0.0100 (95 % interval -0.0010 to +0.0210)" in page
+    assert "learning_rate=0.001235" in page and "12,345 parameters" in page
+    assert "<th>zero</th>" in page and "Model: &quot;cnn&quot;" in page and "keras 3.99" in page
+
+
+def chromium() -> Any:
+    """A headless Chromium that logs the console and the network; skips where there is none."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (make install)")
+    driver_path = shutil.which("chromedriver")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if driver_path is None or browser is None:
+        pytest.skip("no Chromium with chromedriver (Debian: apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.add_argument("--window-size=1300,2000")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    from selenium.webdriver.chrome.service import Service
+
+    return webdriver.Chrome(options=options, service=Service(driver_path))
+
+
+@pytest.mark.slow
+def test_the_report_of_a_sweep_opens_in_a_browser_offline_and_sorts(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    args = ["sweep", "--dataset", "digits", "--space", space_file(tmp_path), "--trials", "3", "--workers", "1"]
+    assert main([*args, "--results", str(results), "--time-limit", "600"]) == 0
+    report = results / "digits" / "report.html"
+    assert main(["report", "--dataset", "digits", "--results", str(results)]) == 0  # rewrites it
+    driver = chromium()
+    try:
+        driver.get(report.as_uri())
+        from selenium.webdriver.common.by import By
+
+        def trial_column() -> list[int]:
+            return [int(cell.text) for cell in driver.find_elements(By.CSS_SELECTOR, "tbody.list td.trial")]
+
+        assert sorted(trial_column()) == [0, 1, 2]  # one row per trial
+        header = driver.find_element(By.CSS_SELECTOR, 'th.sort[data-sort="trial"]')
+        header.click()
+        first = trial_column()
+        header.click()
+        assert first in ([0, 1, 2], [2, 1, 0]) and trial_column() == first[::-1]  # sorting reorders
+        driver.find_element(By.CSS_SELECTOR, "input.search").send_keys("baseline")
+        assert trial_column() == [0]  # the filter
+        assert driver.save_screenshot(str(tmp_path / "report.png"))
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not errors, errors
+        requests = [
+            json.loads(entry["message"])["message"]["params"]["request"]["url"]
+            for entry in driver.get_log("performance")
+            if '"Network.requestWillBeSent"' in entry["message"]
+        ]
+        assert requests and all(url.startswith(("file:", "data:")) for url in requests), requests
+    finally:
+        driver.quit()
+    assert (tmp_path / "report.png").stat().st_size > 10_000
