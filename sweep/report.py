@@ -110,7 +110,7 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
     took = f" over {(max(ends) - min(starts)).total_seconds() / 60:.1f} min" if starts and ends else ""
     lines = [f"<b>{len(trials)} trials</b> ({counts}){took}."]
     if metrics is None:
-        lines.append("No final model yet: the sweep did not retrain (run <code>make retrain</code>).")
+        lines.append(f"No final model in {_e(str(folder / 'best'))} (no retrain here yet): run make retrain.")
         return "<br>".join(lines)
     sizes = [f"{metrics[key]:,} {word}" for key, word in _SPLITS if metrics.get(key)]
     lines.insert(0, f"Data: {_e(metrics['dataset'])} ({', '.join(sizes)}; {len(metrics['class_names'])} classes).")
@@ -138,7 +138,7 @@ def leaderboard_table(trials: Iterable[FrozenTrial], params: list[str]) -> str:
     for row in frame.itertuples(index=False):
         values = dict(zip(columns, row, strict=True))
         marks = [kinds.get(str(values.get("origin", "")).split(" ")[0], ""), str(values["state"])]
-        cells = "".join(f'<td class="{_e(column)}">{_cell(values[column])}</td>' for column in columns)
+        cells = "".join(_cell(column, values[column]) for column in columns)
         rows.append(f'<tr class="{" ".join(m for m in marks if m)}">{cells}</tr>')
     header = "".join(f'<th class="sort" data-sort="{_e(c)}">{_e(c.replace("_", " "))}</th>' for c in columns)
     return (
@@ -175,7 +175,7 @@ def learning_curves(trials: list[FrozenTrial], path: Path) -> Path | None:
 def model_card(metrics: Mapping[str, Any] | None, best: Path) -> str:
     """Layers, parameters, per-class scores, the confusion matrix and the mistakes."""
     if metrics is None:
-        return "<p>No final model yet.</p>"
+        return "<p>No final model here yet: the retrain writes it into best/.</p>"
     params = ", ".join(f"{_e(k)}={_e(_format(v))}" for k, v in metrics.get("params", {}).items())
     per_class = pd.DataFrame(metrics.get("per_class", {})).T
     table = per_class.to_html(float_format=lambda v: f"{v:.4f}", border=0) if not per_class.empty else ""
@@ -251,8 +251,12 @@ def _format(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _cell(value: Any) -> str:
-    return "" if value is None or pd.isna(value) else _e(_format(value))
+def _cell(column: str, value: Any) -> str:
+    """A table cell; a rounded number shows its full value on hover."""
+    if value is None or pd.isna(value):
+        return f'<td class="{_e(column)}"></td>'
+    hover = f' title="{value!r}"' if isinstance(value, float) and _format(value) != repr(value) else ""
+    return f'<td class="{_e(column)}"{hover}>{_e(_format(value))}</td>'
 
 
 def _e(text: str) -> str:

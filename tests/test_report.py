@@ -59,7 +59,7 @@ def test_the_page_holds_every_trial_marks_the_baseline_and_escapes_what_it_shows
     assert re.search(r'<tr class="baseline complete"><td class="rank">2</td><td class="trial">0</td>', body)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert" not in page
     assert "4 trials</b> (2 complete, 1 pruned, 1 fail)" in page
-    assert "No final model yet" in page and "--dataset digits --seed 0" in page and "abc123" in page
+    assert "No final model in" in page and "--dataset digits --seed 0" in page and "abc123" in page
     # Self-contained: no address the browser would fetch (images are data: URIs, scripts inline).
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert 'src="data:image/png;base64,' in page  # the learning curves
