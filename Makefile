@@ -3,7 +3,8 @@
 #   SAMPLER → --sampler, PRUNER → --pruner, STORAGE → --storage, STUDY → --study,
 #   SPACE → --space, DATA_DIR → --data-dir, EPOCHS → --epochs, FORMAT → --format,
 #   RESULTS → --results, PORT → --port, WORKERS → --workers, ENGINE → --engine,
-#   TUNER → --tuner, TIME_LIMIT → --time-limit, MODEL → --model, BUDGET → bench --budget.
+#   TUNER → --tuner, TIME_LIMIT → --time-limit, MODEL → --model, BUDGET → bench --budget,
+#   MAX_PARAMS → --max-params, MAX_SIZE_KB → --max-size-kb, MAX_LATENCY_MS → --max-latency-ms.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -44,7 +45,9 @@ sweep: $(STAMP)
 	$(PY) -m sweep sweep $(DATA_FLAGS) $(STUDY_FLAGS) $(call flag,SPACE,--space) \
 		$(call flag,TRIALS,--trials) $(call flag,TIMEOUT,--timeout) $(call flag,TIME_LIMIT,--time-limit) \
 		$(call flag,SAMPLER,--sampler) $(call flag,PRUNER,--pruner) $(call flag,WORKERS,--workers) \
-		$(call flag,ENGINE,--engine) $(call flag,TUNER,--tuner) $(call flag,MODEL,--model)
+		$(call flag,ENGINE,--engine) $(call flag,TUNER,--tuner) $(call flag,MODEL,--model) \
+		$(call flag,MAX_PARAMS,--max-params) $(call flag,MAX_SIZE_KB,--max-size-kb) \
+		$(call flag,MAX_LATENCY_MS,--max-latency-ms)
 
 baseline: $(STAMP)
 	$(PY) -m sweep baseline $(DATA_FLAGS) $(call flag,EPOCHS,--epochs)

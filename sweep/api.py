@@ -216,12 +216,18 @@ class SweepResult:
         return self._model
 
     def export(self, format: str = "keras") -> Path:  # noqa: A002 (the CLI's --format)
-        """Write the final model to ``export/`` as ``keras``, ``h5``, ``savedmodel`` or ``tflite``."""
+        """Write the final model to ``export/`` as ``keras``, ``h5``, ``savedmodel``, ``tflite`` or
+        ``tflite-int8``."""
         from sweep.export import FILE_NAMES, export_model
         from sweep.files import ensure_writable
 
         if format not in FILE_NAMES:
             raise UsageError(f"unknown format {format!r}; use one of {', '.join(FILE_NAMES)}")
+        if format == "tflite-int8":  # calibrated on the training images, tested in LiteRT
+            from sweep.export import run_export
+
+            run_export(self.data, format)
+            return self.folder / "export" / FILE_NAMES[format]
         return export_model(self.model, ensure_writable(self.folder / "export"), format)
 
     def plot(self) -> list[Path]:

@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     _study_flags(sweep)
     defaults = SweepConfig()
     sweep.add_argument("--space", help="search-space YAML (default search_spaces/<dataset>.yaml)")
+    for flag, kind, meaning in (
+        ("--max-params", int, "parameters"),
+        ("--max-size-kb", float, "KiB of the float32 TFLite file"),
+        ("--max-latency-ms", float, "ms per image at batch 1 in LiteRT on this CPU"),
+    ):
+        sweep.add_argument(
+            flag, type=_number(kind, 0, low_open=True), help=f"deployment limit: at most this many {meaning}"
+        )
     sweep.add_argument(
         "--model",
         metavar="MODULE:FUNCTION",

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from sweep.arguments import DATA_FLAG_FIELDS, build_parser
 from sweep.backend import usable_cpus
 from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
+from sweep.constraints import Limits
 from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.files import check_results_root
@@ -125,6 +126,9 @@ def sweep_settings(args: argparse.Namespace) -> SweepConfig:
             f"--workers {args.workers}: this process may use {cores} core(s), and "
             f"workers beyond one a core only share them; use at most {cores}"
         )
+    limits = Limits(args.max_params, args.max_size_kb, args.max_latency_ms)
+    if limits and args.engine == "kerastuner":
+        raise UsageError("deployment limits (--max-params, --max-size-kb, --max-latency-ms) need --engine optuna")
     given = {name: getattr(args, name) for name in ENGINE_FLAGS[args.engine] if getattr(args, name) is not None}
     if args.engine == "kerastuner":
         given["workers"] = 1  # KerasTuner searches in the command's own process
@@ -137,6 +141,7 @@ def sweep_settings(args: argparse.Namespace) -> SweepConfig:
         space=args.space,
         model=args.model,
         engine=args.engine,
+        limits=limits,
         **given,
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.backend import usable_cpus
+from sweep.constraints import Limits
 from sweep.datasets import is_builtin, results_name
 from sweep.devices import default_workers, find_gpus
 from sweep.errors import UsageError
@@ -90,6 +91,8 @@ class SweepConfig:
     # process, for comparing engines on the same space, data and training loop.
     engine: str = "optuna"
     tuner: str = "hyperband"
+    # Deployment limits (MAX_PARAMS, MAX_SIZE_KB, MAX_LATENCY_MS): the answer must meet them.
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         if self.trials is None and self.timeout is None and self.time_limit is None:

@@ -1,7 +1,9 @@
 """``sweep export``: the best model in the format a deployment needs.
 
-keras (``.keras``), h5 (legacy HDF5), savedmodel (TensorFlow Serving) and tflite (LiteRT, for
-phones and microcontrollers). Every format is written beside, then renamed into place.
+keras (``.keras``), h5 (legacy HDF5), savedmodel (TensorFlow Serving), tflite (LiteRT, for
+phones) and tflite-int8 (full-integer quantization, for microcontrollers: its test accuracy is
+measured in the interpreter beside the float file's). Every format is written beside, then
+renamed into place.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ from sweep.files import atomic_write, ensure_writable
 
 if TYPE_CHECKING:
     import keras
+    import numpy as np
 
-FILE_NAMES = {"keras": "model.keras", "h5": "model.h5", "savedmodel": "savedmodel", "tflite": "model.tflite"}
+FILE_NAMES = {
+    "keras": "model.keras",
+    "h5": "model.h5",
+    "savedmodel": "savedmodel",
+    "tflite": "model.tflite",
+    "tflite-int8": "model_int8.tflite",
+}
 
 
-def export_model(model: keras.Model, folder: Path, fmt: str) -> Path:
-    """Write ``model`` under ``folder`` in format ``fmt``; returns the file or folder written."""
+def export_model(model: keras.Model, folder: Path, fmt: str, calibration: np.ndarray | None = None) -> Path:
+    """Write ``model`` under ``folder`` in format ``fmt``; returns the file or folder written.
+    ``tflite-int8`` needs ``calibration`` images (from the training split)."""
     if fmt not in FILE_NAMES:
         raise UsageError(f"unknown export format {fmt!r}; use {', '.join(FILE_NAMES)}")
     target = folder / FILE_NAMES[fmt]
@@ -35,6 +45,16 @@ def export_model(model: keras.Model, folder: Path, fmt: str) -> Path:
         return atomic_write(target, model.save)
     if fmt == "tflite":
         return atomic_write(target, lambda tmp: model.export(str(tmp), format="litert", verbose=False))
+    if fmt == "tflite-int8":
+        from sweep.deployment import tflite
+
+        assert calibration is not None, "int8 quantization needs calibration images"
+        try:
+            blob = tflite(model, calibration)
+        except Exception as error:  # the converter raises many types: one line naming the cause
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise UsageError(f"this model cannot be fully quantized to int8 ({first[:200]}); export tflite") from None
+        return atomic_write(target, lambda tmp: tmp.write_bytes(blob))
     # A SavedModel is a folder: build it beside the old one, then swap.
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".savedmodel."))
     try:
@@ -78,6 +98,33 @@ def run_export(data: DataConfig, fmt: str) -> int:
     folder = ensure_writable(data.folder / "export")
     from sweep.models import load_saved
 
-    written = export_model(load_saved(source), folder, fmt)
-    print(f"Exported {source} as {fmt}: {written}")
+    model = load_saved(source)
+    if fmt != "tflite-int8":
+        print(f"Exported {source} as {fmt}: {export_model(model, folder, fmt)}")
+        return 0
+    from sweep.baseline import load_checked
+    from sweep.deployment import predict, tflite
+    from sweep.files import write_json
+    from sweep.progress import Display
+
+    dataset = load_checked(data, Display())
+    written = export_model(model, folder, fmt, dataset.x_train)
+    x, y = dataset.x_test, dataset.y_test
+    floats = tflite(model)
+    figures = {
+        "int8_test_accuracy": float((predict(written.read_bytes(), x) == y).mean()),
+        "float_test_accuracy": float((predict(floats, x) == y).mean()),
+        "int8_kb": round(written.stat().st_size / 1024, 1),
+        "float_kb": round(len(floats) / 1024, 1),
+        "test_images": len(y),
+    }
+    write_json(folder / "model_int8.json", figures)
+    loss = figures["float_test_accuracy"] - figures["int8_test_accuracy"]
+    print(
+        f"Exported {source} as {fmt}: {written}\n"
+        f"Test accuracy in LiteRT: int8 {figures['int8_test_accuracy']:.4f}, float32 "
+        f"{figures['float_test_accuracy']:.4f} ({loss:+.4f} lost); {figures['int8_kb']:,.1f} KiB against "
+        f"{figures['float_kb']:,.1f} KiB ({figures['float_kb'] / figures['int8_kb']:.1f}× smaller). "
+        f"Figures: {folder / 'model_int8.json'}"
+    )
     return 0

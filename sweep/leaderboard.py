@@ -38,7 +38,9 @@ FIRST_COLUMNS = [
     "epochs_run",
     "origin",
 ]
-LAST_COLUMNS = ["param_count", "fit_seconds", "started", "finished", "stopped_by", "error"]
+# Deployment figures (sweep.deployment), then the limits a trial breaks (sweep.constraints).
+DEVICE_COLUMNS = ["tflite_kb", "int8_kb", "latency_ms", "infeasible"]
+LAST_COLUMNS = ["param_count", *DEVICE_COLUMNS, "fit_seconds", "started", "finished", "stopped_by", "error"]
 SUMMARY_COLUMNS = [
     "dataset",
     "study",
@@ -78,12 +80,14 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
                 "origin": origin(trial),
                 **{name: None if name in unused else params.get(name) for name in param_names},
                 "param_count": attrs.get("param_count"),
+                **{name: attrs.get(name) for name in DEVICE_COLUMNS},
                 "fit_seconds": attrs.get("fit_seconds"),
                 "started": _time(trial.datetime_start),
                 "finished": _time(trial.datetime_complete),
                 "stopped_by": _stopped_by(trial),
                 "error": failure(trial),
-                "_order": _STATE_ORDER.get(trial.state, 5),
+                # Completed trials over a deployment limit rank below those within them.
+                "_order": _STATE_ORDER.get(trial.state, 5) + 0.5 * bool(attrs.get("infeasible")),
             }
         )
     columns = FIRST_COLUMNS[1:] + list(param_names) + LAST_COLUMNS

@@ -20,6 +20,7 @@ from optuna.distributions import (
 )
 
 from sweep.budget import SearchDeadline, duration, epochs_that_fit, fastest_rate
+from sweep.constraints import Limits
 from sweep.datasets import Dataset
 from sweep.distributions import contains
 from sweep.params import Architecture, steps_per_epoch
@@ -110,9 +111,11 @@ class Objective:
         seed: int,
         display: Display,
         deadline: SearchDeadline | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.dataset, self.space, self.baseline = dataset, space, baseline
         self.seed, self.display, self.deadline = seed, display, deadline
+        self.limits = limits or Limits()
 
     def __call__(self, trial: optuna.Trial) -> float:
         from sweep import train as training  # first: it loads TensorFlow quietly
@@ -131,12 +134,14 @@ class Objective:
                     # FLOPs of one epoch: the trials' speed, for telling what fits before training.
                     flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
                     trial.set_user_attr("train_flops", flops)
+                    self.check_limits(trial)
                     self.check_it_fits(trial, flops * arch.epochs)
                 model = training.new_model(
                     arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number, len(dataset.x_train)
                 )
                 if not isinstance(arch, Architecture):
                     trial.set_user_attr("param_count", model.count_params())
+                    self.check_limits(trial)
                 plan = training.EpochPlan(
                     self.planner(trial, params, time.time()),
                     arch.epochs,
@@ -159,15 +164,41 @@ class Objective:
                     callbacks=callbacks,
                 )
                 trial.set_user_attr("val_correct", pack(training.correct(model, dataset.x_val, dataset.y_val)))
+                self.measure(trial, model)
             except training.DeadlinePassed as stop:
                 assert self.deadline is not None  # only its callback raises this
                 trial.set_user_attr("stopped", self.deadline.cause())
                 if arch.lr_schedule != "constant" or not log.history.get("val_accuracy"):
                     raise optuna.TrialPruned(str(stop)) from None
+                self.measure(trial, model)
             finally:
                 record(trial, log)
                 training.release()
         return score(log.history["val_accuracy"])
+
+    def check_limits(self, trial: optuna.Trial) -> None:
+        """Never train a model whose size alone breaks a deployment limit (the baseline too)."""
+        broken = self.limits.broken(trial.user_attrs)
+        if broken:
+            trial.set_user_attr("infeasible", broken)
+            self.constrain(trial)
+            raise optuna.TrialPruned(f"over the deployment limits before training: {broken}")
+
+    def measure(self, trial: optuna.Trial, model: Any) -> None:
+        """Record a trained model's deployment figures; one over a limit is infeasible."""
+        from sweep.deployment import measure
+
+        for name, value in measure(model, self.dataset.x_train).attrs().items():
+            trial.set_user_attr(name, value)
+        broken = self.limits.broken(trial.user_attrs)
+        if broken:
+            trial.set_user_attr("infeasible", broken)
+        self.constrain(trial)
+
+    def constrain(self, trial: optuna.Trial) -> None:
+        """Tell the sampler how far the trial is from the limits (Optuna's constraints)."""
+        for key, value in self.limits.values(trial.user_attrs).items():
+            trial.set_constraint(key, value)
 
     def check_it_fits(self, trial: optuna.Trial, flops: float) -> None:
         """Prune a sampled trial before it trains when even at the fastest rate any trial of

@@ -20,6 +20,7 @@ from sweep.backend import usable_cpus
 from sweep.baseline import load_checked
 from sweep.budget import TimeLimit, search_deadline
 from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
+from sweep.constraints import Limits
 from sweep.devices import find_gpus, worker_gpu
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
@@ -99,7 +100,9 @@ def run_worker(
     ends = search_deadline(study, timeout, started, limit)
     reason = run_trials(
         study,
-        Objective(dataset, space, baseline, data.seed, display, deadline=ends),
+        Objective(
+            dataset, space, baseline, data.seed, display, deadline=ends, limits=Limits.from_json(record.get("limits"))
+        ),
         trials=trials or record["trials"],
         deadline=ends,
         max_trials=max_trials,

@@ -24,7 +24,7 @@ from sweep.datasets import Dataset
 from sweep.progress import Display
 from sweep.stats import pack, paired_difference, unpack
 from sweep.study import recorded_space
-from sweep.trials import final_params
+from sweep.trials import feasible, final_params
 from sweep.user_models import plan
 
 # Cross-validate when the validation split has fewer images than this: with 2,000 images a
@@ -45,6 +45,8 @@ def choose(
     otherwise the baseline stays the answer.
     """
     best = next((t for t in candidates if base is None or t.number != base.number), None)
+    if base is not None and best is not None and not feasible(base):
+        return best, f"trial {best.number}, the best on {where} within the deployment limits (the baseline breaks them)"
     if base is None or base.state != TrialState.COMPLETE:
         assert best is not None
         return best, f"trial {best.number}, the best on {where}"

@@ -133,6 +133,9 @@ def retrain_best(
     if base_won:
         base_eval = evaluation
     metrics.update(gain_metrics(evaluation, base_eval))
+    from sweep.deployment import measure
+
+    metrics.update(measure(result.model, dataset.x_train).attrs())
     write_json(out / "metrics.json", metrics)
     write_json(
         out / "params.json",
@@ -165,7 +168,7 @@ def retrain_best(
         clock.lap("plots and export")
     display.log(
         f"\nTrial {chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
-        f"({_baseline_words(metrics)}); {metrics['param_count']:,} parameters.\n"
+        f"({_baseline_words(metrics)}); {metrics['param_count']:,} parameters, {_device_words(metrics)}.\n"
         f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
         f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
@@ -244,6 +247,12 @@ def _baseline_words(metrics: dict[str, Any]) -> str:
         f"baseline retrained the same way: {metrics['baseline_test_accuracy']:.4f}, gain "
         f"{metrics['test_gain']:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}"
     )
+
+
+def _device_words(metrics: dict[str, Any]) -> str:
+    """The final model's deployment figures in words."""
+    int8 = f", {metrics['int8_kb']:,.1f} KiB int8" if metrics.get("int8_kb") else ""
+    return f"{metrics['tflite_kb']:,.1f} KiB as TFLite{int8}, {metrics['latency_ms']:.3f} ms per image in LiteRT"
 
 
 def _now() -> str:

@@ -63,7 +63,10 @@ def resolve_space(data: DataConfig, settings: SweepConfig) -> SearchSpace:
         check_findable(space.model)
     shape = builtin_input_shape(data.dataset)
     if shape is not None:
-        space.check_fits(space.baseline_for(data.kind, shape), shape)
+        baseline = space.baseline_for(data.kind, shape)
+        space.check_fits(baseline, shape)
+        # Every built-in dataset has 10 classes; other data is checked once it has loaded.
+        settings.limits.check_reachable(space.smallest_params(baseline, shape, 10))
     if settings.sampler == "grid":
         grid(space)  # exits 2 now, not after the data has loaded
     return space
@@ -133,6 +136,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     dataset = load_checked(data, display)
     baseline = space.baseline_for(data.kind, dataset.input_shape)
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
+    settings.limits.check_reachable(space.smallest_params(baseline, dataset.input_shape, dataset.num_classes))
     space = space.for_data(len(dataset.x_train))
     study = open_study(storage, data, settings, space, baseline, dataset)
     limit, timeout = search_bounds(settings, dataset, clock.started, retrain)
@@ -160,7 +164,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
             print(f"sweep: {failure}", file=sys.stderr)
             return 1
     else:
-        objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends)
+        objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends, limits=settings.limits)
         interrupted = search(study, objective, space, data, settings, display, ends)
     search_seconds = clock.lap("search")
     write_leaderboard(study, space, data.folder)
@@ -175,6 +179,8 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         write_report_of(study, data, display)
         errors = {t.user_attrs.get("error") for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
         why = f" (every trial failed with {errors.pop()})" if len(errors) == 1 else ""
+        if settings.limits and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+            why = " within the deployment limits (see the infeasible column)"
         print(
             f"sweep: no trial {'completed' if retrain else 'finished'}{why}, so there is nothing to "
             f"retrain; see the error column of {data.folder / 'leaderboard.csv'}",

@@ -28,6 +28,7 @@ import yaml
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
+    FloatDistribution,
     IntDistribution,
 )
 
@@ -90,6 +91,28 @@ class SearchSpace:
             distributions[name] = IntDistribution(low, max(low, high), log=dist.log)
         return replace(self, distributions=distributions, data_scaled=())
 
+    def smallest_params(
+        self, baseline: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int
+    ) -> int | None:
+        """About the fewest parameters a model of this space has (None: a user's model, whose
+        size only building it tells). Coordinate descent over each parameter's values, twice:
+        fewer conv blocks can mean more weights in a flattened head, so no corner is the least."""
+        if self.model is not None:
+            return None
+
+        def count(point: Mapping[str, Any]) -> float:
+            try:
+                return Architecture.from_params(point).param_count(input_shape, num_classes)
+            except UsageError:
+                return math.inf  # does not fit the images
+
+        point = dict(baseline)
+        for _ in range(2):
+            for name, dist in self.distributions.items():
+                point[name] = min(_candidates(dist), key=lambda value: count({**point, name: value}))
+        least = count(point)
+        return None if math.isinf(least) else int(least)
+
     def check_fits(self, baseline: Mapping[str, Any], input_shape: tuple[int, int, int]) -> None:
         """Raise UsageError unless the architecture fits the input at every point of the space.
 
@@ -126,6 +149,17 @@ class SearchSpace:
             return "the baseline"
         names = " and ".join(f"'{name}'" for name in culprits)
         return f"parameter{'s' if len(culprits) > 1 else ''} {names}"
+
+
+def _candidates(dist: BaseDistribution) -> list[Any]:
+    """Values to try for the smallest model: every choice, every integer of a short range, or
+    the ends of a long one."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    assert isinstance(dist, (IntDistribution, FloatDistribution))
+    if isinstance(dist, IntDistribution) and (dist.high - dist.low) // dist.step <= 8:
+        return list(range(dist.low, dist.high + 1, dist.step))
+    return [dist.low, dist.high]
 
 
 def data_scale(train_images: int) -> float:

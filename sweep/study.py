@@ -123,7 +123,8 @@ def load_study_at(url: str, name: str) -> optuna.Study:
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler of SAMPLER; the seed should differ per run so a resume does not repeat."""
+    """The sampler of SAMPLER; the seed should differ per run so a resume does not repeat.
+    TPE learns from the trials' constraints (deployment limits, :mod:`sweep.constraints`)."""
     if name == "tpe":
         # Five random start-up trials instead of ten: sweeps here are tens of trials, not
         # hundreds, and TPE should take over early. Multivariate TPE models interactions
@@ -203,6 +204,7 @@ def settings_record(
         "trials": settings.trials,
         "time_limit": settings.time_limit,
         "engine": settings.engine,
+        "limits": settings.limits.to_json(),
     }
 
 

@@ -11,7 +11,9 @@ What sweep records on a trial (``user_attrs``), written by :mod:`sweep.objective
 - how it went: ``epochs_run``, ``best_epoch``, ``val_loss`` (last epoch), ``val_images``,
   ``val_correct`` (which validation images its model got right, :func:`sweep.stats.pack`),
   ``fit_seconds``, ``epochs_seconds`` (whole epochs only), ``stopped`` (the deadline that cut it:
-  ``timeout`` or ``time_limit``), ``error``.
+  ``timeout`` or ``time_limit``), ``error``;
+- what it costs on a device (:mod:`sweep.deployment`): ``tflite_kb``, ``int8_kb``, ``latency_ms``,
+  and ``infeasible`` (the deployment limits it breaks, :mod:`sweep.constraints`).
 """
 
 from __future__ import annotations
@@ -46,21 +48,26 @@ def final_params(trial: FrozenTrial) -> dict[str, Any]:
     return params
 
 
+def feasible(trial: FrozenTrial) -> bool:
+    """Whether a trial meets the sweep's deployment limits (:mod:`sweep.constraints`)."""
+    return not trial.user_attrs.get("infeasible")
+
+
 def best_of(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
-    """The completed trial with the highest validation accuracy (lower number on ties)."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    """The feasible completed trial with the highest validation accuracy (lower number on ties)."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values and feasible(t)]
     return max(done, key=lambda t: (t.values[0], -t.number)) if done else None
 
 
 def finalists(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """The FINALISTS best completed trials other than the baseline (by score; the first of
-    trials with the same parameters), then the baseline, where it completed."""
+    """The FINALISTS best feasible completed trials other than the baseline (by score; the
+    first of trials with the same parameters), then the baseline, where it completed."""
     done = sorted(
         (t for t in trials if t.state == TrialState.COMPLETE and t.values), key=lambda t: (-t.values[0], t.number)
     )
     chosen: list[FrozenTrial] = []
     for trial in done:
-        if trial.user_attrs.get("is_baseline") or len(chosen) == FINALISTS:
+        if trial.user_attrs.get("is_baseline") or len(chosen) == FINALISTS or not feasible(trial):
             continue
         if all(final_params(trial) != final_params(other) for other in chosen):
             chosen.append(trial)

@@ -173,6 +173,13 @@ CASES = [
         text_file("r/digits/study.db", b"not a database"),
         "cannot open it as an Optuna study database",
     ),
+    case("unreachable-limit", "sweep --dataset digits --results {tmp}/r --max-params 100", nothing, "no model in the"),
+    case(
+        "limits-with-kerastuner",
+        "sweep --dataset digits --results {tmp}/r --engine kerastuner --max-latency-ms 1",
+        nothing,
+        "deployment limits (--max-params, --max-size-kb, --max-latency-ms) need --engine optuna",
+    ),
     case("storage-not-a-url", "sweep --dataset digits --results {tmp}/r --storage study.db", nothing, "is not a URL"),
     case(
         "memory-storage-for-workers",
