@@ -136,8 +136,9 @@ def test_a_sweep_in_which_no_trial_completes_exits_non_zero(
         == 1
     )
     out, err = capsys.readouterr()
-    assert "5 trials failed in a row; stopping" in out
+    error = "RuntimeError: simulated: every model fails"
+    assert f"3 trials in a row failed the same way ({error}); stopping" in out
     assert err.strip().splitlines() == [
-        f"sweep: no trial completed, so there is nothing to retrain; see the error column of "
-        f"{tmp_path / 'digits' / 'leaderboard.csv'}"
+        f"sweep: no trial completed (every trial failed with {error}), so there is nothing to retrain; "
+        f"see the error column of {tmp_path / 'digits' / 'leaderboard.csv'}"
     ]
