@@ -4,7 +4,8 @@
 #   SPACE → --space, DATA_DIR → --data-dir, EPOCHS → --epochs, FORMAT → --format,
 #   RESULTS → --results, PORT → --port, WORKERS → --workers, ENGINE → --engine,
 #   TUNER → --tuner, TIME_LIMIT → --time-limit, MODEL → --model, BUDGET → bench --budget,
-#   MAX_PARAMS → --max-params, MAX_SIZE_KB → --max-size-kb, MAX_LATENCY_MS → --max-latency-ms.
+#   MAX_PARAMS → --max-params, MAX_SIZE_KB → --max-size-kb, MAX_LATENCY_MS → --max-latency-ms,
+#   OBJECTIVE → --objective, TRIAL → retrain --trial.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -47,13 +48,13 @@ sweep: $(STAMP)
 		$(call flag,SAMPLER,--sampler) $(call flag,PRUNER,--pruner) $(call flag,WORKERS,--workers) \
 		$(call flag,ENGINE,--engine) $(call flag,TUNER,--tuner) $(call flag,MODEL,--model) \
 		$(call flag,MAX_PARAMS,--max-params) $(call flag,MAX_SIZE_KB,--max-size-kb) \
-		$(call flag,MAX_LATENCY_MS,--max-latency-ms)
+		$(call flag,MAX_LATENCY_MS,--max-latency-ms) $(call flag,OBJECTIVE,--objective)
 
 baseline: $(STAMP)
 	$(PY) -m sweep baseline $(DATA_FLAGS) $(call flag,EPOCHS,--epochs)
 
 retrain: $(STAMP)
-	$(PY) -m sweep retrain $(FILE_FLAGS) $(STUDY_FLAGS)
+	$(PY) -m sweep retrain $(FILE_FLAGS) $(STUDY_FLAGS) $(call flag,TRIAL,--trial)
 
 export: $(STAMP)
 	$(PY) -m sweep export $(RESULT_FLAGS) $(call flag,FORMAT,--format)

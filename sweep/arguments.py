@@ -16,6 +16,7 @@ from sweep import __version__
 from sweep.config import ENGINES, PRUNERS, SAMPLERS, STORAGE_VARIABLE, TUNERS, SweepConfig
 from sweep.export import FILE_NAMES
 from sweep.image_folders import COLOR_MODES
+from sweep.pareto import OBJECTIVES
 
 DATA_FLAG_FIELDS = ("data_dir", "val_fraction", "seed", "color_mode", "image_size")
 
@@ -153,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
             flag, type=_number(kind, 0, low_open=True), help=f"deployment limit: at most this many {meaning}"
         )
     sweep.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="accuracy",
+        help="accuracy alone (default), or a Pareto front of accuracy against latency or size",
+    )
+    sweep.add_argument(
         "--model",
         metavar="MODULE:FUNCTION",
         help="your own model: build(params, input_shape, num_classes) -> keras.Model, swept over --space",
@@ -242,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     retrain = command("retrain", help="retrain the best trial on train+validation, test it")
     _data_flags(retrain, files=True)
     _study_flags(retrain)
+    retrain.add_argument(
+        "--trial", type=_number(int, 0), help="retrain this completed trial instead (one of a Pareto front, say)"
+    )
 
     export = command("export", help="write the best model in another format")
     _data_flags(export)

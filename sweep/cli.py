@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "retrain":
         from sweep.retrain import run_retrain
 
-        return run_retrain(data, settings)
+        return run_retrain(data, settings, args.trial)
     from sweep.search import run_sweep
 
     return run_sweep(data, sweep_settings(args), retrain=not args.no_retrain)
@@ -127,8 +127,10 @@ def sweep_settings(args: argparse.Namespace) -> SweepConfig:
             f"workers beyond one a core only share them; use at most {cores}"
         )
     limits = Limits(args.max_params, args.max_size_kb, args.max_latency_ms)
-    if limits and args.engine == "kerastuner":
-        raise UsageError("deployment limits (--max-params, --max-size-kb, --max-latency-ms) need --engine optuna")
+    if (limits or args.objective != "accuracy") and args.engine == "kerastuner":
+        raise UsageError(
+            "deployment limits (--max-params, --max-size-kb, --max-latency-ms) and --objective need --engine optuna"
+        )
     given = {name: getattr(args, name) for name in ENGINE_FLAGS[args.engine] if getattr(args, name) is not None}
     if args.engine == "kerastuner":
         given["workers"] = 1  # KerasTuner searches in the command's own process
@@ -142,6 +144,7 @@ def sweep_settings(args: argparse.Namespace) -> SweepConfig:
         model=args.model,
         engine=args.engine,
         limits=limits,
+        objective=args.objective,
         **given,
     )
 

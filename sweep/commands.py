@@ -51,8 +51,10 @@ def leaderboard(data: DataConfig, settings: SweepConfig, top: int) -> int:
         from sweep.study import load_study_at, recorded_settings, study_name
 
         study = load_study_at(settings.storage, study_name(data, settings))
-        params = list(recorded_settings(study)["space"]["params"])
-        frame = trials_frame(study.get_trials(deepcopy=False), params)
+        record = recorded_settings(study)
+        frame = trials_frame(
+            study.get_trials(deepcopy=False), list(record["space"]["params"]), record.get("objective", "accuracy")
+        )
         write_csv(frame, ensure_writable(data.folder) / "leaderboard.csv")
     elif path.is_file():
         from sweep.leaderboard import read_table

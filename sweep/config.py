@@ -93,6 +93,8 @@ class SweepConfig:
     tuner: str = "hyperband"
     # Deployment limits (MAX_PARAMS, MAX_SIZE_KB, MAX_LATENCY_MS): the answer must meet them.
     limits: Limits = field(default_factory=Limits)
+    # What the search trades accuracy against (sweep.pareto): "accuracy" alone, "latency" or "size".
+    objective: str = "accuracy"
 
     def __post_init__(self) -> None:
         if self.trials is None and self.timeout is None and self.time_limit is None:

@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.errors import UsageError
 from sweep.files import atomic_write
 from sweep.params import unused_params
+from sweep.pareto import front
 from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
 
 # Completed trials first (ranked by validation accuracy), then pruned, then the rest.
@@ -55,12 +56,17 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> pd.DataFrame:
+def trials_frame(
+    trials: Iterable[FrozenTrial], param_names: Sequence[str], objective: str = "accuracy"
+) -> pd.DataFrame:
     """Every trial as one row, ranked: completed by validation accuracy, then pruned, then failed.
+    A Pareto search (``objective`` latency or size) marks the Pareto-optimal trials (``pareto``).
 
     A parameter that builds nothing in a trial (the filters of blocks beyond its ``conv_blocks``)
     is left blank; integer parameters stay integers (16, not 16.0) where other trials are blank.
     """
+    trials = list(trials)
+    optimal = {t.number for t in front(trials, objective)}
     rows = []
     for trial in trials:
         attrs = trial.user_attrs
@@ -81,6 +87,7 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
                 **{name: None if name in unused else params.get(name) for name in param_names},
                 "param_count": attrs.get("param_count"),
                 **{name: attrs.get(name) for name in DEVICE_COLUMNS},
+                **({"pareto": "yes" if trial.number in optimal else ""} if objective != "accuracy" else {}),
                 "fit_seconds": attrs.get("fit_seconds"),
                 "started": _time(trial.datetime_start),
                 "finished": _time(trial.datetime_complete),
@@ -90,7 +97,8 @@ def trials_frame(trials: Iterable[FrozenTrial], param_names: Sequence[str]) -> p
                 "_order": _STATE_ORDER.get(trial.state, 5) + 0.5 * bool(attrs.get("infeasible")),
             }
         )
-    columns = FIRST_COLUMNS[1:] + list(param_names) + LAST_COLUMNS
+    pareto = ["pareto"] if objective != "accuracy" else []
+    columns = FIRST_COLUMNS[1:] + pareto + list(param_names) + LAST_COLUMNS
     if not rows:
         return pd.DataFrame(columns=["rank", *columns])
     frame = pd.DataFrame(rows)

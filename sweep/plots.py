@@ -112,6 +112,33 @@ def plot_curves(
     return save_figure(fig, path)
 
 
+def plot_pareto(
+    points: Sequence[tuple[float, float]],
+    front: Sequence[tuple[float, float, str]],
+    baseline: tuple[float, float] | None,
+    path: Path,
+    xlabel: str,
+) -> Path:
+    """Validation accuracy against a cost (log scale): every measured trial, the Pareto front
+    labelled with its trial numbers, and the baseline."""
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    if points:
+        ax.scatter(*zip(*points, strict=True), color="0.7", label="completed trials")
+    xs, ys, labels = zip(*front, strict=True) if front else ((), (), ())
+    ax.step(xs, ys, where="post", color="tab:red", marker="o", label="Pareto front")
+    for x, y, label in zip(xs, ys, labels, strict=True):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    if baseline is not None:
+        ax.scatter(*baseline, marker="*", s=160, color="tab:blue", label="baseline", zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Validation accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title("Accuracy against cost: the trials no other beats on both")
+    return save_figure(fig, path)
+
+
 def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path, title: str) -> Path:
     """The confusion matrix with class names on both axes."""
     from sklearn.metrics import ConfusionMatrixDisplay

@@ -107,6 +107,29 @@ PORTFOLIO: tuple[Start, ...] = (
 )
 
 
+# A Pareto search (OBJECTIVE=latency or size) also starts from cheaper points, so that the front
+# spans a range of costs from the start: the small member at half its width (MobileNet's width
+# multiplier), and a two-block CNN with no dense layer, a few times cheaper again.
+LADDER: tuple[Start, ...] = (
+    Start(
+        "small-half",
+        {**PORTFOLIO[0].params, "filters_1": 16, "filters_2": 32, "filters_3": 64, "dense_units": 64},
+    ),
+    Start(
+        "tiny",
+        {
+            **PORTFOLIO[0].params,
+            "conv_blocks": 2,
+            "filters_1": 16,
+            "filters_2": 32,
+            "head": "gap",
+            "dense_units": 0,
+            "dropout": 0.1,
+        },
+    ),
+)
+
+
 def mirror_symmetric(x: np.ndarray, y: np.ndarray) -> bool:
     """Whether the classes of images ``x`` (n, h, w, c) with labels ``y`` look alike mirrored
     (see MIRROR_ASYMMETRY): the median over classes of |mean − mirrored mean| / contrast."""
@@ -167,12 +190,17 @@ def _nearest(dist: BaseDistribution, value: Any) -> Any:
 
 
 def starting_points(
-    space: SearchSpace, input_shape: tuple[int, int, int], num_classes: int, train_images: int, symmetric: bool
+    space: SearchSpace,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    train_images: int,
+    symmetric: bool,
+    ladder: bool = False,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The portfolio for this data, projected onto ``space``: (name, point) pairs, without
-    points that project onto one already listed."""
+    """The portfolio for this data (and the cheaper LADDER for a Pareto search), projected onto
+    ``space``: (name, point) pairs, without points that project onto one already listed."""
     points: list[tuple[str, dict[str, Any]]] = []
-    for start in PORTFOLIO:
+    for start in PORTFOLIO + (LADDER if ladder else ()):
         point = project(adapt(start.params, input_shape, num_classes, train_images, symmetric), space)
         if point and all(point != other for _, other in points):
             points.append((start.name, point))

@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.files import write_text
 from sweep.leaderboard import trials_frame
+from sweep.pareto import FIGURES, LABELS, candidates, front
 from sweep.study import recorded_settings
 from sweep.trials import origin
 
@@ -62,16 +63,18 @@ def render(study: optuna.Study, folder: Path) -> str:
     space = record.get("space", {})
     title = f"sweep report: {folder.name}"
     curves = learning_curves(trials, folder / "plots" / "learning_curves.png")
+    pareto_plot = pareto_front(trials, record.get("objective", "accuracy"), folder / "plots" / "pareto_front.png")
     sections = [
         f"<h1>{_e(title)}</h1>",
         f"<p>Study {_e(study.study_name)}, written {datetime.now().isoformat(timespec='seconds')}.</p>",
         f'<div class="headline">{headline(trials, metrics, folder)}</div>',
         "<h2>Leaderboard</h2>",
-        leaderboard_table(trials, list(space.get("params", {}))),
+        leaderboard_table(trials, list(space.get("params", {})), record.get("objective", "accuracy")),
         "<h2>Learning curves and the search</h2>",
         _figures(
             [
                 ("Validation accuracy of the best trials and the baseline", _file_png(curves) if curves else None),
+                ("Pareto front", _file_png(pareto_plot) if pareto_plot else None),
                 *((name, _file_png(folder / "plots" / f"{file}.png")) for name, file in _STUDY_PLOTS),
             ]
         ),
@@ -128,10 +131,10 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
 _SPLITS = (("train_images", "training"), ("val_images", "validation"), ("test_images", "test images"))
 
 
-def leaderboard_table(trials: Iterable[FrozenTrial], params: list[str]) -> str:
+def leaderboard_table(trials: Iterable[FrozenTrial], params: list[str], objective: str = "accuracy") -> str:
     """Every trial as a row, sortable by any column and searchable; the baseline and the first
     trials and starting points marked by colour."""
-    frame = trials_frame(trials, params).drop(columns=list(HIDDEN))
+    frame = trials_frame(trials, params, objective).drop(columns=list(HIDDEN))
     columns = [str(column) for column in frame.columns]
     kinds = {"baseline": "baseline", "first": "first", "portfolio:": "first"}
     rows = []
@@ -170,6 +173,20 @@ def learning_curves(trials: list[FrozenTrial], path: Path) -> Path | None:
         for t in chosen
     ]
     return plots.plot_curves(curves, path, "Share of the trial's training done (%)", "Validation accuracy")
+
+
+def pareto_front(trials: list[FrozenTrial], objective: str, path: Path) -> Path | None:
+    """The Pareto-front plot of a Pareto search (None for ``accuracy`` or before any measure)."""
+    from sweep import plots
+
+    if objective not in FIGURES or not candidates(trials, objective):
+        return None
+    figure = FIGURES[objective]
+    points = [(t.user_attrs[figure], t.values[0]) for t in candidates(trials, objective)]
+    optimal = [(t.user_attrs[figure], t.values[0], str(t.number)) for t in front(trials, objective)]
+    base = next((t for t in trials if t.user_attrs.get("is_baseline") and t.user_attrs.get(figure)), None)
+    marked = (base.user_attrs[figure], base.values[0]) if base is not None and base.values else None
+    return plots.plot_pareto(points, optimal, marked, path, LABELS[objective])
 
 
 def model_card(metrics: Mapping[str, Any] | None, best: Path) -> str:

@@ -71,6 +71,7 @@ def retrain_best(
     display: Display,
     limit: TimeLimit | None = None,
     clock: Clock | None = None,
+    pick: int | None = None,
 ) -> dict[str, Any]:
     """Retrain the chosen trial (:func:`choose`) and the baseline on train + validation, test
     both on the same images, write results/<dataset>/best/, plots and the summary row.
@@ -87,7 +88,10 @@ def retrain_best(
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
     out = ensure_writable(data.folder / "best")
     base = baseline_trial(study)
-    chosen, why = answer(study, dataset, data, display, limit)
+    if pick is None:
+        chosen, why = answer(study, dataset, data, display, limit)
+    else:
+        chosen, why = study.trials[pick], f"trial {pick}, picked with --trial"
     if clock is not None and CV_ATTR in study.user_attrs:
         clock.lap("cross-validation")
     chosen_params = final_params(chosen)
@@ -261,9 +265,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
-    """``sweep retrain``: retrain the best trial of an existing study, on the data split the
-    study was created with."""
+def run_retrain(data: DataConfig, settings: SweepConfig, trial: int | None = None) -> int:
+    """``sweep retrain``: retrain the answer of an existing study (or ``trial``, a completed
+    one the user picks), on the data split the study was created with."""
     study = load_study(data, settings)
     recorded = recorded_data(recorded_settings(study), data.data_dir, data.results)
     if recorded.dataset != data.dataset:
@@ -274,10 +278,13 @@ def run_retrain(data: DataConfig, settings: SweepConfig) -> int:
     data = recorded
     if best_trial(study) is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep first")
+    done = [t.number for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if trial is not None and trial not in done:
+        raise UsageError(f"--trial {trial}: not a completed trial of {study.study_name!r}; completed: {done}")
     read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end
     ensure_writable(data.folder / "best")
     display = Display()
-    retrain_best(study, load_checked(data, display), data, display)
+    retrain_best(study, load_checked(data, display), data, display, pick=trial)
     from sweep.report import write_report
 
     display.log(f"Report: {write_report(study, data.folder)}")

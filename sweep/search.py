@@ -110,8 +110,9 @@ def open_study(
             study.enqueue_trial(point, user_attrs={"is_first_trial": True})
         if space.portfolio:
             symmetric = mirror_symmetric(dataset.x_train, dataset.y_train)
+            ladder = settings.objective != "accuracy"  # cheaper starting points for a Pareto front
             for start, point in starting_points(
-                space, dataset.input_shape, dataset.num_classes, len(dataset.x_train), symmetric
+                space, dataset.input_shape, dataset.num_classes, len(dataset.x_train), symmetric, ladder
             ):
                 study.enqueue_trial(point, user_attrs={"portfolio": start})
     return study

@@ -205,6 +205,7 @@ def settings_record(
         "time_limit": settings.time_limit,
         "engine": settings.engine,
         "limits": settings.limits.to_json(),
+        "objective": settings.objective,
     }
 
 
