@@ -122,6 +122,12 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
         f"the baseline retrained the same way: {_with_interval(metrics, 'baseline_test_accuracy')}, "
         f"gain {_with_interval(metrics, 'test_gain', signed=True)}."
     )
+    if metrics.get("tflite_kb") is not None:
+        int8 = f" ({metrics['int8_kb']:,.1f} KiB int8)" if metrics.get("int8_kb") else ""
+        lines.append(
+            f"On a device: {metrics.get('param_count', 0):,} parameters, {metrics['tflite_kb']:,.1f} KiB as "
+            f"TFLite{int8}, {metrics['latency_ms']:.3f} ms per image at batch 1 in LiteRT on this CPU."
+        )
     lines.append(f"Why this trial: {_e(str(metrics.get('chosen_because', '')))}.")
     exported = sorted(path.name for path in (folder / "export").glob("*")) if (folder / "export").is_dir() else []
     lines.append(f"Exported to export/: {_e(', '.join(exported) or 'nothing yet')}.")

@@ -86,6 +86,9 @@ def test_the_final_models_card_comes_from_the_files_the_retrain_wrote(tmp_path: 
         "params": {"dense_units": 16, "learning_rate": 0.0012345678},
         "per_class": {"zero": {"precision": 1.0, "recall": 0.98, "f1-score": 0.99, "support": 180}},
         "param_count": 12345,
+        "tflite_kb": 50.0,
+        "int8_kb": 14.5,
+        "latency_ms": 0.0123,
         "versions": {"keras": "3.99"},
     }
     (best / "metrics.json").write_text(json.dumps(metrics))
@@ -95,6 +98,7 @@ def test_the_final_models_card_comes_from_the_files_the_retrain_wrote(tmp_path: 
     assert "test accuracy 0.9900 (95 % interval 0.9700 to 0.9970)" in page
     assert "gain +0.0100 (95 % interval -0.0010 to +0.0210)" in page
     assert "learning_rate=0.001235" in page and "12,345 parameters" in page
+    assert "50.0 KiB as TFLite (14.5 KiB int8), 0.012 ms per image" in page
     assert "<th>zero</th>" in page and "Model: &quot;cnn&quot;" in page and "keras 3.99" in page
 
 
