@@ -59,7 +59,10 @@ def run(
 
     results = str(settings.get("results", "results"))
     if callable(settings.get("model")):
-        settings = {**settings, **_model_settings(settings["model"], settings.get("workers"))}
+        in_process = settings.get("engine") == "kerastuner"  # one process already
+        settings = {**settings, **_model_settings(settings["model"], None if in_process else settings.get("workers"))}
+        if in_process:
+            settings.pop("workers", None)
     dataset = _dataset(data, test, class_names, name, results)
     args = parse_settings(dataset, settings)
     data_config, sweep_config = _configs(args)
@@ -191,9 +194,12 @@ class SweepResult:
         """The parameters of the answer (the retrained model's), or of the best trial on validation."""
         if self.metrics is not None:
             return dict(self.metrics["params"])
+        from sweep.study import best_trial
         from sweep.trials import final_params
 
-        best = self.study.best_trial
+        best = best_trial(self.study)
+        if best is None:
+            raise UsageError(f"no completed trial within the limits in {self.folder}; see its leaderboard")
         return final_params(best)
 
     @property

@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     export = command("export", help="write the best model in another format")
-    _data_flags(export)
+    _data_flags(export, files=True)  # tflite-int8 calibrates on training images
     export.add_argument("--format", choices=tuple(FILE_NAMES), default="keras")
 
     board = command("leaderboard", help="print the top trials of a dataset's sweep")

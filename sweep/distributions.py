@@ -27,6 +27,13 @@ from sweep.params import SPECS, ParamSpec, is_kind
 
 _RANGE_KEYS = {"type", "low", "high", "step", "log", "scale"}
 _CATEGORICAL_KEYS = {"type", "choices"}
+# The leaderboard's own columns (sweep.leaderboard): a user's parameter of that name would
+# overwrite one.
+RESERVED = {
+    "rank", "trial", "state", "val_accuracy", "val_low", "val_high", "val_loss", "best_epoch", "epochs_run",
+    "origin", "pareto", "param_count", "tflite_kb", "int8_kb", "latency_ms", "infeasible", "fit_seconds",
+    "started", "finished", "stopped_by", "error",
+}  # fmt: skip
 # What a free-form parameter's values and a baseline's may be (what Optuna can store).
 SCALARS = (str, int, float, bool)
 
@@ -60,6 +67,11 @@ def distribution(name: str, spec: Any, free: bool = False) -> BaseDistribution:
     user's function takes parameters of any name; those sweep knows are still checked."""
     if name not in SPECS and not free:
         raise UsageError(f"unknown parameter '{name}'; known: {', '.join(SPECS)}")
+    if name not in SPECS and (not name.isidentifier() or name in RESERVED):
+        raise UsageError(
+            f"parameter '{name}': name a parameter with letters, digits and _, and not after a "
+            f"leaderboard column ({', '.join(sorted(RESERVED))})"
+        )
     if not isinstance(spec, dict):
         raise UsageError(f"parameter '{name}': expected a mapping like {{type: int, low: 1, high: 4}}, got {spec!r}")
     kind = spec.get("type")

@@ -90,6 +90,19 @@ def _export_saved_model(model: keras.Model, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
+def _study_data(data: DataConfig) -> DataConfig:
+    """The data settings the study recorded (split, image size, colour mode), where there is a
+    study; ``data`` as given otherwise."""
+    from sweep.config import SweepConfig
+    from sweep.study import load_study, recorded_data, recorded_settings
+
+    try:
+        record = recorded_settings(load_study(data, SweepConfig()))
+    except UsageError:
+        return data
+    return recorded_data(record, data.data_dir, data.results)
+
+
 def run_export(data: DataConfig, fmt: str) -> int:
     """``sweep export``: convert results/<dataset>/best/model.keras."""
     source = data.folder / "best" / "model.keras"
@@ -107,7 +120,7 @@ def run_export(data: DataConfig, fmt: str) -> int:
     from sweep.files import write_json
     from sweep.progress import Display
 
-    dataset = load_checked(data, Display())
+    dataset = load_checked(_study_data(data), Display())
     written = export_model(model, folder, fmt, dataset.x_train)
     x, y = dataset.x_test, dataset.y_test
     floats = tflite(model)

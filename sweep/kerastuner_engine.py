@@ -97,6 +97,7 @@ class _HyperModel(kt.HyperModel):
         return params
 
     def build(self, hp: kt.HyperParameters) -> Any:
+        self.log, self.param_count = None, None  # this trial's, not the last one's
         arch = plan(self.params(hp.values), self.space.model)
         data = self.dataset
         return training.new_model(arch, data.input_shape, data.num_classes, self.seed, len(data.x_train))

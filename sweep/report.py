@@ -149,12 +149,13 @@ def leaderboard_table(trials: Iterable[FrozenTrial], params: list[str], objectiv
         marks = [kinds.get(str(values.get("origin", "")).split(" ")[0], ""), str(values["state"])]
         cells = "".join(_cell(column, values[column]) for column in columns)
         rows.append(f'<tr class="{" ".join(m for m in marks if m)}">{cells}</tr>')
+    names = json.dumps(columns).replace("<", "\\u003c")  # no "</script>" inside the script
     header = "".join(f'<th class="sort" data-sort="{_e(c)}">{_e(c.replace("_", " "))}</th>' for c in columns)
     return (
         '<div id="leaderboard"><input class="search" placeholder="Filter: a state, an origin, a value…">'
         f" Yellow: the baseline; green: first trials and starting points. Click a header to sort."
         f'<div class="scroll"><table><thead><tr>{header}</tr></thead><tbody class="list">{"".join(rows)}'
-        f'</tbody></table></div><script type="application/json" id="columns">{json.dumps(columns)}</script></div>'
+        f'</tbody></table></div><script type="application/json" id="columns">{names}</script></div>'
     )
 
 
@@ -222,12 +223,28 @@ def reproduce(name: str, record: Mapping[str, Any], metrics: Mapping[str, Any] |
     """The command, the settings, the space, the data's checksum and the library versions."""
     data = record.get("data", {})
     flags = [f"--dataset {data.get('dataset')}", f"--seed {data.get('seed', 0)}", f"--study {name}"]
-    flags += [f"--sampler {record.get('sampler')}", f"--pruner {record.get('pruner')}"]
+    if data.get("val_fraction", 0.1) != 0.1:
+        flags.append(f"--val-fraction {data['val_fraction']}")
+    if data.get("color_mode", "auto") != "auto":
+        flags.append(f"--color-mode {data['color_mode']}")
+    if data.get("image_size"):
+        flags.append(f"--image-size {'x'.join(map(str, data['image_size']))}")
+    if record.get("engine", "optuna") == "optuna":
+        flags += [f"--sampler {record.get('sampler')}", f"--pruner {record.get('pruner')}"]
+    else:
+        flags.append(f"--engine {record['engine']}")
     if record.get("time_limit"):
         flags.append(f"--time-limit {record['time_limit']:.0f}")
     if record.get("trials"):
         flags.append(f"--trials {record['trials']}")
     flags.append(f"--space {record.get('space_source')}")
+    if record.get("space", {}).get("model"):
+        flags.append(f"--model {record['space']['model']}")
+    for key, value in (record.get("limits") or {}).items():
+        if value is not None:
+            flags.append(f"--{key.replace('_', '-')} {value}")
+    if record.get("objective", "accuracy") != "accuracy":
+        flags.append(f"--objective {record['objective']}")
     dataset = _json(folder / "dataset.json") or {}
     versions = (metrics or {}).get("versions", {})
     return (

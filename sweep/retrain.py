@@ -83,8 +83,7 @@ def retrain_best(
     from sweep.export import export_model
     from sweep.train import evaluate
 
-    best = best_trial(study)
-    if best is None:
+    if best_trial(study) is None and pick is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
     out = ensure_writable(data.folder / "best")
     base = baseline_trial(study)
@@ -139,7 +138,11 @@ def retrain_best(
     metrics.update(gain_metrics(evaluation, base_eval))
     from sweep.deployment import measure
 
-    metrics.update(measure(result.model, dataset.x_train).attrs())
+    try:
+        metrics.update(measure(result.model, dataset.x_train).attrs())
+    except Exception as error:  # a user's model LiteRT cannot convert: the rest stands
+        metrics["deploy_error"] = f"{type(error).__name__}: {error}"[:300]
+        display.log(f"No TFLite figures for this model: {metrics['deploy_error']}")
     write_json(out / "metrics.json", metrics)
     write_json(
         out / "params.json",
@@ -255,6 +258,8 @@ def _baseline_words(metrics: dict[str, Any]) -> str:
 
 def _device_words(metrics: dict[str, Any]) -> str:
     """The final model's deployment figures in words."""
+    if metrics.get("tflite_kb") is None:
+        return "no TFLite figures"
     int8 = f", {metrics['int8_kb']:,.1f} KiB int8" if metrics.get("int8_kb") else ""
     return f"{metrics['tflite_kb']:,.1f} KiB as TFLite{int8}, {metrics['latency_ms']:.3f} ms per image in LiteRT"
 
@@ -276,9 +281,13 @@ def run_retrain(data: DataConfig, settings: SweepConfig, trial: int | None = Non
             f"pass --dataset {recorded.dataset}, or another --study name"
         )
     data = recorded
-    if best_trial(study) is None:
-        raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep first")
     done = [t.number for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if trial is None and best_trial(study) is None:
+        raise UsageError(
+            f"study {study.study_name!r} has no completed trial within its deployment limits yet; run the sweep first"
+            if done
+            else f"study {study.study_name!r} has no completed trial yet; run the sweep first"
+        )
     if trial is not None and trial not in done:
         raise UsageError(f"--trial {trial}: not a completed trial of {study.study_name!r}; completed: {done}")
     read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end

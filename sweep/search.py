@@ -178,8 +178,13 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         return 130
     if best_trial(study) is None and (retrain or finished_count(study) == 0):
         write_report_of(study, data, display)
-        errors = {t.user_attrs.get("error") for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
-        why = f" (every trial failed with {errors.pop()})" if len(errors) == 1 else ""
+        errors = {t.user_attrs.get("error") for t in study.trials}
+        all_failed = all(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
+        why = (
+            f" (every trial failed with {errors.pop()})"
+            if all_failed and len(errors) == 1 and None not in errors
+            else ""
+        )
         if settings.limits and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
             why = " within the deployment limits (see the infeasible column)"
         print(

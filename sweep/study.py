@@ -267,6 +267,14 @@ def check_same_study(stored: Mapping[str, Any], record: Mapping[str, Any], name:
             f"study {name!r} was created with another search space "
             f"({stored['space_source']}); use that file again, or a new --study name"
         )
+    # Feasibility and the starting points were decided as trials ran: they hold for these only.
+    for key, what in (("limits", "deployment limits"), ("objective", "objective")):
+        old, new = stored.get(key, record.get(key)), record.get(key)
+        if old != new:
+            raise UsageError(
+                f"study {name!r} was searched with other {what} ({old}, now {new}); "
+                "pass the same ones again, or a new --study name"
+            )
 
 
 def recorded_data(record: Mapping[str, Any], data_dir: str | None, results: str | None) -> DataConfig:
@@ -285,6 +293,11 @@ def recorded_settings(study: optuna.Study) -> dict[str, Any]:
             "`python -m sweep sweep --storage URL --study NAME` first"
         )
     return dict(record)
+
+
+def recorded_objective(study: optuna.Study) -> str:
+    """What the study trades accuracy against (``accuracy`` for studies without a record)."""
+    return str(study.user_attrs.get(SETTINGS_ATTR, {}).get("objective", "accuracy"))
 
 
 def recorded_space(study: optuna.Study) -> SearchSpace:

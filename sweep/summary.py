@@ -18,13 +18,13 @@ from sweep.params import SPECS, unused_params
 from sweep.pareto import summary_line
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace
-from sweep.study import FINISHED, baseline_trial, best_trial, finished_count, recorded_settings
+from sweep.study import FINISHED, baseline_trial, best_trial, finished_count, recorded_objective
 from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
 
 
 def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> Path:
     """Rewrite results/<dataset>/leaderboard.csv from the storage (atomically)."""
-    objective = recorded_settings(study).get("objective", "accuracy")
+    objective = recorded_objective(study)
     frame = trials_frame(study.get_trials(deepcopy=False), list(space.distributions), objective)
     return write_csv(frame, folder / "leaderboard.csv")
 
@@ -102,7 +102,7 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
                 "search's deadline: give the search more time on this machine (--timeout "
                 "and --time-limit, make TIMEOUT= TIME_LIMIT=)."
             )
-    pareto = summary_line(study.get_trials(deepcopy=False), recorded_settings(study).get("objective", "accuracy"))
+    pareto = summary_line(study.get_trials(deepcopy=False), recorded_objective(study))
     lines += [pareto] if pareto else []
     lines.append(f"Leaderboard: {data.folder / 'leaderboard.csv'}")
     return "\n".join(lines)

@@ -140,7 +140,7 @@ def failed_in_a_row(study: optuna.Study) -> list[str]:
 
 def failing(errors: list[str]) -> str | None:
     """Why to stop after these failures in a row (:func:`failed_in_a_row`), or None to go on."""
-    if len(errors) >= SAME_FAILURES_IN_A_ROW and len(set(errors)) == 1:
+    if len(errors) >= SAME_FAILURES_IN_A_ROW and len(set(errors)) == 1 and errors[0]:
         return f"{len(errors)} trials in a row failed the same way ({errors[0]}); stopping: fix that, then run again."
     if len(errors) >= MAX_FAILURES_IN_A_ROW:
         return f"{len(errors)} trials failed in a row; stopping. See the error column."

@@ -178,7 +178,7 @@ CASES = [
         "limits-with-kerastuner",
         "sweep --dataset digits --results {tmp}/r --engine kerastuner --max-latency-ms 1",
         nothing,
-        "deployment limits (--max-params, --max-size-kb, --max-latency-ms) need --engine optuna",
+        "deployment limits (--max-params, --max-size-kb, --max-latency-ms) and --objective need --engine optuna",
     ),
     case("storage-not-a-url", "sweep --dataset digits --results {tmp}/r --storage study.db", nothing, "is not a URL"),
     case(

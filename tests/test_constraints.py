@@ -28,8 +28,8 @@ from tests.fixtures import SHIPPED, space_file
         (Limits(), {"param_count": 10**6}, "", []),
         (Limits(max_params=20_000), {"param_count": 10_000}, "", [-0.5]),
         (Limits(max_params=20_000), {"param_count": 30_000}, "parameters 3e+04 > 2e+04", [0.5]),
-        # Before the file exists, its size is at least 4 bytes a weight: 1,024 weights, 4 KiB.
-        (Limits(max_size_kb=2.0), {"param_count": 1024}, "TFLite KiB 4 > 2", [1.0]),
+        # Before the file exists, its size is at least 3 bytes a parameter: 1,024 of them, 3 KiB.
+        (Limits(max_size_kb=2.0), {"param_count": 1024}, "TFLite KiB 3 > 2", [0.5]),
         (Limits(max_size_kb=8.0), {"param_count": 1024, "tflite_kb": 6.0}, "", [-0.25]),
         (Limits(max_latency_ms=0.5), {"param_count": 1024}, "", [0.0]),  # unknown until measured
         (Limits(max_latency_ms=0.5), {"latency_ms": 1.0}, "latency ms 1 > 0.5", [1.0]),

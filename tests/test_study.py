@@ -235,6 +235,12 @@ def test_claim_study_records_and_checks_settings() -> None:
         study.claim_study(existing, record("cifar10"))
     with pytest.raises(UsageError, match="another search space"):
         study.claim_study(existing, record(text="params:\n  epochs: {type: int, low: 1, high: 4}\n"))
+    # Feasibility was decided as trials ran: other limits or another objective would mislead.
+    tighter = {**record(), "limits": {**record()["limits"], "max_params": 20_000}}
+    with pytest.raises(UsageError, match="other deployment limits"):
+        study.claim_study(existing, tighter)
+    with pytest.raises(UsageError, match="other objective"):
+        study.claim_study(existing, {**record(), "objective": "latency"})
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -146,6 +146,8 @@ def test_a_model_space_takes_the_functions_own_parameters_and_checks_sweeps() ->
         ({"model": "m:f", "params": {"w": {"type": "int", "low": 4, "high": 8}}, "baseline": {"epochs": 0}}, "epochs"),
         ({"model": "m:f", "params": {"w": {"type": "int", "low": 4, "high": 8}}, "baseline": [1]}, "must map"),
         ({"model": "m", "params": {"w": {"type": "int", "low": 4, "high": 8}}}, "expected module:function"),
+        ({"model": "m:f", "params": {"rank": {"type": "int", "low": 4, "high": 8}}}, "not after a leaderboard column"),
+        ({"model": "m:f", "params": {"my units": {"type": "int", "low": 4, "high": 8}}}, "letters, digits and _"),
     ],
 )
 def test_bad_model_spaces_name_the_problem(data: dict[str, Any], says: str) -> None:
@@ -198,6 +200,7 @@ def test_a_notebooks_function_trains_in_this_process_only() -> None:
         (["TypeError: f returned str, not a keras.Model"] * 3, "3 trials in a row failed the same way (TypeError"),
         (["ValueError: a", "ValueError: b", "ValueError: a", "ValueError: b"], None),
         ([f"ValueError: {n}" for n in range(5)], "5 trials failed in a row"),
+        (["", "", ""], None),  # workers that died: no error to tell them apart
     ],
 )
 def test_failures_that_repeat_stop_the_sweep_sooner(errors: list[str], stops: str | None) -> None:
