@@ -116,10 +116,13 @@ def trials_frame(
 
 
 def _stopped_by(trial: FrozenTrial) -> str:
-    """Why a trial ran fewer epochs than it asked for: the pruner, a deadline, or nothing."""
+    """Why a trial ran fewer epochs than it asked for: the pruner, a deadline, a deployment
+    limit (before training), or nothing."""
     stopped = trial.user_attrs.get("stopped")
     if stopped in STOPPED:
         return str(stopped)
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get("infeasible"):
+        return "limits"
     return "pruner" if trial.state == TrialState.PRUNED else ""
 
 

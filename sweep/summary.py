@@ -67,6 +67,8 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
         parts.append(f"({origin(trial)})")
     if attrs.get("stopped") in STOPPED:
         parts.append(f"(stopped by the {STOPPED[attrs['stopped']]})")
+    if attrs.get("infeasible"):
+        parts.append(f"(infeasible: {attrs['infeasible']})")
     if trial.state == TrialState.FAIL:
         parts.append(f"error: {failure(trial)}")
     return " ".join(parts)

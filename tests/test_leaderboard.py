@@ -156,6 +156,18 @@ def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
     assert (log in line) if log else "stopped by" not in line
 
 
+def test_a_model_over_a_limit_before_training_is_stopped_by_the_limits() -> None:
+    import optuna
+
+    from sweep.summary import trial_line
+
+    over = trial(0, TrialState.PRUNED)
+    over.user_attrs["infeasible"] = "parameters 2.25e+05 > 2e+04"
+    assert trials_frame([over], PARAMS).loc[0, "stopped_by"] == "limits"
+    line = trial_line(optuna.create_study(direction="maximize"), over)
+    assert line.endswith("(infeasible: parameters 2.25e+05 > 2e+04)"), line
+
+
 def test_filters_of_blocks_a_trial_does_not_build_are_blank_and_integers_stay_integers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
