@@ -119,6 +119,11 @@ def ctrl_c_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def over_limits(trial: FrozenTrial) -> bool:
+    """Whether a trial was stopped before training because its size broke a deployment limit."""
+    return bool(trial.user_attrs.get("infeasible")) and not trial.user_attrs.get("epochs_run")
+
+
 def did_not_fit(trial: FrozenTrial) -> bool:
     """Whether a trial was stopped by the search's deadline before its first epoch ended."""
     return bool(trial.user_attrs.get("stopped")) and not trial.user_attrs.get("epochs_run")
@@ -216,9 +221,10 @@ def run_trials(
             on_trial(study, frozen)
         # A trial stopped before its first epoch because it could not end before the deadline
         # cost nothing; the process need not be recycled for it. Several in a row: the sampler
-        # proposes nothing the time left can hold.
+        # proposes nothing the time left can hold. Nor for a model over a deployment limit
+        # before training (TPE's first, random proposals under a tight MAX_PARAMS, say).
         unfit = unfit + 1 if did_not_fit(frozen) else 0
-        ran += not did_not_fit(frozen)
+        ran += not did_not_fit(frozen) and not over_limits(frozen)
         if unfit >= MAX_UNFIT_IN_A_ROW:
             log(f"{unfit} trials in a row would not have ended before the search does; stopping.")
             return "nothing fits"

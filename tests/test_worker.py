@@ -185,3 +185,16 @@ def test_a_killed_worker_is_recovered_and_the_study_completes(tmp_path: Path) ->
     retries = [t for t in after.trials if t.system_attrs.get("failed_trial") == orphan.number]
     assert retries and retries[0].params == orphan.params  # its parameters ran again
     check_study(after, trials, board_path)
+
+
+def test_models_over_a_limit_before_training_do_not_count_towards_recycling() -> None:
+    study = optuna.create_study(direction="maximize")
+
+    def objective(trial: optuna.Trial) -> float:
+        if trial.number < 3:  # as Objective.check_limits does, before building anything
+            trial.set_user_attr("infeasible", "parameters 3e+04 > 2e+04")
+            raise optuna.TrialPruned("over the deployment limits before training")
+        return 0.9
+
+    assert worker.run_trials(study, objective, trials=None, max_trials=2, log=lambda _: None) == "recycle"
+    assert len(study.trials) == 5  # three untrained ones, then the two it may run
