@@ -107,14 +107,11 @@ PORTFOLIO: tuple[Start, ...] = (
 )
 
 
-# A Pareto search (OBJECTIVE=latency or size) also starts from cheaper points, so that the front
-# spans a range of costs from the start: the small member at half its width (MobileNet's width
-# multiplier), and a two-block CNN with no dense layer, a few times cheaper again.
+# A Pareto search (OBJECTIVE=latency or size) and a sweep under deployment limits start from
+# cheaper points first, so that the front spans a range of costs from the start and a limit
+# leaves starting points to train: a two-block CNN with no dense layer (about 5,000 weights on
+# MNIST), and the small member at half its width (MobileNet's width multiplier, about 30,000).
 LADDER: tuple[Start, ...] = (
-    Start(
-        "small-half",
-        {**PORTFOLIO[0].params, "filters_1": 16, "filters_2": 32, "filters_3": 64, "dense_units": 64},
-    ),
     Start(
         "tiny",
         {
@@ -126,6 +123,10 @@ LADDER: tuple[Start, ...] = (
             "dense_units": 0,
             "dropout": 0.1,
         },
+    ),
+    Start(
+        "small-half",
+        {**PORTFOLIO[0].params, "filters_1": 16, "filters_2": 32, "filters_3": 64, "dense_units": 64},
     ),
 )
 
@@ -197,10 +198,11 @@ def starting_points(
     symmetric: bool,
     ladder: bool = False,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The portfolio for this data (and the cheaper LADDER for a Pareto search), projected onto
-    ``space``: (name, point) pairs, without points that project onto one already listed."""
+    """The portfolio for this data (after the cheaper LADDER, for a Pareto search or limits),
+    projected onto ``space``: (name, point) pairs, without points that project onto one already
+    listed."""
     points: list[tuple[str, dict[str, Any]]] = []
-    for start in PORTFOLIO + (LADDER if ladder else ()):
+    for start in (LADDER if ladder else ()) + PORTFOLIO:
         point = project(adapt(start.params, input_shape, num_classes, train_images, symmetric), space)
         if point and all(point != other for _, other in points):
             points.append((start.name, point))

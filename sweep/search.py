@@ -110,7 +110,8 @@ def open_study(
             study.enqueue_trial(point, user_attrs={"is_first_trial": True})
         if space.portfolio:
             symmetric = mirror_symmetric(dataset.x_train, dataset.y_train)
-            ladder = settings.objective != "accuracy"  # cheaper starting points for a Pareto front
+            # Cheaper starting points first for a Pareto front, and where limits may rule out the rest.
+            ladder = settings.objective != "accuracy" or bool(settings.limits)
             for start, point in starting_points(
                 space, dataset.input_shape, dataset.num_classes, len(dataset.x_train), symmetric, ladder
             ):
