@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sweep.backend import load_keras
+from sweep.errors import first_line
 
 CALIBRATION_IMAGES = 200
 LATENCY_RUNS = 300
@@ -146,6 +147,14 @@ def measure(model: Any, calibration: np.ndarray) -> Deployment:
     try:
         int8_kb, error = len(tflite(model, calibration)) / 1024, None
     except Exception as failure:  # the converter raises many types; the trial keeps its figures
-        first = (str(failure).strip().splitlines() or [""])[0]
-        int8_kb, error = None, f"{type(failure).__name__}: {first[:200]}"
+        int8_kb, error = None, f"{type(failure).__name__}: {first_line(failure)[:200]}"
     return Deployment(len(floats) / 1024, int8_kb, latency_ms(floats), error)
+
+
+def figures(model: Any, calibration: np.ndarray) -> dict[str, Any]:
+    """:func:`measure`'s figures as attributes, or ``deploy_error`` where LiteRT cannot convert
+    or run the model (an op of a user's model it lacks, say): what was trained still stands."""
+    try:
+        return measure(model, calibration).attrs()
+    except Exception as error:
+        return {"deploy_error": f"{type(error).__name__}: {error}"[:300]}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep.config import DataConfig
-from sweep.errors import UsageError
+from sweep.errors import UsageError, first_line
 from sweep.files import atomic_write, ensure_writable
 
 if TYPE_CHECKING:
@@ -52,8 +52,9 @@ def export_model(model: keras.Model, folder: Path, fmt: str, calibration: np.nda
         try:
             blob = tflite(model, calibration)
         except Exception as error:  # the converter raises many types: one line naming the cause
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise UsageError(f"this model cannot be fully quantized to int8 ({first[:200]}); export tflite") from None
+            raise UsageError(
+                f"this model cannot be fully quantized to int8 ({first_line(error)[:200]}); export tflite"
+            ) from None
         return atomic_write(target, lambda tmp: tmp.write_bytes(blob))
     # A SavedModel is a folder: build it beside the old one, then swap.
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".savedmodel."))

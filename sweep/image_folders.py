@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep.errors import UsageError
+from sweep.errors import UsageError, first_line
 
 # The same extensions Keras's image_dataset_from_directory reads, so that every file it loads has
 # been verified first; matched case-insensitively like Keras does.
@@ -155,8 +155,9 @@ def _decode_split(
         )
         batches = list(ds.as_numpy_iterator())
     except Exception as exc:  # TensorFlow decoding errors for files PIL accepted
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"cannot decode the images in {split_dir} ({reason}); re-save them as PNG or JPEG") from exc
+        raise UsageError(
+            f"cannot decode the images in {split_dir} ({first_line(exc)}); re-save them as PNG or JPEG"
+        ) from exc
     x = np.concatenate([b[0] for b in batches]).astype(np.float32) / np.float32(255.0)
     y = np.concatenate([b[1] for b in batches])
     return x, y

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.errors import UsageError
+from sweep.errors import UsageError, first_line
 from sweep.files import atomic_write
 from sweep.params import unused_params
 from sweep.pareto import front
@@ -141,9 +141,8 @@ def read_table(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(
-            f"{path} is not a readable {what} ({reason}); move it away, and the next run writes a new one"
+            f"{path} is not a readable {what} ({first_line(error)}); move it away, and the next run writes a new one"
         ) from None
     missing = [column for column in columns if column not in frame.columns]
     if missing:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from sweep.backend import load_keras
-from sweep.errors import UsageError
-from sweep.params import WARMUP_START, Architecture, steps_per_epoch
+from sweep.errors import UsageError, first_line
+from sweep.params import WARMUP_START, Architecture, Training, steps_per_epoch
 from sweep.user_models import Plan, UserModel, resolve
 
 load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
@@ -199,7 +199,7 @@ def schedule(model: keras.Model) -> WarmupCosine | None:
     return _SCHEDULES.get(model)
 
 
-def optimizer(arch: Plan, model: keras.Model, total_steps: int) -> keras.optimizers.Optimizer:
+def optimizer(arch: Training, model: keras.Model, total_steps: int) -> keras.optimizers.Optimizer:
     """Adam, or AdamW when ``arch`` decays weights, with ``arch``'s learning-rate schedule."""
     rate: Any = arch.learning_rate
     if arch.lr_schedule != "constant":
@@ -233,9 +233,9 @@ def load_saved(path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # Keras raises several types for files that are not its models
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(
-            f"{path} is not a Keras model ({reason[:200]}); pass a .keras file that sweep saved, or run the sweep again"
+            f"{path} is not a Keras model ({first_line(error)[:200]}); "
+            "pass a .keras file that sweep saved, or run the sweep again"
         ) from None
 
 

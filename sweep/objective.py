@@ -186,14 +186,11 @@ class Objective:
 
     def measure(self, trial: optuna.Trial, model: Any) -> None:
         """Record a trained model's deployment figures; one over a limit is infeasible."""
-        from sweep.deployment import measure
+        from sweep.deployment import figures as device_figures
 
-        try:
-            figures = measure(model, self.dataset.x_train).attrs()
-        except Exception as error:  # LiteRT lacks an op of a user's model, say: the trial stands
-            figures = {"deploy_error": f"{type(error).__name__}: {error}"[:300]}
-            if self.limits.max_size_kb or self.limits.max_latency_ms:
-                figures["infeasible"] = f"cannot be measured as TFLite ({figures['deploy_error']})"
+        figures = device_figures(model, self.dataset.x_train)
+        if "deploy_error" in figures and (self.limits.max_size_kb or self.limits.max_latency_ms):
+            figures["infeasible"] = f"cannot be measured as TFLite ({figures['deploy_error']})"
         for name, value in figures.items():
             trial.set_user_attr(name, value)
         broken = trial.user_attrs.get("infeasible") or self.limits.broken(trial.user_attrs)

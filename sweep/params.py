@@ -153,7 +153,24 @@ BASELINES: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class Architecture:
+class Training:
+    """How a model trains, for sweep's CNNs and a user's models alike (:mod:`sweep.models`)."""
+
+    learning_rate: float
+    lr_schedule: str
+    weight_decay: float
+    label_smoothing: float
+    batch_size: int
+    epochs: int
+
+    @property
+    def warmup(self) -> float:
+        """Share of the training steps spent warming the learning rate up."""
+        return WARMUP[self.lr_schedule]
+
+
+@dataclass(frozen=True)
+class Architecture(Training):
     """A validated point of the CNN family (see the module docstring)."""
 
     conv_blocks: int
@@ -168,12 +185,6 @@ class Architecture:
     dropout: float
     augment: float
     flip: bool
-    learning_rate: float
-    lr_schedule: str
-    weight_decay: float
-    label_smoothing: float
-    batch_size: int
-    epochs: int
     logits: bool
 
     @classmethod
@@ -199,11 +210,6 @@ class Architecture:
         floats = ("dropout", "augment", "learning_rate", "weight_decay", "label_smoothing")
         fields = {name: full[name] for name in cls.__dataclass_fields__ if name != "filters"}
         return cls(filters=tuple(filters), **{**fields, **{name: float(full[name]) for name in floats}})
-
-    @property
-    def warmup(self) -> float:
-        """Share of the training steps spent warming the learning rate up."""
-        return WARMUP[self.lr_schedule]
 
     def pooled(self, block: int) -> bool:
         """Whether conv block ``block`` (0-based) is followed by a 2×2 max-pool."""

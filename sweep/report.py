@@ -186,10 +186,11 @@ def pareto_front(trials: list[FrozenTrial], objective: str, path: Path) -> Path 
     """The Pareto-front plot of a Pareto search (None for ``accuracy`` or before any measure)."""
     from sweep import plots
 
-    if objective not in FIGURES or not candidates(trials, objective):
+    measured = candidates(trials, objective) if objective in FIGURES else []
+    if not measured:
         return None
     figure = FIGURES[objective]
-    points = [(t.user_attrs[figure], t.values[0]) for t in candidates(trials, objective)]
+    points = [(t.user_attrs[figure], t.values[0]) for t in measured]
     optimal = [(t.user_attrs[figure], t.values[0], str(t.number)) for t in front(trials, objective)]
     base = next((t for t in trials if t.user_attrs.get("is_baseline") and t.user_attrs.get(figure)), None)
     marked = (base.user_attrs[figure], base.values[0]) if base is not None and base.values else None

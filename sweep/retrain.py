@@ -136,12 +136,10 @@ def retrain_best(
     if base_won:
         base_eval = evaluation
     metrics.update(gain_metrics(evaluation, base_eval))
-    from sweep.deployment import measure
+    from sweep.deployment import figures
 
-    try:
-        metrics.update(measure(result.model, dataset.x_train).attrs())
-    except Exception as error:  # a user's model LiteRT cannot convert: the rest stands
-        metrics["deploy_error"] = f"{type(error).__name__}: {error}"[:300]
+    metrics.update(figures(result.model, dataset.x_train))
+    if "deploy_error" in metrics:
         display.log(f"No TFLite figures for this model: {metrics['deploy_error']}")
     write_json(out / "metrics.json", metrics)
     write_json(
@@ -294,7 +292,7 @@ def run_retrain(data: DataConfig, settings: SweepConfig, trial: int | None = Non
     ensure_writable(data.folder / "best")
     display = Display()
     retrain_best(study, load_checked(data, display), data, display, pick=trial)
-    from sweep.report import write_report
+    from sweep.search import write_report_of
 
-    display.log(f"Report: {write_report(study, data.folder)}")
+    write_report_of(study, data, display)
     return 0

@@ -14,6 +14,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from sweep.backend import load_keras
 from sweep.models import build_model, probabilities, schedule
+from sweep.params import Training
 from sweep.progress import Task
 from sweep.user_models import Plan
 
@@ -216,7 +217,7 @@ def new_model(
 
 def train(
     model: keras.Model,
-    arch: Plan,
+    arch: Training,
     x_train: np.ndarray,
     y_train: np.ndarray,
     *,

@@ -31,9 +31,9 @@ from typing import Any
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from sweep.errors import UsageError
-from sweep.params import MNIST_BASELINE, SPECS, WARMUP, Architecture
+from sweep.params import MNIST_BASELINE, SPECS, Architecture, Training
 
-TRAINING = ("learning_rate", "lr_schedule", "weight_decay", "label_smoothing", "batch_size", "epochs")
+TRAINING = tuple(Training.__dataclass_fields__)
 # Where neither the space nor its baseline says: the notebooks' Adam at 1e-3, batch 32, 5 epochs.
 TRAINING_DEFAULTS: dict[str, Any] = {name: MNIST_BASELINE[name] for name in TRAINING}
 _EXAMPLE = "e.g. mymodels:build for the function build in mymodels.py"
@@ -44,17 +44,11 @@ _REGISTERED: dict[str, Callable[..., Any]] = {}
 
 
 @dataclass(frozen=True)
-class UserModel:
+class UserModel(Training):
     """One trial of a user's function: the parameters it is called with, and its training."""
 
     function: str  # module:function
     params: dict[str, Any] = field(compare=False)
-    learning_rate: float
-    lr_schedule: str
-    weight_decay: float
-    label_smoothing: float
-    batch_size: int
-    epochs: int
 
     @classmethod
     def from_params(cls, function: str, params: Mapping[str, Any]) -> UserModel:
@@ -64,12 +58,7 @@ class UserModel:
             SPECS[name].check(name, full[name])
         training = {name: full[name] for name in TRAINING}
         floats = ("learning_rate", "weight_decay", "label_smoothing")
-        return cls(function, dict(full), **{**training, **{name: float(full[name]) for name in floats}})
-
-    @property
-    def warmup(self) -> float:
-        """Share of the training steps spent warming the learning rate up."""
-        return WARMUP[self.lr_schedule]
+        return cls(function=function, params=dict(full), **{**training, **{name: float(full[name]) for name in floats}})
 
 
 # What trains: a point of sweep's CNN family, or of a user's function.
