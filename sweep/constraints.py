@@ -50,6 +50,14 @@ class Limits:
     def from_json(cls, data: Mapping[str, Any] | None) -> Limits:
         return cls(**(data or {}))
 
+    def max_count(self) -> int | None:
+        """The most parameters a model may have under these limits, as far as its size alone
+        tells (None: no such limit)."""
+        counts = [self.max_params] if self.max_params is not None else []
+        if self.max_size_kb is not None:
+            counts.append(int(self.max_size_kb * 1024 / BYTES_PER_WEIGHT))
+        return min(counts, default=None)
+
     def _checks(self, attrs: Mapping[str, Any]) -> list[tuple[str, float | None, float]]:
         """(what, figure or None where unknown, limit) for every limit set, in the order of
         :data:`KEYS`."""

@@ -247,7 +247,8 @@ class Objective:
                 reserved = (limit.retrain_seconds(base) or 0.0) if base is not None else 0.0
                 seconds = limit.starting_point_seconds(started, reserved) - (time.time() - started)
                 fit = epochs_that_fit(epochs, done, epoch_seconds, seconds + done * epoch_seconds)
-                if fit < MIN_EPOCH_SHARE * epochs and trial.user_attrs["portfolio"] != PORTFOLIO[0].name:
+                first = trial.user_attrs["portfolio"].removesuffix("-fit") == PORTFOLIO[0].name
+                if fit < MIN_EPOCH_SHARE * epochs and not first:
                     trial.set_user_attr("stopped", "time_limit")
                     raise optuna.TrialPruned(
                         f"only {fit} of its {epochs} epochs fit in its share of the time limit on this machine"

@@ -3,10 +3,12 @@
 Optuna's pruners cannot stop trials of a multi-objective study, so the study stays what it is:
 trials maximise validation accuracy, and the pruner compares their accuracy curves. Each trial
 that completes is then measured (:mod:`sweep.deployment`), and a trial is Pareto-optimal when
-no other feasible completed trial is at least as accurate and as cheap, and better in one. To
-spread the trials along the cost from the start, a Pareto search also runs the portfolio's
-cheaper starting points (:data:`sweep.portfolio.LADDER`). The answer in ``best/`` stays the most
-accurate feasible trial; ``sweep retrain --trial N`` (``make retrain TRIAL=N``) takes another.
+no other feasible completed trial is at least as accurate and as cheap, and better in one. The
+sampler aims at that front: multi-objective TPE over accuracy and cost
+(:mod:`sweep.pareto_sampler`); and to spread the trials along the cost from the start, a Pareto
+search also runs the portfolio's cheaper starting points (:data:`sweep.portfolio.LADDER`). The
+answer in ``best/`` stays the most accurate feasible trial; ``sweep retrain --trial N``
+(``make retrain TRIAL=N``) takes another.
 
 No TensorFlow here.
 """

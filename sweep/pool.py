@@ -86,7 +86,7 @@ def run_worker(
     study = optuna.load_study(
         study_name=name,
         storage=storage_of(study),
-        sampler=make_sampler(record["sampler"], space, seed),
+        sampler=make_sampler(record["sampler"], space, seed, record.get("objective", "accuracy")),
         pruner=make_pruner(record["pruner"]),
     )
 

@@ -13,12 +13,15 @@ have room for, how many epochs the training split needs (``scale: data``), wheth
 flips suit it (:func:`mirror_symmetric`), and a hidden layer no narrower than the classes. Each
 point is then projected onto the space: a parameter the space does not search is left out (it
 keeps the baseline's value), and a value outside its range is moved to the nearest one allowed.
+Under a limit on the parameter count (``MAX_PARAMS``, or ``MAX_SIZE_KB``'s floor), a point too
+large for it is narrowed to fit (:func:`fit`) rather than dropped.
 
 No TensorFlow here.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +34,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from sweep.errors import UsageError
 from sweep.params import Architecture
 from sweep.spaces import SearchSpace, data_scale
 
@@ -190,6 +194,56 @@ def _nearest(dist: BaseDistribution, value: Any) -> Any:
     return int(round(clipped)) if isinstance(dist, IntDistribution) else float(clipped)
 
 
+# Width multipliers tried by :func:`fit`, widest first: steps of 2^(-1/4), down to a sixteenth.
+WIDTHS = tuple(2 ** (-k / 4) for k in range(17))
+
+
+def narrow(point: Mapping[str, Any], blocks: int, width: float, num_classes: int) -> dict[str, Any]:
+    """``point`` with its first ``blocks`` conv blocks only, its filters and hidden units
+    multiplied by ``width`` (MobileNet's width multiplier; a hidden layer stays at least twice
+    as wide as the classes)."""
+    narrowed = {key: value for key, value in point.items() if not key.startswith("filters_")}
+    narrowed["conv_blocks"] = blocks
+    for k in range(1, blocks + 1):
+        narrowed[f"filters_{k}"] = max(1, round(point[f"filters_{k}"] * width))
+    if point.get("dense_units"):
+        narrowed["dense_units"] = max(2 * num_classes, round(point["dense_units"] * width))
+    return narrowed
+
+
+def fit(
+    point: Mapping[str, Any],
+    space: SearchSpace,
+    baseline: Mapping[str, Any],
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    max_params: int,
+) -> dict[str, Any] | None:
+    """The largest model, in parameters, of ``point`` narrowed (fewer conv blocks, narrower
+    layers: :func:`narrow`) and projected onto ``space`` that has at most ``max_params``
+    parameters; None when none has. Depth and width are all it changes: the recipe (batch norm,
+    head, schedule, augmentation) is what makes the point good."""
+
+    def count(candidate: Mapping[str, Any]) -> float:
+        try:
+            return Architecture.from_params({**baseline, **candidate}).param_count(input_shape, num_classes)
+        except UsageError:
+            return math.inf
+
+    best, most = None, -1.0
+    for blocks in range(point["conv_blocks"], 0, -1):
+        for width in WIDTHS:
+            candidate = project(narrow(point, blocks, width, num_classes), space)
+            if candidate.get("conv_blocks", blocks) != blocks:
+                break  # the space has no model this shallow
+            size = count(candidate)
+            if size <= max_params:
+                if size > most:
+                    best, most = candidate, size
+                break  # narrower is smaller still
+    return best
+
+
 def starting_points(
     space: SearchSpace,
     input_shape: tuple[int, int, int],
@@ -197,13 +251,23 @@ def starting_points(
     train_images: int,
     symmetric: bool,
     ladder: bool = False,
+    fit_to: tuple[Mapping[str, Any], int] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The portfolio for this data (after the cheaper LADDER, for a Pareto search),
     projected onto ``space``: (name, point) pairs, without points that project onto one already
-    listed."""
+    listed. With ``fit_to`` (the baseline, a parameter limit), each point is narrowed to fit
+    the limit (:func:`fit`, named '<name>-fit'), or dropped where nothing fits."""
     points: list[tuple[str, dict[str, Any]]] = []
     for start in (LADDER if ladder else ()) + PORTFOLIO:
-        point = project(adapt(start.params, input_shape, num_classes, train_images, symmetric), space)
+        adapted = adapt(start.params, input_shape, num_classes, train_images, symmetric)
+        name, point = start.name, project(adapted, space)
+        if fit_to is not None:
+            baseline, max_params = fit_to
+            fitted = fit(adapted, space, baseline, input_shape, num_classes, max_params)
+            if fitted is None:
+                continue
+            if fitted != point:
+                name, point = f"{start.name}-fit", fitted
         if point and all(point != other for _, other in points):
-            points.append((start.name, point))
+            points.append((name, point))
     return points

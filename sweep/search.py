@@ -98,7 +98,9 @@ def open_study(
         direction="maximize",
         load_if_exists=True,
         # Seed + trials so far: a resumed run continues the search instead of replaying it.
-        sampler=make_sampler(settings.sampler, space, data.seed + len(existing.trials if existing else [])),
+        sampler=make_sampler(
+            settings.sampler, space, data.seed + len(existing.trials if existing else []), settings.objective
+        ),
         pruner=make_pruner(settings.pruner),
     )
     claim_study(study, settings_record(data, settings, space, dataset.fingerprint))
@@ -114,8 +116,11 @@ def open_study(
             # MAX_PARAMS=20000 the weak tiny CNN drew TPE to its region (best val 0.9717, 0.9898
             # without it; one core each, docs/benchmarks.md).
             ladder = settings.objective != "accuracy"
+            # Under a parameter limit the starting points are narrowed to fit it, not dropped.
+            limit = settings.limits.max_count()
+            fit_to = (baseline, limit) if limit is not None else None
             for start, point in starting_points(
-                space, dataset.input_shape, dataset.num_classes, len(dataset.x_train), symmetric, ladder
+                space, dataset.input_shape, dataset.num_classes, len(dataset.x_train), symmetric, ladder, fit_to
             ):
                 study.enqueue_trial(point, user_attrs={"portfolio": start})
     return study

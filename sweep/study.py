@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.config import PRUNERS, DataConfig, SweepConfig
 from sweep.environment import Environment
 from sweep.errors import UsageError
+from sweep.pareto_sampler import ParetoSampler
 from sweep.spaces import SearchSpace, parse_space
 from sweep.trials import best_of
 
@@ -122,9 +123,13 @@ def load_study_at(url: str, name: str) -> optuna.Study:
         ) from None
 
 
-def make_sampler(name: str, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, space: SearchSpace, seed: int, objective: str = "accuracy") -> optuna.samplers.BaseSampler:
     """The sampler of SAMPLER; the seed should differ per run so a resume does not repeat.
-    TPE learns from the trials' constraints (deployment limits, :mod:`sweep.constraints`)."""
+    TPE learns from the trials' constraints (deployment limits, :mod:`sweep.constraints`); for
+    a Pareto search (OBJECTIVE=latency or size) it is multi-objective TPE over accuracy and the
+    cost (:mod:`sweep.pareto_sampler`)."""
+    if name == "tpe" and objective != "accuracy":
+        return ParetoSampler(objective, seed)
     if name == "tpe":
         # Five random start-up trials instead of ten: sweeps here are tens of trials, not
         # hundreds, and TPE should take over early. Multivariate TPE models interactions

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sweep.params import Architecture
-from sweep.portfolio import PORTFOLIO, adapt, mirror_symmetric, project, starting_points
+from sweep.portfolio import PORTFOLIO, adapt, fit, mirror_symmetric, narrow, project, starting_points
 from sweep.spaces import load_space, parse_space
 
 SHIPPED = load_space("search_spaces/image_folder.yaml")
@@ -105,3 +105,49 @@ def test_mirror_symmetry_of_the_class_means() -> None:
     # ...but not once every other image is mirrored, as in a dataset where the side is chance.
     images[::2] = images[::2, :, ::-1]
     assert mirror_symmetric(images, labels)
+
+
+@pytest.mark.parametrize(
+    ("limit", "fitted"),
+    [
+        (None, [("small", 242_602), ("vgg", 289_066)]),  # no limit: as they are
+        (300_000, [("small", 242_602), ("vgg", 289_066)]),  # both fit already
+        (100_000, [("small-fit", 99_162), ("vgg-fit", 73_114)]),  # half width
+        (20_000, [("vgg-fit", 16_986)]),  # vgg with two blocks at half width; small has no such model
+        (5_000, []),  # nothing in the space this small has their recipe
+    ],
+)
+def test_under_a_parameter_limit_starting_points_are_narrowed_to_fit(
+    limit: int | None, fitted: list[tuple[str, int]]
+) -> None:
+    space = load_space("search_spaces/mnist.yaml")
+    baseline = space.baseline_for("mnist", (28, 28, 1))
+    points = starting_points(space, (28, 28, 1), 10, 54_000, False, fit_to=(baseline, limit) if limit else None)
+    counts = [(name, Architecture.from_params({**baseline, **p}).param_count((28, 28, 1), 10)) for name, p in points]
+    assert counts == fitted
+
+
+def test_fit_takes_the_largest_model_under_the_limit_and_keeps_the_recipe() -> None:
+    space = load_space("search_spaces/mnist.yaml")
+    baseline = space.baseline_for("mnist", (28, 28, 1))
+    vgg = adapt(VGG, (28, 28, 1), 10, 54_000, False)
+    point = fit(vgg, space, baseline, (28, 28, 1), 10, 20_000)
+    assert point is not None
+    assert {k: point[k] for k in ("conv_blocks", "filters_1", "filters_2")} == {
+        "conv_blocks": 2,
+        "filters_1": 16,
+        "filters_2": 32,
+    }
+    assert "filters_3" not in point
+    recipe = ("batch_norm", "head", "convs_per_block", "lr_schedule", "augment", "epochs")
+    assert {k: point[k] for k in recipe} == {k: vgg[k] for k in recipe}
+    # The next size up, three blocks at the narrowest widths the space has, is over the limit.
+    deeper = project(narrow(vgg, 3, 0.5, 10), space)
+    assert Architecture.from_params({**baseline, **deeper}).param_count((28, 28, 1), 10) > 20_000
+
+
+def test_narrowing_scales_filters_and_keeps_a_hidden_layer_wider_than_the_classes() -> None:
+    small = next(start.params for start in PORTFOLIO if start.name == "small")
+    narrowed = narrow(small, 2, 0.25, 100)
+    assert (narrowed["conv_blocks"], narrowed["filters_1"], narrowed["filters_2"]) == (2, 8, 16)
+    assert "filters_3" not in narrowed and narrowed["dense_units"] == 200
