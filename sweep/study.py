@@ -22,7 +22,7 @@ from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.pareto_sampler import ParetoSampler
 from sweep.spaces import SearchSpace, parse_space
-from sweep.trials import best_of
+from sweep.trials import best_of, counts_towards_trials
 
 SETTINGS_ATTR = "sweep_settings"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -312,8 +312,8 @@ def recorded_space(study: optuna.Study) -> SearchSpace:
 
 
 def finished_count(study: optuna.Study) -> int:
-    """Trials that count towards TRIALS: completed or pruned (failed ones do not)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count towards TRIALS (:func:`sweep.trials.counts_towards_trials`)."""
+    return sum(counts_towards_trials(t) for t in study.get_trials(deepcopy=False))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:

@@ -19,7 +19,7 @@ from sweep.pareto import summary_line
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace
 from sweep.study import FINISHED, baseline_trial, best_trial, finished_count, recorded_objective
-from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
+from sweep.trials import STOPPED, failure, origin, over_limits, params_of, score_interval, trial_score
 
 
 def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> Path:
@@ -77,8 +77,12 @@ def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
 def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str:
     """What a person wants to know when the search ends (``seconds``: this run's search; None
     when it searched nothing)."""
-    states = [t.state for t in study.get_trials(deepcopy=False)]
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
     counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in (*FINISHED, TrialState.FAIL))
+    oversized = sum(map(over_limits, trials))
+    if oversized:  # not trained, and not counted towards TRIALS
+        counts += f" ({oversized} pruned before training: over the deployment limits)"
     took = "none run now" if seconds is None else f"this run {seconds:.0f}s"
     lines = [f"\nSearch on {data.name}: {counts} trials (study {study.study_name!r}; {took})."]
     best = best_trial(study)

@@ -53,6 +53,18 @@ def feasible(trial: FrozenTrial) -> bool:
     return not trial.user_attrs.get("infeasible")
 
 
+def over_limits(trial: FrozenTrial) -> bool:
+    """Whether a trial was stopped before training because its size broke a deployment limit."""
+    return bool(trial.user_attrs.get("infeasible")) and not trial.user_attrs.get("epochs_run")
+
+
+def counts_towards_trials(trial: FrozenTrial) -> bool:
+    """Whether TRIALS counts a trial: completed or pruned, but not failed, and not stopped
+    before training for its size (under a tight MAX_PARAMS most of the sampler's first, random
+    proposals are; TRIALS counts the trials that train)."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and not over_limits(trial)
+
+
 def best_of(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     """The feasible completed trial with the highest validation accuracy (lower number on ties)."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values and feasible(t)]

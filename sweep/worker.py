@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.internals import engine_of, heartbeat_storage, trial_id
-from sweep.study import FINISHED
+from sweep.trials import counts_towards_trials, over_limits
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
 # sweep, not loop forever. Counted in the study, not per process: a worker replaced every few
@@ -38,6 +38,9 @@ SAME_FAILURES_IN_A_ROW = 3
 # search's deadline (each pruned at once, before training): near the end the time left holds
 # none of what the sampler proposes, and it would otherwise fill the leaderboard with them.
 MAX_UNFIT_IN_A_ROW = 5
+# Proposals over a deployment limit cost nothing and do not count towards TRIALS, but a sampler
+# that proposes nothing else must not loop for ever (TPE learns the limits within a few dozen).
+MAX_OVER_LIMITS_IN_A_ROW = 200
 
 
 @contextmanager
@@ -99,9 +102,9 @@ def start_heartbeat(study: optuna.Study, trial: optuna.Trial) -> Callable[[], No
 
 
 def counts(study: optuna.Study) -> tuple[int, int]:
-    """(finished, running) trials; finished = complete or pruned, the ones TRIALS counts."""
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    return sum(s in FINISHED for s in states), states.count(TrialState.RUNNING)
+    """(finished, running) trials; finished: the ones TRIALS counts."""
+    trials = study.get_trials(deepcopy=False)
+    return sum(map(counts_towards_trials, trials)), sum(t.state == TrialState.RUNNING for t in trials)
 
 
 @contextmanager
@@ -117,11 +120,6 @@ def ctrl_c_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def over_limits(trial: FrozenTrial) -> bool:
-    """Whether a trial was stopped before training because its size broke a deployment limit."""
-    return bool(trial.user_attrs.get("infeasible")) and not trial.user_attrs.get("epochs_run")
 
 
 def did_not_fit(trial: FrozenTrial) -> bool:
@@ -188,7 +186,7 @@ def run_trials(
     (a recycled worker process, so memory never accumulates). While the count is reached only
     with trials still running elsewhere, wait: one of them may yet fail and need a re-run.
     """
-    ran = unfit = 0
+    ran = unfit = oversized = 0
     while True:
         with study_lock(study), warnings.catch_warnings():
             # Heartbeats are "experimental" (since Optuna 2.9) and Optuna assumes optimize();
@@ -224,9 +222,16 @@ def run_trials(
         # proposes nothing the time left can hold. Nor for a model over a deployment limit
         # before training (TPE's first, random proposals under a tight MAX_PARAMS, say).
         unfit = unfit + 1 if did_not_fit(frozen) else 0
+        oversized = oversized + 1 if over_limits(frozen) else 0
         ran += not did_not_fit(frozen) and not over_limits(frozen)
         if unfit >= MAX_UNFIT_IN_A_ROW:
             log(f"{unfit} trials in a row would not have ended before the search does; stopping.")
+            return "nothing fits"
+        if oversized >= MAX_OVER_LIMITS_IN_A_ROW:
+            log(
+                f"the sampler's last {oversized} proposals all broke the deployment limits; stopping: "
+                "raise the limits or search smaller models"
+            )
             return "nothing fits"
         if frozen.state == TrialState.FAIL:
             why = failing(failed_in_a_row(study))

@@ -10,7 +10,7 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
 from sweep.params import MNIST_BASELINE
-from sweep.trials import best_of, final_params, finalists
+from sweep.trials import best_of, counts_towards_trials, final_params, finalists
 from tests.fixtures import candidate_trial, timed_trial
 
 
@@ -70,3 +70,20 @@ def test_finalists_are_the_best_distinct_trials_then_the_baseline() -> None:
     assert [t.number for t in finalists(trials)] == [4, 3, 0]
     assert [t.number for t in finalists([BASE])] == [0]
     assert finalists([]) == []
+
+
+@pytest.mark.parametrize(
+    ("state", "attrs", "counted"),
+    [
+        (TrialState.COMPLETE, {"epochs_run": 5}, True),
+        (TrialState.PRUNED, {"epochs_run": 2}, True),
+        (TrialState.COMPLETE, {"epochs_run": 5, "infeasible": "latency ms 2 > 1"}, True),  # trained, then measured
+        (TrialState.PRUNED, {"infeasible": "parameters 30,000 > 20,000"}, False),  # never trained
+        (TrialState.FAIL, {}, False),
+    ],
+)
+def test_trials_counts_the_trials_that_trained(state: TrialState, attrs: dict, counted: bool) -> None:
+    trial = optuna.trial.create_trial(
+        state=state, value=0.5 if state == TrialState.COMPLETE else None, user_attrs=attrs
+    )
+    assert counts_towards_trials(trial) is counted

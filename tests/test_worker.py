@@ -103,6 +103,32 @@ def test_a_worker_stops_when_nothing_the_sampler_proposes_fits_the_time_left() -
     assert ran == [0, 1, 2, 3, 4] and worker.MAX_UNFIT_IN_A_ROW == 5
 
 
+def too_large(trial: optuna.Trial) -> float:
+    """As Objective does before training a model over MAX_PARAMS."""
+    trial.set_user_attr("infeasible", "parameters 30,000 > 20,000")
+    raise optuna.TrialPruned("over the deployment limits before training")
+
+
+def test_proposals_over_the_limits_do_not_count_towards_trials(monkeypatch: pytest.MonkeyPatch) -> None:
+    study = optuna.create_study(direction="maximize")
+
+    def every_other_too_large(trial: optuna.Trial) -> float:
+        if trial.number % 2 == 0:
+            too_large(trial)
+        trial.set_user_attr("epochs_run", 1)
+        return 0.5
+
+    assert worker.run_trials(study, every_other_too_large, trials=3, log=lambda line: None) == "done"
+    assert len(study.trials) == 6 and worker.counts(study) == (3, 0)
+
+    # A sampler that proposes nothing within the limits stops the worker instead of looping.
+    monkeypatch.setattr(worker, "MAX_OVER_LIMITS_IN_A_ROW", 4)
+    lines: list[str] = []
+    hopeless = optuna.create_study(direction="maximize")
+    assert worker.run_trials(hopeless, too_large, trials=3, log=lines.append) == "nothing fits"
+    assert len(hopeless.trials) == 4 and "broke the deployment limits" in lines[-1]
+
+
 def slow_space(folder: Path) -> str:
     """FAST_SPACE with enough epochs that a trial spends seconds mid-training, long enough to hit."""
     path = Path(space_file(folder))
