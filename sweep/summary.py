@@ -81,10 +81,10 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
     states = [t.state for t in trials]
     counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in (*FINISHED, TrialState.FAIL))
     oversized = sum(map(over_limits, trials))
-    if oversized:  # not trained, and not counted towards TRIALS
-        counts += f" ({oversized} pruned before training: over the deployment limits)"
+    # Not trained, and not counted towards TRIALS.
+    over = f"{oversized} of the pruned over the deployment limits, never trained; " if oversized else ""
     took = "none run now" if seconds is None else f"this run {seconds:.0f}s"
-    lines = [f"\nSearch on {data.name}: {counts} trials (study {study.study_name!r}; {took})."]
+    lines = [f"\nSearch on {data.name}: {counts} trials ({over}study {study.study_name!r}; {took})."]
     best = best_trial(study)
     if best is None:
         lines.append("No trial completed yet.")

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from sweep.cli import main
 from sweep.leaderboard import trials_frame
+from sweep.params import Architecture
 from sweep.pareto import front, summary_line
 from sweep.portfolio import starting_points
 from sweep.spaces import load_space
@@ -63,7 +64,11 @@ def test_a_pareto_search_also_starts_from_cheaper_points() -> None:
     plain = starting_points(space, (28, 28, 1), 10, 54_000, False)
     ladder = starting_points(space, (28, 28, 1), 10, 54_000, False, ladder=True)
     assert [name for name, _ in plain] == ["small", "vgg"]
-    assert [name for name, _ in ladder] == ["tiny", "small-half", "small", "vgg"]
+    assert [name for name, _ in ladder] == ["tiny", "small-shallow-half", "small-half", "small-shallow", "small", "vgg"]
+    # Cheapest first: each costs more multiply-adds than the one before.
+    baseline = space.baseline_for("mnist", (28, 28, 1))
+    flops = [Architecture.from_params({**baseline, **p}).training_flops((28, 28, 1), 10) for _, p in ladder]
+    assert flops == sorted(flops)
 
 
 @pytest.mark.slow
