@@ -22,6 +22,21 @@ def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() 
     assert "; none run now)." in summary(study, DataConfig("mnist"), seconds=None)
     assert "Best trial 0 (sampler): val_accuracy 0.9900" in text
     assert "conv_blocks=2" in text and "filters_3" not in text
+    assert "deployment limits" not in text
+    # Proposals over a deployment limit were never trained: the summary says how many.
+    too_large = {"infeasible": "parameters 30,000 > 20,000"}
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            params={"conv_blocks": 3},
+            distributions={"conv_blocks": IntDistribution(2, 3)},
+            user_attrs=too_large,
+        )
+    )
+    text = summary(study, DataConfig("mnist"), seconds=60)
+    assert (
+        "1 complete, 1 pruned, 0 fail trials (1 of the pruned over the deployment limits, never trained; study" in text
+    )
 
 
 @pytest.mark.parametrize(
