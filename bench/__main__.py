@@ -24,6 +24,10 @@ final model came from: ``results/bench/datasets/datasets.csv`` and ``datasets.md
 a finished sweep and says how many would have ranked in the top 3: how often the pruner stops a
 good slow starter (``results/bench/pruning/pruning.csv``).
 
+``python -m bench pareto --dataset mnist-1k`` runs the same ``OBJECTIVE=latency`` sweep with the
+shipped Pareto sampler and with accuracy-only TPE, side by side, for each of ``--seeds``, and
+compares their fronts: ``results/bench/pareto/pareto.csv`` (:mod:`bench.pareto`).
+
 ``python -m bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
@@ -35,13 +39,16 @@ import argparse
 from pathlib import Path
 
 from bench.datasets import DATASETS, ENGINES_RACED, datasets, pruning
+from bench.pareto import pareto
 from bench.resources import memory, throughput, workers_throughput
 from bench.strategies import strategies
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput"))
+    parser.add_argument(
+        "benchmark", choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput", "pareto")
+    )
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument(
         "--datasets", default=",".join(DATASETS), help=f"datasets: which ones (default {','.join(DATASETS)})"
@@ -59,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study", help="pruning: its study name (default: the dataset's)")
     parser.add_argument("--sample", type=int, default=8, help="pruning: pruned trials rerun in full")
     parser.add_argument("--budget", type=float, default=600.0, help="strategies: seconds each")
-    parser.add_argument("--trials", type=int, default=40, help="memory, workers: trials to run")
+    parser.add_argument("--trials", type=int, default=40, help="memory, workers, pareto: trials to run")
     parser.add_argument("--workers", type=int, default=1, help="memory: worker processes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0,1", help="pareto: the seeds, each a pair of runs (default 0,1)")
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args(argv)
     out = Path(args.out) / args.benchmark
@@ -82,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.benchmark == "strategies":
         table = strategies(args.dataset, args.budget, args.seed, out)
+    elif args.benchmark == "pareto":
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        table = pareto(args.dataset, args.trials, seeds, args.data_dir, out)
     elif args.benchmark == "throughput":
         table = throughput(out)
     elif args.benchmark == "workers":

@@ -65,12 +65,12 @@ def mirror(trial: FrozenTrial, figure: str) -> FrozenTrial | None:
         )
     if trial.state != TrialState.PRUNED:
         return None
-    # Infeasible by how little of its training it got through, then how accurate it was then;
-    # one too slow to start in the time left, the most. TPE's "good" side takes the least
-    # infeasible trials only when too few are feasible.
+    # The more of its training it had done (steps are percent, sweep.objective.report) and the
+    # more accurate it was then, the less infeasible; one too slow to start in the time left,
+    # the most. TPE's "good" side takes the least infeasible only when too few are feasible.
     if trial.intermediate_values:
-        step, accuracy = max(trial.intermediate_values.items())
-        constraints["pruned"] = 1.0 + 1.0 / step + (1.0 - accuracy)
+        percent, accuracy = max(trial.intermediate_values.items())
+        constraints["pruned"] = 1.0 + (1.0 - percent / 100) + (1.0 - accuracy)
     elif trial.user_attrs.get("stopped"):
         constraints["pruned"] = TOO_SLOW
     elif not any(value > 0 for value in constraints.values()):

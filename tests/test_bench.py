@@ -131,3 +131,35 @@ def test_time_use_splits_worker_time_into_fit_around_it_and_between_trials() -> 
     assert 3 * (use["fit_s"] + use["in_trial_s"] + use["between_trials_s"]) == pytest.approx(2 * 20, abs=0.05)
     with pytest.raises(ValueError, match="at least one"):
         time_use([], workers=2)
+
+
+def test_the_pareto_bench_scores_a_front_by_the_area_it_dominates() -> None:
+    from optuna.trial import create_trial
+
+    from bench.pareto import ACCURACY_FLOOR, hypervolume
+
+    def point(value: float, latency: float) -> FrozenTrial:
+        return create_trial(value=value, user_attrs={"latency_ms": latency})
+
+    front = [point(0.95, 0.01), point(0.99, 0.1)]  # cheapest first
+    # log10 from 0.01 to 0.1 at 0.05 above the floor, then from 0.1 to 1 at 0.09.
+    assert hypervolume(front, 1.0) == pytest.approx((0.95 - ACCURACY_FLOOR) + (0.99 - ACCURACY_FLOOR))
+    assert hypervolume(front[1:], 1.0) < hypervolume(front, 1.0)  # a cheaper point adds area
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_the_pareto_benchs_tpe_arm_samples_as_an_accuracy_only_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sweep.cli
+    import sweep.search
+    from bench.pareto import run_arm
+    from sweep.pareto_sampler import ParetoSampler
+    from sweep.spaces import load_space
+
+    space = load_space("search_spaces/mnist.yaml")
+    samplers = []
+    monkeypatch.setattr(sweep.search, "make_sampler", sweep.search.make_sampler)  # undone after the test
+    monkeypatch.setattr(
+        sweep.cli, "main", lambda args: samplers.append(sweep.search.make_sampler("tpe", space, 0, "latency")) or 0
+    )
+    assert run_arm("pareto", ["sweep"]) == 0 and run_arm("tpe", ["sweep"]) == 0
+    assert isinstance(samplers[0], ParetoSampler) and not isinstance(samplers[1], ParetoSampler)

@@ -44,7 +44,7 @@ def made(
         # Over a limit once measured: in, as infeasible (TPE learns from it).
         (made(TrialState.COMPLETE, 0.9, latency_ms=0.2, constraints={"max_latency_ms": 0.5}), [0.9, 0.2], None, True),
         (made(TrialState.COMPLETE, 0.9), None, None, None),  # no cost measured: left out
-        (made(TrialState.PRUNED, steps={1: 0.5, 2: 0.6}), None, TrialState.PRUNED, True),  # the pruner's
+        (made(TrialState.PRUNED, steps={10: 0.5, 20: 0.6}), None, TrialState.PRUNED, True),  # the pruner's
         (made(TrialState.PRUNED, constraints={"max_params": 1.5}), None, TrialState.PRUNED, True),  # too large
         (made(TrialState.PRUNED, stopped="time_limit"), None, TrialState.PRUNED, True),  # too slow to start
         (made(TrialState.PRUNED), None, None, None),  # pruned before anything was known: left out
@@ -72,8 +72,8 @@ def test_a_pruned_trial_ranks_by_how_far_it_got_and_a_running_one_last() -> None
         assert copy is not None
         return sum(copy.constraints.values())
 
-    early = violation(made(TrialState.PRUNED, steps={1: 0.9}))
-    late = violation(made(TrialState.PRUNED, steps={1: 0.5, 4: 0.8}))
+    early = violation(made(TrialState.PRUNED, steps={10: 0.9}))  # steps: percent of training done
+    late = violation(made(TrialState.PRUNED, steps={10: 0.5, 40: 0.8}))
     too_slow = violation(made(TrialState.PRUNED, stopped="time_limit"))
     running = made(TrialState.COMPLETE, 0.9, latency_ms=0.2)
     running.state, running.values = TrialState.RUNNING, None
