@@ -24,7 +24,7 @@ from sweep.constraints import Limits
 from sweep.datasets import Dataset
 from sweep.distributions import contains
 from sweep.params import Architecture, steps_per_epoch
-from sweep.portfolio import PORTFOLIO
+from sweep.portfolio import FITTED, PORTFOLIO
 from sweep.progress import Display
 from sweep.spaces import SearchSpace
 from sweep.stats import pack, score
@@ -247,7 +247,7 @@ class Objective:
                 reserved = (limit.retrain_seconds(base) or 0.0) if base is not None else 0.0
                 seconds = limit.starting_point_seconds(started, reserved) - (time.time() - started)
                 fit = epochs_that_fit(epochs, done, epoch_seconds, seconds + done * epoch_seconds)
-                first = trial.user_attrs["portfolio"].removesuffix("-fit") == PORTFOLIO[0].name
+                first = trial.user_attrs["portfolio"].removesuffix(FITTED) == PORTFOLIO[0].name
                 if fit < MIN_EPOCH_SHARE * epochs and not first:
                     trial.set_user_attr("stopped", "time_limit")
                     raise optuna.TrialPruned(

@@ -295,6 +295,15 @@ class Architecture(Training):
         return 2 * (3 * sum(macs) - macs[0])
 
 
+def param_count_or_inf(params: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int) -> float:
+    """The parameter count of the architecture ``params`` describes, or infinity where it does
+    not fit the images: for searches of the smallest model, or the largest under a limit."""
+    try:
+        return Architecture.from_params(params).param_count(input_shape, num_classes)
+    except UsageError:
+        return math.inf
+
+
 def steps_per_epoch(images: int, batch_size: int) -> int:
     """Gradient steps in one pass over ``images`` (the last batch may be short)."""
     return max(1, math.ceil(images / batch_size))

@@ -22,7 +22,6 @@ No TensorFlow here.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import optuna
@@ -32,6 +31,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from sweep.pareto import FIGURES
+from sweep.trials import did_not_fit
 
 # The constraint violations of a trial that was too slow to start in the time left, and of a
 # running one: more than any pruned one (those are under 3).
@@ -71,7 +71,7 @@ def mirror(trial: FrozenTrial, figure: str) -> FrozenTrial | None:
     if trial.intermediate_values:
         percent, accuracy = max(trial.intermediate_values.items())
         constraints["pruned"] = 1.0 + (1.0 - percent / 100) + (1.0 - accuracy)
-    elif trial.user_attrs.get("stopped"):
+    elif did_not_fit(trial):
         constraints["pruned"] = TOO_SLOW
     elif not any(value > 0 for value in constraints.values()):
         return None
@@ -85,17 +85,14 @@ def mirror(trial: FrozenTrial, figure: str) -> FrozenTrial | None:
 
 class ParetoSampler(BaseSampler):
     """Multi-objective TPE over (validation accuracy, ``objective``'s cost) for a
-    single-objective study; configured like sweep's TPE (:func:`sweep.study.make_sampler`)."""
+    single-objective study: ``tpe`` (sweep's, :func:`sweep.study.tpe`, without the constant
+    liar) samples from the two-objective copy."""
 
-    def __init__(self, objective: str, seed: int) -> None:
+    def __init__(self, objective: str, tpe: TPESampler) -> None:
         if objective not in FIGURES:
             raise ValueError(f"objective {objective!r} has no cost; use one of {', '.join(FIGURES)}")
         self._figure = FIGURES[objective]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # No constant liar: it writes to the storage of the trial it samples for, which is the
-            # real study's, not the shadow's. Workers' distinct seeds keep them apart instead.
-            self._tpe = TPESampler(seed=seed, n_startup_trials=5, multivariate=True, group=True, constant_liar=False)
+        self._tpe = tpe
         self._shadow = self._mirror_of(None)
 
     def _mirror_of(self, study: Study | None, sampling: int = -1) -> Study:

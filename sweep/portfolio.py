@@ -21,7 +21,6 @@ No TensorFlow here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +33,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep.errors import UsageError
-from sweep.params import Architecture
+from sweep.params import Architecture, param_count_or_inf
 from sweep.spaces import SearchSpace, data_scale
 
 # Flips suit a dataset whose classes look the same mirrored: each class's mean image then
@@ -207,6 +205,8 @@ def _nearest(dist: BaseDistribution, value: Any) -> Any:
     return int(round(clipped)) if isinstance(dist, IntDistribution) else float(clipped)
 
 
+# The suffix of a starting point's name once :func:`fit` has narrowed it.
+FITTED = "-fit"
 # Width multipliers tried by :func:`fit`, widest first: steps of 2^(-1/4), down to a sixteenth.
 WIDTHS = tuple(2 ** (-k / 4) for k in range(17))
 
@@ -224,19 +224,13 @@ def fit(
     parameters; None when none has. Depth and width are all it changes: the recipe (batch norm,
     head, schedule, augmentation) is what makes the point good."""
 
-    def count(candidate: Mapping[str, Any]) -> float:
-        try:
-            return Architecture.from_params({**baseline, **candidate}).param_count(input_shape, num_classes)
-        except UsageError:
-            return math.inf
-
     best, most = None, -1.0
     for blocks in range(point["conv_blocks"], 0, -1):
         for width in WIDTHS:
             candidate = project(narrow(point, blocks, width, num_classes), space)
             if candidate.get("conv_blocks", blocks) != blocks:
                 break  # the space has no model this shallow
-            size = count(candidate)
+            size = param_count_or_inf({**baseline, **candidate}, input_shape, num_classes)
             if size <= max_params:
                 if size > most:
                     best, most = candidate, size
@@ -267,7 +261,7 @@ def starting_points(
             if fitted is None:
                 continue
             if fitted != point:
-                name, point = f"{start.name}-fit", fitted
+                name, point = start.name + FITTED, fitted
         if point and all(point != other for _, other in points):
             points.append((name, point))
     return points

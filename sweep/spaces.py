@@ -34,7 +34,7 @@ from optuna.distributions import (
 
 from sweep.distributions import SCALARS, contains, describe, distribution
 from sweep.errors import UsageError
-from sweep.params import Architecture, baseline_params
+from sweep.params import Architecture, baseline_params, param_count_or_inf
 from sweep.user_models import UserModel, check_reference, user_baseline
 
 # The shipped spaces live inside the package, so a wheel carries them; `search_spaces/` at the
@@ -101,10 +101,7 @@ class SearchSpace:
             return None
 
         def count(point: Mapping[str, Any]) -> float:
-            try:
-                return Architecture.from_params(point).param_count(input_shape, num_classes)
-            except UsageError:
-                return math.inf  # does not fit the images
+            return param_count_or_inf(point, input_shape, num_classes)
 
         point = dict(baseline)
         for _ in range(2):

@@ -129,15 +129,11 @@ def make_sampler(name: str, space: SearchSpace, seed: int, objective: str = "acc
     a Pareto search (OBJECTIVE=latency or size) it is multi-objective TPE over accuracy and the
     cost (:mod:`sweep.pareto_sampler`)."""
     if name == "tpe" and objective != "accuracy":
-        return ParetoSampler(objective, seed)
+        # No constant liar: it writes to the storage of the trial it samples for, which is the
+        # real study's, not the copy's. ParetoSampler mirrors running trials instead.
+        return ParetoSampler(objective, tpe(seed, constant_liar=False))
     if name == "tpe":
-        # Five random start-up trials instead of ten: sweeps here are tens of trials, not
-        # hundreds, and TPE should take over early. Multivariate TPE models interactions
-        # (e.g. batch size with learning rate); grouped, it models the parameters that exist
-        # only for some trials (filters_3 with three conv blocks) with the trials that have them.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True, group=True)
+        return tpe(seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -145,6 +141,18 @@ def make_sampler(name: str, space: SearchSpace, seed: int, objective: str = "acc
     if name == "grid":
         return optuna.samplers.GridSampler(grid(space), seed=seed)
     raise UsageError(f"unknown sampler {name!r}; use tpe, random, cmaes or grid")
+
+
+def tpe(seed: int, constant_liar: bool = True) -> optuna.samplers.TPESampler:
+    """Sweep's TPE. Five random start-up trials instead of ten: sweeps here are tens of trials,
+    not hundreds, and TPE should take over early. Multivariate TPE models interactions (e.g.
+    batch size with learning rate); grouped, it models the parameters that exist only for some
+    trials (filters_3 with three conv blocks) with the trials that have them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=5, multivariate=True, group=True, constant_liar=constant_liar
+        )
 
 
 def grid(space: SearchSpace) -> dict[str, list[Any]]:

@@ -53,6 +53,11 @@ def feasible(trial: FrozenTrial) -> bool:
     return not trial.user_attrs.get("infeasible")
 
 
+def did_not_fit(trial: FrozenTrial) -> bool:
+    """Whether a trial was stopped by the search's deadline before its first epoch ended."""
+    return bool(trial.user_attrs.get("stopped")) and not trial.user_attrs.get("epochs_run")
+
+
 def over_limits(trial: FrozenTrial) -> bool:
     """Whether a trial was stopped before training because its size broke a deployment limit."""
     return bool(trial.user_attrs.get("infeasible")) and not trial.user_attrs.get("epochs_run")

@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.internals import engine_of, heartbeat_storage, trial_id
-from sweep.trials import counts_towards_trials, over_limits
+from sweep.trials import counts_towards_trials, did_not_fit, over_limits
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
 # sweep, not loop forever. Counted in the study, not per process: a worker replaced every few
@@ -120,11 +120,6 @@ def ctrl_c_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def did_not_fit(trial: FrozenTrial) -> bool:
-    """Whether a trial was stopped by the search's deadline before its first epoch ended."""
-    return bool(trial.user_attrs.get("stopped")) and not trial.user_attrs.get("epochs_run")
 
 
 def failed_in_a_row(study: optuna.Study) -> list[str]:

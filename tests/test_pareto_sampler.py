@@ -4,7 +4,6 @@ single-objective study, on a toy problem whose front is known. Nothing trains.""
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import optuna
@@ -15,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from sweep.pareto import front
 from sweep.pareto_sampler import RUNNING, ParetoSampler, mirror
 from sweep.spaces import load_space
-from sweep.study import make_sampler
+from sweep.study import make_sampler, tpe
 from tests.fixtures import SHIPPED
 
 MNIST = load_space(SHIPPED["mnist"])
@@ -104,10 +103,7 @@ def hypervolume(study: optuna.Study) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_front_it_finds_dominates_more_than_single_objective_tpe(seed: int) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True, group=True)
-    single, pareto = toy(tpe), toy(ParetoSampler("latency", seed))
+    single, pareto = toy(tpe(seed)), toy(make_sampler("tpe", MNIST, seed, "latency"))
     assert hypervolume(pareto) > hypervolume(single)
     # Single-objective TPE climbs to the costly end; the Pareto sampler keeps proposing cheaper models.
     cheap = [sum(t.params["x"] < 0.1 for t in study.trials[20:]) for study in (single, pareto)]
@@ -117,7 +113,7 @@ def test_the_front_it_finds_dominates_more_than_single_objective_tpe(seed: int) 
 def test_the_pruner_still_stops_trials_of_a_pareto_search() -> None:
     study = optuna.create_study(
         direction="maximize",
-        sampler=ParetoSampler("size", 0),
+        sampler=make_sampler("tpe", MNIST, 0, "size"),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
     )
 
@@ -141,4 +137,4 @@ def test_tpe_becomes_the_pareto_sampler_for_a_cost_objective_only() -> None:
     assert not isinstance(make_sampler("tpe", MNIST, 0, "accuracy"), ParetoSampler)
     assert isinstance(make_sampler("random", MNIST, 0, "size"), optuna.samplers.RandomSampler)
     with pytest.raises(ValueError, match="accuracy"):
-        ParetoSampler("accuracy", 0)
+        ParetoSampler("accuracy", tpe(0))
