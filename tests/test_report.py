@@ -155,3 +155,16 @@ def test_the_report_of_a_sweep_opens_in_a_browser_offline_and_sorts(tmp_path: Pa
     finally:
         driver.quit()
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_an_accuracy_search_shows_its_latency_trade_off_once_trials_are_measured(tmp_path: Path) -> None:
+    study = study_of([TrialState.COMPLETE, TrialState.COMPLETE])
+    assert "Accuracy against latency" not in render(study, tmp_path)  # nothing measured yet
+    measured = optuna.create_study(direction="maximize")
+    measured.set_user_attr(SETTINGS_ATTR, RECORD)
+    for trial in study.trials:
+        trial.set_user_attr("latency_ms", 0.1 * (trial.number + 1))
+        measured.add_trial(trial)
+    page = render(measured, tmp_path)
+    assert "Accuracy against latency (the search maximised accuracy)" in page
+    assert (tmp_path / "plots" / "pareto_front.png").is_file()
