@@ -79,6 +79,7 @@ class _HyperModel(kt.HyperModel):
         self.log: training.EpochLog | None = None
         self.initial_epoch = 0
         self.param_count: int | None = None  # the last fit's model's
+        self.device: dict[str, Any] = {}  # the last fit's model's deployment figures
 
     def params(self, values: dict[str, Any]) -> dict[str, Any]:
         """The full parameter dict: the baseline overridden by the trial's values."""
@@ -97,7 +98,7 @@ class _HyperModel(kt.HyperModel):
         return params
 
     def build(self, hp: kt.HyperParameters) -> Any:
-        self.log, self.param_count = None, None  # this trial's, not the last one's
+        self.log, self.param_count, self.device = None, None, {}  # this trial's, not the last one's
         arch = plan(self.params(hp.values), self.space.model)
         data = self.dataset
         return training.new_model(arch, data.input_shape, data.num_classes, self.seed, len(data.x_train))
@@ -128,6 +129,10 @@ class _HyperModel(kt.HyperModel):
             initial_epoch=initial_epoch,
             callbacks=callbacks or (),
         )
+        # Measured as sweep's own trials are, so both engines' leaderboards and reports compare.
+        from sweep.deployment import figures
+
+        self.device = figures(model, data.x_train)
         return model.history
 
 
@@ -155,7 +160,7 @@ def make_tuner(
         def on_trial_begin(self, trial: Any) -> None:
             super().on_trial_begin(trial)  # type: ignore[misc]
             trial.sweep_started = time.time()
-            hypermodel.log = None
+            hypermodel.log, hypermodel.device = None, {}
 
         def on_trial_end(self, trial: Any) -> None:
             super().on_trial_end(trial)  # type: ignore[misc]
@@ -248,6 +253,7 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace, starte
         "param_count": hypermodel.param_count,
         "fit_seconds": round(hypermodel.log.seconds if hypermodel.log else 0.0, 2),
         "val_images": len(data.y_val),
+        **hypermodel.device,
     }
     ok = trial.status == "COMPLETED" and bool(scores) and all(map(math.isfinite, scores.values()))
     if scores:

@@ -88,6 +88,7 @@ def test_hyperband_engine_writes_the_same_leaderboard_and_best_files(tmp_path: P
     assert set(board["state"]) == {"complete"}
     assert set(board["epochs"]) == {1, 3}
     assert (board["best_epoch"] <= board["epochs"]).all() and (board["epochs_run"] <= board["epochs"]).all()
+    assert (board["latency_ms"] > 0).all() and (board["tflite_kb"] > 0).all()  # measured like sweep's trials
     assert "baseline" not in set(board["origin"])  # KerasTuner cannot be handed the baseline first
     best = study.best_trial
     assert board.iloc[0]["trial"] == best.number
