@@ -122,10 +122,15 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
         return "<br>".join(lines)
     sizes = [f"{metrics[key]:,} {word}" for key, word in _SPLITS if metrics.get(key)]
     lines.insert(0, f"Data: {_e(metrics['dataset'])} ({', '.join(sizes)}; {len(metrics['class_names'])} classes).")
+    against = (
+        "the baseline itself: no gain to measure"
+        if any(t.number == metrics["trial"] and t.user_attrs.get("is_baseline") for t in trials)
+        else f"the baseline retrained the same way: {_with_interval(metrics, 'baseline_test_accuracy')}, "
+        f"gain {_with_interval(metrics, 'test_gain', signed=True)}"
+    )
     lines.append(
         f"<b>Final model: trial {metrics['trial']}, test accuracy {_with_interval(metrics, 'test_accuracy')}</b>; "
-        f"the baseline retrained the same way: {_with_interval(metrics, 'baseline_test_accuracy')}, "
-        f"gain {_with_interval(metrics, 'test_gain', signed=True)}."
+        f"{against}."
     )
     if metrics.get("tflite_kb") is not None:
         int8 = f" ({metrics['int8_kb']:,.1f} KiB int8)" if metrics.get("int8_kb") else ""

@@ -173,7 +173,7 @@ def retrain_best(
         clock.lap("plots and export")
     display.log(
         f"\nTrial {chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
-        f"({_baseline_words(metrics)}); {metrics['param_count']:,} parameters, {_device_words(metrics)}.\n"
+        f"({baseline_words(metrics, base_won)}); {metrics['param_count']:,} parameters, {_device_words(metrics)}.\n"
         f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
         f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
@@ -244,7 +244,11 @@ def _with_interval(metrics: dict[str, Any], key: str) -> str:
     return f"{metrics[key]:.4f} (95 % interval {low:.4f}-{high:.4f})"
 
 
-def _baseline_words(metrics: dict[str, Any]) -> str:
+def baseline_words(metrics: dict[str, Any], is_baseline: bool) -> str:
+    """The final model against the baseline in words: the gain with its interval, or why there
+    is none (``is_baseline``: the answer is the baseline itself)."""
+    if is_baseline:
+        return "the baseline itself: no gain to measure"
     if metrics["test_gain"] is None:
         return "baseline not retrained"
     low, high = metrics["test_gain_ci95"]
