@@ -9,6 +9,7 @@ the notes when the import succeeds and replays them when it fails. ``SWEEP_DEBUG
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -30,7 +31,7 @@ def load_keras() -> ModuleType:
             _import_quietly()
         _quiet_retracing()
         _pin_threads()
-        _set_precision()
+        apply_precision()
         _freeze_imports()
     import keras
 
@@ -62,19 +63,26 @@ def cpu_has_bfloat16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _set_precision() -> None:
-    """Compute in float16 on GPUs with tensor cores and in bfloat16 on CPUs that multiply it
-    natively (weights stay float32); float32 elsewhere (:func:`sweep.devices.precision_policy`).
+@functools.cache
+def chosen_precision() -> str:
+    """Keras's mixed-precision policy for this process: float16 on GPUs with tensor cores,
+    bfloat16 on CPUs that multiply it natively (weights stay float32), float32 elsewhere
+    (:func:`sweep.devices.precision_policy`); ``SWEEP_PRECISION`` overrides the choice.
 
     On this project's 2-core AVX512-BF16 machine, MNIST epochs of the baseline CNN took
     4.3-5.7 s instead of 9-10 s at batch 128, with the same validation accuracy. Elsewhere
-    bfloat16 would be emulated and slower. ``SWEEP_PRECISION`` overrides the choice.
+    bfloat16 would be emulated and slower.
     """
-    policy = precision_policy(Environment.read().precision, find_gpus(), cpu_has_bfloat16())
-    if policy != "float32":
-        import keras
+    return precision_policy(Environment.read().precision, find_gpus(), cpu_has_bfloat16())
 
-        keras.mixed_precision.set_global_policy(policy)
+
+def apply_precision() -> None:
+    """Set :func:`chosen_precision` as Keras's global policy. ``clear_session`` (ours after
+    every trial, KerasTuner's before every build) resets Keras's global settings, the policy
+    among them, so every model is built after this call, not only the process's first."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(chosen_precision())
 
 
 def _quiet_retracing() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
-from sweep.backend import load_keras
+from sweep.backend import apply_precision, load_keras
 from sweep.models import build_model, probabilities, schedule
 from sweep.params import Training
 from sweep.progress import Task
@@ -210,7 +210,9 @@ def new_model(
     train_images: int,
 ) -> keras.Model:
     """Seed every generator (Python, NumPy, TensorFlow), then build the compiled model for
-    training on ``train_images`` images (its learning-rate schedule counts their steps)."""
+    training on ``train_images`` images (its learning-rate schedule counts their steps), in
+    the machine's precision whatever ``clear_session`` calls came before."""
+    apply_precision()
     keras.utils.set_random_seed(seed)
     return build_model(arch, input_shape, num_classes, train_images)
 

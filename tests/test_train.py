@@ -105,3 +105,24 @@ def test_garbage_collection_after_a_trial_skips_the_imported_modules() -> None:
     frozen, tracked = map(int, run.stdout.split()[-2:])
     # TensorFlow's and Keras's objects are frozen; a collection walks only what came after.
     assert frozen > 100_000 and tracked < frozen / 5, (frozen, tracked)
+
+
+@pytest.mark.slow
+def test_every_model_is_built_in_the_chosen_precision_not_only_the_first() -> None:
+    import os
+    import subprocess
+    import sys
+
+    # clear_session (after every trial, and KerasTuner's before every build) resets Keras's
+    # global policy; a fresh interpreter, as a worker process is, with bfloat16 asked for.
+    script = (
+        "from sweep.backend import load_keras; load_keras()\n"
+        "from sweep import train; from sweep.params import MNIST_BASELINE, Architecture\n"
+        "arch = Architecture.from_params(MNIST_BASELINE)\n"
+        "first = train.new_model(arch, (28, 28, 1), 10, 0, 100).dtype_policy.name\n"
+        "train.release()\n"
+        "print(first, train.new_model(arch, (28, 28, 1), 10, 0, 100).dtype_policy.name)\n"
+    )
+    env = {**os.environ, "SWEEP_PRECISION": "bfloat16"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+    assert run.stdout.split()[-2:] == ["mixed_bfloat16", "mixed_bfloat16"]
