@@ -95,15 +95,19 @@ def write_model_report(
     title: str,
     samples: bool = True,
 ) -> tuple[dict[str, Any], Evaluation]:
-    """Evaluate once on the test set and write model, metrics and figures into ``out``."""
+    """Evaluate once on the test set and write model, metrics and figures into ``out``.
+
+    What is evaluated is what is saved: the float32 copy (:func:`sweep.models.portable`), so
+    the test accuracy is the saved model's to the image, whatever precision trained it."""
     from sweep import plots
     from sweep.files import atomic_write, write_json, write_text
     from sweep.models import portable
     from sweep.stats import wilson
     from sweep.train import evaluate, library_versions
 
-    evaluation = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.class_names)
-    atomic_write(out / "model.keras", portable(result.model).save)
+    shipped = portable(result.model)
+    evaluation = evaluate(shipped, dataset.x_test, dataset.y_test, dataset.class_names)
+    atomic_write(out / "model.keras", shipped.save)
     metrics = {
         "dataset": dataset.name,
         "data_source": dataset.source,

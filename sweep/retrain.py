@@ -81,6 +81,7 @@ def retrain_best(
     """
     from sweep import plots
     from sweep.export import export_model
+    from sweep.models import portable
     from sweep.train import evaluate
 
     if best_trial(study) is None and pick is None:
@@ -114,7 +115,7 @@ def retrain_best(
     elif not base_won:
         display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
         base_model = fit_full(base_params, space.model, dataset, data.seed, display, "baseline").model
-        base_eval = evaluate(base_model, dataset.x_test, dataset.y_test, dataset.class_names)
+        base_eval = evaluate(portable(base_model), dataset.x_test, dataset.y_test, dataset.class_names)  # as saved
         if clock is not None:
             clock.lap("retraining")
 

@@ -91,8 +91,10 @@ def test_hyperband_engine_writes_the_same_leaderboard_and_best_files(tmp_path: P
     assert (board["latency_ms"] > 0).all() and (board["tflite_kb"] > 0).all()  # measured like sweep's trials
     assert "baseline" not in set(board["origin"])  # KerasTuner cannot be handed the baseline first
     best = study.best_trial
-    assert board.iloc[0]["trial"] == best.number
-    assert board.iloc[0]["val_accuracy"] == pytest.approx(best.value)
+    # The top row holds the best score; among trials tied on it (144 validation images), the
+    # leaderboard ranks by validation loss where Optuna takes the first.
+    top = study.trials[int(board.iloc[0]["trial"])]
+    assert board.iloc[0]["val_accuracy"] == pytest.approx(best.value) == pytest.approx(top.value)
     # Scored like sweep's own trials: the mean of the last two epochs.
     assert score(list(best.intermediate_values.values())) == pytest.approx(best.value)
     metrics = json.loads((folder / "best" / "metrics.json").read_text())
