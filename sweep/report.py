@@ -28,7 +28,7 @@ from sweep.files import write_text
 from sweep.leaderboard import trials_frame
 from sweep.pareto import FIGURES, LABELS, candidates, front
 from sweep.study import recorded_settings
-from sweep.trials import origin
+from sweep.trials import BASELINE_ITSELF, origin
 
 VENDOR = Path(__file__).resolve().parent / "vendor"
 # The curves of this many best completed trials are drawn, with the baseline's.
@@ -123,7 +123,7 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
     sizes = [f"{metrics[key]:,} {word}" for key, word in _SPLITS if metrics.get(key)]
     lines.insert(0, f"Data: {_e(metrics['dataset'])} ({', '.join(sizes)}; {len(metrics['class_names'])} classes).")
     against = (
-        "the baseline itself: no gain to measure"
+        BASELINE_ITSELF
         if any(t.number == metrics["trial"] and t.user_attrs.get("is_baseline") for t in trials)
         else f"the baseline retrained the same way: {_with_interval(metrics, 'baseline_test_accuracy')}, "
         f"gain {_with_interval(metrics, 'test_gain', signed=True)}"

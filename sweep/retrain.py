@@ -42,7 +42,7 @@ from sweep.study import (
     recorded_settings,
     recorded_space,
 )
-from sweep.trials import final_params, finalists
+from sweep.trials import BASELINE_ITSELF, final_params, finalists
 from sweep.user_models import plan
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ def baseline_words(metrics: dict[str, Any], is_baseline: bool) -> str:
     """The final model against the baseline in words: the gain with its interval, or why there
     is none (``is_baseline``: the answer is the baseline itself)."""
     if is_baseline:
-        return "the baseline itself: no gain to measure"
+        return BASELINE_ITSELF
     if metrics["test_gain"] is None:
         return "baseline not retrained"
     low, high = metrics["test_gain_ci95"]

@@ -30,6 +30,8 @@ STOPPED = {"timeout": "timeout", "time_limit": "time limit"}
 # The best trials besides the baseline that are scored again where validation cannot tell them
 # apart (sweep.rescore).
 FINALISTS = 2
+# How the retrain's line and the report put a final model that is the baseline itself.
+BASELINE_ITSELF = "the baseline itself: no gain to measure"
 
 
 def params_of(trial: FrozenTrial) -> dict[str, Any]:
