@@ -41,6 +41,14 @@ CROSS_VALIDATION_SHARE = 0.25
 # A starting point of the portfolio trains for at most this share of the time left when it
 # starts (its retrain needs about as much again later): the rest is the sampler's.
 STARTING_POINT_SHARE = 0.45
+# The answer's retrain on all the images may take at most this share of the time limit: a
+# trial whose retrain would need more trains fewer epochs (the cheaper version of its recipe,
+# see sweep.objective), so the search looks for what the time can hold, not what it cannot.
+ANSWER_SHARE = 0.3
+# Where the time allows, the answer retrains for up to this many times its trial's epochs (a
+# rule fixed in advance: with a decaying learning rate, longer runs of a recipe end better).
+GROW = 2.0
+DECAYING = ("cosine", "one_cycle")
 
 
 @dataclass(frozen=True)
@@ -59,22 +67,60 @@ class TimeLimit:
     full_images: int
     shared_cores: bool
     cross_validation_seconds: float = 0.0
+    seconds: float = 0.0  # the limit's length; 0: the answer's retrain has no cap of its own
 
     @classmethod
-    def for_data(cls, ends_at: float, dataset: Dataset, shared_cores: bool, seconds: float) -> TimeLimit:
-        """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits."""
+    def for_data(
+        cls, ends_at: float, dataset: Dataset, shared_cores: bool, seconds: float, explore_images: int | None = None
+    ) -> TimeLimit:
+        """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits
+        (on ``explore_images`` of its training images, :mod:`sweep.fidelity`; None: all)."""
         images = len(dataset.x_train)
         folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
-        return cls(ends_at, images, images + len(dataset.x_val), shared_cores, folds)
+        return cls(ends_at, explore_images or images, images + len(dataset.x_val), shared_cores, folds, seconds)
+
+    def epoch_seconds(self, trial: FrozenTrial) -> float | None:
+        """About how long one epoch of ``trial`` on train + validation takes (None: no timing)."""
+        attrs = trial.user_attrs
+        # The seconds of its whole epochs (a trial cut inside an epoch spent part of one more),
+        # validation left out where it was timed apart.
+        fit = attrs.get("train_seconds") or attrs.get("epochs_seconds", attrs.get("fit_seconds"))
+        epochs_run = attrs.get("epochs_run")
+        if not fit or not epochs_run:
+            return None
+        return float(fit / epochs_run * self.retrain_ratio())
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
-        attrs = trial.user_attrs
-        # The seconds of its whole epochs: a trial cut inside an epoch spent part of one more.
-        fit, epochs_run = attrs.get("epochs_seconds", attrs.get("fit_seconds")), attrs.get("epochs_run")
-        if not fit or not epochs_run:
+        epoch = self.epoch_seconds(trial)
+        return None if epoch is None else epoch * final_params(trial)["epochs"]
+
+    def answer_epochs(self, trial: FrozenTrial, seconds: float | None = None) -> int:
+        """The epochs ``trial`` retrains for as the answer: its own, grown up to GROW times where
+        its learning rate decays, and no more than fit in ``seconds`` (None: ANSWER_SHARE of the
+        limit), but at least one. The baseline retrains as written."""
+        params = final_params(trial)
+        epochs, epoch = int(params["epochs"]), self.epoch_seconds(trial)
+        if trial.user_attrs.get("is_baseline") or epoch is None:
+            return epochs
+        most = int(GROW * epochs) if params.get("lr_schedule") in DECAYING else epochs
+        if seconds is None and not self.seconds:
+            return most
+        room = ANSWER_SHARE * self.seconds if seconds is None else seconds
+        return max(1, min(most, int(room // epoch)))
+
+    def answer_seconds(self, trial: FrozenTrial) -> float:
+        """About how long retraining ``trial`` as the answer takes (:meth:`answer_epochs`)."""
+        epoch = self.epoch_seconds(trial)
+        return 0.0 if epoch is None else epoch * self.answer_epochs(trial)
+
+    def epochs_cap(self, train_epoch_seconds: float) -> int | None:
+        """The most epochs a trial whose epochs take ``train_epoch_seconds`` (validation left
+        out) may run: those whose retrain on all the images fits in ANSWER_SHARE of the limit.
+        None: no cap (no limit length to share)."""
+        if not self.seconds:
             return None
-        return float(fit / epochs_run * final_params(trial)["epochs"] * self.retrain_ratio())
+        return int(ANSWER_SHARE * self.seconds // max(train_epoch_seconds * self.retrain_ratio(), 1e-9))
 
     def search_ends_at(self, trials: Sequence[FrozenTrial]) -> float:
         """The :func:`time.time` by which the search must end: the limit, less what comes
@@ -87,7 +133,7 @@ class TimeLimit:
         retraining the answer (the costliest finalist's retrain) and the baseline, the export."""
         base = best_of([t for t in trials if t.user_attrs.get("is_baseline")])
         final = finalists(trials) if self.cross_validation_seconds else [t for t in (best_of(trials), base) if t]
-        seconds = {t.number: self.retrain_seconds(t) or 0.0 for t in final}
+        seconds = {t.number: self.answer_seconds(t) for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
         folds = self.cross_validation_cost(trials)
         if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):

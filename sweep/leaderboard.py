@@ -37,6 +37,7 @@ FIRST_COLUMNS = [
     "val_loss",
     "best_epoch",
     "epochs_run",
+    "train_images",
     "origin",
 ]
 # Deployment figures (sweep.deployment), then the limits a trial breaks (sweep.constraints).
@@ -83,6 +84,7 @@ def trials_frame(
                 "val_loss": attrs.get("val_loss"),
                 "best_epoch": attrs.get("best_epoch"),
                 "epochs_run": attrs.get("epochs_run"),
+                "train_images": attrs.get("train_images"),
                 "origin": origin(trial),
                 **{name: None if name in unused else params.get(name) for name in param_names},
                 "param_count": attrs.get("param_count"),

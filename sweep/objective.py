@@ -7,6 +7,7 @@ many trials, which processes, when to stop) is :mod:`sweep.search`'s.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep.budget import SearchDeadline, duration, epochs_that_fit, fastest_rate
+from sweep.budget import ANSWER_SHARE, SearchDeadline, duration, epochs_that_fit, fastest_rate
 from sweep.constraints import Limits
 from sweep.datasets import Dataset
 from sweep.distributions import contains
@@ -124,6 +125,7 @@ class Objective:
         params = suggest(trial, self.space, self.baseline)
         trial.set_user_attr("params", params)
         trial.set_user_attr("val_images", len(dataset.y_val))
+        trial.set_user_attr("train_images", len(dataset.y_train))  # a share of them (sweep.fidelity)
         with self.display.task(f"  trial {trial.number} epochs", params["epochs"]) as task:
             log = training.EpochLog(task)
             try:
@@ -135,7 +137,7 @@ class Objective:
                     flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
                     trial.set_user_attr("train_flops", flops)
                     self.check_limits(trial)
-                    self.check_it_fits(trial, flops * arch.epochs)
+                    self.check_it_fits(trial, flops, arch.epochs)
                 model = training.new_model(
                     arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number, len(dataset.x_train)
                 )
@@ -143,7 +145,7 @@ class Objective:
                     trial.set_user_attr("param_count", model.count_params())
                     self.check_limits(trial)
                 plan = training.EpochPlan(
-                    self.planner(trial, params, time.time()),
+                    self.planner(trial, params, time.time(), log),
                     arch.epochs,
                     steps_per_epoch(len(dataset.x_train), arch.batch_size),
                 )
@@ -203,64 +205,101 @@ class Objective:
         for key, value in self.limits.values(trial.user_attrs).items():
             trial.set_constraint(key, value)
 
-    def check_it_fits(self, trial: optuna.Trial, flops: float) -> None:
-        """Prune a sampled trial before it trains when even at the fastest rate any trial of
-        the study reached it would need well over the time left before the search's deadline."""
+    def check_it_fits(self, trial: optuna.Trial, epoch_flops: float, epochs: int) -> None:
+        """Prune a sampled trial before it trains when, even at the fastest rate any trial of
+        the study reached, MIN_EPOCH_SHARE of its ``epochs`` (of ``epoch_flops`` each) would
+        need well over the time left before the search's deadline, or one epoch of its retrain
+        on all the images more than the time kept for the answer's."""
         ends = self.deadline() if self.deadline is not None and not runs_in_full(trial) else None
         rate = fastest_rate(trial.study.get_trials(deepcopy=False)) if ends is not None else None
         if ends is None or rate is None:
             return
-        needs, left = flops / rate, ends - time.monotonic()
+        assert self.deadline is not None
+        cap = self.deadline.limit.epochs_cap(epoch_flops / rate / FITS_MARGIN) if self.deadline.limit else None
+        if cap == 0:
+            raise optuna.TrialPruned(
+                f"one epoch of its retrain on all the images would need more than the "
+                f"{ANSWER_SHARE:.0%} of the time limit kept for it"
+            )
+        needs, left = max(1, math.ceil(MIN_EPOCH_SHARE * epochs)) * epoch_flops / rate, ends - time.monotonic()
         if needs > FITS_MARGIN * left:
-            assert self.deadline is not None
             trial.set_user_attr("stopped", self.deadline.cause())
             raise optuna.TrialPruned(
                 f"it would need at least {duration(needs)}, and the search ends in {duration(max(left, 0))}"
             )
 
-    def planner(self, trial: optuna.Trial, params: dict[str, Any], started: float) -> Callable[[int, float], int]:
+    def planner(
+        self, trial: optuna.Trial, params: dict[str, Any], started: float, log: EpochLog
+    ) -> Callable[[int, float], int]:
         """How many epochs the trial may run, asked after each epoch (see
         :class:`sweep.train.EpochPlan`), once an epoch's time is known (after PLAN_AFTER epochs,
         or the first one where it is long enough that tracing the graph does not count).
 
-        A starting point of the portfolio is fitted to the time limit, once: it trains as many
-        of its epochs as fit in its share of the time left
-        (:meth:`sweep.budget.TimeLimit.starting_point_seconds`), and its recorded epochs say how
-        many that was; where that is under MIN_EPOCH_SHARE of them, this machine is too slow for
-        it within this limit, and it stops, leaving the time to the sampler (but for the first,
-        cheapest starting point: some answer better than the baseline should come of a sweep).
-        A sampled trial that cannot finish before the search's deadline is pruned at once, not
-        cut at the deadline. The baseline and first trials run as written.
+        Every trial but the baseline and the space's first trials runs the cheaper version of
+        its recipe that could be the answer: no more epochs than its retrain on all the images
+        can run in the time kept for it (:meth:`sweep.budget.TimeLimit.epochs_cap`); a recipe
+        whose retrain cannot run one epoch there stops. A starting point of the portfolio is
+        also fitted to its share of the time left, once
+        (:meth:`sweep.budget.TimeLimit.starting_point_seconds`); where that is under
+        MIN_EPOCH_SHARE of its epochs, this machine is too slow for it within this limit, and
+        it stops, leaving the time to the sampler (but for the first, cheapest starting point:
+        some answer better than the baseline should come of a sweep). A sampled trial whose
+        epochs cannot end before the search's deadline runs the ones that can, if that is at
+        least MIN_EPOCH_SHARE of them; otherwise it stops at once. The shortened runs'
+        schedules are stretched over their new length, and their recorded epochs say how many
+        they ran.
         """
         epochs: int = params["epochs"]
         deadline = self.deadline
         limit = deadline.limit if deadline is not None else None
-        fitted = False
+        capped = fitted = False
+        attrs = trial.user_attrs
+        cappable = limit is not None and not attrs.get("is_baseline") and not attrs.get("is_first_trial")
+
+        def shorten(fit: int, why: str) -> None:
+            nonlocal epochs
+            trial.set_user_attr("params", {**params, "epochs": fit})
+            trial.set_user_attr("epochs_planned", params["epochs"])
+            trial.set_user_attr("shortened", why)
+            epochs = fit
 
         def plan(done: int, epoch_seconds: float) -> int:
-            nonlocal epochs, fitted
+            nonlocal capped, fitted
             if done < PLAN_AFTER and epoch_seconds < LONG_EPOCH_SECONDS:
                 return epochs
-            if trial.user_attrs.get("portfolio") and limit is not None and not fitted:
+            if cappable and not capped:
+                capped = True
+                assert limit is not None
+                cap = limit.epochs_cap(max(epoch_seconds - log.last_validation_seconds, 1e-3))
+                if cap is not None and cap < done:
+                    raise optuna.TrialPruned(
+                        f"its retrain on all the images could run only {cap} epoch(s) in the "
+                        f"{ANSWER_SHARE:.0%} of the time limit kept for it"
+                    )
+                if cap is not None and cap < epochs:
+                    shorten(cap, "answer")
+            if attrs.get("portfolio") and limit is not None and not fitted:
                 fitted = True
                 base = baseline_trial(trial.study)
                 reserved = (limit.retrain_seconds(base) or 0.0) if base is not None else 0.0
                 seconds = limit.starting_point_seconds(started, reserved) - (time.time() - started)
                 fit = epochs_that_fit(epochs, done, epoch_seconds, seconds + done * epoch_seconds)
-                first = trial.user_attrs["portfolio"].removesuffix(FITTED) == PORTFOLIO[0].name
+                first = attrs["portfolio"].removesuffix(FITTED) == PORTFOLIO[0].name
                 if fit < MIN_EPOCH_SHARE * epochs and not first:
                     trial.set_user_attr("stopped", "time_limit")
                     raise optuna.TrialPruned(
                         f"only {fit} of its {epochs} epochs fit in its share of the time limit on this machine"
                     )
                 if fit < epochs:
-                    trial.set_user_attr("params", {**params, "epochs": fit})
-                    trial.set_user_attr("epochs_planned", epochs)
-                    epochs = fit
+                    shorten(fit, "time_limit")
                 return epochs
             ends = deadline() if deadline is not None and not runs_in_full(trial) else None
             if ends is not None and (epochs - done) * epoch_seconds > ends - time.monotonic():
                 assert deadline is not None  # it gave the end
+                fit = epochs_that_fit(epochs, done, epoch_seconds, ends - time.monotonic() + done * epoch_seconds)
+                if fit > done and fit >= MIN_EPOCH_SHARE * epochs:
+                    shorten(fit, deadline.cause())
+                    return epochs
                 trial.set_user_attr("stopped", deadline.cause())
                 raise optuna.TrialPruned(f"{epochs - done} more epochs would not end before the search does")
             return epochs
@@ -291,4 +330,5 @@ def record(trial: optuna.Trial, log: EpochLog) -> None:
         trial.set_user_attr("epochs_run", len(scores))
         trial.set_user_attr("val_loss", log.history["val_loss"][-1])
         trial.set_user_attr("epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
+        trial.set_user_attr("train_seconds", round(log.epochs_seconds - log.validation_seconds, 2))
     trial.set_user_attr("fit_seconds", round(log.seconds, 2))

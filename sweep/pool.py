@@ -23,6 +23,7 @@ from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
 from sweep.constraints import Limits
 from sweep.devices import find_gpus, worker_gpu
 from sweep.errors import UsageError
+from sweep.fidelity import exploring
 from sweep.files import ensure_writable
 from sweep.internals import storage_of
 from sweep.objective import Objective
@@ -81,6 +82,7 @@ def run_worker(
     dataset = load_checked(data, display)
     baseline = space.baseline_for(data.kind, dataset.input_shape)
     space = space.for_data(len(dataset.x_train))
+    explore = record.get("explore_images") or len(dataset.x_train)
     # Distinct seeds per worker and per restart: workers must not propose the same points.
     seed = data.seed + len(study.trials) + 7919 * (index + 1)
     study = optuna.load_study(
@@ -94,14 +96,20 @@ def run_worker(
         None
         if ends_at is None
         else TimeLimit.for_data(  # the driver's workers share cores
-            ends_at, dataset, shared_cores=True, seconds=record.get("time_limit") or 0.0
+            ends_at, dataset, shared_cores=True, seconds=record.get("time_limit") or 0.0, explore_images=explore
         )
     )
     ends = search_deadline(study, timeout, started, limit)
     reason = run_trials(
         study,
         Objective(
-            dataset, space, baseline, data.seed, display, deadline=ends, limits=Limits.from_json(record.get("limits"))
+            exploring(dataset, explore, data.seed),
+            space,
+            baseline,
+            data.seed,
+            display,
+            deadline=ends,
+            limits=Limits.from_json(record.get("limits")),
         ),
         trials=trials or record["trials"],
         deadline=ends,

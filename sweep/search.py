@@ -22,6 +22,7 @@ from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset, builtin_input_shape, check_exists
 from sweep.distributions import contains
 from sweep.errors import UsageError
+from sweep.fidelity import CALIBRATION_IMAGES, MIN_EXPLORE_IMAGES, explore_images, exploring
 from sweep.files import ensure_writable
 from sweep.leaderboard import read_summary
 from sweep.objective import Objective
@@ -38,13 +39,14 @@ from sweep.study import (
     make_pruner,
     make_sampler,
     open_storage,
+    recorded_explore_images,
     redact,
     settings_record,
     storage_url,
     study_name,
 )
 from sweep.summary import advance, summary, trial_logger, write_leaderboard
-from sweep.user_models import check_findable
+from sweep.user_models import check_findable, plan
 from sweep.worker import run_trials
 
 
@@ -79,14 +81,22 @@ def open_study(
     space: SearchSpace,
     baseline: dict[str, Any],
     dataset: Dataset,
+    display: Display | None = None,
 ) -> optuna.Study:
     """Create or resume the study; enqueue the baseline, then the space's first trials, then
-    the portfolio (where the space asks for it)."""
+    the portfolio (where the space asks for it). A new study measures how many training images
+    its trials explore on (:func:`exploration_images`)."""
     name = study_name(data, settings)
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         existing = None
+    # A resumed study keeps the images its trials explored on; one of an older version, all.
+    explore = (
+        recorded_explore_images(existing) or len(dataset.x_train)
+        if existing is not None and existing.trials
+        else exploration_images(dataset, space, baseline, settings, display or Display())
+    )
     if existing is not None and existing.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise UsageError(
             f"study {name!r} in {redact(storage_url(data, settings))} minimizes its objective; "
@@ -103,7 +113,7 @@ def open_study(
         ),
         pruner=make_pruner(settings.pruner),
     )
-    claim_study(study, settings_record(data, settings, space, dataset.fingerprint))
+    claim_study(study, settings_record(data, settings, space, dataset.fingerprint, explore))
     # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
     if settings.engine == "optuna" and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
@@ -147,8 +157,9 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     settings.limits.check_reachable(space.smallest_params(baseline, dataset.input_shape, dataset.num_classes))
     space = space.for_data(len(dataset.x_train))
-    study = open_study(storage, data, settings, space, baseline, dataset)
-    limit, timeout = search_bounds(settings, dataset, clock.started, retrain)
+    study = open_study(storage, data, settings, space, baseline, dataset, display)
+    explored = exploring(dataset, recorded_explore_images(study) or len(dataset.x_train), data.seed)
+    limit, timeout = search_bounds(settings, dataset, clock.started, retrain, len(explored.x_train))
     clock.lap("loading")
     started = time.monotonic()
     finished = finished_count(study)
@@ -173,7 +184,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
             print(f"sweep: {failure}", file=sys.stderr)
             return 1
     else:
-        objective = Objective(dataset, space, baseline, data.seed, display, deadline=ends, limits=settings.limits)
+        objective = Objective(explored, space, baseline, data.seed, display, deadline=ends, limits=settings.limits)
         interrupted = search(study, objective, space, data, settings, display, ends)
     search_seconds = clock.lap("search")
     write_leaderboard(study, space, data.folder)
@@ -224,11 +235,12 @@ def write_report_of(study: optuna.Study, data: DataConfig, display: Display) -> 
 
 
 def search_bounds(
-    settings: SweepConfig, dataset: Dataset, started: float, retrain: bool
+    settings: SweepConfig, dataset: Dataset, started: float, retrain: bool, explore_images: int | None = None
 ) -> tuple[TimeLimit | None, float | None]:
     """The sweep's time limit and search timeout. The limit counts from ``started`` (a
-    :func:`time.time` value) and keeps back the time the retrains need; with ``retrain`` off it
-    bounds the search alone, as a timeout."""
+    :func:`time.time` value) and keeps back the time the retrains need (trials trained on
+    ``explore_images`` of the training images); with ``retrain`` off it bounds the search
+    alone, as a timeout."""
     if settings.time_limit is None:
         return None, settings.timeout
     if not retrain:
@@ -239,8 +251,33 @@ def search_bounds(
         dataset,
         shared_cores=settings.workers > 1 and settings.engine == "optuna",
         seconds=settings.time_limit,
+        explore_images=explore_images,
     )
     return limit, settings.timeout
+
+
+def exploration_images(
+    dataset: Dataset, space: SearchSpace, baseline: dict[str, Any], settings: SweepConfig, display: Display
+) -> int:
+    """How many training images a new study's trials explore on (:mod:`sweep.fidelity`): all
+    of them unless a time limit bounds an Optuna search of a large split; then this machine's
+    speed on the baseline decides, measured here in a few seconds."""
+    images = len(dataset.x_train)
+    if settings.engine != "optuna" or not settings.time_limit or images <= MIN_EXPLORE_IMAGES:
+        return images
+    from sweep import train as training
+
+    arch = plan(baseline, space.model)
+    rate = training.images_per_second(
+        arch, dataset.input_shape, dataset.x_train, dataset.y_train, dataset.num_classes, CALIBRATION_IMAGES
+    )
+    explore = explore_images(images, rate, arch.epochs, settings.time_limit)
+    share = "all of them" if explore == images else f"{explore:,} of {images:,} ({explore / images:.0%})"
+    display.log(
+        f"This machine trains the baseline on {rate:,.0f} images/s: trials explore on {share} "
+        "training images; the answer retrains on all of them."
+    )
+    return explore
 
 
 def early_end(

@@ -203,10 +203,15 @@ def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:
 
 
 def settings_record(
-    data: DataConfig, settings: SweepConfig, space: SearchSpace, fingerprint: str = ""
+    data: DataConfig,
+    settings: SweepConfig,
+    space: SearchSpace,
+    fingerprint: str = "",
+    explore_images: int | None = None,
 ) -> dict[str, Any]:
     """What a study stores about itself, so any worker can join it with the URL and name only
-    (``fingerprint``: of the data it searches, :func:`sweep.datasets.fingerprint`)."""
+    (``fingerprint``: of the data it searches, :func:`sweep.datasets.fingerprint`;
+    ``explore_images``: the training images its trials train on, :mod:`sweep.fidelity`)."""
     return {
         "data": data.to_json(),
         "fingerprint": fingerprint,
@@ -219,6 +224,7 @@ def settings_record(
         "engine": settings.engine,
         "limits": settings.limits.to_json(),
         "objective": settings.objective,
+        "explore_images": explore_images,
     }
 
 
@@ -311,6 +317,12 @@ def recorded_settings(study: optuna.Study) -> dict[str, Any]:
 def recorded_objective(study: optuna.Study) -> str:
     """What the study trades accuracy against (``accuracy`` for studies without a record)."""
     return str(study.user_attrs.get(SETTINGS_ATTR, {}).get("objective", "accuracy"))
+
+
+def recorded_explore_images(study: optuna.Study) -> int | None:
+    """The training images a study's trials train on (None: all of them, :mod:`sweep.fidelity`)."""
+    images = study.user_attrs.get(SETTINGS_ATTR, {}).get("explore_images")
+    return int(images) if images else None
 
 
 def recorded_space(study: optuna.Study) -> SearchSpace:

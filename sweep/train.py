@@ -97,7 +97,11 @@ class EpochLog(keras.callbacks.Callback):
         self.seconds = 0.0  # the whole fit, set by train()
         # Up to the end of the last whole epoch: a run cut inside an epoch spent more.
         self.epochs_seconds = 0.0
+        # Of those, validating after each epoch (the retrain has no validation to time).
+        self.validation_seconds = 0.0
+        self.last_validation_seconds = 0.0  # the last epoch's
         self.started = time.perf_counter()
+        self._validating = 0.0
 
     @property
     def best_epoch(self) -> int:
@@ -108,8 +112,15 @@ class EpochLog(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.started = time.perf_counter()
 
+    def on_test_begin(self, logs: dict[str, float] | None = None) -> None:
+        self._validating = time.perf_counter()
+
+    def on_test_end(self, logs: dict[str, float] | None = None) -> None:
+        self.last_validation_seconds = time.perf_counter() - self._validating
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epochs_seconds = time.perf_counter() - self.started
+        self.validation_seconds += self.last_validation_seconds
         logs = logs or {}
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
@@ -313,3 +324,17 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "precision": keras.mixed_precision.global_policy().name,
     }
+
+
+def images_per_second(
+    arch: Plan, input_shape: tuple[int, int, int], x: np.ndarray, y: np.ndarray, num_classes: int, images: int
+) -> float:
+    """How many training images a second this process trains ``arch`` on (validation left out):
+    a first short fit traces the graph, a second one on ``images`` images is timed."""
+    model = new_model(arch, input_shape, num_classes, 0, len(x))
+    warm = min(len(x), 4 * arch.batch_size)
+    train(model, arch, x[:warm], y[:warm], seed=0, epochs=1)
+    timed = min(len(x), images)
+    result = train(model, arch, x[:timed], y[:timed], seed=0, epochs=1)
+    release()
+    return timed / max(result.fit_seconds, 1e-9)

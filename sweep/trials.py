@@ -6,12 +6,14 @@ What sweep records on a trial (``user_attrs``), written by :mod:`sweep.objective
 
 - where it came from: ``is_baseline``, ``is_first_trial``, ``portfolio`` (a starting point's
   name), ``kerastuner_id`` (copied from KerasTuner);
-- what it trained: ``params`` (every parameter, epochs as run), ``epochs_planned`` (before a
-  starting point was fitted to the time limit), ``param_count``, ``train_flops`` (per epoch);
+- what it trained: ``params`` (every parameter, epochs as run), ``epochs_planned`` (before it
+  was shortened), ``shortened`` (why: ``answer``, its retrain's share of the limit, or the
+  deadline that came), ``param_count``, ``train_flops`` (per epoch), ``train_images`` (a share
+  of the training split, :mod:`sweep.fidelity`);
 - how it went: ``epochs_run``, ``best_epoch``, ``val_loss`` (last epoch), ``val_images``,
   ``val_correct`` (which validation images its model got right, :func:`sweep.stats.pack`),
-  ``fit_seconds``, ``epochs_seconds`` (whole epochs only), ``stopped`` (the deadline that cut it:
-  ``timeout`` or ``time_limit``), ``error``;
+  ``fit_seconds``, ``epochs_seconds`` (whole epochs only), ``train_seconds`` (of those, without
+  validation), ``stopped`` (the deadline that cut it: ``timeout`` or ``time_limit``), ``error``;
 - what it costs on a device (:mod:`sweep.deployment`): ``tflite_kb``, ``int8_kb``, ``latency_ms``,
   and ``infeasible`` (the deployment limits it breaks, :mod:`sweep.constraints`).
 """

@@ -9,6 +9,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.budget import (
     AFTER_RETRAIN_SECONDS,
+    ANSWER_SHARE,
+    GROW,
     SHARED_CORES_FACTOR,
     TimeLimit,
     as_monotonic,
@@ -166,16 +168,20 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     trials = [base, best, second]
     assert plain.after_search_seconds(trials) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
     # Every finalist FOLDS times on (FOLDS - 1) / FOLDS of the images, then the costliest
-    # finalist's retrain (the answer may be any of them) and the baseline's.
+    # finalist's retrain as the answer (the answer may be any of them; a decaying schedule
+    # grows to GROW times its epochs) and the baseline's.
     folds = (FOLDS - 1) * (55 + 110 + 220)
+    answer = GROW * 220
     assert checked.cross_validation_cost(trials) == pytest.approx(folds)
-    assert checked.after_search_seconds(trials) == pytest.approx(folds + 220 + 55 + AFTER_RETRAIN_SECONDS)
-    assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(220 + 55 + AFTER_RETRAIN_SECONDS)
+    assert checked.after_search_seconds(trials) == pytest.approx(folds + answer + 55 + AFTER_RETRAIN_SECONDS)
+    assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(
+        answer + 55 + AFTER_RETRAIN_SECONDS
+    )
     # Over its budget, cross-validation is not planned for (but can be counted on demand).
     tight = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=folds - 1)
-    assert tight.after_search_seconds(trials) == pytest.approx(220 + 55 + AFTER_RETRAIN_SECONDS)
+    assert tight.after_search_seconds(trials) == pytest.approx(answer + 55 + AFTER_RETRAIN_SECONDS)
     assert tight.after_search_seconds(trials, cross_validate=True) == pytest.approx(
-        folds + 220 + 55 + AFTER_RETRAIN_SECONDS
+        folds + answer + 55 + AFTER_RETRAIN_SECONDS
     )
 
 
@@ -226,3 +232,43 @@ def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(monkeypatc
 )
 def test_cross_validation_may_overrun_its_estimate_a_little(needed: float, left: float, fits: bool) -> None:
     assert cross_validation_fits(needed, left) is fits
+
+
+@pytest.mark.parametrize(
+    ("made", "seconds", "epochs"),
+    [
+        # 22 s an epoch on train + validation. No time limit length: its own epochs...
+        (timed_trial(1, 0.95), None, 5),
+        # ...grown to GROW times where its learning rate decays and the time allows...
+        (timed_trial(1, 0.95, schedule="cosine"), 1_000.0, int(GROW * 5)),
+        (timed_trial(1, 0.95, schedule="one_cycle"), 1_000.0, int(GROW * 5)),
+        # ...but not with a constant rate (a longer run of it is no better),
+        (timed_trial(1, 0.95), 1_000.0, 5),
+        # shrunk to what the time holds,
+        (timed_trial(1, 0.95, schedule="cosine"), 70.0, 3),
+        # at least one epoch,
+        (timed_trial(1, 0.95, schedule="cosine"), 5.0, 1),
+        # and the baseline as written, whatever the time.
+        (timed_trial(0, 0.95, schedule="cosine", baseline=True), 1_000.0, 5),
+        (timed_trial(0, 0.95, baseline=True), 5.0, 5),
+    ],
+)
+def test_the_answer_retrains_for_the_epochs_the_time_holds(
+    made: FrozenTrial, seconds: float | None, epochs: int
+) -> None:
+    assert LIMIT.answer_epochs(made, seconds) == epochs
+
+
+def test_the_answer_takes_at_most_its_share_of_the_limit_and_caps_the_trials_epochs() -> None:
+    limit = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, seconds=1_000.0)
+    # ANSWER_SHARE of 1,000 s holds int(300 / 22) epochs of 22 s on train + validation.
+    held = int(ANSWER_SHARE * 1_000 // 22)
+    assert limit.answer_epochs(timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=600.0)) == held
+    assert limit.answer_seconds(timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=600.0)) == pytest.approx(held * 22)
+    # A trial's epochs of 20 s (on its 1,000 images) are 22 s on all 1,100: the same cap.
+    assert limit.epochs_cap(20.0) == held
+    assert LIMIT.epochs_cap(20.0) is None  # no length: no cap
+    # Validation is left out of an epoch's time where it was timed apart.
+    timed = timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=900.0)
+    timed.user_attrs["train_seconds"] = 600.0
+    assert limit.epoch_seconds(timed) == pytest.approx(22.0)

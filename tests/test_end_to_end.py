@@ -138,6 +138,7 @@ def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(swept: Path) -
         "val_loss",
         "best_epoch",
         "epochs_run",
+        "train_images",
         "origin",
         "filters_1",
         "dense_units",

@@ -24,6 +24,7 @@ REQUIRED = [
     "val_loss",
     "best_epoch",
     "epochs_run",
+    "train_images",
     "origin",
     *PARAMS,
     "param_count",
@@ -187,8 +188,8 @@ def test_filters_of_blocks_a_trial_does_not_build_are_blank_and_integers_stay_in
     path = write_csv(frame, tmp_path / "mnist" / "leaderboard.csv")
     lines = path.read_text().splitlines()
     # filters_3: builds nothing; 128, not 128.0
-    assert lines[1].startswith("1,1,complete,0.91,,,,,,sampler,2,64,,0.2,")
-    assert lines[2].startswith("2,0,complete,0.9,,,,,,sampler,3,64,128,0.2,")
+    assert lines[1].startswith("1,1,complete,0.91,,,,,,,sampler,2,64,,0.2,")
+    assert lines[2].startswith("2,0,complete,0.9,,,,,,,sampler,3,64,128,0.2,")
     assert leaderboard(DataConfig("mnist", results=str(tmp_path)), SweepConfig(), top=5) == 0
     shown = capsys.readouterr().out
     assert "NaN" not in shown and "<NA>" not in shown and "128.0" not in shown

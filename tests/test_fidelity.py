@@ -1,0 +1,68 @@
+"""Multi-fidelity exploration (sweep.fidelity): how many images trials explore on, and which."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sweep.fidelity import EXPLORE_BUDGET, MIN_EXPLORE_IMAGES, explore_images, exploring, subset
+from sweep.datasets import Dataset
+
+
+@pytest.mark.parametrize(
+    ("train_images", "rate", "epochs", "limit", "expected"),
+    [
+        # No time limit, or no speed measured: every image.
+        (54_000, 1_000.0, 5, None, 54_000),
+        (54_000, None, 5, 1140.0, 54_000),
+        # A small split: every image, whatever the speed.
+        (MIN_EXPLORE_IMAGES, 10.0, 5, 1140.0, MIN_EXPLORE_IMAGES),
+        # The fastest machine kind (MNIST's baseline at ~13,500 images/s): every image.
+        (54_000, 13_500.0, 5, 1140.0, 54_000),
+        # The slowest kind (~1,000 images/s): what 3 % of 19 minutes holds of 5 epochs.
+        (54_000, 1_000.0, 5, 1140.0, int(EXPLORE_BUDGET * 1140 * 1_000 / 5)),
+        # Slower still, or a short limit: never under the floor.
+        (54_000, 100.0, 5, 1140.0, MIN_EXPLORE_IMAGES),
+        (54_000, 1_000.0, 5, 60.0, MIN_EXPLORE_IMAGES),
+        # Most of the split affordable: all of it (a subset would save too little).
+        (54_000, 6_000.0, 5, 1140.0, 54_000),
+        (100_000, 6_000.0, 5, 1140.0, int(EXPLORE_BUDGET * 1140 * 6_000 / 5)),
+    ],
+)
+def test_trials_explore_on_what_the_baselines_share_of_the_limit_holds(
+    train_images: int, rate: float | None, epochs: int, limit: float | None, expected: int
+) -> None:
+    assert explore_images(train_images, rate, epochs, limit) == expected
+
+
+def test_the_subset_is_stratified_seeded_and_sorted() -> None:
+    labels = np.repeat(np.arange(4), [500, 300, 150, 50])
+    chosen = subset(labels, 100, seed=3)
+    assert len(chosen) == 100 and len(set(chosen.tolist())) == 100
+    assert np.all(np.diff(chosen) > 0)
+    assert np.bincount(labels[chosen]).tolist() == [50, 30, 15, 5]
+    assert np.array_equal(chosen, subset(labels, 100, seed=3))  # every worker draws the same
+    assert not np.array_equal(chosen, subset(labels, 100, seed=4))
+    # Remainders go to the classes with the largest fractions; the count is exact.
+    assert len(subset(labels, 7, seed=0)) == 7
+    assert np.array_equal(subset(labels, 5_000, seed=0), np.arange(1_000))
+
+
+def test_exploring_cuts_the_training_split_only() -> None:
+    images = np.zeros((230, 8, 8, 1), dtype="float32")
+    labels = np.arange(230) % 10
+    data = Dataset(
+        "tiny",
+        images[:200],
+        labels[:200],
+        images[200:220],
+        labels[200:220],
+        images[220:],
+        labels[220:],
+        [str(k) for k in range(10)],
+        "made here",
+    )
+    explored = exploring(data, 50, seed=0)
+    assert len(explored.x_train) == len(explored.y_train) == 50
+    assert explored.x_val is data.x_val and explored.x_test is data.x_test
+    assert exploring(data, 200, seed=0) is data
