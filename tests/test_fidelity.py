@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweep.fidelity import EXPLORE_BUDGET, MIN_EXPLORE_IMAGES, explore_images, exploring, subset
 from sweep.datasets import Dataset
+from sweep.fidelity import EXPLORE_BUDGET, MIN_EXPLORE_IMAGES, explore_images, exploring, subset
 
 
 @pytest.mark.parametrize(
