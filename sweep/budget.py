@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
+from sweep.jobs import baseline_taken
 from sweep.rescore import FOLDS, needs_cross_validation
 from sweep.trials import best_of, final_params, finalists
 
@@ -122,19 +123,24 @@ class TimeLimit:
             return None
         return int(ANSWER_SHARE * self.seconds // max(train_epoch_seconds * self.retrain_ratio(), 1e-9))
 
-    def search_ends_at(self, trials: Sequence[FrozenTrial]) -> float:
+    def search_ends_at(self, trials: Sequence[FrozenTrial], baseline_kept: bool = True) -> float:
         """The :func:`time.time` by which the search must end: the limit, less what comes
         after the search (:meth:`after_search_seconds`)."""
-        return self.ends_at - self.after_search_seconds(trials)
+        return self.ends_at - self.after_search_seconds(trials, baseline_kept=baseline_kept)
 
-    def after_search_seconds(self, trials: Sequence[FrozenTrial], cross_validate: bool | None = None) -> float:
+    def after_search_seconds(
+        self, trials: Sequence[FrozenTrial], cross_validate: bool | None = None, baseline_kept: bool = True
+    ) -> float:
         """What comes after the search: cross-validating the finalists (where planned, see
         :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
-        retraining the answer (the costliest finalist's retrain) and the baseline, the export."""
+        retraining the answer (the costliest finalist's retrain as the answer) and the baseline
+        (unless a worker took that job, ``baseline_kept`` False: :mod:`sweep.jobs`), the export."""
         base = best_of([t for t in trials if t.user_attrs.get("is_baseline")])
         final = finalists(trials) if self.cross_validation_seconds else [t for t in (best_of(trials), base) if t]
         seconds = {t.number: self.answer_seconds(t) for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
+        if not baseline_kept and seconds:  # the baseline is not the answer: a worker retrains it
+            base_seconds = 0.0
         folds = self.cross_validation_cost(trials)
         if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
             folds = 0.0
@@ -214,7 +220,8 @@ class SearchDeadline:
         ends = {} if self.timeout is None else {"timeout": self.started + self.timeout}
         if self.limit is not None:
             trials = self.study.get_trials(deepcopy=False)
-            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials))
+            kept = not baseline_taken(self.study)
+            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials, baseline_kept=kept))
         return ends
 
     def __call__(self) -> float | None:

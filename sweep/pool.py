@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import optuna
 
@@ -26,6 +27,7 @@ from sweep.errors import UsageError
 from sweep.fidelity import exploring
 from sweep.files import ensure_writable
 from sweep.internals import storage_of
+from sweep.jobs import run_baseline_job
 from sweep.objective import Objective
 from sweep.progress import Display
 from sweep.spaces import SearchSpace, parse_space
@@ -42,6 +44,19 @@ from sweep.worker import run_trials
 
 # A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).
 EXIT_RECYCLE = 75
+
+
+# A worker takes the baseline's retrain (sweep.jobs) only where its estimate is at most this
+# share of the time left: it must end well before the search does.
+BASELINE_JOB_SHARE = 0.5
+
+
+def baseline_retrain_estimate(baseline: dict[str, Any], images: int, images_per_second: float | None) -> float | None:
+    """About how long the baseline's retrain on ``images`` images takes on one worker, from the
+    speed measured when the study was created (None: not measured, a small dataset)."""
+    if not images_per_second:
+        return None
+    return float(baseline["epochs"]) * images / images_per_second
 
 
 class SearchFailed(Exception):
@@ -100,6 +115,10 @@ def run_worker(
         )
     )
     ends = search_deadline(study, timeout, started, limit)
+    if limit is not None:  # the driver's worker: take the baseline's retrain if it fits
+        estimate = baseline_retrain_estimate(baseline, limit.full_images, record.get("images_per_second"))
+        if estimate is None or estimate < BASELINE_JOB_SHARE * limit.left():
+            run_baseline_job(study, baseline, space.model, dataset, data, display, index, estimate)
     reason = run_trials(
         study,
         Objective(

@@ -8,6 +8,7 @@ and tested on the same images, so the reported gain compares like with like, wit
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +17,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.baseline import load_checked, write_model_report
-from sweep.budget import Clock, TimeLimit, cross_validation_fits, duration
+from sweep.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validation_fits, duration, epochs_that_fit
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, write_json
+from sweep.jobs import retrained_baseline
 from sweep.leaderboard import read_summary, update_summary
+from sweep.params import steps_per_epoch
 from sweep.progress import Display
 from sweep.rescore import (
     CV_ATTR,
@@ -50,18 +53,33 @@ if TYPE_CHECKING:
 
 
 def fit_full(
-    params: dict[str, Any], model: str | None, dataset: Dataset, seed: int, display: Display, label: str
+    params: dict[str, Any],
+    model: str | None,
+    dataset: Dataset,
+    seed: int,
+    display: Display,
+    label: str,
+    until: float | None = None,
 ) -> TrainResult:
     """Train from scratch on train + validation (no validation left: the epochs are fixed);
-    ``model``: the user's function (module:function), None for sweep's CNN."""
+    ``model``: the user's function (module:function), None for sweep's CNN. ``until``: a
+    :func:`time.time` by which training ends; a run too slow for it trains fewer epochs, its
+    schedule stretched over them (its history says how many)."""
     from sweep import train as training
 
     arch = plan(params, model)
     x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
     built = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed, len(x))
+    callbacks = []
+    if until is not None:
+
+        def fit_in_time(done: int, epoch_seconds: float) -> int:
+            return epochs_that_fit(arch.epochs, done, epoch_seconds, until - time.time() + done * epoch_seconds)
+
+        callbacks.append(training.EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size)))
     with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
-        return training.train(built, arch, x, y, seed=seed, task=task)
+        return training.train(built, arch, x, y, seed=seed, task=task, callbacks=callbacks)
 
 
 def retrain_best(
@@ -101,17 +119,36 @@ def retrain_best(
         if base is not None and base.state == TrialState.COMPLETE
         else space.baseline_for(data.kind, dataset.input_shape)
     )
+    base_won = base is not None and base.number == chosen.number  # same model, same accuracy
+    # A worker may have retrained the baseline during the search (sweep.jobs).
+    prior = None if base_won else retrained_baseline(study, base_params, data.folder)
+    until, ran = None, chosen_params["epochs"]
+    if limit is not None and pick is None:
+        # The answer gets the time left but for the baseline's retrain and the export: its
+        # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
+        # it trains if it is slower than its trial said.
+        kept = 0.0 if base_won or base is None or prior else (limit.retrain_seconds(base) or 0.0)
+        until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
+        chosen_params = {**chosen_params, "epochs": limit.answer_epochs(chosen, until - time.time())}
     display.log(
-        f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for {chosen_params['epochs']} epochs"
+        f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
+        f"{epochs_words(chosen_params['epochs'], ran)}"
     )
-    result = fit_full(chosen_params, space.model, dataset, data.seed, display, f"trial {chosen.number}")
+    result = fit_full(chosen_params, space.model, dataset, data.seed, display, f"trial {chosen.number}", until)
+    if result.epochs_run < chosen_params["epochs"]:
+        display.log(f"Trained {result.epochs_run} of those epochs: all the time left held.")
+        chosen_params = {**chosen_params, "epochs": result.epochs_run}
     if clock is not None:
         clock.lap("retraining")
-    base_won = base is not None and base.number == chosen.number  # same model, same accuracy
-    skipped = None if base_won or limit is None else limit.skip_line(base, "the baseline")
+    skipped = None if base_won or limit is None or prior else limit.skip_line(base, "the baseline")
     base_eval = None
     if skipped:
         display.log(skipped)
+    elif prior is not None:
+        from sweep.models import load_saved
+
+        display.log(f"The baseline was retrained the same way by a worker during the search: testing {prior}")
+        base_eval = evaluate(load_saved(prior), dataset.x_test, dataset.y_test, dataset.class_names)
     elif not base_won:
         display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
         base_model = fit_full(base_params, space.model, dataset, data.seed, display, "baseline").model
@@ -210,6 +247,13 @@ def answer(
     assert best is not None
     ranked = [best, *(t for t in candidates if t.number != best.number)]
     return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
+
+
+def epochs_words(epochs: int, ran: int) -> str:
+    """The answer's retrain epochs against its trial's, in words."""
+    if epochs == ran:
+        return f"{epochs} epochs"
+    return f"{epochs} epochs ({'grown' if epochs > ran else 'shrunk'} from its trial's {ran} to the time left)"
 
 
 def val_metrics(trial: FrozenTrial) -> dict[str, Any]:

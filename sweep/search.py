@@ -40,6 +40,7 @@ from sweep.study import (
     make_sampler,
     open_storage,
     recorded_explore_images,
+    recorded_speed,
     redact,
     settings_record,
     storage_url,
@@ -92,8 +93,8 @@ def open_study(
     except KeyError:
         existing = None
     # A resumed study keeps the images its trials explored on; one of an older version, all.
-    explore = (
-        recorded_explore_images(existing) or len(dataset.x_train)
+    explore, rate = (
+        (recorded_explore_images(existing) or len(dataset.x_train), recorded_speed(existing))
         if existing is not None and existing.trials
         else exploration_images(dataset, space, baseline, settings, display or Display())
     )
@@ -113,7 +114,7 @@ def open_study(
         ),
         pruner=make_pruner(settings.pruner),
     )
-    claim_study(study, settings_record(data, settings, space, dataset.fingerprint, explore))
+    claim_study(study, settings_record(data, settings, space, dataset.fingerprint, explore, rate))
     # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
     if settings.engine == "optuna" and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
@@ -258,13 +259,14 @@ def search_bounds(
 
 def exploration_images(
     dataset: Dataset, space: SearchSpace, baseline: dict[str, Any], settings: SweepConfig, display: Display
-) -> int:
-    """How many training images a new study's trials explore on (:mod:`sweep.fidelity`): all
-    of them unless a time limit bounds an Optuna search of a large split; then this machine's
-    speed on the baseline decides, measured here in a few seconds."""
+) -> tuple[int, float | None]:
+    """How many training images a new study's trials explore on (:mod:`sweep.fidelity`), and
+    the baseline's training images a second on this machine (None: not measured). All of them
+    unless a time limit bounds an Optuna search of a large split; then this machine's speed on
+    the baseline decides, measured here in a few seconds."""
     images = len(dataset.x_train)
     if settings.engine != "optuna" or not settings.time_limit or images <= MIN_EXPLORE_IMAGES:
-        return images
+        return images, None
     from sweep import train as training
 
     arch = plan(baseline, space.model)
@@ -277,7 +279,7 @@ def exploration_images(
         f"This machine trains the baseline on {rate:,.0f} images/s: trials explore on {share} "
         "training images; the answer retrains on all of them."
     )
-    return explore
+    return explore, rate
 
 
 def early_end(

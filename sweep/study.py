@@ -208,10 +208,12 @@ def settings_record(
     space: SearchSpace,
     fingerprint: str = "",
     explore_images: int | None = None,
+    images_per_second: float | None = None,
 ) -> dict[str, Any]:
     """What a study stores about itself, so any worker can join it with the URL and name only
     (``fingerprint``: of the data it searches, :func:`sweep.datasets.fingerprint`;
-    ``explore_images``: the training images its trials train on, :mod:`sweep.fidelity`)."""
+    ``explore_images``: the training images its trials train on, :mod:`sweep.fidelity`;
+    ``images_per_second``: the baseline's training speed measured when it was created)."""
     return {
         "data": data.to_json(),
         "fingerprint": fingerprint,
@@ -225,6 +227,7 @@ def settings_record(
         "limits": settings.limits.to_json(),
         "objective": settings.objective,
         "explore_images": explore_images,
+        "images_per_second": images_per_second,
     }
 
 
@@ -323,6 +326,13 @@ def recorded_explore_images(study: optuna.Study) -> int | None:
     """The training images a study's trials train on (None: all of them, :mod:`sweep.fidelity`)."""
     images = study.user_attrs.get(SETTINGS_ATTR, {}).get("explore_images")
     return int(images) if images else None
+
+
+def recorded_speed(study: optuna.Study) -> float | None:
+    """The baseline's training images a second, measured when the study was created (None: not
+    measured, :func:`sweep.search.exploration_images`)."""
+    rate = study.user_attrs.get(SETTINGS_ATTR, {}).get("images_per_second")
+    return float(rate) if rate else None
 
 
 def recorded_space(study: optuna.Study) -> SearchSpace:

@@ -272,3 +272,13 @@ def test_the_answer_takes_at_most_its_share_of_the_limit_and_caps_the_trials_epo
     timed = timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=900.0)
     timed.user_attrs["train_seconds"] = 600.0
     assert limit.epoch_seconds(timed) == pytest.approx(22.0)
+
+
+def test_a_baseline_retrained_by_a_worker_is_not_kept_back() -> None:
+    base = timed_trial(0, 0.90, fit=50.0, baseline=True)
+    best = timed_trial(1, 0.95, fit=100.0)
+    assert LIMIT.after_search_seconds([base, best]) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
+    assert LIMIT.after_search_seconds([base, best], baseline_kept=False) == pytest.approx(110 + AFTER_RETRAIN_SECONDS)
+    # Where the baseline is the answer, its retrain is the answer's and stays planned for.
+    winner = timed_trial(0, 0.96, fit=50.0, baseline=True)
+    assert LIMIT.after_search_seconds([winner, best], baseline_kept=False) == pytest.approx(55 + AFTER_RETRAIN_SECONDS)
