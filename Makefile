@@ -91,9 +91,11 @@ clean-venv:
 #   BENCH=throughput: MNIST epoch seconds: notebook fit, trial path, compute floor
 #   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
 #   BENCH=pareto: the Pareto sampler against accuracy-only TPE, TRIALS each, SEEDS (DATASET=mnist-1k)
+#   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH) --dataset $(DATASET) $(call flag,BUDGET,--budget) \
 		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers) \
 		$(call flag,TIME_LIMIT,--time-limit) $(call flag,DATA_DIR,--data-dir) \
-		$(call flag,RESULTS,--results) $(call flag,STUDY,--study) $(call flag,SEEDS,--seeds)
+		$(call flag,RESULTS,--results) $(call flag,STUDY,--study) $(call flag,SEEDS,--seeds) \
+		$(if $(strip $(SLOWEST)),--slowest)

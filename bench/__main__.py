@@ -28,6 +28,10 @@ good slow starter (``results/bench/pruning/pruning.csv``).
 shipped Pareto sampler and with accuracy-only TPE, side by side, for each of ``--seeds``, and
 compares their fronts: ``results/bench/pareto/pareto.csv`` (:mod:`bench.pareto`).
 
+``--slowest`` (``make bench SLOWEST=1``) emulates the slowest machine kind (2-core AVX2, float32):
+every child computes in float32, and the time limit is scaled by r, this machine's trial-path
+time over that kind's (:func:`bench.speed.slowest_time_limit`); results go to ``<bench>/slowest/``.
+
 ``python -m bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
@@ -70,9 +74,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="memory: worker processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", default="0,1", help="pareto: the seeds, each a pair of runs (default 0,1)")
+    parser.add_argument(
+        "--slowest",
+        action="store_true",
+        help="emulate the slowest machine kind: float32, and the time limit scaled by this machine's speed over it",
+    )
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args(argv)
     out = Path(args.out) / args.benchmark
+    if args.slowest:
+        from bench.speed import slowest_time_limit
+
+        args.time_limit, ratio = slowest_time_limit(args.time_limit)
+        out = out / "slowest"
+        print(
+            f"Emulating the slowest machine kind: this machine's trial path takes {ratio:.2f} of its time "
+            f"(float32), so --time-limit {args.time_limit:.0f}",
+            flush=True,
+        )
     if args.benchmark == "datasets":
         table = datasets(
             args.datasets.split(","), args.engines.split(","), args.time_limit, args.seed, args.data_dir, out

@@ -26,6 +26,21 @@ TIMED_EPOCH = 2
 MNIST_SHAPE = (28, 28, 1)
 
 
+# The slowest machine kind's trial path (2-core AMD EPYC, AVX2 only, float32): MNIST's baseline
+# at batch 128, 2 processes x 1 thread, seconds per 60k images (shared/reference/slowest-kind/).
+SLOWEST_SECONDS_PER_60K = 33.5
+
+
+def slowest_time_limit(limit: float) -> tuple[float, float]:
+    """The time limit that gives this machine the slowest kind's ``limit`` seconds of work, and
+    r, this machine's trial-path time over the slowest kind's, both measured in float32 (which
+    it sets for every child process of this benchmark)."""
+    os.environ["SWEEP_PRECISION"] = "float32"
+    measured = measure("trial", 128, processes=2, threads=1)["seconds_per_60k"]
+    ratio = measured / SLOWEST_SECONDS_PER_60K
+    return float(round(limit * ratio)), ratio
+
+
 def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
     """Best float32 matrix-multiply rate of TensorFlow on all cores, in GFLOP/s."""
     from sweep.backend import load_keras

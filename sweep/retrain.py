@@ -60,11 +60,13 @@ def fit_full(
     display: Display,
     label: str,
     until: float | None = None,
+    most: int | None = None,
 ) -> TrainResult:
     """Train from scratch on train + validation (no validation left: the epochs are fixed);
     ``model``: the user's function (module:function), None for sweep's CNN. ``until``: a
-    :func:`time.time` by which training ends; a run too slow for it trains fewer epochs, its
-    schedule stretched over them (its history says how many)."""
+    :func:`time.time` by which training ends; a run too slow for it trains fewer epochs, one
+    faster than planned more, up to ``most``, its schedule stretched over them (its history
+    says how many)."""
     from sweep import train as training
 
     arch = plan(params, model)
@@ -73,13 +75,14 @@ def fit_full(
     built = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed, len(x))
     callbacks = []
     if until is not None:
+        most = max(most or arch.epochs, arch.epochs)
 
         def fit_in_time(done: int, epoch_seconds: float) -> int:
-            return epochs_that_fit(arch.epochs, done, epoch_seconds, until - time.time() + done * epoch_seconds)
+            return epochs_that_fit(most, done, epoch_seconds, until - time.time() + done * epoch_seconds)
 
-        callbacks.append(training.EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size)))
+        callbacks.append(training.EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most))
     with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
-        return training.train(built, arch, x, y, seed=seed, task=task, callbacks=callbacks)
+        return training.train(built, arch, x, y, seed=seed, task=task, callbacks=callbacks, epochs=most)
 
 
 def retrain_best(
@@ -122,7 +125,7 @@ def retrain_best(
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.jobs).
     prior = None if base_won else retrained_baseline(study, base_params, data.folder)
-    until, ran = None, chosen_params["epochs"]
+    until, most, ran = None, None, chosen_params["epochs"]
     if limit is not None and pick is None:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
@@ -130,13 +133,14 @@ def retrain_best(
         kept = 0.0 if base_won or base is None or prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
         chosen_params = {**chosen_params, "epochs": limit.answer_epochs(chosen, until - time.time())}
+        most = limit.answer_epochs(chosen, float("inf"))
     display.log(
         f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
         f"{epochs_words(chosen_params['epochs'], ran)}"
     )
-    result = fit_full(chosen_params, space.model, dataset, data.seed, display, f"trial {chosen.number}", until)
-    if result.epochs_run < chosen_params["epochs"]:
-        display.log(f"Trained {result.epochs_run} of those epochs: all the time left held.")
+    result = fit_full(chosen_params, space.model, dataset, data.seed, display, f"trial {chosen.number}", until, most)
+    if result.epochs_run != chosen_params["epochs"]:
+        display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
         chosen_params = {**chosen_params, "epochs": result.epochs_run}
     if clock is not None:
         clock.lap("retraining")

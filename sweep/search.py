@@ -24,6 +24,7 @@ from sweep.distributions import contains
 from sweep.errors import UsageError
 from sweep.fidelity import CALIBRATION_IMAGES, MIN_EXPLORE_IMAGES, explore_images, exploring
 from sweep.files import ensure_writable
+from sweep.jobs import baseline_job
 from sweep.leaderboard import read_summary
 from sweep.objective import Objective
 from sweep.pool import SearchFailed, run_worker_processes
@@ -222,7 +223,9 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
         clock.summary(
             settings.time_limit,
             workers=settings.workers if searched else 0,
-            busy=busy_seconds(study.get_trials(deepcopy=False), clock.begun.get("search")),
+            # Trials, and the baseline's retrain where a worker took it (sweep.jobs).
+            busy=busy_seconds(study.get_trials(deepcopy=False), clock.begun.get("search"))
+            + float(baseline_job(study).get("seconds") or 0.0),
         )
     )
     return 0

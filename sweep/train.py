@@ -185,17 +185,22 @@ class Deadline(keras.callbacks.Callback):
 
 
 class EpochPlan(keras.callbacks.Callback):
-    """Lets ``plan(epochs_done, epoch_seconds)`` shorten a run while it trains.
+    """Lets ``plan(epochs_done, epoch_seconds)`` shorten a run while it trains, or lengthen it
+    up to ``most`` epochs (the ``epochs`` that ``fit`` was given; default: no lengthening).
 
     After each epoch ``plan`` gets the epochs done and how long the last one took (validation
     included), and returns how many epochs the run should have in all; it may raise to stop
-    the run. A shorter run ends early, and its learning-rate schedule (:class:`WarmupCosine`)
-    is stretched over the new length, so it still decays to 0 in its last step.
+    the run. A shorter run ends early, a longer one goes on, and its learning-rate schedule
+    (:class:`WarmupCosine`) is stretched over the new length, so it still decays to 0 in its
+    last step.
     """
 
-    def __init__(self, plan: Callable[[int, float], int], epochs: int, steps_per_epoch: int) -> None:
+    def __init__(
+        self, plan: Callable[[int, float], int], epochs: int, steps_per_epoch: int, most: int | None = None
+    ) -> None:
         super().__init__()
         self.plan, self.epochs, self.steps_per_epoch = plan, epochs, steps_per_epoch
+        self.most = max(most or epochs, epochs)
         self.began = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -203,9 +208,9 @@ class EpochPlan(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         done = epoch + 1
-        epochs = self.plan(done, time.perf_counter() - self.began)
-        if epochs < self.epochs:
-            self.epochs = max(epochs, done)
+        epochs = min(max(self.plan(done, time.perf_counter() - self.began), done), self.most)
+        if epochs != self.epochs:
+            self.epochs = epochs
             rate = schedule(self.model)
             if rate is not None:
                 rate.total_steps.assign(float(self.epochs * self.steps_per_epoch))

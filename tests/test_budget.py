@@ -208,8 +208,8 @@ def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(monkeypatc
     clock.phases["retraining"] = 100.0
     line = clock.summary(1140.0, workers=2, busy=864.0)
     assert line.startswith(
-        "Time: 10.0 min of the 19.0 min limit: search 8.0 min (2 workers in "
-        "trials 90% of it, idle 1.6 min), retraining 1.7 min; 9.0 min of it unused."
+        "Time: 10.0 min of the 19.0 min limit: search 8.0 min (2 workers busy "
+        "90% of it, idle 1.6 min), retraining 1.7 min; 9.0 min of it unused."
     )
     start = datetime(2026, 1, 1)
     ran = timed_trial(0, 0.9)
