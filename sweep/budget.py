@@ -12,6 +12,7 @@ No TensorFlow here: the arithmetic is table-tested on made-up trials.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ class TimeLimit:
         if seconds is None and not self.seconds:
             return most
         room = ANSWER_SHARE * self.seconds if seconds is None else seconds
-        return max(1, min(most, int(room // epoch)))
+        return most if math.isinf(room) else max(1, min(most, int(room // epoch)))
 
     def answer_seconds(self, trial: FrozenTrial) -> float:
         """About how long retraining ``trial`` as the answer takes (:meth:`answer_epochs`)."""

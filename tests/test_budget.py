@@ -248,6 +248,8 @@ def test_cross_validation_may_overrun_its_estimate_a_little(needed: float, left:
         (timed_trial(1, 0.95, schedule="cosine"), 70.0, 3),
         # at least one epoch,
         (timed_trial(1, 0.95, schedule="cosine"), 5.0, 1),
+        # and with all the time there is, its cap.
+        (timed_trial(1, 0.95, schedule="cosine"), float("inf"), int(GROW * 5)),
         # and the baseline as written, whatever the time.
         (timed_trial(0, 0.95, schedule="cosine", baseline=True), 1_000.0, 5),
         (timed_trial(0, 0.95, baseline=True), 5.0, 5),
