@@ -168,7 +168,9 @@ def update_summary(path: Path, row: Mapping[str, Any]) -> pd.DataFrame:
     frame = read_summary(path)
     frame = frame[frame["dataset"] != row["dataset"]]
     new = pd.DataFrame([{column: row.get(column) for column in SUMMARY_COLUMNS}])
-    frame = new if frame.empty else pd.concat([frame, new], ignore_index=True)
+    # Rows whose columns are all empty are left out of pd.concat's dtype choice (its
+    # FutureWarning otherwise): concat the records instead.
+    frame = pd.DataFrame([*frame.to_dict("records"), *new.to_dict("records")], columns=SUMMARY_COLUMNS)
     frame = frame.sort_values("dataset").reset_index(drop=True)
     write_csv(frame, path)
     return frame

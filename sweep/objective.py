@@ -30,6 +30,7 @@ from sweep.progress import Display
 from sweep.spaces import SearchSpace
 from sweep.stats import pack, score
 from sweep.study import baseline_trial, progress_step
+from sweep.trials import runs_in_full
 from sweep.user_models import plan as plan_of
 
 if TYPE_CHECKING:
@@ -81,12 +82,6 @@ def suggest_value(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any
         return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
     assert isinstance(dist, FloatDistribution)
     return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-
-
-def runs_in_full(trial: optuna.Trial) -> bool:
-    """Whether a trial is the baseline or a starting point (never stopped early)."""
-    attrs = trial.user_attrs
-    return bool(attrs.get("is_baseline") or attrs.get("is_first_trial") or attrs.get("portfolio"))
 
 
 class Objective:
@@ -308,17 +303,19 @@ class Objective:
 
 
 def report(trial: optuna.Trial, epoch: int, epochs: int, logs: dict[str, float] | None) -> None:
-    """Report epoch ``epoch`` of ``epochs`` to the pruner; stop the trial where it says so.
+    """Report epoch ``epoch`` of ``epochs`` (its curve, for the leaderboard and the report);
+    ask the pruner, and stop the trial where it says so.
 
-    Every trial asks, the baseline and starting points too: the pruner records each trial's
-    score at each rung only when asked, and compares later trials with those.
+    The baseline and starting points do not ask: the pruner records a trial's score at a rung
+    only when asked and compares later trials with those, and their curves (the baseline's
+    batch 32 at a constant rate learns fast early, and ends lower) would set a bar that the
+    sampled trials' slower starters are stopped against.
     """
     step = progress_step(epoch, epochs)
     if epoch < epochs and step == progress_step(epoch + 1, epochs):
         return  # over 100 epochs, two epochs can round to one percent: the later one reports
     trial.report(float((logs or {})["val_accuracy"]), step)
-    prune = trial.should_prune()
-    if prune and not runs_in_full(trial) and step <= PRUNE_UNTIL:
+    if not runs_in_full(trial) and step <= PRUNE_UNTIL and trial.should_prune():
         raise optuna.TrialPruned(f"pruned after epoch {epoch} of {epochs}")
 
 

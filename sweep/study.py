@@ -22,7 +22,7 @@ from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.pareto_sampler import ParetoSampler
 from sweep.spaces import SearchSpace, parse_space
-from sweep.trials import best_of, counts_towards_trials
+from sweep.trials import best_of, counts_towards_trials, runs_in_full
 
 SETTINGS_ATTR = "sweep_settings"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -174,18 +174,51 @@ def grid(space: SearchSpace) -> dict[str, list[Any]]:
     return grid
 
 
+# A pruner stops a trial at a step only once this many other trials it may stop have reached
+# that step: on fewer, one lucky early curve sets the bar (Optuna's successive halving decides
+# with a single competing value).
+MIN_RUNG_VALUES = 3
+
+
+class FairPruner(optuna.pruners.BasePruner):
+    """``inner``'s decision, kept only where at least MIN_RUNG_VALUES other sampled trials (not
+    the baseline, first trials or starting points, :func:`sweep.trials.runs_in_full`) have
+    reported at the trial's step or beyond. ``inner`` is always asked: it records the trial's
+    value at its rung for the trials after it."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner) -> None:
+        self.inner = inner
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        if not self.inner.prune(study, trial):
+            return False
+        step = trial.last_step
+        peers = sum(
+            1
+            for other in study.get_trials(deepcopy=False)
+            if other.number != trial.number
+            and not runs_in_full(other)
+            and other.last_step is not None
+            and step is not None
+            and other.last_step >= step
+        )
+        return peers >= MIN_RUNG_VALUES
+
+
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
     """The pruner of PRUNER. Trials report validation accuracy after every epoch at the share
     of their training done (1-100, see :mod:`sweep.objective`), and are stopped only in their
-    first half."""
+    first half, and only against enough others (:class:`FairPruner`)."""
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=PRUNER_MIN_STEP, max_resource=PROGRESS_STEPS, reduction_factor=3
+        return FairPruner(
+            optuna.pruners.HyperbandPruner(
+                min_resource=PRUNER_MIN_STEP, max_resource=PROGRESS_STEPS, reduction_factor=3
+            )
         )
     if name == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=PRUNER_MIN_STEP, reduction_factor=3)
+        return FairPruner(optuna.pruners.SuccessiveHalvingPruner(min_resource=PRUNER_MIN_STEP, reduction_factor=3))
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=PRUNER_MIN_STEP)
+        return FairPruner(optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=PRUNER_MIN_STEP))
     if name == "none":
         return optuna.pruners.NopPruner()
     raise UsageError(f"unknown pruner {name!r}; use {', '.join(PRUNERS)}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from sweep.stats import accuracy_interval
 
@@ -50,6 +50,13 @@ def final_params(trial: FrozenTrial) -> dict[str, Any]:
     if trial.user_attrs.get("stopped") and trial.user_attrs.get("epochs_run"):
         params["epochs"] = int(trial.user_attrs["epochs_run"])
     return params
+
+
+def runs_in_full(trial: FrozenTrial | Trial) -> bool:
+    """Whether a trial is the baseline, one of the space's first trials or a starting point:
+    never stopped by the pruner, and never a bar for it (:class:`sweep.study.FairPruner`)."""
+    attrs = trial.user_attrs
+    return bool(attrs.get("is_baseline") or attrs.get("is_first_trial") or attrs.get("portfolio"))
 
 
 def feasible(trial: FrozenTrial) -> bool:

@@ -336,14 +336,15 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_hyperband_prunes_hopeless_trials(tmp_path: Path) -> None:
-    # A learning rate of 1e-5 learns nothing in a few epochs; the baseline keeps its own 1e-3.
+    # A learning rate of 1e-5 learns nothing in a few epochs, 3e-3 learns. Sampled trials are
+    # pruned against each other (the baseline sets no bar), once enough have reached a rung.
     space = _space(
         tmp_path,
         FAST_SPACE.replace(
-            "{type: float, low: 1.0e-3, high: 1.0e-2, log: true}", "{type: categorical, choices: [1.0e-5]}"
+            "{type: float, low: 1.0e-3, high: 1.0e-2, log: true}", "{type: categorical, choices: [1.0e-5, 3.0e-3]}"
         ).replace("low: 2, high: 4", "low: 10, high: 10"),
     )
-    assert _sweep(tmp_path, space, "--trials", "5", "--no-retrain", "--pruner", "hyperband") == 0
+    assert _sweep(tmp_path, space, "--trials", "9", "--no-retrain", "--pruner", "hyperband") == 0
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     pruned = board[board["state"] == "pruned"]
     assert len(pruned) >= 1

@@ -159,7 +159,35 @@ def test_grid_sampler_needs_steps() -> None:
     ],
 )
 def test_make_pruner(name: str, kind: type) -> None:
-    assert isinstance(study.make_pruner(name), kind)
+    pruner = study.make_pruner(name)
+    assert isinstance(pruner, study.FairPruner) == (name != "none")
+    assert isinstance(getattr(pruner, "inner", pruner), kind)
+
+
+class _Always(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("others", "pruned"),
+    [
+        # Fewer than MIN_RUNG_VALUES other sampled trials at the step: no decision yet.
+        ([{}, {}], False),
+        # The baseline and starting points set no bar, however many.
+        ([{"is_baseline": True}, {"portfolio": "small"}, {"is_first_trial": True}, {}, {}], False),
+        # Enough sampled trials: the inner pruner decides.
+        ([{}, {}, {}], True),
+    ],
+)
+def test_a_rung_decides_only_with_enough_sampled_trials(others: list[dict[str, object]], pruned: bool) -> None:
+    made = optuna.create_study(direction="maximize", pruner=study.FairPruner(_Always()))
+    for attrs in others:
+        made.add_trial(optuna.trial.create_trial(value=0.9, intermediate_values={50: 0.9}, user_attrs=attrs))
+    trial = made.ask()
+    trial.report(0.5, 50)
+    assert trial.should_prune() == pruned
+    assert study.MIN_RUNG_VALUES == 3
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
