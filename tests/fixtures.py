@@ -283,3 +283,37 @@ def check_study(study: optuna.Study, trials: int, leaderboard: Path) -> None:
     assert sorted(board["trial"]) == numbers
     stored = {t.number: t.state.name.lower() for t in study.trials}
     assert dict(zip(board["trial"], board["state"])) == stored
+
+
+# The seconds an epoch of the digits baseline took where the end-to-end tests' time limits were
+# set (2-core AVX512-BF16, under load); on a machine k times slower those limits scale by k.
+REFERENCE_DIGITS_EPOCH = 0.3
+
+
+def scaled_limit(seconds: float) -> int:
+    """``seconds`` of the reference machine on this one: a time limit scaled by how long an
+    epoch of the digits baseline takes here (the median of three after the first, which traces),
+    never below ``seconds``. Tests of the time limit's planning then hold on every processor."""
+    import time
+
+    from sweep import train as training
+    from sweep.datasets import load_dataset
+    from sweep.params import Architecture, baseline_params
+
+    data = load_dataset("digits")
+    arch = Architecture.from_params(baseline_params("digits", data.input_shape))
+    model = training.new_model(arch, data.input_shape, data.num_classes, 0, len(data.x_train))
+    ends: list[float] = []
+    training.train(
+        model,
+        arch,
+        data.x_train,
+        data.y_train,
+        seed=0,
+        epochs=4,
+        validation=(data.x_val, data.y_val),
+        callbacks=[training.EpochEnd(lambda epoch, logs: ends.append(time.perf_counter()))],
+    )
+    training.release()
+    epoch = sorted(b - a for a, b in zip(ends, ends[1:]))[1]
+    return round(seconds * max(1.0, epoch / REFERENCE_DIGITS_EPOCH))

@@ -22,7 +22,7 @@ from PIL import Image
 
 from sweep.cli import main
 from tests.conftest import REPO, run_cli
-from tests.fixtures import FAST_SPACE, PruneAll, write_cifar10, write_image_folder
+from tests.fixtures import FAST_SPACE, PruneAll, scaled_limit, write_cifar10, write_image_folder
 
 pytestmark = pytest.mark.slow
 
@@ -229,13 +229,15 @@ def test_sweep_with_the_shipped_mnist_space_on_a_tiny_mnist_file(tmp_path: Path)
 def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Two workers and a 60 s limit: the search stops long before 50 trials (the workers
-    see the limit too), and the best trial is still retrained and exported."""
+    """Two workers and a 60 s limit (scaled to this machine's speed): the search stops long
+    before 50 trials (the workers see the limit too), and the best trial is still retrained and
+    exported."""
     space = _space(tmp_path, FAST_SPACE + "first_trials:\n  - {filters_1: 8, epochs: 2}\n")
     results = tmp_path / "results"
-    assert _sweep(results, space, "--trials", "50", "--workers", "2", "--time-limit", "60") == 0
+    limit = scaled_limit(60)
+    assert _sweep(results, space, "--trials", "50", "--workers", "2", "--time-limit", str(limit)) == 0
     out = capsys.readouterr().out
-    assert "Search ended with" in out and "left of the time limit (--time-limit 60" in out
+    assert "Search ended with" in out and f"left of the time limit (--time-limit {limit}" in out
     logs = [log.read_text() for log in (results / "digits" / "workers").glob("worker-*.log")]
     assert any("stopping: deadline" in log for log in logs)
     board = pd.read_csv(results / "digits" / "leaderboard.csv")
