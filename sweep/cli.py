@@ -19,6 +19,7 @@ from sweep.constraints import Limits
 from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.files import check_results_root
+from sweep.masking import redact
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
@@ -166,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         if args.debug:
             traceback.print_exc()
-        print(f"sweep: {error}", file=sys.stderr)
+        # Whatever the message quotes, the storage URL's password never reaches the terminal.
+        storage = getattr(args, "storage", None)
+        print(f"sweep: {redact(str(error), storage, os.environ.get(STORAGE_VARIABLE))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sweep: interrupted", file=sys.stderr)

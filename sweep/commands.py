@@ -133,7 +133,8 @@ def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> 
     """Serve optuna-dashboard on the study until Ctrl-C."""
     from optuna_dashboard import run_server
 
-    from sweep.study import load_study, redact, storage_url
+    from sweep.masking import redact
+    from sweep.study import load_study, storage_url
 
     study = load_study(data, settings)  # one clear line if there is no study yet
     print(

@@ -26,6 +26,7 @@ from sweep.fidelity import CALIBRATION_IMAGES, MIN_EXPLORE_IMAGES, explore_image
 from sweep.files import ensure_writable
 from sweep.jobs import baseline_job
 from sweep.leaderboard import read_summary
+from sweep.masking import redact
 from sweep.objective import Objective
 from sweep.pool import SearchFailed, run_worker_processes
 from sweep.portfolio import mirror_symmetric, starting_points
@@ -42,7 +43,6 @@ from sweep.study import (
     open_storage,
     recorded_explore_images,
     recorded_speed,
-    redact,
     settings_record,
     storage_url,
     study_name,

@@ -6,7 +6,6 @@ No TensorFlow here: opening a study, reading its leaderboard or serving its dash
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.config import PRUNERS, DataConfig, SweepConfig
 from sweep.environment import Environment
 from sweep.errors import UsageError
+from sweep.masking import redact
 from sweep.pareto_sampler import ParetoSampler
 from sweep.spaces import SearchSpace, parse_space
 from sweep.trials import best_of, counts_towards_trials, runs_in_full
@@ -43,12 +43,6 @@ def progress_step(epoch: int, epochs: int) -> int:
 
 # Optuna logs every trial at INFO and failures with tracebacks; the sweep prints its own lines.
 optuna.logging.set_verbosity(logging.ERROR)
-
-
-def redact(text: str) -> str:
-    """``text`` with the password of every URL in it masked: postgresql://user:***@host/db.
-    URLs are shown in errors, logs and banners, which people paste into issues."""
-    return re.sub(r"(\w+://[^/:@\s]*:)[^@/\s]*@", r"\1***@", text)
 
 
 def storage_url(data: DataConfig, settings: SweepConfig) -> str:
@@ -98,7 +92,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except sqlalchemy.exc.DatabaseError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise UsageError(
-            f"storage {redact(url)}: cannot open it as an Optuna study database ({redact(reason)})"
+            f"storage {redact(url)}: cannot open it as an Optuna study database ({redact(reason, url)})"
         ) from None
 
 

@@ -194,6 +194,18 @@ CASES = [
         "postgresql://me:***@127.0.0.1:1/none",
     ),
     case(
+        "password-with-a-slash-never-shown",
+        "leaderboard --dataset digits --results {tmp}/r --storage postgresql://me:s3cret/x@127.0.0.1:1/none",
+        nothing,
+        "postgresql://me:***@127.0.0.1:1/none",
+    ),
+    case(
+        "password-as-a-query-never-shown",
+        "sweep --dataset digits --results {tmp}/r --storage postgresql://me@127.0.0.1:1/none?password=s3cret",
+        nothing,
+        "password=***",
+    ),
+    case(
         "malformed-summary-csv",
         "sweep --dataset digits --results {tmp}/r --trials 1",
         text_file("r/leaderboard.csv", b'"unclosed\n'),
