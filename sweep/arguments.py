@@ -7,6 +7,7 @@ once; :mod:`sweep.cli` turns the parsed flags into settings and runs the command
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,8 @@ from sweep.export import FILE_NAMES
 from sweep.image_folders import COLOR_MODES
 from sweep.pareto import OBJECTIVES
 
+# Seeds reach NumPy and TensorFlow (below 2**32) offset by trial and worker numbers.
+MAX_SEED = 2**31 - 1
 DATA_FLAG_FIELDS = ("data_dir", "val_fraction", "seed", "color_mode", "image_size")
 
 
@@ -49,6 +52,8 @@ def _number(
             value: float = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):  # nan passes every comparison below
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         if low is not None and (value <= low if low_open else value < low):
             raise argparse.ArgumentTypeError(f"{text} is too small (must be {'>' if low_open else '≥'} {low})")
         if high is not None and (value >= high if high_open else value > high):
@@ -97,7 +102,7 @@ def _data_flags(
         default=0.1,
         help="share of the training set held out for validation (default 0.1)",
     )
-    group.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (default 0)")
+    group.add_argument("--seed", type=_number(int, 0, MAX_SEED), default=0, help="random seed (default 0)")
     group.add_argument(
         "--color-mode",
         choices=COLOR_MODES,

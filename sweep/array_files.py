@@ -30,6 +30,11 @@ def is_array_file(dataset: str) -> bool:
     return dataset.lower().endswith(ARRAY_FILE_SUFFIX)
 
 
+# The most classes a dataset without class names may have: its labels name them 0..k-1, and a
+# stray label of 10^12 must not become 10^12 class names.
+MAX_CLASSES = 100_000
+
+
 def check_arrays(
     x_train: Any, y_train: Any, x_test: Any, y_test: Any, class_names: Sequence[str] | None = None
 ) -> list[str]:
@@ -45,6 +50,12 @@ def check_arrays(
         )
     labels = {"y_train": _labels("y_train", y_train, len(x_train)), "y_test": _labels("y_test", y_test, len(x_test))}
     highest = max(int(y.max()) for y in labels.values())
+    present_anywhere = len(np.unique(np.concatenate([labels["y_train"], labels["y_test"]])))
+    if class_names is None and highest + 1 > MAX_CLASSES:
+        raise UsageError(
+            f"labels go up to {highest} ({present_anywhere} distinct values); labels are class indices "
+            f"0..k-1 with k at most {MAX_CLASSES:,}: renumber them (np.unique(y, return_inverse=True))"
+        )
     names = [str(i) for i in range(highest + 1)] if class_names is None else list(class_names)
     if not all(isinstance(name, str) and name for name in names) or len(set(names)) != len(names):
         raise UsageError(f"class_names must be distinct, non-empty strings; got {list(names)!r}")

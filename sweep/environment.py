@@ -16,6 +16,9 @@ from sweep.errors import UsageError
 # How often a running trial proves its worker is alive (seconds); after three missed beats the
 # trial is failed and retried. Tests shorten it to see a killed worker recovered within seconds.
 DEFAULT_HEARTBEAT_SECONDS = 20
+# A heartbeat longer than a day detects no dead worker in any useful time (and 10^12 s
+# overflows the thread's wait).
+MAX_HEARTBEAT_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -40,18 +43,24 @@ class Environment:
         threads = environ.get("SWEEP_THREADS")
         return cls(
             data_dir=environ.get("SWEEP_DATA_DIR") or None,
-            threads=None if not threads else _positive("SWEEP_THREADS", threads),
+            # More threads than cores only share them (and 100,000 never start).
+            threads=None if not threads else _positive("SWEEP_THREADS", threads, len(os.sched_getaffinity(0))),
             precision=precision,
             heartbeat_seconds=_positive(
-                "SWEEP_HEARTBEAT_SECONDS", environ.get("SWEEP_HEARTBEAT_SECONDS") or str(DEFAULT_HEARTBEAT_SECONDS)
+                "SWEEP_HEARTBEAT_SECONDS",
+                environ.get("SWEEP_HEARTBEAT_SECONDS") or str(DEFAULT_HEARTBEAT_SECONDS),
+                MAX_HEARTBEAT_SECONDS,
             ),
             storage=environ.get("SWEEP_STORAGE") or None,
             debug=bool(environ.get("SWEEP_DEBUG")),
         )
 
 
-def _positive(name: str, text: str) -> int:
-    """A positive whole number, or a UsageError naming the variable."""
-    if not text.isdigit() or int(text) < 1:
+def _positive(name: str, text: str, most: int | None = None) -> int:
+    """A positive whole number of ASCII digits (at most ``most``), or a UsageError naming the
+    variable (``str.isdigit`` also takes '²', which ``int`` refuses)."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise UsageError(f"{name}={text!r} is not a positive whole number; set it to one, or unset it")
+    if most is not None and int(text) > most:
+        raise UsageError(f"{name}={text} is more than {most:,}; set it to at most that, or unset it")
     return int(text)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 
+# A password this long is masked wherever a message quotes it, not only inside a URL.
+MIN_LOOSE_SECRET = 4
+
 
 def secrets_of(url: str | None) -> list[str]:
     """The passwords a storage URL holds, in every form PostgreSQL and SQLAlchemy accept: in
@@ -33,6 +36,8 @@ def redact(text: str, *urls: str | None) -> str:
     is a URL) wherever they appear, then any ``user:password@`` or ``password=`` left in it.
     URLs are shown in errors, logs and banners, which people paste into issues."""
     for secret in sorted({s for url in (*urls, text) for s in secrets_of(url)}, key=len, reverse=True):
-        text = text.replace(secret, "***")
+        text = text.replace(f":{secret}@", ":***@").replace(f"password={secret}", "password=***")
+        if len(secret) >= MIN_LOOSE_SECRET:  # quoted bare: shorter ones would mask common letters
+            text = text.replace(secret, "***")
     text = re.sub(r"(\w+://[^/:@\s]*:)\S*@", r"\1***@", text)
     return re.sub(r"([?&]password=)[^&\s]*", r"\1***", text)

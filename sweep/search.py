@@ -35,6 +35,7 @@ from sweep.spaces import SearchSpace, default_space_path, load_space
 from sweep.study import (
     baseline_trial,
     best_trial,
+    check_storage,
     claim_study,
     finished_count,
     grid,
@@ -152,9 +153,13 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
             f"storage {url} lives in this process's memory, where worker processes "
             "cannot reach it: pass a file (sqlite:///path/study.db) or --workers 1"
         )
-    storage = open_storage(url)  # a bad URL fails before data loads
+    # A bad URL fails before data loads; a SQLite file is created only once the data is
+    # known to be good (a refused dataset leaves no empty study behind).
+    check_storage(url)
+    storage = None if url.startswith("sqlite") else open_storage(url)
     display = Display()
     dataset = load_checked(data, display)
+    storage = storage or open_storage(url)
     baseline = space.baseline_for(data.kind, dataset.input_shape)
     space.check_fits(baseline, dataset.input_shape)  # image folders: known only now
     settings.limits.check_reachable(space.smallest_params(baseline, dataset.input_shape, dataset.num_classes))

@@ -255,11 +255,46 @@ def _first_trials(
     return tuple(dict(point) for point in points)
 
 
+# A search space is a page of YAML: a file far larger is not one.
+MAX_SPACE_BYTES = 1024 * 1024
+# Deeper than this, YAML nests only to exhaust the parser's recursion.
+MAX_YAML_DEPTH = 50
+
+
+class _SpaceLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (a few lines of them expand to billions of
+    values, "billion laughs") and nesting deeper than MAX_YAML_DEPTH."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a search space", event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def load_space(path: str | Path, model: str | None = None) -> SearchSpace:
     """Read and validate a search-space file; ``model`` (module:function) replaces its own."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SPACE_BYTES + 1)  # /dev/zero, or a log passed by mistake
+        if len(raw) > MAX_SPACE_BYTES:
+            raise UsageError(f"{path}: over {MAX_SPACE_BYTES // 1024} KiB, too large for a search-space file")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: search-space file not found") from None
     except UnicodeDecodeError:
@@ -267,7 +302,7 @@ def load_space(path: str | Path, model: str | None = None) -> SearchSpace:
     except OSError as error:
         raise UsageError(f"{path}: cannot read search-space file ({error.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SpaceLoader)  # noqa: S506 - a SafeLoader, without aliases
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -59,9 +59,11 @@ def study_name(data: DataConfig, settings: SweepConfig) -> str:
     return data.name if settings.engine == "optuna" else f"{data.name}-{settings.engine}"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna RDB storage, with one-line errors for the ways a URL goes wrong."""
+def check_storage(url: str) -> None:
+    """Refuse a storage URL that cannot work, without connecting or creating anything: not a
+    URL, a SQLite file in a missing folder, no such database kind or no driver for it."""
     import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
 
     if "://" not in url:
         raise UsageError(
@@ -72,6 +74,21 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         path = Path(url.removeprefix("sqlite:///"))
         if not path.parent.is_dir():
             raise UsageError(f"storage {redact(url)}: folder {path.parent} does not exist; create it first")
+    try:
+        make_url(url).get_dialect()
+    except (ImportError, ModuleNotFoundError) as error:
+        raise UsageError(
+            f"storage {redact(url)}: no driver for it ({redact(str(error), url)}); install the driver"
+        ) from None
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ValueError):
+        raise UsageError(f"storage {redact(url)!r} is not a valid database URL") from None
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna RDB storage, with one-line errors for the ways a URL goes wrong."""
+    import sqlalchemy.exc
+
+    check_storage(url)
     beat = Environment.read().heartbeat_seconds  # after three missed beats a trial is retried
     try:
         with warnings.catch_warnings():

@@ -96,9 +96,20 @@ def missing_model_file(tmp: Path) -> None:
     (tmp / "s.yaml").write_text(f"model: {tmp}/none.py:build\nparams:\n  units: {{type: int, low: 8, high: 16}}\n")
 
 
-def case(name: str, argv: str, setup: Setup, says: str, *, slow: bool = False) -> object:
-    """One row: ``argv`` after ``setup``, and a phrase ``says`` of its one line."""
-    return pytest.param(argv, setup, says, id=name, marks=[pytest.mark.slow] if slow else [])
+def case(
+    name: str, argv: str, setup: Setup, says: str, *, slow: bool = False, env: dict[str, str] | None = None
+) -> object:
+    """One row: ``argv`` after ``setup`` (with the variables ``env`` set), and a phrase
+    ``says`` of its one line."""
+    return pytest.param(argv, setup, says, env or {}, id=name, marks=[pytest.mark.slow] if slow else [])
+
+
+BOMB = b"""description: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+params:
+  dropout: {type: float, low: 0.0, high: 0.5}
+"""
 
 
 CASES = [
@@ -223,7 +234,67 @@ CASES = [
         text_file("r/digits/leaderboard.csv", b"\xff\xfe\x00garbage"),
         "is not a readable leaderboard",
     ),
-    case("bad-environment", "sweep --dataset digits --results {tmp}/r", nothing, "SWEEP_THREADS='two'"),
+    case(
+        "bad-environment",
+        "sweep --dataset digits --results {tmp}/r",
+        nothing,
+        "SWEEP_THREADS='two'",
+        env={"SWEEP_THREADS": "two"},
+    ),
+    case(
+        "threads-in-superscript-digits",
+        "sweep --dataset digits --results {tmp}/r",
+        nothing,
+        "SWEEP_THREADS='²'",
+        env={"SWEEP_THREADS": "²"},
+    ),
+    case(
+        "threads-beyond-the-cores",
+        "sweep --dataset digits --results {tmp}/r",
+        nothing,
+        "SWEEP_THREADS=100000 is more than",
+        env={"SWEEP_THREADS": "100000"},
+    ),
+    case(
+        "heartbeat-of-ages",
+        "sweep --dataset digits --results {tmp}/r",
+        nothing,
+        "SWEEP_HEARTBEAT_SECONDS=1000000000000 is more than",
+        env={"SWEEP_HEARTBEAT_SECONDS": "1000000000000"},
+    ),
+    case("timeout-nan", "sweep --dataset digits --results {tmp}/r --timeout nan", nothing, "nan is not a finite"),
+    case("time-limit-nan", "sweep --dataset digits --results {tmp}/r --time-limit nan", nothing, "nan is not a finite"),
+    case(
+        "val-fraction-nan",
+        "sweep --dataset digits --results {tmp}/r --val-fraction nan",
+        nothing,
+        "nan is not a finite",
+    ),
+    case(
+        "seed-beyond-numpy",
+        "sweep --dataset digits --results {tmp}/r --seed 18446744073709551616",
+        nothing,
+        "is too large",
+    ),
+    case(
+        "space-of-billion-laughs",
+        "sweep --dataset digits --results {tmp}/r --space {tmp}/s.yaml",
+        text_file("s.yaml", BOMB),
+        "aliases (*name) are not allowed",
+    ),
+    case(
+        "space-nested-to-exhaustion",
+        "spaces --check {tmp}/s.yaml",
+        text_file("s.yaml", b"params: " + b"[" * 20_000 + b"]" * 20_000 + b"\n"),
+        "nested deeper than",
+    ),
+    case("space-without-end", "spaces --check /dev/zero", nothing, "too large for a search-space file"),
+    case(
+        "array-label-of-a-trillion",
+        "sweep --dataset {tmp}/big.npz --results {tmp}/r",
+        array_file("big.npz", y_train=np.array([10**12] + [k % 3 for k in range(19)], np.int64)),
+        "labels go up to 1000000000000",
+    ),
     case(
         "workers-for-kerastuner",
         "sweep --dataset digits --results {tmp}/r --engine kerastuner --workers 2",
@@ -276,21 +347,26 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize(("argv", "setup", "says"), CASES)
+@pytest.mark.parametrize(("argv", "setup", "says", "env"), CASES)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     argv: str,
     setup: Setup,
     says: str,
+    env: dict[str, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    if "SWEEP_THREADS" in says:
-        monkeypatch.setenv("SWEEP_THREADS", "two")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     setup(tmp_path)
     before = _files(tmp_path)
     capsys.readouterr()
-    assert main(argv.format(tmp=tmp_path).split()) == 2
+    try:
+        code = main(argv.format(tmp=tmp_path).split())
+    except SystemExit as exited:  # argparse's own refusals (sweep.arguments): one line too
+        code = exited.code
+    assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sweep: "), err
     assert says in err and "Traceback" not in err

@@ -38,3 +38,9 @@ def test_a_known_urls_password_is_masked_wherever_a_message_quotes_it() -> None:
     message = "could not connect with password s3cret/x (user me)"
     assert redact(message, url) == "could not connect with password *** (user me)"
     assert secrets_of("not a url") == [] and secrets_of(None) == []
+
+
+def test_a_short_password_is_masked_in_its_url_and_leaves_other_words_alone() -> None:
+    url = "postgresql://u:p@127.0.0.1:1/db"
+    message = f"storage {url}: connection to server at port 1 failed"
+    assert redact(message, url) == "storage postgresql://u:***@127.0.0.1:1/db: connection to server at port 1 failed"
