@@ -14,10 +14,11 @@ STAMP := $(VENV)/.installed
 DATASET ?= mnist
 
 # A flag only when its variable is set, so the CLI's defaults stay the one source of truth.
-flag = $(if $(strip $($(1))),$(2) $($(1)))
+# Values are single-quoted for the shell: a folder name may hold spaces.
+flag = $(if $(strip $($(1))),$(2) '$($(1))')
 # Each command gets the flags it takes: every one reads results, some load the data files,
 # baseline and sweep also make a split (a study records its own, which retrain reads).
-RESULT_FLAGS = --dataset $(DATASET) $(call flag,RESULTS,--results)
+RESULT_FLAGS = --dataset '$(DATASET)' $(call flag,RESULTS,--results)
 FILE_FLAGS = $(RESULT_FLAGS) $(call flag,DATA_DIR,--data-dir)
 DATA_FLAGS = $(FILE_FLAGS) $(call flag,SEED,--seed)
 STUDY_FLAGS = $(call flag,STORAGE,--storage) $(call flag,STUDY,--study)
@@ -94,7 +95,7 @@ clean-venv:
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)
-	$(PY) -m bench $(BENCH) --dataset $(DATASET) $(call flag,BUDGET,--budget) \
+	$(PY) -m bench $(BENCH) --dataset '$(DATASET)' $(call flag,BUDGET,--budget) \
 		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers) \
 		$(call flag,TIME_LIMIT,--time-limit) $(call flag,DATA_DIR,--data-dir) \
 		$(call flag,RESULTS,--results) $(call flag,STUDY,--study) $(call flag,SEEDS,--seeds) \

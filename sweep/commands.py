@@ -98,7 +98,12 @@ def predict(model_path: str | None, dataset: str | None, results: str, images: l
     info = model_file.with_name("params.json")
     if not info.is_file():
         info = model_file.with_name("metrics.json")
-    class_names = read_json(info, "").get("class_names") if info.is_file() else None
+    recorded = read_json(info, "") if info.is_file() else None
+    class_names = recorded.get("class_names") if isinstance(recorded, dict) else None
+    if class_names is not None and not (
+        isinstance(class_names, list) and all(isinstance(name, str) for name in class_names)
+    ):
+        raise UsageError(f"{info}: class_names is not a list of names; run the sweep again, or remove {info}")
 
     import numpy as np
 

@@ -64,7 +64,7 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path} not found: {what}") from None
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UsageError(f"{path} is unreadable ({error}); run the command that writes it again") from None
 
 
@@ -80,9 +80,11 @@ def claim_results(folder: Path, identity: dict[str, Any]) -> None:
         known = read_json(marker, "")
         if not isinstance(known, dict) or known.get("fingerprint") != identity["fingerprint"]:
             theirs = known.get("source", "?") if isinstance(known, dict) else "?"
+            # The same source can hold other images (a file replaced, another version).
+            what = "other images from the same source" if theirs == identity["source"] else "other data"
             raise UsageError(
-                f"{folder} holds the results of other data ({theirs}), not of "
-                f"{identity['source']}: pass --results with another folder, or move {folder} away"
+                f"{folder} holds the results of {what} ({theirs}, another fingerprint), not of these: "
+                f"pass --results with another folder, or move {folder} away"
             )
         return
     write_json(ensure_writable(folder) / MARKER, identity)

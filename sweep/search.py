@@ -143,8 +143,8 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     """Search until the time limit (less the retrains) is used, or the study holds
     ``settings.trials`` finished trials, then retrain the best."""
     clock = Clock()  # --time-limit counts from here
+    check_exists(data.dataset)  # a mistyped name leaves nothing behind, and imports no model code
     space = resolve_space(data, settings)
-    check_exists(data.dataset)  # a mistyped name leaves nothing behind
     read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end
     ensure_writable(data.folder)
     url = storage_url(data, settings)

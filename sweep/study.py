@@ -6,6 +6,7 @@ No TensorFlow here: opening a study, reading its leaderboard or serving its dash
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -84,6 +85,25 @@ def check_storage(url: str) -> None:
         raise UsageError(f"storage {redact(url)!r} is not a valid database URL") from None
 
 
+def _rdb_storage(url: str, beat: int) -> optuna.storages.RDBStorage:
+    """Optuna's storage at ``url``, with heartbeats every ``beat`` seconds."""
+    with warnings.catch_warnings():
+        # Heartbeats (a crashed worker's RUNNING trial is failed and retried) are
+        # "experimental" in Optuna, and have been since 2.9.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=beat,
+            grace_period=3 * beat,
+            # A trial whose worker died is failed, and its parameters run again.
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
+
+
+# Attempts at opening a storage that another process is creating at the same moment.
+CREATION_ATTEMPTS = 5
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna RDB storage, with one-line errors for the ways a URL goes wrong."""
     import sqlalchemy.exc
@@ -91,17 +111,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     check_storage(url)
     beat = Environment.read().heartbeat_seconds  # after three missed beats a trial is retried
     try:
-        with warnings.catch_warnings():
-            # Heartbeats (a crashed worker's RUNNING trial is failed and retried) are
-            # "experimental" in Optuna, and have been since 2.9.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                heartbeat_interval=beat,
-                grace_period=3 * beat,
-                # A trial whose worker died is failed, and its parameters run again.
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
+        for attempt in range(CREATION_ATTEMPTS - 1):
+            try:
+                return _rdb_storage(url, beat)
+            except sqlalchemy.exc.IntegrityError:
+                # Two sweeps creating the same new database at once: the other one's tables
+                # (alembic_version) came first; the next attempt finds them made.
+                time.sleep(0.2 * (attempt + 1))
+        return _rdb_storage(url, beat)
     except (ImportError, ModuleNotFoundError) as error:
         raise UsageError(f"storage {redact(url)}: no driver for it ({error}); install the driver") from None
     except sqlalchemy.exc.ArgumentError:

@@ -327,6 +327,24 @@ CASES = [
         "which a CIFAR-10 batch never holds",
     ),
     case(
+        "unknown-dataset-before-any-model-code",
+        "sweep --dataset nosuch --results {tmp}/r --space {tmp}/s.yaml --model no_such_module:build",
+        text_file("s.yaml", b"params:\n  units: {type: int, low: 8, high: 16}\n"),
+        "unknown dataset 'nosuch'",
+    ),
+    case(
+        "results-marker-not-utf8",
+        "baseline --dataset digits --results {tmp}/r",
+        text_file("r/digits/dataset.json", b"\xff\xfe{}"),
+        "dataset.json is unreadable",
+    ),
+    case(
+        "predict-with-odd-class-names",
+        "predict --model {tmp}/m.keras {tmp}/m.keras",
+        lambda tmp: (text_file("m.keras", b"PK")(tmp), text_file("params.json", b'{"class_names": 5}')(tmp)),
+        "class_names is not a list of names",
+    ),
+    case(
         "predict-with-a-non-model",
         "predict --model {tmp}/m.keras {tmp}/m.keras",
         text_file("m.keras", b"not a zip"),

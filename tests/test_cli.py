@@ -163,3 +163,18 @@ def test_debug_shows_the_traceback_before_or_after_the_command(
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("sweep: unknown dataset")
     assert main(["sweep", "--dataset", "nope"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_make_quotes_a_dataset_folder_with_spaces() -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "sweep", "DATASET=my images", "TRIALS=2", "SPACE=a space.yaml"],
+        cwd=repo, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "--dataset 'my images'" in done.stdout and "--space 'a space.yaml'" in done.stdout

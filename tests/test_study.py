@@ -299,3 +299,22 @@ def test_claim_study_refuses_a_foreign_study() -> None:
     foreign.add_trial(optuna.trial.create_trial(value=1.0))
     with pytest.raises(UsageError, match="not created by sweep"):
         study.claim_study(foreign, record())
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_database_another_sweep_is_creating_is_opened_on_a_later_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy.exc
+
+    real, calls = study._rdb_storage, []
+
+    def racing(url: str, beat: int) -> optuna.storages.RDBStorage:
+        calls.append(url)
+        if len(calls) < 3:  # the other sweep's alembic_version row came first
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE constraint"))
+        return real(url, beat)
+
+    monkeypatch.setattr(study, "_rdb_storage", racing)
+    assert isinstance(study.open_storage(f"sqlite:///{tmp_path / 'study.db'}"), optuna.storages.RDBStorage)
+    assert len(calls) == 3
