@@ -310,4 +310,4 @@ def test_make_passes_model_to_the_sweep(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert "--space s.yaml" in dry.stdout and "--model mymodels:build" in dry.stdout, dry.stdout
+    assert "--space 's.yaml'" in dry.stdout and "--model 'mymodels:build'" in dry.stdout, dry.stdout
