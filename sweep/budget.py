@@ -141,7 +141,7 @@ class TimeLimit:
         final = finalists(trials) if self.cross_validation_seconds else [t for t in (best_of(trials), base) if t]
         seconds = {t.number: self.answer_seconds(t) for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
-        if not baseline_kept and seconds:  # the baseline is not the answer: a worker retrains it
+        if not baseline_kept:  # a worker retrains it, for the gain or as the answer itself
             base_seconds = 0.0
         folds = self.cross_validation_cost(trials)
         if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):

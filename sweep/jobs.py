@@ -88,7 +88,13 @@ def run_baseline_job(
     started = time.time()
     result = fit_full(params, model, dataset, data.seed, display, "baseline")
     path = atomic_write(baseline_model_path(data.folder), portable(result.model).save)
-    job = {**baseline_job(study), "state": "done", "seconds": round(time.time() - started, 2), "path": str(path)}
+    job = {
+        **baseline_job(study),
+        "state": "done",
+        "seconds": round(time.time() - started, 2),
+        "path": str(path),
+        "history": result.history,  # the answer's plots, where the baseline is the answer
+    }
     study.set_user_attr(BASELINE_JOB, job)
     display.log(f"[worker {worker}] the baseline is retrained ({job['seconds']:.0f} s); back to the search")
     return True

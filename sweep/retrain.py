@@ -22,7 +22,7 @@ from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, write_json
-from sweep.jobs import retrained_baseline
+from sweep.jobs import baseline_job, retrained_baseline
 from sweep.leaderboard import read_summary, update_summary
 from sweep.params import steps_per_epoch
 from sweep.progress import Display
@@ -124,13 +124,13 @@ def retrain_best(
     )
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.jobs).
-    prior = None if base_won else retrained_baseline(study, base_params, data.folder)
+    prior = retrained_baseline(study, base_params, data.folder)
     until, most, ran = None, None, chosen_params["epochs"]
-    if limit is not None and pick is None:
+    if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
         # it trains if it is slower than its trial said.
-        kept = 0.0 if base_won or base is None or prior else (limit.retrain_seconds(base) or 0.0)
+        kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
         chosen_params = {**chosen_params, "epochs": limit.answer_epochs(chosen, until - time.time())}
         most = limit.answer_epochs(chosen, float("inf"))
@@ -138,8 +138,17 @@ def retrain_best(
         f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
         f"{epochs_words(chosen_params['epochs'], ran)}"
     )
-    result = fit_full(chosen_params, space.model, dataset, data.seed, display, f"trial {chosen.number}", until, most)
-    if result.epochs_run != chosen_params["epochs"]:
+    if base_won and prior is not None:  # the answer is the baseline, retrained already
+        from sweep.models import load_saved
+        from sweep.train import TrainResult
+
+        job = baseline_job(study)
+        display.log(f"A worker retrained it the same way during the search: {prior}")
+        result = TrainResult(load_saved(prior), job.get("history") or {"loss": []}, float(job.get("seconds") or 0.0))
+    else:
+        label = f"trial {chosen.number}"
+        result = fit_full(chosen_params, space.model, dataset, data.seed, display, label, until, most)
+    if result.epochs_run != chosen_params["epochs"] and not base_won:
         display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
         chosen_params = {**chosen_params, "epochs": result.epochs_run}
     if clock is not None:
@@ -148,7 +157,7 @@ def retrain_best(
     base_eval = None
     if skipped:
         display.log(skipped)
-    elif prior is not None:
+    elif prior is not None and not base_won:
         from sweep.models import load_saved
 
         display.log(f"The baseline was retrained the same way by a worker during the search: testing {prior}")
