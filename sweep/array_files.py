@@ -109,7 +109,11 @@ def _labels(name: str, y: Any, count: int) -> np.ndarray:
     if y.ndim > 2 or len(flat) != count:
         raise UsageError(f"{name} has shape {y.shape} but there are {count} images; give one label per image")
     if not np.issubdtype(flat.dtype, np.integer):
-        if not np.issubdtype(flat.dtype, np.floating) or not np.all(np.mod(flat, 1) == 0):
+        if not np.issubdtype(flat.dtype, np.floating) or not np.all(np.isfinite(flat)):
+            raise UsageError(
+                f"{name} has dtype {y.dtype} or values that are not numbers; labels must be class indices 0, 1, 2, …"
+            )
+        if not np.all(np.mod(flat, 1) == 0):
             raise UsageError(f"{name} has dtype {y.dtype}; labels must be class indices 0, 1, 2, …")
     if flat.min() < 0:
         raise UsageError(f"{name} holds the label {flat.min()}; labels must be class indices 0, 1, 2, …")
@@ -141,13 +145,18 @@ def load_array_file(
     if not path.is_file():
         raise UsageError(f"no array file {path}; a .npz dataset holds {', '.join(KEYS)} (and optionally class_names)")
     try:
-        with np.load(path, allow_pickle=False) as arrays:
+        arrays = np.load(path, allow_pickle=False)
+        if not isinstance(arrays, np.lib.npyio.NpzFile):  # one .npy array, renamed
+            raise UsageError(f"{path} holds one array, not a .npz of {', '.join(KEYS)}; save them with np.savez")
+        with arrays:
             missing = [key for key in KEYS if key not in arrays.files]
             if missing:
                 raise UsageError(f"{path} lacks {', '.join(missing)}; a .npz dataset holds {', '.join(KEYS)}")
             data = {key: arrays[key] for key in (*KEYS, "class_names") if key in arrays.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise UsageError(f"cannot read {path} as a .npz file of arrays: {error}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise UsageError(f"cannot read {path} as a .npz file of arrays: {error or 'it is empty'}") from None
+    except MemoryError:  # a member whose header declares more than this machine holds
+        raise UsageError(f"cannot read {path}: an array in it is larger than this machine's memory") from None
     given = data.get("class_names")
     names = check_arrays(
         data["x_train"], data["y_train"], data["x_test"], data["y_test"],

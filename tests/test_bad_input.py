@@ -58,6 +58,24 @@ def array_file(name: str, **changed: object) -> Setup:
     return setup
 
 
+def huge_header(tmp: Path) -> None:
+    """A .npz whose members' headers declare 80 TB of float64 and hold nothing."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**13,)})
+    with zipfile.ZipFile(tmp / "huge.npz", "w") as archive:
+        for key in ("x_train", "y_train", "x_test", "y_test"):
+            archive.writestr(f"{key}.npy", header.getvalue())
+
+
+def one_npy(tmp: Path) -> None:
+    """A single .npy array renamed .npz."""
+    np.save(tmp / "one.npy", np.zeros(3))
+    (tmp / "one.npy").rename(tmp / "one.npz")
+
+
 def mnist_results_of_other_data(tmp: Path) -> None:
     """results/mnist belongs to one MNIST file; the command brings another."""
     write_mnist_npz(tmp / "one", n_train=60)
@@ -289,6 +307,25 @@ CASES = [
         "nested deeper than",
     ),
     case("space-without-end", "spaces --check /dev/zero", nothing, "too large for a search-space file"),
+    case(
+        "array-file-empty",
+        "sweep --dataset {tmp}/empty.npz --results {tmp}/r",
+        text_file("empty.npz", b""),
+        "cannot read",
+    ),
+    case("array-file-of-one-npy", "sweep --dataset {tmp}/one.npz --results {tmp}/r", one_npy, "holds one array"),
+    case(
+        "array-file-declaring-terabytes",
+        "sweep --dataset {tmp}/huge.npz --results {tmp}/r",
+        huge_header,
+        "larger than this machine's memory",
+    ),
+    case(
+        "array-label-infinite",
+        "sweep --dataset {tmp}/inf.npz --results {tmp}/r",
+        array_file("inf.npz", y_train=np.array([np.inf] + [k % 3 for k in range(19)], np.float64)),
+        "values that are not numbers",
+    ),
     case(
         "array-label-of-a-trillion",
         "sweep --dataset {tmp}/big.npz --results {tmp}/r",
