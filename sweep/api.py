@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,10 +63,11 @@ def run(
         settings = {**settings, **_model_settings(settings["model"], None if in_process else settings.get("workers"))}
         if in_process:
             settings.pop("workers", None)
-    dataset = _dataset(data, test, class_names, name, results)
+    dataset, write = _dataset(data, test, class_names, name, results)
     args = parse_settings(dataset, settings)
     data_config, sweep_config = _configs(args)
     Environment.read()
+    write()  # the arrays' file, once every setting has been checked: a refusal writes nothing
     code = run_sweep(data_config, sweep_config, retrain=not args.no_retrain)
     if code == 1:
         raise SweepFailed(f"no trial completed; see the error column of {data_config.folder / 'leaderboard.csv'}")
@@ -125,19 +126,21 @@ def _configs(args: argparse.Namespace) -> tuple[DataConfig, SweepConfig]:
 
 def _dataset(
     data: str | Path | Arrays, test: Arrays | None, class_names: Sequence[str] | None, name: str, results: str
-) -> str:
-    """The --dataset of ``data``: a name or path as given, or the array file written for arrays."""
+) -> tuple[str, Callable[[], object]]:
+    """The --dataset of ``data`` (a name or path as given, or the array file for arrays), and
+    what writes that file (nothing for a name or path), checked now and written later."""
     if isinstance(data, str | Path):
         if test is not None or class_names is not None:
             raise UsageError("test= and class_names= go with arrays; a named dataset or folder brings its own")
-        return str(data)
+        return str(data), lambda: None
     if not isinstance(data, tuple) or len(data) != 2 or not isinstance(test, tuple) or len(test) != 2:
         raise UsageError("arrays go as run((x_train, y_train), test=(x_test, y_test)); got another shape of arguments")
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise UsageError(f"name={name!r}: use letters, digits, '-' and '_' (it names the results folder)")
     (x_train, y_train), (x_test, y_test) = data, test
     names = check_arrays(x_train, y_train, x_test, y_test, class_names)
-    return str(write_arrays(Path(results) / "data" / f"{name}.npz", x_train, y_train, x_test, y_test, names))
+    path = Path(results) / "data" / f"{name}.npz"
+    return str(path), lambda: write_arrays(path, x_train, y_train, x_test, y_test, names)
 
 
 def write_arrays(

@@ -91,6 +91,13 @@ def claim_results(folder: Path, identity: dict[str, Any]) -> None:
 
 
 def check_results_root(root: str) -> None:
-    """Refuse a results root that is no folder of its own (the file system's root)."""
-    if Path(root).expanduser().resolve() == Path("/"):
+    """Refuse a results root that is no folder of its own (the file system's root), one that
+    links to itself, or a file."""
+    try:
+        resolved = Path(root).expanduser().resolve()
+    except (RuntimeError, OSError) as error:  # a symlink loop: RuntimeError up to Python 3.12
+        raise UsageError(f"--results {root}: cannot resolve it ({error}); pass a real folder") from None
+    if resolved == Path("/"):
         raise UsageError("--results /: results need a folder of their own; pass e.g. --results results")
+    if resolved.exists() and not resolved.is_dir():
+        raise UsageError(f"--results {root}: a file, not a folder; pass a folder (it is created if missing)")

@@ -88,6 +88,24 @@ def test_arrays_are_written_once_and_other_arrays_never_replace_them(tmp_path: P
         write_arrays(path, X, Y, X, Y, ["cat", "dog"])
 
 
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"trials": 0}, "setting trials"),
+        ({"time_limit": -1}, "setting time_limit"),
+        ({"nosuch": 1}, "unknown setting nosuch=1"),
+        ({"seed": 2**64}, "setting seed"),
+        ({"results": "{file}"}, "a file, not a folder"),
+    ],
+)
+def test_refused_settings_write_no_array_file(tmp_path: Path, settings: dict[str, Any], says: str) -> None:
+    (tmp_path / "file").write_text("")
+    settings = {k: str(v).format(file=tmp_path / "file") if k == "results" else v for k, v in settings.items()}
+    with pytest.raises(UsageError, match=says):
+        sweep.run((X, Y), test=(X, Y), name="mine", **{"results": str(tmp_path / "r"), **settings})
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_a_sweep_on_arrays_returns_its_leaderboard_model_metrics_and_study(tmp_path: Path) -> None:
     from sklearn.datasets import load_digits

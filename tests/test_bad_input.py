@@ -153,6 +153,13 @@ CASES = [
     ),
     case("root-as-dataset", "sweep --dataset / --results {tmp}/r", nothing, "has no train/ subfolder"),
     case("root-as-results", "baseline --dataset digits --results /", nothing, "--results /"),
+    case("results-a-file", "sweep --dataset digits --results {tmp}/f", text_file("f", b""), "a file, not a folder"),
+    case(
+        "results-through-a-symlink-loop",
+        "sweep --dataset digits --results {tmp}/loop",
+        lambda tmp: (tmp / "loop").symlink_to(tmp / "loop"),
+        "cannot resolve it",
+    ),
     case(
         "missing-space",
         "sweep --dataset digits --results {tmp}/r --space {tmp}/none.yaml",
