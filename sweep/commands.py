@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep.config import DataConfig, SweepConfig
-from sweep.datasets import BUILTIN, builtin_input_shape, results_name
+from sweep.datasets import BUILTIN, builtin_input_shape, check_exists, results_name
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, read_json
 from sweep.spaces import load_space, shipped_spaces
@@ -25,6 +25,8 @@ def spaces(check: str | None, dataset: str | None) -> int:
             print(f"{'':14} {', '.join(space.distributions)}")
         print("Check a file with: python -m sweep spaces --check FILE [--dataset NAME]")
         return 0
+    if dataset is not None:
+        check_exists(dataset)  # a mistyped name is refused, not passed over with an OK
     space = load_space(check)
     # A file named after a built-in dataset is checked against that dataset's images.
     name = dataset or (Path(check).stem if Path(check).stem in BUILTIN else None)

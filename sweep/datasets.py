@@ -167,6 +167,7 @@ def load_dataset(
     elif dataset in BUILTIN:
         name, class_names = dataset, _CLASS_NAMES[dataset]
         (x_train, y_train), (x_test, y_test), source = load_builtin(dataset, data_dir)
+        _check_builtin(dataset, source, (x_train, y_train, x_test, y_test), len(class_names))
         x_train, x_test = to_unit_float(x_train), to_unit_float(x_test)
     elif is_array_file(dataset):
         name = results_name(dataset)
@@ -193,6 +194,24 @@ def load_dataset(
         source=source,
         fingerprint=loaded,
     )
+
+
+def _check_builtin(name: str, source: str, arrays: tuple[np.ndarray, ...], classes: int) -> None:
+    """Refuse a file under a built-in dataset's name that holds other images or labels (8×8
+    images in three classes saved as mnist.npz), before it fails in a trial."""
+    x_train, y_train, x_test, y_test = arrays
+    shape = _BUILTIN_SHAPES[name]
+    for x in (x_train, x_test):
+        got = tuple(x.shape[1:]) + ((1,) if x.ndim == 3 else ())
+        if got != shape:
+            raise UsageError(
+                f"{source} holds images of {'×'.join(map(str, got))}, not {name}'s "
+                f"{'×'.join(map(str, shape))}; put Keras's own file there, or load it as arrays (a .npz path)"
+            )
+    for y in (y_train, y_test):
+        labels = np.asarray(y).reshape(-1)
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise UsageError(f"{source} holds labels {labels.min()}..{labels.max()}, not {name}'s 0..{classes - 1}")
 
 
 def split_validation(

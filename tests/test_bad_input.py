@@ -152,6 +152,18 @@ CASES = [
         "y_train holds one class",
     ),
     case("root-as-dataset", "sweep --dataset / --results {tmp}/r", nothing, "has no train/ subfolder"),
+    case(
+        "space-check-of-an-unknown-dataset",
+        "spaces --check {tmp}/s.yaml --dataset nosuch",
+        text_file("s.yaml", b"params:\n  dropout: {type: float, low: 0.0, high: 0.5}\n"),
+        "unknown dataset 'nosuch'",
+    ),
+    case(
+        "builtin-name-for-other-arrays",
+        "sweep --dataset mnist --data-dir {tmp}/data --results {tmp}/r",
+        lambda tmp: array_file("data/mnist.npz")((tmp / "data").mkdir() or tmp),
+        "holds images of 8×8×1, not mnist's 28×28×1",
+    ),
     case("root-as-results", "baseline --dataset digits --results /", nothing, "--results /"),
     case("results-a-file", "sweep --dataset digits --results {tmp}/f", text_file("f", b""), "a file, not a folder"),
     case(
