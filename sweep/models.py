@@ -233,9 +233,12 @@ def load_saved(path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # Keras raises several types for files that are not its models
+        import zipfile
+
+        # Keras says "File not found" of a file that is there but no zip archive.
+        why = "not a .keras archive" if not zipfile.is_zipfile(path) else first_line(error)[:200]
         raise UsageError(
-            f"{path} is not a Keras model ({first_line(error)[:200]}); "
-            "pass a .keras file that sweep saved, or run the sweep again"
+            f"{path} is not a Keras model ({why}); pass a .keras file that sweep saved, or run the sweep again"
         ) from None
 
 

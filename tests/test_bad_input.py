@@ -404,7 +404,7 @@ CASES = [
         "predict-with-a-non-model",
         "predict --model {tmp}/m.keras {tmp}/m.keras",
         text_file("m.keras", b"not a zip"),
-        "is not a Keras model",
+        "is not a Keras model (not a .keras archive)",
         slow=True,
     ),
     case(
