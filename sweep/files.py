@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,35 @@ def ensure_writable(folder: Path) -> Path:
             "fix its permissions or choose another folder with --results"
         ) from None
     return folder
+
+
+HOLDER = ".sweep.lock"
+
+
+@contextmanager
+def results_lock(folder: Path, command: str) -> Iterator[None]:
+    """Hold ``folder`` for this process while ``command`` runs: a second sweep or retrain on
+    the same results would retrain and export into the same files. The lock is the operating
+    system's, on the folder itself, so it is released when the command ends, however it ends;
+    a note of who holds it (HOLDER) is there meanwhile, for the message of a second one."""
+    handle = os.open(folder, os.O_RDONLY)
+    note = folder / HOLDER
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = note.read_text(encoding="utf-8").strip() if note.is_file() else "another sweep"
+            raise UsageError(
+                f"{folder} is in use by {holder}; wait for it to end, or add workers to its study "
+                "with `python -m sweep worker --storage URL --study NAME`"
+            ) from None
+        note.write_text(f"{command} (pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        try:
+            yield
+        finally:
+            note.unlink(missing_ok=True)
+    finally:
+        os.close(handle)
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:

@@ -21,7 +21,7 @@ from sweep.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validati
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.errors import UsageError
-from sweep.files import ensure_writable, write_json
+from sweep.files import ensure_writable, results_lock, write_json
 from sweep.jobs import baseline_job, retrained_baseline
 from sweep.leaderboard import read_summary, update_summary
 from sweep.params import steps_per_epoch
@@ -353,7 +353,8 @@ def run_retrain(data: DataConfig, settings: SweepConfig, trial: int | None = Non
     read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end
     ensure_writable(data.folder / "best")
     display = Display()
-    retrain_best(study, load_checked(data, display), data, display, pick=trial)
+    with results_lock(data.folder, "retrain"):
+        retrain_best(study, load_checked(data, display), data, display, pick=trial)
     from sweep.search import write_report_of
 
     write_report_of(study, data, display)

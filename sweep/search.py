@@ -23,7 +23,7 @@ from sweep.datasets import Dataset, builtin_input_shape, check_exists
 from sweep.distributions import contains
 from sweep.errors import UsageError
 from sweep.fidelity import CALIBRATION_IMAGES, MIN_EXPLORE_IMAGES, explore_images, exploring
-from sweep.files import ensure_writable
+from sweep.files import ensure_writable, results_lock
 from sweep.jobs import baseline_job
 from sweep.leaderboard import read_summary
 from sweep.masking import redact
@@ -147,6 +147,12 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
     space = resolve_space(data, settings)
     read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end
     ensure_writable(data.folder)
+    with results_lock(data.folder, "sweep"):  # one driver a results folder: one retrain, one export
+        return _sweep_locked(data, settings, retrain, clock, space)
+
+
+def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock: Clock, space: SearchSpace) -> int:
+    """:func:`run_sweep` once the results folder is this command's."""
     url = storage_url(data, settings)
     if settings.workers > 1 and settings.engine == "optuna" and url in ("sqlite://", "sqlite:///:memory:"):
         raise UsageError(
