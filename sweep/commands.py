@@ -144,6 +144,7 @@ def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> 
     from sweep.study import load_study, storage_url
 
     study = load_study(data, settings)  # one clear line if there is no study yet
+    check_address(host, port)
     print(
         f"Serving optuna-dashboard for study {study.study_name!r} ({redact(storage_url(data, settings))}) "
         f"on http://{host}:{port}/ — Ctrl-C to stop",
@@ -151,6 +152,26 @@ def dashboard(data: DataConfig, settings: SweepConfig, host: str, port: int) -> 
     )
     run_server(storage_url(data, settings), host=host, port=port)
     return 0
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse an address this machine cannot serve on (unknown host, someone else's address,
+    a port in use) before the banner says it serves there."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise UsageError(f"--host {host}: cannot resolve it ({error}); pass 127.0.0.1 or this machine's name") from None
+    try:
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        raise UsageError(
+            f"cannot serve on {host}:{port} ({error.strerror or error}): pick another --port, "
+            "or a --host of this machine"
+        ) from None
 
 
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:

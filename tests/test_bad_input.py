@@ -76,6 +76,28 @@ def one_npy(tmp: Path) -> None:
     (tmp / "one.npy").rename(tmp / "one.npz")
 
 
+def a_study(tmp: Path) -> None:
+    """An empty study of digits in the default SQLite file."""
+    import optuna
+
+    (tmp / "r" / "digits").mkdir(parents=True)
+    optuna.create_study(study_name="digits", storage=f"sqlite:///{tmp / 'r' / 'digits' / 'study.db'}")
+
+
+_HELD: list[object] = []
+
+
+def a_study_and_a_busy_port(tmp: Path) -> None:
+    """That study, and port 8765 of 127.0.0.1 held by another socket for the test's length."""
+    import socket
+
+    a_study(tmp)
+    held = socket.socket()
+    held.bind(("127.0.0.1", 8765))
+    held.listen()
+    _HELD[:] = [held]
+
+
 def mnist_results_of_other_data(tmp: Path) -> None:
     """results/mnist belongs to one MNIST file; the command brings another."""
     write_mnist_npz(tmp / "one", n_train=60)
@@ -163,6 +185,18 @@ CASES = [
         "sweep --dataset mnist --data-dir {tmp}/data --results {tmp}/r",
         lambda tmp: array_file("data/mnist.npz")((tmp / "data").mkdir() or tmp),
         "holds images of 8×8×1, not mnist's 28×28×1",
+    ),
+    case(
+        "dashboard-on-someone-elses-address",
+        "dashboard --dataset digits --results {tmp}/r --host 8.8.8.8",
+        a_study,
+        "cannot serve on 8.8.8.8:8080",
+    ),
+    case(
+        "dashboard-on-a-busy-port",
+        "dashboard --dataset digits --results {tmp}/r --port 8765",
+        a_study_and_a_busy_port,
+        "cannot serve on 127.0.0.1:8765",
     ),
     case("root-as-results", "baseline --dataset digits --results /", nothing, "--results /"),
     case("results-a-file", "sweep --dataset digits --results {tmp}/f", text_file("f", b""), "a file, not a folder"),
