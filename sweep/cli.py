@@ -7,6 +7,7 @@ bad-argument error answer at once, without TensorFlow.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -174,3 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sweep: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        # The run started and could not finish: exit 1, and say what is safe.
+        print(
+            f"sweep: could not write {error.filename or 'a result'}: {error.strerror}. Finished trials are "
+            "kept in the study, and every file written before is whole (files are replaced atomically); "
+            "free some space and run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 1

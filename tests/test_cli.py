@@ -178,3 +178,20 @@ def test_make_quotes_a_dataset_folder_with_spaces() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "--dataset 'my images'" in done.stdout and "--space 'a space.yaml'" in done.stdout
+
+
+def test_a_full_disk_is_one_line_exit_1_saying_what_is_kept(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    import sweep.cli
+
+    def full(args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", "results/mnist/best/model.keras")
+
+    monkeypatch.setattr(sweep.cli, "_run", full)
+    assert main(["leaderboard", "--dataset", "digits"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not write results/mnist/best/model.keras: No space left" in err
+    assert "Finished trials are kept" in err and "Traceback" not in err
