@@ -133,10 +133,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 def load_study(data: DataConfig, settings: SweepConfig) -> optuna.Study:
     """An existing study, for commands that read one (retrain, leaderboard, dashboard)."""
     url = storage_url(data, settings)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+    path = Path(url.removeprefix("sqlite:///"))
+    if url.startswith("sqlite:///") and not path.is_file():
         raise UsageError(
-            f"no study for {data.name} yet ({url.removeprefix('sqlite:///')} does not exist); "
-            f"run: make sweep DATASET={data.dataset}"
+            f"no study for {data.name} yet ({path} does not exist); run: make sweep DATASET={data.dataset}"
+        )
+    if url.startswith("sqlite:///") and path.stat().st_size == 0:  # opening it would make it a database
+        raise UsageError(
+            f"{path} is an empty file, not a study; remove it, then run: make sweep DATASET={data.dataset}"
         )
     return load_study_at(url, study_name(data, settings))
 

@@ -255,6 +255,12 @@ CASES = [
         text_file("r/digits/study.db", b"not a database"),
         "cannot open it as an Optuna study database",
     ),
+    case(
+        "report-of-an-empty-study-file",
+        "report --dataset digits --results {tmp}/r",
+        text_file("r/digits/study.db", b""),
+        "is an empty file, not a study",
+    ),
     case("unreachable-limit", "sweep --dataset digits --results {tmp}/r --max-params 100", nothing, "no model in the"),
     case(
         "limits-with-kerastuner",
