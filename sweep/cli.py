@@ -176,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sweep: interrupted", file=sys.stderr)
         return 130
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        # What the file system can refuse mid-run: a full or read-only disk, a file turned
+        # into a folder, permissions taken away.
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EISDIR, errno.EACCES, errno.EPERM):
             raise
         if args.debug:
             traceback.print_exc()
@@ -184,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"sweep: could not write {error.filename or 'a result'}: {error.strerror}. Finished trials are "
             "kept in the study, and every file written before is whole (files are replaced atomically); "
-            "free some space and run the same command again to resume",
+            "fix that (free some space, say) and run the same command again to resume",
             file=sys.stderr,
         )
         return 1

@@ -195,3 +195,21 @@ def test_a_full_disk_is_one_line_exit_1_saying_what_is_kept(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could not write results/mnist/best/model.keras: No space left" in err
     assert "Finished trials are kept" in err and "Traceback" not in err
+
+
+def test_a_result_file_turned_into_a_folder_mid_run_is_one_line_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sweep.cli
+    from sweep.files import write_text
+
+    (tmp_path / "leaderboard.csv").mkdir()
+
+    def writes(args: object) -> int:
+        write_text(tmp_path / "leaderboard.csv", "rank\n")
+        return 0
+
+    monkeypatch.setattr(sweep.cli, "_run", writes)
+    assert main(["leaderboard", "--dataset", "digits"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Is a directory" in err
