@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from sweep.arguments import DATA_FLAG_FIELDS, build_parser
 from sweep.backend import usable_cpus
@@ -19,7 +20,7 @@ from sweep.config import STORAGE_VARIABLE, DataConfig, SweepConfig
 from sweep.constraints import Limits
 from sweep.environment import Environment
 from sweep.errors import UsageError
-from sweep.files import check_results_root
+from sweep.files import FoldersMade, check_results_root
 from sweep.masking import redact
 
 
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.debug:
         os.environ["SWEEP_DEBUG"] = "1"  # sweep.backend then shows TensorFlow's start-up log
+    made = FoldersMade(Path(getattr(args, "results", None) or "results"))
     try:
         Environment.read()  # a bad variable is one line now, not a failed trial later
         code = _run(args)
@@ -166,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except UsageError as error:
+        made.remove_empty()
         if args.debug:
             traceback.print_exc()
         # Whatever the message quotes, the storage URL's password never reaches the terminal.

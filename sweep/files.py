@@ -32,6 +32,28 @@ def ensure_writable(folder: Path) -> Path:
     return folder
 
 
+class FoldersMade:
+    """The folders a command makes under a results root, so that a refused command can take
+    away those it left empty: bad input writes nothing, not even a folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.before = self._folders()
+
+    def _folders(self) -> set[Path]:
+        if not self.root.is_dir():
+            return set()
+        return {self.root, *(Path(top) / name for top, names, _ in os.walk(self.root) for name in names)}
+
+    def remove_empty(self) -> None:
+        """Remove the folders made since, deepest first, where nothing was written in them."""
+        for folder in sorted(self._folders() - self.before, key=lambda p: len(p.parts), reverse=True):
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                pass
+
+
 HOLDER = ".sweep.lock"
 
 

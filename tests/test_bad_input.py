@@ -457,8 +457,14 @@ CASES = [
 ]
 
 
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+def _files(root: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder (None) under ``root``: an empty folder left behind
+    counts as written too."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+        if p.is_file() or (p.is_dir() and not p.is_symlink())
+    }
 
 
 @pytest.mark.parametrize(("argv", "setup", "says", "env"), CASES)
