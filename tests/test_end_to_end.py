@@ -245,6 +245,11 @@ def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
     metrics = json.loads((results / "digits" / "best" / "metrics.json").read_text())
     assert metrics["trial"] in set(board["trial"])
     assert (results / "digits" / "export" / "model.keras").is_file()
+    # A worker retrained the baseline during the search (sweep.jobs), and the gain is against it.
+    assert any("retraining the baseline on train + validation while the search runs" in log for log in logs)
+    assert (results / "digits" / "baseline" / "retrained.keras").is_file()
+    assert metrics["baseline_test_accuracy"] is not None
+    assert "Time: " in out and "busy" in out
 
 
 def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
