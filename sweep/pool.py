@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import optuna
@@ -190,6 +191,15 @@ def worker_env(storage: str, index: int = 0, threads: int | None = None) -> dict
     return env
 
 
+def stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Stop worker processes as Ctrl-C does (each records its trial as failed), and wait."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGINT)
+    for process in running:
+        process.wait()
+
+
 def needs_restart(code: int) -> bool:
     """Whether a worker process that exited with ``code`` gets a fresh one: it left to be
     recycled, or a signal other than Ctrl-C's killed it (the OOM killer, kill -9)."""
@@ -301,11 +311,11 @@ def run_worker_processes(
                         display.log(trial_line(study, trial))
                 advance(task, study, deadline)
         except KeyboardInterrupt:
-            for process in workers.values():
-                process.send_signal(signal.SIGINT)  # they record their trial as failed
-            for process in workers.values():
-                process.wait()
+            stop(workers.values())
             return True
+        except BaseException:  # the driver cannot go on (a full disk, say): its workers stop too
+            stop(workers.values())
+            raise
     if len(failed) == settings.workers:
         raise SearchFailed(f"all {settings.workers} worker processes failed; see their logs in {logs}/")
     return False

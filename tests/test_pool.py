@@ -217,3 +217,19 @@ def test_a_sweep_whose_workers_all_fail_exits_non_zero(
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"sweep: all 2 worker processes failed; see their logs in {tmp_path / 'digits' / 'workers'}/"]
+
+
+def test_stopping_workers_interrupts_the_running_ones_and_waits() -> None:
+    import subprocess
+    import sys
+
+    from sweep.pool import stop
+
+    running = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], stdout=subprocess.PIPE
+    )
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    assert running.stdout is not None and running.stdout.readline() == b"up\n"
+    stop([running, done])
+    assert running.returncode is not None and running.returncode != 0  # interrupted, not left behind
