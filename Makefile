@@ -92,6 +92,7 @@ clean-venv:
 #   BENCH=throughput: MNIST epoch seconds: notebook fit, trial path, compute floor
 #   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
 #   BENCH=pareto: the Pareto sampler against accuracy-only TPE, TRIALS each, SEEDS (DATASET=mnist-1k)
+#   BENCH=hostile: hundreds of bad command lines: hangs, tracebacks, leaks, files written
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)

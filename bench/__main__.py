@@ -32,6 +32,10 @@ compares their fronts: ``results/bench/pareto/pareto.csv`` (:mod:`bench.pareto`)
 every child computes in float32, and the time limit is scaled by r, this machine's trial-path
 time over that kind's (:func:`bench.speed.slowest_time_limit`); results go to ``<bench>/slowest/``.
 
+``python -m bench hostile`` runs hundreds of bad command lines, each in a fresh folder, and
+counts hangs, tracebacks, leaked passwords, files written and messages of more than one line
+(:mod:`bench.hostile`): ``results/bench/hostile/hostile.csv``.
+
 ``python -m bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
@@ -43,6 +47,7 @@ import argparse
 from pathlib import Path
 
 from bench.datasets import DATASETS, ENGINES_RACED, datasets, pruning
+from bench.hostile import hostile
 from bench.pareto import pareto
 from bench.resources import memory, throughput, workers_throughput
 from bench.strategies import strategies
@@ -51,7 +56,8 @@ from bench.strategies import strategies
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "benchmark", choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput", "pareto")
+        "benchmark",
+        choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput", "pareto", "hostile"),
     )
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument(
@@ -114,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         table = pareto(args.dataset, args.trials, seeds, args.data_dir, out)
     elif args.benchmark == "throughput":
         table = throughput(out)
+    elif args.benchmark == "hostile":
+        table = hostile(out)
     elif args.benchmark == "workers":
         table = workers_throughput(args.dataset, args.trials, args.seed, out)
     else:

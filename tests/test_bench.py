@@ -163,3 +163,11 @@ def test_the_pareto_benchs_tpe_arm_samples_as_an_accuracy_only_search(monkeypatc
     )
     assert run_arm("pareto", ["sweep"]) == 0 and run_arm("tpe", ["sweep"]) == 0
     assert isinstance(samplers[0], ParetoSampler) and not isinstance(samplers[1], ParetoSampler)
+
+
+def test_the_hostile_run_has_over_250_distinct_cases() -> None:
+    from bench.hostile import SECRET, cases
+
+    made = cases()
+    assert len(made) >= 250 and len({name for name, *_ in made}) == len(made)
+    assert sum(SECRET in " ".join(argv) for _, argv, _, _ in made) >= 12  # passwords in every form
