@@ -19,6 +19,8 @@ from sweep.export import FILE_NAMES
 from sweep.image_folders import COLOR_MODES
 from sweep.pareto import OBJECTIVES
 
+# Seconds of a timeout or time limit: about three years (leave the flag out for none).
+MAX_SECONDS = 10**8
 # Seeds reach NumPy and TensorFlow (below 2**32) offset by trial and worker numbers.
 MAX_SEED = 2**31 - 1
 DATA_FLAG_FIELDS = ("data_dir", "val_fraction", "seed", "color_mode", "image_size")
@@ -54,6 +56,8 @@ def _number(
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
         if not math.isfinite(value):  # nan passes every comparison below
             raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if "_" in text:  # Python reads 1_0 as 10; a person who typed it meant something else
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}")
         if low is not None and (value <= low if low_open else value < low):
             raise argparse.ArgumentTypeError(f"{text} is too small (must be {'>' if low_open else '≥'} {low})")
         if high is not None and (value >= high if high_open else value > high):
@@ -177,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--timeout",
-        type=_number(float, 0, low_open=True),
+        type=_number(float, 0, MAX_SECONDS, low_open=True),
         default=defaults.timeout,
         help="search time in seconds: no trial starts after it, and running trials "
         "stop (the baseline and starting points finish; with --engine "
@@ -185,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--time-limit",
-        type=_number(float, 0),
+        type=_number(float, 0, MAX_SECONDS),
         default=defaults.time_limit,
         help="the whole command, search + retrains + export, ends within about "
         "this many seconds: the search uses what the retrains do not need "
@@ -228,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--timeout",
-        type=_number(float, 0, low_open=True),
+        type=_number(float, 0, MAX_SECONDS, low_open=True),
         help="search time in seconds: no trial starts after it, and running trials stop",
     )
     # The end of the driver's --time-limit, for the workers it starts (a time.time() value).

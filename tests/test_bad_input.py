@@ -348,6 +348,18 @@ CASES = [
         "nan is not a finite",
     ),
     case(
+        "number-with-underscores",
+        "sweep --dataset digits --results {tmp}/r --trials 1_0",
+        nothing,
+        "'1_0' is not an integer",
+    ),
+    case(
+        "time-limit-of-ages",
+        "sweep --dataset digits --results {tmp}/r --time-limit 18446744073709551616",
+        nothing,
+        "is too large",
+    ),
+    case(
         "seed-beyond-numpy",
         "sweep --dataset digits --results {tmp}/r --seed 18446744073709551616",
         nothing,
