@@ -68,7 +68,10 @@ def _arrays(**changed: object) -> Callable[[Path], None]:
 
 
 def _bytes(content: bytes) -> Callable[[Path], None]:
-    return lambda path: path.write_bytes(content)
+    def write(path: Path) -> None:
+        path.write_bytes(content)
+
+    return write
 
 
 ARRAY_FILES: dict[str, Callable[[Path], None]] = {
@@ -91,7 +94,8 @@ ARRAY_FILES: dict[str, Callable[[Path], None]] = {
 def cases() -> list[tuple[str, list[str], dict[str, str], Callable[[Path], None] | None]]:
     """(name, argv, environment, setup) of every case; ``{tmp}`` in argv is the case's folder."""
     made: list[tuple[str, list[str], dict[str, str], Callable[[Path], None] | None]] = []
-    base = ["sweep", "--dataset", "digits", "--results", "{tmp}/r"]
+    # A value that turns out valid (--seed 0) runs one short trial instead of a whole sweep.
+    base = ["sweep", "--dataset", "digits", "--results", "{tmp}/r", "--trials", "1", "--no-retrain"]
     for flag, value in itertools.product(NUMERIC_FLAGS, NUMBERS):
         made.append((f"{flag} {value!r}", [*base, flag, value], {}, None))
     for flag, value in itertools.product(("--seed", "--val-fraction", "--epochs"), NUMBERS):
@@ -194,14 +198,23 @@ def hostile(out: Path) -> pd.DataFrame:
     for name, argv, env, setup in cases():
         rows.append(run_case(name, argv, env, setup))
         row = rows[-1]
-        bad = row["hang"] or row["traceback"] or row["leak"] or row["written"] or row["lines"] != 1
+        bad = broken(row)
         print(f"{'BAD ' if bad else 'ok  '}{name}: exit {row['exit']}: {row['message']}", flush=True)
     table = pd.DataFrame(rows)
     table.to_csv(out / "hostile.csv", index=False)
-    broke = table[table["hang"] | table["traceback"] | table["leak"] | table["written"] | (table["lines"] != 1)]
+    refused = table[table["exit"] != 0]
+    broke = table[[broken(row) for row in rows]]
     print(
-        f"{len(table)} cases: {int(table['hang'].sum())} hangs, {int(table['traceback'].sum())} tracebacks, "
-        f"{int(table['leak'].sum())} leaks, {int(table['written'].sum())} wrote files, "
-        f"{int((table['lines'] != 1).sum())} not one line; {len(broke)} broke a rule"
+        f"{len(table)} cases, {len(refused)} refused ({len(table) - len(refused)} valid after all, run): "
+        f"{int(table['hang'].sum())} hangs, {int(table['traceback'].sum())} tracebacks, "
+        f"{int(table['leak'].sum())} leaks, {int(refused['written'].sum())} refusals wrote files, "
+        f"{int((refused['lines'] != 1).sum())} refusals not one line; {len(broke)} broke a rule"
     )
     return broke
+
+
+def broken(row: dict[str, object]) -> bool:
+    """Whether a case broke a rule: a hang, a traceback or a password shown anywhere; a refusal
+    (exit other than 0) that wrote something or said more or less than one line."""
+    refused = row["exit"] != 0
+    return bool(row["hang"] or row["traceback"] or row["leak"] or (refused and (row["written"] or row["lines"] != 1)))
