@@ -102,8 +102,8 @@ def retrain_best(
     """
     from sweep import plots
     from sweep.export import export_model
-    from sweep.models import portable
-    from sweep.train import evaluate
+    from sweep.models import load_saved, portable
+    from sweep.train import TrainResult, evaluate
 
     if best_trial(study) is None and pick is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
@@ -139,9 +139,6 @@ def retrain_best(
         f"{epochs_words(chosen_params['epochs'], ran)}"
     )
     if base_won and prior is not None:  # the answer is the baseline, retrained already
-        from sweep.models import load_saved
-        from sweep.train import TrainResult
-
         job = baseline_job(study)
         display.log(f"A worker retrained it the same way during the search: {prior}")
         result = TrainResult(load_saved(prior), job.get("history") or {"loss": []}, float(job.get("seconds") or 0.0))
@@ -158,8 +155,6 @@ def retrain_best(
     if skipped:
         display.log(skipped)
     elif prior is not None and not base_won:
-        from sweep.models import load_saved
-
         display.log(f"The baseline was retrained the same way by a worker during the search: testing {prior}")
         base_eval = evaluate(load_saved(prior), dataset.x_test, dataset.y_test, dataset.class_names)
     elif not base_won:
