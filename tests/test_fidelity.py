@@ -66,3 +66,24 @@ def test_exploring_cuts_the_training_split_only() -> None:
     assert len(explored.x_train) == len(explored.y_train) == 50
     assert explored.x_val is data.x_val and explored.x_test is data.x_test
     assert exploring(data, 200, seed=0) is data
+
+
+@pytest.mark.slow
+def test_a_new_study_times_the_baseline_and_explores_on_what_the_limit_holds() -> None:
+    from sweep.config import SweepConfig
+    from sweep.params import MNIST_BASELINE
+    from sweep.progress import Display
+    from sweep.search import exploration_images
+    from sweep.spaces import parse_space
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((8_200, 8, 8, 1), dtype=np.float32), np.arange(8_200) % 10
+    names = [str(k) for k in range(10)]
+    data = Dataset("tiny", images[:8_000], labels[:8_000], images[8_000:8_100], labels[8_000:8_100],
+                   images[8_100:], labels[8_100:], names, "made here")  # fmt: skip
+    baseline = {**MNIST_BASELINE, "padding": "same"}
+    space = parse_space({"params": {"dropout": {"type": "float", "low": 0.0, "high": 0.5}}}, "test")
+    # A limit of a second holds few images at any speed: the floor. No limit: every image, unmeasured.
+    explore, rate = exploration_images(data, space, baseline, SweepConfig(time_limit=1.0), Display())
+    assert explore == MIN_EXPLORE_IMAGES and rate is not None and 0 < rate < float("inf")
+    assert exploration_images(data, space, baseline, SweepConfig(time_limit=None, trials=3), Display()) == (8_000, None)
