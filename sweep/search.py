@@ -288,7 +288,7 @@ def exploration_images(
         arch, dataset.input_shape, dataset.x_train, dataset.y_train, dataset.num_classes, CALIBRATION_IMAGES
     )
     explore = explore_images(images, rate, arch.epochs, settings.time_limit)
-    share = "all of them" if explore == images else f"{explore:,} of {images:,} ({explore / images:.0%})"
+    share = f"all {images:,}" if explore == images else f"{explore:,} of {images:,} ({explore / images:.0%})"
     display.log(
         f"This machine trains the baseline on {rate:,.0f} images/s: trials explore on {share} "
         "training images; the answer retrains on all of them."
