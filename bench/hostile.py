@@ -152,7 +152,9 @@ def _links(tmp: Path) -> None:
     (tmp / "loop").symlink_to(tmp / "loop")
 
 
-def _files(root: Path) -> dict[str, bytes | None]:
+def files_under(root: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder (None) under ``root``: an empty folder left behind
+    counts as written too."""
     return {
         str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
         for p in sorted(root.rglob("*"))
@@ -168,7 +170,7 @@ def run_case(
         tmp = Path(folder)
         if setup is not None:
             setup(tmp)
-        before = _files(tmp)
+        before = files_under(tmp)
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "sweep", *(arg.replace("{tmp}", folder) for arg in argv)],
@@ -186,7 +188,7 @@ def run_case(
             "traceback": "Traceback" in err,
             "leak": SECRET in err,
             "lines": len(lines),
-            "written": _files(tmp) != before or (tmp / "PLANTED").exists(),
+            "written": files_under(tmp) != before or (tmp / "PLANTED").exists(),
             "message": lines[-1][:160] if lines else "",
         }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.hostile import files_under
 from sweep.cli import main
 from tests.fixtures import write_cifar10, write_image_folder, write_mnist_npz
 
@@ -469,16 +470,6 @@ CASES = [
 ]
 
 
-def _files(root: Path) -> dict[str, bytes | None]:
-    """Every file's bytes and every folder (None) under ``root``: an empty folder left behind
-    counts as written too."""
-    return {
-        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
-        for p in sorted(root.rglob("*"))
-        if p.is_file() or (p.is_dir() and not p.is_symlink())
-    }
-
-
 @pytest.mark.parametrize(("argv", "setup", "says", "env"), CASES)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     argv: str,
@@ -492,7 +483,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     setup(tmp_path)
-    before = _files(tmp_path)
+    before = files_under(tmp_path)
     capsys.readouterr()
     try:
         code = main(argv.format(tmp=tmp_path).split())
@@ -503,5 +494,5 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert err.count("\n") == 1 and err.startswith("sweep: "), err
     assert says in err and "Traceback" not in err
     assert "s3cret" not in err
-    assert _files(tmp_path) == before  # nothing written, nothing replaced
+    assert files_under(tmp_path) == before  # nothing written, nothing replaced
     assert not (tmp_path / "PLANTED").exists()
