@@ -37,18 +37,23 @@ def plot_rss(table: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def plot_throughput(table: pd.DataFrame, path: Path, title: str) -> Path:
-    """Seconds per 60k images for each setup, as bars, with the compute floor as a line."""
-    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
-    measured = table[table["setup"] != "compute floor"]
+    """Seconds per 60k images for each setup, as bars, with the compute floor of the sweep's
+    own precision (the first trial row's) and twice it as lines."""
+    fig, ax = plt.subplots(figsize=(10, 4.5), layout="constrained")
+    is_floor = table["setup"].str.startswith("compute floor")
+    measured = table[~is_floor]
     labels = [
-        f"{row.setup}\nbatch {row.batch_size}, {row.processes}×{row.threads_each} thr" for row in measured.itertuples()
+        f"{row.setup}, batch {row.batch_size:.0f}\n{row.processes:.0f}×{row.threads_each} thr, {row.precision}"
+        for row in measured.itertuples()
     ]
     ax.bar(labels, measured["seconds_per_60k"], color="tab:blue")
-    floor = float(table.loc[table["setup"] == "compute floor", "seconds_per_60k"].iloc[0])
-    ax.axhline(floor, color="tab:red", linestyle="--", label=f"compute floor ({floor:.1f} s)")
+    precision = measured.loc[measured["setup"] == "trial", "precision"].iloc[0]
+    floors = table[is_floor & table["precision"].eq("bfloat16" if "bfloat16" in precision else "float32")]
+    floor = float(floors["seconds_per_60k"].iloc[0])
+    ax.axhline(floor, color="tab:red", linestyle="--", label=f"{floors['precision'].iloc[0]} compute floor ({floor:.1f} s)")
     ax.axhline(2 * floor, color="tab:orange", linestyle=":", label=f"2 × floor ({2 * floor:.1f} s)")
     ax.set_ylabel("Seconds per 60k training images")
     ax.set_title(title)
     ax.legend()
-    ax.tick_params(axis="x", labelsize=8)
+    ax.tick_params(axis="x", labelsize=7, rotation=90)
     return save_figure(fig, path)

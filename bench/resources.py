@@ -112,49 +112,67 @@ def workers_throughput(dataset: str, trials: int, seed: int, out: Path) -> pd.Da
 
 
 def throughput(out: Path) -> pd.DataFrame:
-    """The notebook's fit, the trial path at several batch sizes and layouts, and the floor."""
-    from bench import plots, speed
+    """The notebook's fit, the trial path at several batch sizes, layouts and precisions, and
+    XLA, against the honest floor of each precision; the trial path's time per layer."""
+    from bench import floor, plots, speed
+    from sweep.backend import cpu_has_bfloat16
     from sweep.params import Architecture, baseline_params
 
     out.mkdir(parents=True, exist_ok=True)
-    cores = usable_cpus()
-    runs = [("notebook", 32, 1, None)]  # TensorFlow's default threads, as in the notebook
-    runs += [("trial", batch, 1, cores) for batch in (32, 128, 256)]
-    if cores > 1:  # the default WORKERS layout: one process per core, side by side
-        runs += [("trial", batch, cores, 1) for batch in (128, 256)]
+    cores, bfloat16 = usable_cpus(), cpu_has_bfloat16()
+    side_by_side = (cores, 1) if cores > 1 else (1, 1)  # the default WORKERS layout
+    runs: list[tuple[str, int, int, int | None, str | None]] = [("notebook", 32, 1, None, None)]
+    runs += [("trial", batch, 1, cores, None) for batch in (32, 128, 256)]
+    if cores > 1:
+        runs += [("trial", 128, 1, 1, None)]  # one core alone: what the layer table adds up to
+        runs += [("trial", batch, cores, 1, None) for batch in (128, 256)]
+    if bfloat16:
+        runs += [("trial", 128, *side_by_side, "float32")]
+    runs += [("trial-xla", 128, *side_by_side, None)]
     rows = []
-    for mode, batch, processes, threads in runs:
-        rows.append(speed.measure(mode, batch, processes, threads))
+    for mode, batch, processes, threads, precision in runs:
+        rows.append(speed.measure(mode, batch, processes, threads, precision))
         print(
-            f"{mode:>8} batch {batch:>3} × {processes} process(es): {rows[-1]['seconds_per_60k']:.1f} s per 60k images",
+            f"{mode:>9} batch {batch:>3} × {processes} process(es) {rows[-1]['precision']}: "
+            f"{rows[-1]['seconds_per_60k']:.1f} s per 60k images",
             flush=True,
         )
-    gflops = speed.matmul_gflops()
+    floors = floor.honest_floor(cores, bfloat16)
     flops = Architecture.from_params(baseline_params("mnist", speed.MNIST_SHAPE)).training_flops(speed.MNIST_SHAPE, 10)
-    floor = speed.floor_seconds(flops, gflops)
-    rows.append(
-        {
-            "setup": "compute floor",
-            "batch_size": None,
-            "processes": None,
-            "threads_each": cores,
-            "images_per_s": round(60_000 / floor, 1),
-            "seconds_per_60k": round(floor, 2),
-        }
-    )
+    best = {dtype: floor.best_rate(floors, dtype) for dtype in ("float32", "bfloat16")}
+    for dtype, rate in best.items():
+        if rate is not None:
+            rows.append(
+                {
+                    "setup": f"compute floor ({rate['library']} {rate['processes']}×{rate['threads_each']})",
+                    "threads_each": rate["threads_each"],
+                    "processes": rate["processes"],
+                    "precision": dtype,
+                    "images_per_s": round(rate["gflops"] * 1e9 / flops, 1),
+                    "seconds_per_60k": round(speed.floor_seconds(flops, rate["gflops"]), 2),
+                }
+            )
+            print(f"compute floor {dtype}: {flops / 1e6:.1f} MFLOP per image at {rate['gflops']:.0f} GFLOP/s", flush=True)
     table = pd.DataFrame(rows)
-    table["x_floor"] = (table["seconds_per_60k"] / floor).round(2)
-    print(
-        f"compute floor: {flops / 1e6:.1f} MFLOP per image at {gflops:.0f} GFLOP/s = {floor:.1f} s per 60k images",
-        flush=True,
-    )
+    table["x_floor"] = [
+        round(seconds / speed.floor_seconds(flops, best[floor.dtype_of(precision)]["gflops"]), 2)  # type: ignore[index]
+        for seconds, precision in zip(table["seconds_per_60k"], table["precision"], strict=True)
+    ]
+    layers = floor.layer_table(speed.TRIAL_BATCH, best, cores)
     write_csv(table, out / "throughput.csv")
+    write_csv(pd.DataFrame(floors), out / "floors.csv")
+    write_csv(layers, out / "layers.csv")
+    print(layers.to_string(index=False), flush=True)
     plots.plot_throughput(
         table, out / "throughput.png", f"MNIST baseline CNN on {cores} cores: seconds per 60k training images"
     )
     write_json(
         out / "machine.json",
-        {**machine_info(), "matmul_gflops": round(gflops, 1), "training_mflop_per_image": round(flops / 1e6, 2)},
+        {
+            **machine_info(),
+            **{f"matmul_gflops_{dtype}": rate["gflops"] for dtype, rate in best.items() if rate is not None},
+            "training_mflop_per_image": round(flops / 1e6, 2),
+        },
     )
     return table
 

@@ -5,11 +5,13 @@ Three figures, each measured in its own fresh process so that thread settings do
 - the notebook: plain ``model.fit`` on NumPy arrays, batch 32, TensorFlow's default threads;
 - the sweep's trial path (:func:`sweep.train.train`, validation included) at several batch
   sizes, in one process using every core and in one process per core side by side, as the
-  default ``WORKERS`` layout runs trials;
-- the compute floor: the CNN's training FLOPs per image over the float32 matrix-multiply rate
-  measured on all cores.
+  default ``WORKERS`` layout runs trials; in float32 too where the machine computes in bfloat16,
+  and compiled with XLA (``trial-xla``), which the sweep does not use because it loses here;
+- the compute floor: the CNN's training FLOPs per image over the best matrix-multiply rate of
+  the row's precision (:mod:`bench.floor`).
 
-``python -m bench.speed notebook|trial BATCH`` is the measuring child; it prints one JSON line.
+``python -m bench.speed notebook|trial|trial-xla BATCH`` is the measuring child; it prints one
+JSON line.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 # The sweep's epochs after the first: the first includes tracing and is not steady state.
 TIMED_EPOCH = 2
+TRIAL_BATCH = 128  # the default space's batch size
 MNIST_SHAPE = (28, 28, 1)
 
 
@@ -36,27 +39,9 @@ def slowest_time_limit(limit: float) -> tuple[float, float]:
     r, this machine's trial-path time over the slowest kind's, both measured in float32 (which
     it sets for every child process of this benchmark)."""
     os.environ["SWEEP_PRECISION"] = "float32"
-    measured = measure("trial", 128, processes=2, threads=1)["seconds_per_60k"]
+    measured = measure("trial", TRIAL_BATCH, processes=2, threads=1)["seconds_per_60k"]
     ratio = measured / SLOWEST_SECONDS_PER_60K
     return float(round(limit * ratio)), ratio
-
-
-def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
-    """Best float32 matrix-multiply rate of TensorFlow on all cores, in GFLOP/s."""
-    from sweep.backend import load_keras
-
-    load_keras()  # pins TensorFlow to all cores (SWEEP_THREADS unset)
-    import tensorflow as tf
-
-    a = tf.random.normal((size, size), seed=0)
-    b = tf.random.normal((size, size), seed=1)
-    tf.linalg.matmul(a, b).numpy()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        tf.linalg.matmul(a, b).numpy()
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e9
 
 
 def floor_seconds(flops_per_image: float, gflops: float, images: int = 60_000) -> float:
@@ -64,20 +49,25 @@ def floor_seconds(flops_per_image: float, gflops: float, images: int = 60_000) -
     return images * flops_per_image / (gflops * 1e9)
 
 
-def run_child(mode: str, batch: int, threads: int | None) -> subprocess.Popen[str]:
-    """Start one measuring process (``threads`` pins the sweep's thread pools; None: TF's own)."""
+def run_child(mode: str, batch: int, threads: int | None, precision: str | None = None) -> subprocess.Popen[str]:
+    """Start one measuring process (``threads`` pins the sweep's thread pools; None: TF's own;
+    ``precision`` sets SWEEP_PRECISION, None: the machine's or the caller's)."""
     env = {**os.environ}
     env.pop("SWEEP_THREADS", None)
     if threads is not None:
         env["SWEEP_THREADS"] = str(threads)
+    if precision is not None:
+        env["SWEEP_PRECISION"] = precision
     return subprocess.Popen(
         [sys.executable, "-m", "bench.speed", mode, str(batch)], stdout=subprocess.PIPE, text=True, env=env
     )
 
 
-def measure(mode: str, batch: int, processes: int = 1, threads: int | None = None) -> dict[str, Any]:
+def measure(
+    mode: str, batch: int, processes: int = 1, threads: int | None = None, precision: str | None = None
+) -> dict[str, Any]:
     """Train ``processes`` copies side by side; seconds per 60k images for all of them together."""
-    children = [run_child(mode, batch, threads) for _ in range(processes)]
+    children = [run_child(mode, batch, threads, precision) for _ in range(processes)]
     results = []
     for child in children:
         out, _ = child.communicate()
@@ -90,6 +80,7 @@ def measure(mode: str, batch: int, processes: int = 1, threads: int | None = Non
         "batch_size": batch,
         "processes": processes,
         "threads_each": threads if threads is not None else "default",
+        "precision": results[0]["precision"],
         "images_per_s": round(images_per_s, 1),
         "seconds_per_60k": round(60_000 / images_per_s, 2),
     }
@@ -140,11 +131,12 @@ def _notebook(batch: int) -> dict[str, float]:
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     timer = _EpochTimer.make(keras)
     model.fit(x, y, batch_size=batch, epochs=TIMED_EPOCH, callbacks=[timer], verbose=0)
-    return {"images": len(x), "seconds": timer.seconds[-1]}
+    return {"images": len(x), "seconds": timer.seconds[-1], "precision": model.dtype_policy.name}
 
 
-def _trial(batch: int) -> dict[str, float]:
-    """The baseline CNN through the sweep's own trial path, validation included."""
+def _trial(batch: int, xla: bool = False) -> dict[str, Any]:
+    """The baseline CNN through the sweep's own trial path, validation included; ``xla``
+    compiles its steps with XLA (``jit_compile``), as Keras does by default only on GPUs."""
     from sweep import train as training
     from sweep.datasets import load_dataset
     from sweep.params import Architecture, baseline_params
@@ -152,6 +144,8 @@ def _trial(batch: int) -> dict[str, float]:
     data = load_dataset("mnist", val_fraction=0.1)
     arch = Architecture.from_params({**baseline_params("mnist", MNIST_SHAPE), "batch_size": batch})
     model = training.new_model(arch, data.input_shape, data.num_classes, 0, len(data.x_train))
+    if xla:
+        model.jit_compile = True  # read when the first step is traced, so before training
     timer = _EpochTimer.make(training.keras)
     training.train(
         model,
@@ -163,10 +157,10 @@ def _trial(batch: int) -> dict[str, float]:
         validation=(data.x_val, data.y_val),
         callbacks=[timer],
     )
-    return {"images": len(data.x_train), "seconds": timer.seconds[-1]}
+    return {"images": len(data.x_train), "seconds": timer.seconds[-1], "precision": model.dtype_policy.name}
 
 
 if __name__ == "__main__":
     mode, size = sys.argv[1], int(sys.argv[2])
-    result = _notebook(size) if mode == "notebook" else _trial(size)
+    result = _notebook(size) if mode == "notebook" else _trial(size, xla=mode == "trial-xla")
     print(json.dumps(result), flush=True)
