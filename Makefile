@@ -93,6 +93,7 @@ clean-venv:
 #   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
 #   BENCH=pareto: the Pareto sampler against accuracy-only TPE, TRIALS each, SEEDS (DATASET=mnist-1k)
 #   BENCH=hostile: hundreds of bad command lines: hangs, tracebacks, leaks, files written
+#   BENCH=ensemble: two averaged models side by side against one on every core (BUDGET s, SEEDS; validation)
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)

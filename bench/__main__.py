@@ -36,6 +36,10 @@ time over that kind's (:func:`bench.speed.slowest_time_limit`); results go to ``
 counts hangs, tracebacks, leaked passwords, files written and messages of more than one line
 (:mod:`bench.hostile`): ``results/bench/hostile/hostile.csv``.
 
+``python -m bench ensemble`` trains the portfolio's small CNN for ``--budget`` seconds as one
+model on every core and as two averaged models side by side, for each of ``--seeds``, and
+compares them on the validation split (:mod:`bench.ensemble`): ``results/bench/ensemble/``.
+
 ``python -m bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
@@ -47,6 +51,7 @@ import argparse
 from pathlib import Path
 
 from bench.datasets import DATASETS, ENGINES_RACED, datasets, pruning
+from bench.ensemble import ensemble
 from bench.hostile import hostile
 from bench.pareto import pareto
 from bench.resources import memory, throughput, workers_throughput
@@ -57,7 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "benchmark",
-        choices=("datasets", "pruning", "strategies", "workers", "memory", "throughput", "pareto", "hostile"),
+        choices=(
+            "datasets",
+            "pruning",
+            "strategies",
+            "workers",
+            "memory",
+            "throughput",
+            "pareto",
+            "hostile",
+            "ensemble",
+        ),
     )
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument(
@@ -75,11 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", help="pruning: the results root of a finished sweep")
     parser.add_argument("--study", help="pruning: its study name (default: the dataset's)")
     parser.add_argument("--sample", type=int, default=8, help="pruning: pruned trials rerun in full")
-    parser.add_argument("--budget", type=float, default=600.0, help="strategies: seconds each")
+    parser.add_argument(
+        "--budget", type=float, help="strategies: seconds each (default 600); ensemble: seconds a run (default 90)"
+    )
     parser.add_argument("--trials", type=int, default=40, help="memory, workers, pareto: trials to run")
     parser.add_argument("--workers", type=int, default=1, help="memory: worker processes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", default="0,1", help="pareto: the seeds, each a pair of runs (default 0,1)")
+    parser.add_argument("--seeds", default="0,1", help="pareto, ensemble: the seeds, each a pair of runs (default 0,1)")
     parser.add_argument(
         "--slowest",
         action="store_true",
@@ -114,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             out,
         )
     elif args.benchmark == "strategies":
-        table = strategies(args.dataset, args.budget, args.seed, out)
+        table = strategies(args.dataset, args.budget or 600.0, args.seed, out)
+    elif args.benchmark == "ensemble":
+        table = ensemble(args.dataset, [int(seed) for seed in args.seeds.split(",")], args.budget or 90.0, out)
     elif args.benchmark == "pareto":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = pareto(args.dataset, args.trials, seeds, args.data_dir, out)

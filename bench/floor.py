@@ -75,7 +75,9 @@ def honest_floor(cores: int, bfloat16: bool) -> list[dict[str, Any]]:
                 "gflops": round(sum(r["gflops"] for r in results), 1),
             }
         )
-        print(f"  floor candidate {library} {dtype} {processes}×{threads}: {rows[-1]['gflops']:.0f} GFLOP/s", flush=True)
+        print(
+            f"  floor candidate {library} {dtype} {processes}×{threads}: {rows[-1]['gflops']:.0f} GFLOP/s", flush=True
+        )
     return rows
 
 

@@ -50,7 +50,9 @@ def plot_throughput(table: pd.DataFrame, path: Path, title: str) -> Path:
     precision = measured.loc[measured["setup"] == "trial", "precision"].iloc[0]
     floors = table[is_floor & table["precision"].eq("bfloat16" if "bfloat16" in precision else "float32")]
     floor = float(floors["seconds_per_60k"].iloc[0])
-    ax.axhline(floor, color="tab:red", linestyle="--", label=f"{floors['precision'].iloc[0]} compute floor ({floor:.1f} s)")
+    ax.axhline(
+        floor, color="tab:red", linestyle="--", label=f"{floors['precision'].iloc[0]} compute floor ({floor:.1f} s)"
+    )
     ax.axhline(2 * floor, color="tab:orange", linestyle=":", label=f"2 × floor ({2 * floor:.1f} s)")
     ax.set_ylabel("Seconds per 60k training images")
     ax.set_title(title)

@@ -152,7 +152,9 @@ def throughput(out: Path) -> pd.DataFrame:
                     "seconds_per_60k": round(speed.floor_seconds(flops, rate["gflops"]), 2),
                 }
             )
-            print(f"compute floor {dtype}: {flops / 1e6:.1f} MFLOP per image at {rate['gflops']:.0f} GFLOP/s", flush=True)
+            print(
+                f"compute floor {dtype}: {flops / 1e6:.1f} MFLOP per image at {rate['gflops']:.0f} GFLOP/s", flush=True
+            )
     table = pd.DataFrame(rows)
     table["x_floor"] = [
         round(seconds / speed.floor_seconds(flops, best[floor.dtype_of(precision)]["gflops"]), 2)  # type: ignore[index]

@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", help="write the best model in another format")
     _data_flags(export, files=True)  # tflite-int8 calibrates on training images
     export.add_argument("--format", choices=tuple(FILE_NAMES), default="keras")
+    export.add_argument(
+        "--single", action="store_true", help="export one model of an answer that averages several (best/single.keras)"
+    )
 
     board = command("leaderboard", help="print the top trials of a dataset's sweep")
     _data_flags(board)

@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "export":
         from sweep.export import run_export
 
-        return run_export(data, args.format)
+        return run_export(data, args.format, single=args.single)
     settings = SweepConfig(storage=args.storage, study=args.study)
     if args.command == "dashboard":
         from sweep.commands import dashboard

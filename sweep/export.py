@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep.config import DataConfig
+from sweep.ensemble import SINGLE_FILE, SINGLE_FOLDER
 from sweep.errors import UsageError, first_line
 from sweep.files import atomic_write, ensure_writable
 
@@ -104,12 +105,17 @@ def _study_data(data: DataConfig) -> DataConfig:
     return recorded_data(record, data.data_dir, data.results)
 
 
-def run_export(data: DataConfig, fmt: str) -> int:
-    """``sweep export``: convert results/<dataset>/best/model.keras."""
+def run_export(data: DataConfig, fmt: str, single: bool = False) -> int:
+    """``sweep export``: convert results/<dataset>/best/model.keras (``single``: the first of the
+    models it averages, best/single.keras, :mod:`sweep.ensemble`)."""
     source = data.folder / "best" / "model.keras"
     if not source.is_file():
         raise UsageError(f"{source} not found: run `make sweep DATASET={data.dataset}` (or `make retrain`) first")
-    folder = ensure_writable(data.folder / "export")
+    if single:
+        source = source.with_name(SINGLE_FILE)
+        if not source.is_file():
+            raise UsageError(f"{source} not found: the answer is one model already; export it without --single")
+    folder = ensure_writable(data.folder / "export" / (SINGLE_FOLDER if single else ""))
     from sweep.models import load_saved
 
     model = load_saved(source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ ops = keras.ops
 # batch 32 and 5.2 s at 128 with 1, and 5.8 and 4.7 s with 32, to the same validation accuracy.
 # Batch callbacks (the deadline's check) then run once per 32 batches.
 STEPS_PER_EXECUTION = 32
+# The name of an averaged model (average_of): already portable, its members inside it.
+ENSEMBLE = "ensemble"
 
 
 class FusedBatchNormalization(keras.layers.BatchNormalization):
@@ -222,10 +225,25 @@ def portable(model: keras.Model) -> keras.Model:
         kind = layers.BatchNormalization if isinstance(layer, FusedBatchNormalization) else type(layer)
         return kind.from_config({**layer.get_config(), "dtype": "float32"})
 
+    if model.name == ENSEMBLE:  # built from portable members (average_of)
+        return model
     bare = keras.Model(model.inputs, model.outputs, name=model.name)  # its layers, not compiled
     copy = keras.models.clone_model(bare, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def average_of(members: Sequence[keras.Model]) -> keras.Model:
+    """One model whose class probabilities are the mean of ``members``' (each made portable;
+    members that output logits get a softmax first)."""
+    inputs = keras.Input(shape=members[0].input_shape[1:], name="image")
+    outputs = []
+    for index, member in enumerate(members):
+        copy = portable(member)
+        wrapped = keras.Model(copy.inputs[0], copy.outputs[0], name=f"member_{index + 1}")
+        out = wrapped(inputs)
+        outputs.append(out if ends_in_softmax(member) else layers.Softmax(dtype="float32")(out))
+    return keras.Model(inputs, layers.Average(dtype="float32")(outputs), name=ENSEMBLE)
 
 
 def load_saved(path: Path) -> keras.Model:

@@ -9,6 +9,7 @@ and tested on the same images, so the reported gain compares like with like, wit
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,15 +17,17 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep import ensemble
+from sweep.backend import usable_cpus
 from sweep.baseline import load_checked, write_model_report
-from sweep.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validation_fits, duration, epochs_that_fit
+from sweep.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validation_fits, duration
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
+from sweep.devices import find_gpus
 from sweep.errors import UsageError
-from sweep.files import ensure_writable, results_lock, write_json
+from sweep.files import atomic_write, ensure_writable, results_lock, write_json
 from sweep.jobs import baseline_job, retrained_baseline
 from sweep.leaderboard import read_summary, update_summary
-from sweep.params import steps_per_epoch
 from sweep.progress import Display
 from sweep.rescore import (
     CV_ATTR,
@@ -62,27 +65,19 @@ def fit_full(
     until: float | None = None,
     most: int | None = None,
 ) -> TrainResult:
-    """Train from scratch on train + validation (no validation left: the epochs are fixed);
-    ``model``: the user's function (module:function), None for sweep's CNN. ``until``: a
-    :func:`time.time` by which training ends; a run too slow for it trains fewer epochs, one
-    faster than planned more, up to ``most``, its schedule stretched over them (its history
-    says how many)."""
-    from sweep import train as training
+    """Train from scratch on train + validation (:func:`sweep.train.fit_within`); ``model``: the
+    user's function (module:function), None for sweep's CNN."""
+    from sweep.train import fit_within
 
     arch = plan(params, model)
-    x = np.concatenate([dataset.x_train, dataset.x_val])
-    y = np.concatenate([dataset.y_train, dataset.y_val])
-    built = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed, len(x))
-    callbacks = []
-    if until is not None:
-        most = max(most or arch.epochs, arch.epochs)
-
-        def fit_in_time(done: int, epoch_seconds: float) -> int:
-            return epochs_that_fit(most, done, epoch_seconds, until - time.time() + done * epoch_seconds)
-
-        callbacks.append(training.EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most))
+    x, y = full_split(dataset)
     with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
-        return training.train(built, arch, x, y, seed=seed, task=task, callbacks=callbacks, epochs=most)
+        return fit_within(arch, x, y, dataset.input_shape, dataset.num_classes, seed, task, until, most)
+
+
+def full_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Train + validation: what the answer and the baseline retrain on."""
+    return np.concatenate([dataset.x_train, dataset.x_val]), np.concatenate([dataset.y_train, dataset.y_val])
 
 
 def retrain_best(
@@ -102,7 +97,7 @@ def retrain_best(
     """
     from sweep import plots
     from sweep.export import export_model
-    from sweep.models import load_saved, portable
+    from sweep.models import average_of, load_saved, portable
     from sweep.train import TrainResult, evaluate
 
     if best_trial(study) is None and pick is None:
@@ -125,23 +120,41 @@ def retrain_best(
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
+    record = recorded_settings(study)
+    members = not base_won and ensemble.wanted(
+        usable_cpus(), len(find_gpus()), record.get("limits") or {}, record.get("objective", "accuracy")
+    )
     until, most, ran = None, None, chosen_params["epochs"]
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
-        # it trains if it is slower than its trial said.
+        # it trains if it is slower than its trial said. Members train one core each, as the
+        # trials did, so their epochs take as long as their trial's.
         kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
-        chosen_params = {**chosen_params, "epochs": limit.answer_epochs(chosen, until - time.time())}
-        most = limit.answer_epochs(chosen, float("inf"))
+        planner = replace(limit, shared_cores=False) if members else limit
+        chosen_params = {**chosen_params, "epochs": planner.answer_epochs(chosen, until - time.time())}
+        most = planner.answer_epochs(chosen, float("inf"))
     display.log(
         f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
         f"{epochs_words(chosen_params['epochs'], ran)}"
+        + (f", as {ensemble.MEMBERS} models side by side, averaged" if members else "")
     )
+    single: list[TrainResult] | None = None  # the members, where the answer averages them
     if base_won and prior is not None:  # the answer is the baseline, retrained already
         job = baseline_job(study)
         display.log(f"A worker retrained it the same way during the search: {prior}")
         result = TrainResult(load_saved(prior), job.get("history") or {"loss": []}, float(job.get("seconds") or 0.0))
+    elif members:
+        x, y = full_split(dataset)
+        shape = (dataset.input_shape, dataset.num_classes)
+        results = ensemble.fit_members(
+            chosen_params, space.model, x, y, shape, data.seed, display, f"trial {chosen.number}", until, most
+        )
+        single = results
+        result = TrainResult(
+            average_of([r.model for r in results]), results[0].history, max(r.fit_seconds for r in results)
+        )
     else:
         label = f"trial {chosen.number}"
         result = fit_full(chosen_params, space.model, dataset, data.seed, display, label, until, most)
@@ -182,6 +195,8 @@ def retrain_best(
     if base_won:
         base_eval = evaluation
     metrics.update(gain_metrics(evaluation, base_eval))
+    if single is not None:
+        metrics.update(single_metrics(single, dataset, out))
     from sweep.deployment import figures
 
     metrics.update(figures(result.model, dataset.x_train))
@@ -200,6 +215,8 @@ def retrain_best(
     )
     plots.plot_study(study, data.folder / "plots")
     export_model(result.model, data.folder / "export", "keras")
+    if single is not None:
+        export_model(single[0].model, data.folder / "export" / ensemble.SINGLE_FOLDER, "keras")
     update_summary(
         data.folder.parent / "leaderboard.csv",
         {
@@ -220,7 +237,8 @@ def retrain_best(
     display.log(
         f"\nTrial {chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
         f"({baseline_words(metrics, base_won)}); {metrics['param_count']:,} parameters, {_device_words(metrics)}.\n"
-        f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
+        + (single_words(metrics) if single is not None else "")
+        + f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
         f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
     return metrics
@@ -255,6 +273,33 @@ def answer(
     assert best is not None
     ranked = [best, *(t for t in candidates if t.number != best.number)]
     return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
+
+
+def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> dict[str, Any]:
+    """The first of ``members`` alone, saved beside the averaged model as ``single.keras``, and
+    its test accuracy: what one model of the answer gives (figures only; nothing is chosen on
+    them)."""
+    from sweep.models import portable
+    from sweep.train import evaluate
+
+    shipped = portable(members[0].model)
+    atomic_write(out / ensemble.SINGLE_FILE, shipped.save)
+    alone = evaluate(shipped, dataset.x_test, dataset.y_test, dataset.class_names)
+    return {
+        "members": ensemble.MEMBERS,
+        "single_test_accuracy": alone.accuracy,
+        "single_param_count": shipped.count_params(),
+        "member_epochs": [member.epochs_run for member in members],
+    }
+
+
+def single_words(metrics: dict[str, Any]) -> str:
+    """The averaged answer against its first member alone, in words."""
+    return (
+        f"It averages {metrics['members']} models trained side by side; one alone "
+        f"({metrics['single_param_count']:,} parameters, `sweep export --single`) tests "
+        f"{metrics['single_test_accuracy']:.4f}.\n"
+    )
 
 
 def epochs_words(epochs: int, ran: int) -> str:

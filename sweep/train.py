@@ -14,7 +14,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from sweep.backend import apply_precision, load_keras
 from sweep.models import build_model, probabilities, schedule
-from sweep.params import Training
+from sweep.params import Training, steps_per_epoch
 from sweep.progress import Task
 from sweep.user_models import Plan
 
@@ -271,6 +271,36 @@ def train(
     finally:
         report.seconds = time.perf_counter() - started
     return TrainResult(model, report.history, report.seconds)
+
+
+def fit_within(
+    arch: Plan,
+    x: np.ndarray,
+    y: np.ndarray,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int,
+    task: Task | None = None,
+    until: float | None = None,
+    most: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainResult:
+    """A new model of ``arch`` trained on all of ``x`` (no validation: the epochs are fixed).
+    ``until``: a :func:`time.time` by which training ends; a run too slow for it trains fewer
+    epochs, one faster than planned more, up to ``most``, its schedule stretched over them (its
+    history says how many)."""
+    from sweep.budget import epochs_that_fit
+
+    built = new_model(arch, input_shape, num_classes, seed, len(x))
+    planned: list[keras.callbacks.Callback] = []
+    if until is not None:
+        most = max(most or arch.epochs, arch.epochs)
+
+        def fit_in_time(done: int, epoch_seconds: float) -> int:
+            return epochs_that_fit(most, done, epoch_seconds, until - time.time() + done * epoch_seconds)
+
+        planned.append(EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most))
+    return train(built, arch, x, y, seed=seed, task=task, callbacks=[*planned, *callbacks], epochs=most)
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Evaluation:

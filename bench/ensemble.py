@@ -1,0 +1,91 @@
+"""Two models side by side, averaged, against one model on every core, in the same time.
+
+The check of :mod:`sweep.ensemble`'s rule on validation data: for each seed, a starting point
+of the portfolio trains on the training split for ``--budget`` seconds, once as one process
+using every core and once as two single-thread processes side by side, averaged; both are
+scored on the validation split (never the test set). The table has each run's validation
+accuracy, the paired difference and its 95 % interval, and the mean over seeds:
+``results/bench/ensemble/ensemble.csv``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.common import machine_info
+from sweep.backend import usable_cpus
+from sweep.budget import DECAYING, GROW
+from sweep.files import write_json
+from sweep.leaderboard import write_csv
+
+RECIPE = "small"  # the portfolio's starting point that most often became the answer
+
+
+def ensemble(dataset: str, seeds: list[int], budget: float, out: Path) -> pd.DataFrame:
+    """One row per seed: one model on every core against two averaged, in ``budget`` seconds."""
+    from sweep import ensemble as members_of
+    from sweep.datasets import load_dataset
+    from sweep.models import average_of
+    from sweep.portfolio import PORTFOLIO
+    from sweep.progress import Display
+    from sweep.stats import paired_difference
+    from sweep.train import correct
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(dataset, val_fraction=0.1)
+    params: dict[str, Any] = dict(next(start for start in PORTFOLIO if start.name == RECIPE).params)
+    most = int(GROW * params["epochs"]) if params.get("lr_schedule") in DECAYING else int(params["epochs"])
+    shape = (data.input_shape, data.num_classes)
+    cores, display, rows = usable_cpus(), Display(), []
+    for seed in seeds:
+        runs = {}
+        for name, count, threads in (("one", 1, cores), ("averaged", members_of.MEMBERS, 1)):
+            until = time.time() + budget
+            runs[name] = members_of.fit_members(
+                params, None, data.x_train, data.y_train, shape, seed, display, name, until, most, count, threads
+            )
+        one = correct(runs["one"][0].model, data.x_val, data.y_val)
+        averaged = correct(average_of([r.model for r in runs["averaged"]]), data.x_val, data.y_val)
+        alone = correct(runs["averaged"][0].model, data.x_val, data.y_val)
+        gain, low, high = paired_difference(averaged, one)
+        rows.append(
+            {
+                "seed": seed,
+                "one_model_val": float(one.mean()),
+                "one_model_epochs": runs["one"][0].epochs_run,
+                "averaged_val": float(averaged.mean()),
+                "member_epochs": "/".join(str(r.epochs_run) for r in runs["averaged"]),
+                "member_alone_val": float(alone.mean()),
+                "gain": gain,
+                "gain_low": low,
+                "gain_high": high,
+            }
+        )
+        print(
+            f"seed {seed}: one model {rows[-1]['one_model_val']:.4f} ({rows[-1]['one_model_epochs']} epochs), "
+            f"two averaged {rows[-1]['averaged_val']:.4f} ({rows[-1]['member_epochs']} epochs), "
+            f"gain {gain:+.4f} ({low:+.4f} to {high:+.4f})",
+            flush=True,
+        )
+    table = pd.DataFrame(rows)
+    write_csv(table, out / "ensemble.csv")
+    write_json(
+        out / "machine.json",
+        {
+            **machine_info(),
+            "dataset": dataset,
+            "recipe": RECIPE,
+            "budget_seconds": budget,
+            "val_images": len(data.y_val),
+        },
+    )
+    print(
+        f"{dataset}, {RECIPE}, {budget:.0f} s each: mean gain of two averaged models over one "
+        f"{table['gain'].mean():+.4f} over {len(seeds)} seeds (validation, {len(data.y_val)} images)",
+        flush=True,
+    )
+    return table
