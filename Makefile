@@ -58,7 +58,7 @@ retrain: $(STAMP)
 	$(PY) -m sweep retrain $(FILE_FLAGS) $(STUDY_FLAGS) $(call flag,TRIAL,--trial)
 
 export: $(STAMP)
-	$(PY) -m sweep export $(FILE_FLAGS) $(call flag,FORMAT,--format)
+	$(PY) -m sweep export $(FILE_FLAGS) $(call flag,FORMAT,--format) $(if $(strip $(SINGLE)),--single)
 
 leaderboard: $(STAMP)
 	$(PY) -m sweep leaderboard $(RESULT_FLAGS) $(STUDY_FLAGS)

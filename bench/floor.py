@@ -16,6 +16,7 @@ are the measuring children; each prints one JSON line.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -108,16 +109,11 @@ def layer_table(batch: int, best: dict[str, dict[str, Any] | None], cores: int) 
     return table
 
 
-def layer_macs(kernel_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> int:
+def layer_macs(kernel_shape: tuple[int, ...], output_shape: tuple[int | None, ...]) -> int:
     """Multiply-adds per image of a layer with a kernel: every kernel weight once per output
     position (a dense layer has one position; a convolution one per output pixel)."""
-    weights = 1
-    for size in kernel_shape:
-        weights *= size
-    positions = 1
-    for size in output_shape[1:-1]:  # between the batch and the channel axes
-        positions *= size
-    return weights * positions
+    positions = output_shape[1:-1]  # between the batch and the channel axes
+    return math.prod(kernel_shape) * math.prod(size or 1 for size in positions)
 
 
 def _matmul(library: str, dtype: str, threads: int) -> dict[str, float]:

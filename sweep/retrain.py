@@ -120,18 +120,25 @@ def retrain_best(
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
-    record = recorded_settings(study)
-    members = not base_won and ensemble.wanted(
-        usable_cpus(), len(find_gpus()), record.get("limits") or {}, record.get("objective", "accuracy")
-    )
-    until, most, ran = None, None, chosen_params["epochs"]
+    until, most, ran, member_epochs = None, None, chosen_params["epochs"], None
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
-        # it trains if it is slower than its trial said. Members train one core each, as the
-        # trials did, so their epochs take as long as their trial's.
+        # it trains if it is slower than its trial said.
         kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
+        # Members train on one core each, as the trials did: their epochs take as long.
+        member_epochs = replace(limit, shared_cores=False).answer_epochs(chosen, until - time.time())
+    record = recorded_settings(study)
+    members = not base_won and ensemble.wanted(
+        usable_cpus(),
+        len(find_gpus()),
+        record.get("limits") or {},
+        record.get("objective", "accuracy"),
+        member_epochs,
+        ran,
+    )
+    if until is not None and limit is not None:
         planner = replace(limit, shared_cores=False) if members else limit
         chosen_params = {**chosen_params, "epochs": planner.answer_epochs(chosen, until - time.time())}
         most = planner.answer_epochs(chosen, float("inf"))

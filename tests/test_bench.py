@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from bench.datasets import bench_data, markdown_table
+from bench.floor import best_rate, dtype_of, floor_candidates, layer_macs
 from bench.resources import time_use
 from bench.speed import floor_seconds
 
@@ -88,6 +89,56 @@ def test_the_datasets_table_reads_as_the_readme_shows_it() -> None:
         "+0.0139 (+0.0011 to +0.0267) | portfolio: vgg (trial 2) |"
     )
     assert "| — | 0.9700 | — |" in lines[3]
+
+
+@pytest.mark.parametrize(
+    ("cores", "bfloat16", "expected"),
+    [
+        (1, False, [("tensorflow", "float32", 1, 1), ("numpy", "float32", 1, 1)]),
+        (
+            2,
+            True,
+            [
+                ("tensorflow", "float32", 1, 2),
+                ("tensorflow", "float32", 2, 1),
+                ("numpy", "float32", 1, 2),
+                ("numpy", "float32", 2, 1),
+                ("tensorflow", "bfloat16", 1, 2),  # NumPy has no bfloat16 product
+                ("tensorflow", "bfloat16", 2, 1),
+            ],
+        ),
+    ],
+)
+def test_the_floor_tries_every_library_precision_and_layout(
+    cores: int, bfloat16: bool, expected: list[tuple[str, str, int, int]]
+) -> None:
+    assert floor_candidates(cores, bfloat16) == expected
+
+
+def test_the_floor_of_a_precision_is_its_fastest_candidate() -> None:
+    rows = [
+        {"library": "tensorflow", "dtype": "float32", "gflops": 110.0},
+        {"library": "numpy", "dtype": "float32", "gflops": 197.0},
+        {"library": "tensorflow", "dtype": "bfloat16", "gflops": 404.0},
+    ]
+    assert best_rate(rows, "float32") == rows[1]
+    assert best_rate(rows, "bfloat16") == rows[2]
+    assert best_rate(rows[:2], "bfloat16") is None
+    assert (dtype_of("mixed_bfloat16"), dtype_of("float32")) == ("bfloat16", "float32")
+
+
+@pytest.mark.parametrize(
+    ("kernel", "output", "macs"),
+    [
+        ((3, 3, 1, 32), (None, 26, 26, 32), 26 * 26 * 9 * 32),  # the MNIST notebook's first conv
+        ((3, 3, 32, 64), (None, 11, 11, 64), 11 * 11 * 9 * 32 * 64),
+        ((1600, 128), (None, 128), 1600 * 128),  # a dense layer: one position
+    ],
+)
+def test_a_layers_multiply_adds_are_its_weights_times_its_output_positions(
+    kernel: tuple[int, ...], output: tuple[int | None, ...], macs: int
+) -> None:
+    assert layer_macs(kernel, output) == macs
 
 
 def test_floor_seconds_is_flops_over_rate() -> None:

@@ -180,6 +180,22 @@ def test_make_quotes_a_dataset_folder_with_spaces() -> None:
     assert "--dataset 'my images'" in done.stdout and "--space 'a space.yaml'" in done.stdout
 
 
+@pytest.mark.parametrize(("variables", "flag"), [(["SINGLE=1"], True), ([], False)])
+def test_make_export_single_passes_the_flag(variables: list[str], flag: bool) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "export", "DATASET=mnist", "FORMAT=tflite", *variables],
+        cwd=repo, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "--format 'tflite'" in done.stdout and ("--single" in done.stdout) is flag
+
+
 def test_a_full_disk_is_one_line_exit_1_saying_what_is_kept(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

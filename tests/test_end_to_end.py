@@ -7,6 +7,7 @@ These train real (tiny) models, so they are marked slow; `make test` runs them t
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -394,6 +395,43 @@ def test_export_round_trip(swept: Path, fmt: str) -> None:
             got.append(interpreter.get_tensor(out["index"])[0])
         got = np.stack(got)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_retrain_averages_two_models_side_by_side_and_keeps_one_alone(swept: Path, tmp_path: Path) -> None:
+    import keras
+
+    from sweep.backend import usable_cpus
+    from sweep.ensemble import MEMBERS
+
+    if usable_cpus() < MEMBERS:
+        pytest.skip("one core: the answer is one model (sweep.ensemble.wanted)")
+    results = tmp_path / "results"
+    shutil.copytree(swept / "results", results)  # the shared sweep's files stay as they are
+    assert main(["retrain", "--dataset", "digits", "--results", str(results), "--trial", "1"]) == 0
+    best = results / "digits" / "best"
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["members"] == MEMBERS and metrics["member_epochs"] == [2, 2]  # trial 1: 2 epochs
+    _reloads_and_predicts_the_same(best)  # the averaged model, as tested
+    averaged = keras.saving.load_model(best / "model.keras")
+    single = keras.saving.load_model(best / "single.keras")
+    assert averaged.count_params() == MEMBERS * single.count_params() == MEMBERS * metrics["single_param_count"]
+    batch = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    members = [averaged.get_layer(f"member_{k + 1}").predict(batch, verbose=0) for k in range(MEMBERS)]
+    assert averaged.predict(batch, verbose=0) == pytest.approx(np.mean(members, axis=0), abs=1e-6)
+    assert single.predict(batch, verbose=0) == pytest.approx(members[0], abs=1e-6)  # member 1 alone
+    exported = results / "digits" / "export" / "single" / "model.keras"
+    assert keras.saving.load_model(exported).count_params() == single.count_params()
+    assert main(["export", "--dataset", "digits", "--results", str(results), "--single", "--format", "tflite"]) == 0
+    assert (results / "digits" / "export" / "single" / "model.tflite").stat().st_size > 0
+
+
+def test_export_single_of_an_answer_of_one_model_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    best = tmp_path / "digits" / "best"
+    best.mkdir(parents=True)
+    (best / "model.keras").write_bytes(b"one model")
+    assert main(["export", "--dataset", "digits", "--results", str(tmp_path), "--single"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "single.keras not found: the answer is one model already" in err[0]
 
 
 def test_predict_prints_class_names(swept: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,82 @@
+"""Tests for sweep.ensemble: when the answer trains as two models side by side, how they are
+trained in their own processes, and the averaged model they make (sweep.models.average_of)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweep.ensemble import MEMBERS, wanted
+from tests.fixtures import TINY
+
+NO_LIMITS = {"max_params": None, "max_size_kb": None, "max_latency_ms": None}
+
+
+@pytest.mark.parametrize(
+    ("cores", "gpus", "limits", "objective", "member_epochs", "expected"),
+    [
+        (2, 0, NO_LIMITS, "accuracy", None, True),  # a core for each member, no time limit
+        (16, 0, {}, "accuracy", 20, True),  # each member trains its trial's 20 epochs
+        (2, 0, NO_LIMITS, "accuracy", 30, True),
+        (2, 0, NO_LIMITS, "accuracy", 19, False),  # one model on both cores trains more
+        (1, 0, NO_LIMITS, "accuracy", None, False),  # one core: the second would wait for the first
+        (2, 1, NO_LIMITS, "accuracy", None, False),  # a GPU trains one model and the cores feed it
+        (2, 0, {**NO_LIMITS, "max_params": 50_000}, "accuracy", None, False),  # limits are one model's
+        (2, 0, {**NO_LIMITS, "max_latency_ms": 0.5}, "accuracy", None, False),
+        (2, 0, NO_LIMITS, "latency", None, False),  # a Pareto search trades cost: one model
+    ],
+)
+def test_two_models_only_where_a_core_is_spare_each_trains_its_recipe_and_nothing_asks_for_one(
+    cores: int, gpus: int, limits: dict[str, float | None], objective: str, member_epochs: int | None, expected: bool
+) -> None:
+    assert wanted(cores, gpus, limits, objective, member_epochs, trial_epochs=20) is expected
+
+
+@pytest.mark.slow
+def test_the_averaged_model_outputs_the_mean_of_its_members_probabilities(tmp_path: Path) -> None:
+    import keras
+
+    from sweep.models import average_of, portable
+    from sweep.params import Architecture
+    from sweep.train import new_model, probabilities
+
+    softmax = new_model(Architecture.from_params(TINY), (28, 28, 1), 10, 0, 100)
+    logits = new_model(Architecture.from_params({**TINY, "logits": True}), (28, 28, 1), 10, 1, 100)
+    images = np.random.default_rng(0).random((6, 28, 28, 1), dtype=np.float32)
+    averaged = average_of([softmax, logits])
+    expected = (probabilities(softmax, images) + probabilities(logits, images)) / 2
+    got = averaged.predict(images, verbose=0)
+    assert got == pytest.approx(expected, abs=1e-5)
+    assert got.sum(axis=1) == pytest.approx(np.ones(6), abs=1e-5)  # logits were softmaxed first
+    assert portable(averaged) is averaged  # built from portable members: saved as it is
+    averaged.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.predict(images, verbose=0) == pytest.approx(got, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_members_train_side_by_side_with_their_own_seeds() -> None:
+    from sweep.ensemble import fit_members
+    from sweep.progress import Display
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28, 1), dtype=np.float32), np.arange(64) % 10
+    params = {**TINY, "epochs": 2, "batch_size": 16}
+    members = fit_members(params, None, x, y, ((28, 28, 1), 10), 3, Display(), "tiny")
+    assert len(members) == MEMBERS
+    assert [member.epochs_run for member in members] == [2, 2]
+    first, second = (member.model.get_weights()[0] for member in members)
+    assert not np.allclose(first, second)  # seeds 3 and 4
+
+
+@pytest.mark.slow
+def test_a_member_that_fails_names_itself_and_its_error() -> None:
+    from sweep.ensemble import fit_members
+    from sweep.progress import Display
+
+    x, y = np.zeros((8, 6, 6, 1), dtype=np.float32), np.arange(8) % 2
+    # Two 'valid' 3×3 convolutions and two poolings do not fit 6×6 images.
+    with pytest.raises(RuntimeError, match=r"model 1 of the answer failed \(exit 1\): .*6"):
+        fit_members({**TINY, "epochs": 1}, None, x, y, ((6, 6, 1), 2), 0, Display(), "tiny")
