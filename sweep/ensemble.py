@@ -1,22 +1,21 @@
-"""The answer retrained as two members side by side, one process per core, and averaged.
+"""An answer of several models trained side by side, one process per core, averaged.
 
-A retrain in one process leaves most of a second core idle: TensorFlow's second thread trained
-MNIST's baseline CNN 8 % faster (8.8 against 8.1 s per 60k images), while a second process
-beside the first doubles what the machine trains (docs/benchmarks.md, ``BENCH=throughput``).
-So where a CPU has a core to spare, the answer trains as MEMBERS copies with seeds ``seed``,
-``seed + 1``, ..., each on one core in its own process, and the final model averages their
-class probabilities. Each member plans its epochs from its own speed before the same deadline
+``SWEEP_MEMBERS=2`` retrains the answer as two copies with seeds ``seed`` and ``seed + 1``,
+each on one core in its own process, and the final model averages their class probabilities.
+Each member plans its epochs from its own speed before the same deadline
 (:func:`sweep.train.fit_within`), so the pair ends when one model alone would have.
 
-Two members train fewer epochs each than one model on every core would, so they are chosen
-only where each still trains at least its trial's epochs: where one model would have grown its
-epochs past the recipe's (:meth:`sweep.budget.TimeLimit.answer_epochs`). On the MNIST split,
-with 90 s for the portfolio's small CNN, one model's 5 epochs beat two of 3 on validation
-(-0.0027, -0.0046 to -0.0008). It is a rule fixed in advance (:func:`wanted`), checked on
-validation data, never on a test set (``make bench BENCH=ensemble``). A sweep with deployment
-limits or a Pareto objective keeps one model, since the limits are one model's. The first member alone is saved as well
-(``best/single.keras``, ``export/single/model.keras``; ``sweep export --single`` for
-other formats).
+It is for a machine where one process cannot use its second core. On the slowest kind here
+(2-core AVX2) the trial path trained 63.2 s per 60k images in one process with two threads and
+67 s in each of two processes side by side: there a second model costs nothing. On a 2-core
+AVX512-BF16 machine one process trained the portfolio's small CNN 1.4 times faster on two
+threads than each of two did on one, and two averaged models did not beat one model trained
+longer, on 51,000 images not trained on (``make bench BENCH=ensemble``, docs/benchmarks.md):
+so one model is the default. ``make bench BENCH=throughput`` tells which kind a machine is.
+
+A sweep with deployment limits or a Pareto objective keeps one model, since the limits are one
+model's; so does a GPU. The first member alone is saved as well (``best/single.keras``,
+``export/single/model.keras``; ``sweep export --single`` for other formats).
 
 ``python -m sweep.ensemble JOB INDEX`` trains member INDEX of a job file; it prints one JSON
 line per epoch and writes the member's model and history beside the job.
@@ -42,22 +41,17 @@ from sweep.progress import Display
 if TYPE_CHECKING:
     from sweep.train import TrainResult
 
-MEMBERS = 2
+ONE_MODEL_BECAUSE = "a GPU, deployment limits, a Pareto objective, or fewer cores than models"
 SINGLE_FILE = "single.keras"  # the first member alone, beside the averaged best/model.keras
 SINGLE_FOLDER = "single"  # its exports: export/single/
 
 
-def wanted(
-    cores: int, gpus: int, limits: Mapping[str, Any], objective: str, member_epochs: int | None, trial_epochs: int
-) -> bool:
-    """Whether the answer trains as MEMBERS side-by-side models: a CPU with a core for each, no
-    deployment limit or Pareto objective that asks for one model, and time for each member to
-    train at least its trial's ``trial_epochs`` (``member_epochs``: what fits at the trial's
-    speed; None: no time limit). Short of that, one model on every core trains more epochs of
-    the recipe, which helped more (``make bench BENCH=ensemble``)."""
-    if gpus or cores < MEMBERS or objective != "accuracy" or any(limits.values()):
-        return False
-    return member_epochs is None or member_epochs >= trial_epochs
+def members_for(asked: int, cores: int, gpus: int, limits: Mapping[str, Any], objective: str) -> int:
+    """How many models the answer averages: the ``asked`` (SWEEP_MEMBERS) where the CPU has a
+    core for each, and no GPU, deployment limit or Pareto objective asks for one model."""
+    if gpus or asked > cores or objective != "accuracy" or any(limits.values()):
+        return 1
+    return asked
 
 
 def fit_members(
@@ -71,7 +65,7 @@ def fit_members(
     label: str,
     until: float | None = None,
     most: int | None = None,
-    members: int = MEMBERS,
+    members: int = 2,
     threads: int = 1,
 ) -> list[TrainResult]:
     """Train ``members`` models of ``params`` (``model``: the user's function, None: sweep's CNN)

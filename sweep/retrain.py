@@ -24,6 +24,7 @@ from sweep.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validati
 from sweep.config import DataConfig, SweepConfig
 from sweep.datasets import Dataset
 from sweep.devices import find_gpus
+from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.files import atomic_write, ensure_writable, results_lock, write_json
 from sweep.jobs import baseline_job, retrained_baseline
@@ -120,43 +121,38 @@ def retrain_best(
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
-    until, most, ran, member_epochs = None, None, chosen_params["epochs"], None
+    record = recorded_settings(study)
+    asked = Environment.read().members
+    members = 1 if base_won else ensemble.members_for(asked, usable_cpus(), len(find_gpus()), **_limits_of(record))
+    if members < asked and not base_won:
+        display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
+    until, most, ran = None, None, chosen_params["epochs"]
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
-        # it trains if it is slower than its trial said.
+        # it trains if it is slower than its trial said. Members train one core each, as the
+        # trials did, so their epochs take as long as their trial's.
         kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
-        # Members train on one core each, as the trials did: their epochs take as long.
-        member_epochs = replace(limit, shared_cores=False).answer_epochs(chosen, until - time.time())
-    record = recorded_settings(study)
-    members = not base_won and ensemble.wanted(
-        usable_cpus(),
-        len(find_gpus()),
-        record.get("limits") or {},
-        record.get("objective", "accuracy"),
-        member_epochs,
-        ran,
-    )
-    if until is not None and limit is not None:
-        planner = replace(limit, shared_cores=False) if members else limit
+        planner = replace(limit, shared_cores=False) if members > 1 else limit
         chosen_params = {**chosen_params, "epochs": planner.answer_epochs(chosen, until - time.time())}
         most = planner.answer_epochs(chosen, float("inf"))
     display.log(
         f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
         f"{epochs_words(chosen_params['epochs'], ran)}"
-        + (f", as {ensemble.MEMBERS} models side by side, averaged" if members else "")
+        + (f", as {members} models side by side, averaged" if members > 1 else "")
     )
     single: list[TrainResult] | None = None  # the members, where the answer averages them
     if base_won and prior is not None:  # the answer is the baseline, retrained already
         job = baseline_job(study)
         display.log(f"A worker retrained it the same way during the search: {prior}")
         result = TrainResult(load_saved(prior), job.get("history") or {"loss": []}, float(job.get("seconds") or 0.0))
-    elif members:
+    elif members > 1:
         x, y = full_split(dataset)
         shape = (dataset.input_shape, dataset.num_classes)
+        label = f"trial {chosen.number}"
         results = ensemble.fit_members(
-            chosen_params, space.model, x, y, shape, data.seed, display, f"trial {chosen.number}", until, most
+            chosen_params, space.model, x, y, shape, data.seed, display, label, until, most, members
         )
         single = results
         result = TrainResult(
@@ -282,6 +278,11 @@ def answer(
     return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
 
 
+def _limits_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The deployment limits and objective a study was created with (:func:`recorded_settings`)."""
+    return {"limits": record.get("limits") or {}, "objective": record.get("objective", "accuracy")}
+
+
 def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> dict[str, Any]:
     """The first of ``members`` alone, saved beside the averaged model as ``single.keras``, and
     its test accuracy: what one model of the answer gives (figures only; nothing is chosen on
@@ -293,7 +294,7 @@ def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> d
     atomic_write(out / ensemble.SINGLE_FILE, shipped.save)
     alone = evaluate(shipped, dataset.x_test, dataset.y_test, dataset.class_names)
     return {
-        "members": ensemble.MEMBERS,
+        "members": len(members),
         "single_test_accuracy": alone.accuracy,
         "single_param_count": shipped.count_params(),
         "member_epochs": [member.epochs_run for member in members],

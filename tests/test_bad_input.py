@@ -334,6 +334,20 @@ CASES = [
         env={"SWEEP_THREADS": "100000"},
     ),
     case(
+        "members-zero",
+        "retrain --dataset digits --results {tmp}/r",
+        nothing,
+        "SWEEP_MEMBERS='0' is not a positive whole number",
+        env={"SWEEP_MEMBERS": "0"},
+    ),
+    case(
+        "members-beyond-the-cores",
+        "sweep --dataset digits --results {tmp}/r",
+        nothing,
+        "SWEEP_MEMBERS=512 is more than",
+        env={"SWEEP_MEMBERS": "512"},
+    ),
+    case(
         "heartbeat-of-ages",
         "sweep --dataset digits --results {tmp}/r",
         nothing,

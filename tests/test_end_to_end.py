@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 # Tests that patch training code need the trials to run in this process.
 IN_PROCESS = ("--workers", "1")
+MEMBERS = 2  # SWEEP_MEMBERS of the averaged answer's test
 
 
 def _space(tmp: Path, text: str = FAST_SPACE) -> str:
@@ -397,14 +398,16 @@ def test_export_round_trip(swept: Path, fmt: str) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def test_retrain_averages_two_models_side_by_side_and_keeps_one_alone(swept: Path, tmp_path: Path) -> None:
+def test_retrain_averages_two_models_side_by_side_and_keeps_one_alone(
+    swept: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import keras
 
     from sweep.backend import usable_cpus
-    from sweep.ensemble import MEMBERS
 
     if usable_cpus() < MEMBERS:
-        pytest.skip("one core: the answer is one model (sweep.ensemble.wanted)")
+        pytest.skip("one core: two models would take turns, so the answer is one (sweep.ensemble)")
+    monkeypatch.setenv("SWEEP_MEMBERS", str(MEMBERS))
     results = tmp_path / "results"
     shutil.copytree(swept / "results", results)  # the shared sweep's files stay as they are
     assert main(["retrain", "--dataset", "digits", "--results", str(results), "--trial", "1"]) == 0

@@ -8,30 +8,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweep.ensemble import MEMBERS, wanted
+from sweep.ensemble import members_for
 from tests.fixtures import TINY
 
 NO_LIMITS = {"max_params": None, "max_size_kb": None, "max_latency_ms": None}
 
 
 @pytest.mark.parametrize(
-    ("cores", "gpus", "limits", "objective", "member_epochs", "expected"),
+    ("asked", "cores", "gpus", "limits", "objective", "expected"),
     [
-        (2, 0, NO_LIMITS, "accuracy", None, True),  # a core for each member, no time limit
-        (16, 0, {}, "accuracy", 20, True),  # each member trains its trial's 20 epochs
-        (2, 0, NO_LIMITS, "accuracy", 30, True),
-        (2, 0, NO_LIMITS, "accuracy", 19, False),  # one model on both cores trains more
-        (1, 0, NO_LIMITS, "accuracy", None, False),  # one core: the second would wait for the first
-        (2, 1, NO_LIMITS, "accuracy", None, False),  # a GPU trains one model and the cores feed it
-        (2, 0, {**NO_LIMITS, "max_params": 50_000}, "accuracy", None, False),  # limits are one model's
-        (2, 0, {**NO_LIMITS, "max_latency_ms": 0.5}, "accuracy", None, False),
-        (2, 0, NO_LIMITS, "latency", None, False),  # a Pareto search trades cost: one model
+        (1, 2, 0, NO_LIMITS, "accuracy", 1),  # the default: one model
+        (2, 2, 0, NO_LIMITS, "accuracy", 2),  # a core for each
+        (2, 16, 0, {}, "accuracy", 2),
+        (3, 2, 0, NO_LIMITS, "accuracy", 1),  # fewer cores than models: they would take turns
+        (2, 2, 1, NO_LIMITS, "accuracy", 1),  # a GPU trains one model and the cores feed it
+        (2, 2, 0, {**NO_LIMITS, "max_params": 50_000}, "accuracy", 1),  # limits are one model's
+        (2, 2, 0, {**NO_LIMITS, "max_latency_ms": 0.5}, "accuracy", 1),
+        (2, 2, 0, NO_LIMITS, "latency", 1),  # a Pareto search trades cost: one model
     ],
 )
-def test_two_models_only_where_a_core_is_spare_each_trains_its_recipe_and_nothing_asks_for_one(
-    cores: int, gpus: int, limits: dict[str, float | None], objective: str, member_epochs: int | None, expected: bool
+def test_the_answer_averages_the_models_asked_for_where_nothing_asks_for_one(
+    asked: int, cores: int, gpus: int, limits: dict[str, float | None], objective: str, expected: int
 ) -> None:
-    assert wanted(cores, gpus, limits, objective, member_epochs, trial_epochs=20) is expected
+    assert members_for(asked, cores, gpus, limits, objective) == expected
 
 
 @pytest.mark.slow
@@ -46,7 +45,8 @@ def test_the_averaged_model_outputs_the_mean_of_its_members_probabilities(tmp_pa
     logits = new_model(Architecture.from_params({**TINY, "logits": True}), (28, 28, 1), 10, 1, 100)
     images = np.random.default_rng(0).random((6, 28, 28, 1), dtype=np.float32)
     averaged = average_of([softmax, logits])
-    expected = (probabilities(softmax, images) + probabilities(logits, images)) / 2
+    # The members as saved: float32 copies (training may compute in bfloat16).
+    expected = (probabilities(portable(softmax), images) + probabilities(portable(logits), images)) / 2
     got = averaged.predict(images, verbose=0)
     assert got == pytest.approx(expected, abs=1e-5)
     assert got.sum(axis=1) == pytest.approx(np.ones(6), abs=1e-5)  # logits were softmaxed first
@@ -65,7 +65,7 @@ def test_members_train_side_by_side_with_their_own_seeds() -> None:
     x, y = rng.random((64, 28, 28, 1), dtype=np.float32), np.arange(64) % 10
     params = {**TINY, "epochs": 2, "batch_size": 16}
     members = fit_members(params, None, x, y, ((28, 28, 1), 10), 3, Display(), "tiny")
-    assert len(members) == MEMBERS
+    assert len(members) == 2  # the default of fit_members
     assert [member.epochs_run for member in members] == [2, 2]
     first, second = (member.model.get_weights()[0] for member in members)
     assert not np.allclose(first, second)  # seeds 3 and 4
