@@ -73,8 +73,10 @@ dashboard: $(STAMP)
 	$(PY) -m sweep dashboard $(RESULT_FLAGS) $(STUDY_FLAGS) $(call flag,PORT,--port)
 
 # The whole suite, slow end-to-end runs included.
+# One test file per core: most of a test's time is one process starting TensorFlow or one
+# small model training on one thread. Files stay whole, so a module's shared sweep runs once.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # Only the fast tests (no model training).
 test-fast: $(STAMP)
