@@ -23,7 +23,7 @@ FILE_FLAGS = $(RESULT_FLAGS) $(call flag,DATA_DIR,--data-dir)
 DATA_FLAGS = $(FILE_FLAGS) $(call flag,SEED,--seed)
 STUDY_FLAGS = $(call flag,STORAGE,--storage) $(call flag,STUDY,--study)
 
-.PHONY: install sweep baseline retrain export leaderboard report spaces dashboard test test-fast bench clean-venv
+.PHONY: install sweep baseline retrain export leaderboard report spaces dashboard test test-fast lint bench clean-venv
 
 install: $(STAMP)
 
@@ -78,9 +78,13 @@ dashboard: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto --dist loadfile
 
-# Only the fast tests (no model training).
+# Only the fast tests (no model training, no linting).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not lint"
+
+# ruff (lint and format) and strict mypy: tests/test_style.py, which make test runs too.
+lint: $(STAMP)
+	$(PY) -m pytest -q -m lint
 
 clean-venv:
 	rm -rf $(VENV)

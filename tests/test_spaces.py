@@ -531,14 +531,22 @@ def test_the_expected_spaces_ship() -> None:
 @pytest.mark.parametrize("dataset", sorted(DATASET_SHAPES))
 def test_shipped_space_fits_its_dataset(dataset: str) -> None:
     shape = DATASET_SHAPES[dataset]
-    load_space(SHIPPED[dataset]).check_fits(baseline_params(dataset, shape), shape)
+    space = load_space(SHIPPED[dataset])
+    assert space.check_fits(baseline_params(dataset, shape), shape) is None  # raises where it does not
+    tiny = (2, 2, shape[2])  # and it does not fit 2×2 images: the check above can fail
+    with pytest.raises(UsageError, match="at its extreme"):
+        space.check_fits(baseline_params(dataset, tiny), tiny)
 
 
 @pytest.mark.parametrize(
     "shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 48, 3)], ids=lambda s: f"{s[0]}x{s[1]}x{s[2]}"
 )
-def test_image_folder_space_fits_small_and_large_images(shape) -> None:
-    load_space(SHIPPED["image_folder"]).check_fits(baseline_params("image_folder", shape), shape)
+def test_image_folder_space_fits_small_and_large_images(shape: tuple[int, int, int]) -> None:
+    space = load_space(SHIPPED["image_folder"])
+    assert space.check_fits(baseline_params("image_folder", shape), shape) is None  # raises where it does not
+    tiny = (2, 2, shape[2])
+    with pytest.raises(UsageError, match="at its extreme"):
+        space.check_fits(baseline_params("image_folder", tiny), tiny)
 
 
 def test_every_shipped_space_is_one_strategy() -> None:

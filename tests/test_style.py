@@ -1,5 +1,6 @@
 """The code passes the project's linter and formatter (ruff) and type checker (mypy, strict on the package),
-both configured in pyproject.toml."""
+both configured in pyproject.toml. ``make lint`` runs only these; ``make test-fast`` leaves them out
+(mypy alone takes about a minute)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.lint
 
 
 def _tool(name: str) -> str:
