@@ -14,6 +14,7 @@ from sweep.datasets import Dataset, check_exists, load_dataset
 from sweep.files import claim_results, ensure_writable
 from sweep.params import Architecture, baseline_params
 from sweep.progress import Display
+from sweep.stats import with_interval
 
 if TYPE_CHECKING:
     from sweep.train import Evaluation, TrainResult
@@ -75,10 +76,9 @@ def run_baseline(data: DataConfig, epochs: int | None = None) -> int:
         extra={"params": params, "epochs": result.epochs_run},
         title=f"{dataset.name} baseline",
     )
-    low, high = metrics["test_accuracy_ci95"]
     display.log(
-        f"\nBaseline on {dataset.name}: test accuracy {metrics['test_accuracy']:.4f} "
-        f"(95 % interval {low:.4f}-{high:.4f}), "
+        f"\nBaseline on {dataset.name}: test accuracy "
+        f"{with_interval(metrics['test_accuracy'], *metrics['test_accuracy_ci95'])}, "
         f"test loss {metrics['test_loss']:.4f}, {metrics['param_count']:,} parameters, "
         f"trained {result.epochs_run} epochs in {result.fit_seconds:.0f}s.\nFiles in {out}/: "
         "model.keras, metrics.json, samples.png, history.png, confusion_matrix.png"

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.files import write_text
 from sweep.leaderboard import trials_frame
 from sweep.pareto import FIGURES, LABELS, candidates, front
+from sweep.stats import with_interval
 from sweep.study import recorded_settings
 from sweep.trials import BASELINE_ITSELF, origin
 
@@ -295,7 +296,7 @@ def _with_interval(metrics: Mapping[str, Any], key: str, signed: bool = False) -
     spec = "+.4f" if signed else ".4f"
     if not interval:
         return format(value, spec)
-    return f"{value:{spec}} (95 % interval {interval[0]:{spec}} to {interval[1]:{spec}})"
+    return with_interval(value, interval[0], interval[1], signed=signed)
 
 
 def _format(value: Any) -> str:

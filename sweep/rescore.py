@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.datasets import Dataset
 from sweep.progress import Display
-from sweep.stats import pack, paired_difference, unpack
+from sweep.stats import pack, paired_difference, unpack, with_interval
 from sweep.study import recorded_space
 from sweep.trials import feasible, final_params
 from sweep.user_models import plan
@@ -55,10 +55,10 @@ def choose(
     if best.number not in correct or base.number not in correct:
         return best, f"trial {best.number}, the best on {where}"  # a study of an older version
     gain, low, high = paired_difference(correct[best.number], correct[base.number])
-    interval = f"{gain:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}"
+    interval = with_interval(gain, low, high, signed=True)
     if low <= 0:
-        return base, (f"the baseline: the best trial, {best.number}, is not clearly better on {where} ({interval})")
-    return best, f"trial {best.number}, the best on {where} ({interval} over the baseline)"
+        return base, f"the baseline: the best trial, {best.number}, is not clearly better on {where}: {interval}"
+    return best, f"trial {best.number}, the best on {where}: {interval} over the baseline"
 
 
 def by_accuracy(trials: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> list[FrozenTrial]:

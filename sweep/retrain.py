@@ -39,7 +39,7 @@ from sweep.rescore import (
     needs_cross_validation,
     validation_correct,
 )
-from sweep.stats import accuracy_interval, paired_difference, wilson
+from sweep.stats import accuracy_interval, paired_difference, wilson, with_interval
 from sweep.study import (
     baseline_trial,
     best_trial,
@@ -346,8 +346,7 @@ def gain_metrics(final: Evaluation, base: Evaluation | None) -> dict[str, Any]:
 
 
 def _with_interval(metrics: dict[str, Any], key: str) -> str:
-    low, high = metrics[f"{key}_ci95"]
-    return f"{metrics[key]:.4f} (95 % interval {low:.4f}-{high:.4f})"
+    return with_interval(metrics[key], *metrics[f"{key}_ci95"])
 
 
 def baseline_words(metrics: dict[str, Any], is_baseline: bool) -> str:
@@ -358,10 +357,8 @@ def baseline_words(metrics: dict[str, Any], is_baseline: bool) -> str:
     if metrics["test_gain"] is None:
         return "baseline not retrained"
     low, high = metrics["test_gain_ci95"]
-    return (
-        f"baseline retrained the same way: {metrics['baseline_test_accuracy']:.4f}, gain "
-        f"{metrics['test_gain']:+.4f}, 95 % interval {low:+.4f} to {high:+.4f}"
-    )
+    gain = with_interval(metrics["test_gain"], low, high, signed=True)
+    return f"baseline retrained the same way: {metrics['baseline_test_accuracy']:.4f}, gain {gain}"
 
 
 def _device_words(metrics: dict[str, Any]) -> str:

@@ -57,6 +57,14 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float
     return gain, gain - half, gain + half
 
 
+def with_interval(value: float, low: float, high: float, signed: bool = False, words: bool = True) -> str:
+    """``value`` and its 95 % interval as every message writes them: "0.9806 (95 % interval
+    0.9604 to 0.9905)"; ``signed``, a gain: "+0.0167 (95 % interval -0.0014 to +0.0347)";
+    ``words`` False, for lines that list many: "0.9806 (0.9604 to 0.9905)"."""
+    spec = "+.4f" if signed else ".4f"
+    return f"{value:{spec}} ({'95 % interval ' if words else ''}{low:{spec}} to {high:{spec}})"
+
+
 def score(val_accuracies: Sequence[float]) -> float:
     """A trial's score: the mean validation accuracy of its last epochs.
 

@@ -18,6 +18,7 @@ from sweep.params import SPECS, unused_params
 from sweep.pareto import summary_line
 from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace
+from sweep.stats import with_interval
 from sweep.study import FINISHED, baseline_trial, best_trial, finished_count, recorded_objective
 from sweep.trials import STOPPED, failure, origin, over_limits, params_of, score_interval, trial_score
 
@@ -115,7 +116,8 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
 
 
 def _scored(trial: FrozenTrial) -> str:
-    """A trial's validation accuracy with its 95 % interval: ``0.9123 (0.9049-0.9193)``."""
+    """A trial's validation accuracy with its 95 % interval: ``0.9123 (0.9049 to 0.9193)``."""
     low, high = score_interval(trial)
-    interval = f" ({low:.4f}-{high:.4f})" if low is not None and high is not None else ""
-    return f"{trial.values[0]:.4f}{interval}"
+    if low is None or high is None:
+        return f"{trial.values[0]:.4f}"
+    return with_interval(trial.values[0], low, high, words=False)

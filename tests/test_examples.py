@@ -55,6 +55,6 @@ def test_the_notebook_reports_a_baseline_the_time_limit_left_unretrained(capsys:
         "chosen_because": "validation",
     }
     exec(cell.source, {"result": SimpleNamespace(metrics=metrics, best_params={"epochs": 5})})
-    assert "test accuracy 0.9500 (95 % interval 0.9200-0.9700); baseline retrained the same way: not retrained" in (
+    assert "test accuracy 0.9500 (95 % interval 0.9200 to 0.9700); baseline retrained the same way: not retrained" in (
         capsys.readouterr().out
     )

@@ -22,7 +22,7 @@ BASE = candidate_trial(0, 0.90, baseline=True)
     ("best_right", "answer", "says"),
     [
         # 960 against 900 of 1,000 images: clearly better.
-        (960, 1, "trial 1, the best on validation (1000 images) (+0.0600, 95 % interval"),
+        (960, 1, "trial 1, the best on validation (1000 images): +0.0600 (95 % interval +0.0443 to +0.0757)"),
         # 905 against 900: five images prove nothing; the baseline stays the answer.
         (905, 0, "the baseline: the best trial, 1, is not clearly better on validation"),
         # Worse on these images than the baseline, though ranked first by its score.

@@ -15,7 +15,7 @@ SKIPPED = {"baseline_test_accuracy": None, "test_gain": None, "test_gain_ci95": 
 @pytest.mark.parametrize(
     ("metrics", "is_baseline", "words"),
     [
-        (GAIN, False, "baseline retrained the same way: 0.9800, gain +0.0120, 95 % interval +0.0040 to +0.0200"),
+        (GAIN, False, "baseline retrained the same way: 0.9800, gain +0.0120 (95 % interval +0.0040 to +0.0200)"),
         (SKIPPED, False, "baseline not retrained"),  # the time limit left no room for it
         # The answer is the baseline: its "gain" over itself is 0 by construction, not a finding.
         ({"baseline_test_accuracy": 0.98, "test_gain": 0.0, "test_gain_ci95": [0.0, 0.0]}, True,
