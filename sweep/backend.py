@@ -68,10 +68,8 @@ def chosen_precision() -> str:
     """Keras's mixed-precision policy for this process: float16 on GPUs with tensor cores,
     bfloat16 on CPUs that multiply it natively (weights stay float32), float32 elsewhere
     (:func:`sweep.devices.precision_policy`); ``SWEEP_PRECISION`` overrides the choice.
-
-    On this project's 2-core AVX512-BF16 machine, MNIST epochs of the baseline CNN took
-    4.3-5.7 s instead of 9-10 s at batch 128, with the same validation accuracy. Elsewhere
-    bfloat16 would be emulated and slower.
+    bfloat16 about halves an epoch where the CPU has it, and would be emulated and slower
+    elsewhere.
     """
     return precision_policy(Environment.read().precision, find_gpus(), cpu_has_bfloat16())
 
@@ -94,12 +92,9 @@ def _quiet_retracing() -> None:
 
 
 def _pin_threads() -> None:
-    """One op at a time, each using every core (or SWEEP_THREADS of them).
-
-    TensorFlow's defaults run several ops side by side, each with all cores, which
-    oversubscribes a small CPU: on 2 cores, intra-op 2 / inter-op 1 trains the MNIST CNN
-    20 % faster at batch 32 (13.2 s instead of 16.6 s per epoch) and at 128 and 256 too.
-    """
+    """One op at a time, each using every core (or SWEEP_THREADS of them): TensorFlow's
+    defaults run several ops side by side, each with all cores, which oversubscribes a small
+    CPU (20 % slower on 2 cores)."""
     import tensorflow as tf
 
     threads = pinned_threads(find_gpus(), Environment.read().threads, usable_cpus())
@@ -113,11 +108,8 @@ def _pin_threads() -> None:
 
 def _freeze_imports() -> None:
     """Leave the objects of the imports (about 390,000, mostly TensorFlow's) out of every later
-    garbage collection: they live as long as the process.
-
-    Each full collection walked them all: ``clear_session`` and the ``gc.collect`` after every
-    trial (:func:`sweep.train.release`) took 0.45 s together, 0.02 s with them frozen.
-    """
+    garbage collection: they live as long as the process, and walking them made the collection
+    after every trial (:func:`sweep.train.release`) take 0.45 s instead of 0.02 s."""
     import gc
 
     gc.collect()  # what the imports left as garbage goes now, not frozen with the rest

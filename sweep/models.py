@@ -27,11 +27,9 @@ import tensorflow as tf  # noqa: E402
 layers = keras.layers
 ops = keras.ops
 
-# Batches per call from Keras into TensorFlow. Keras turns each call's metrics into Python
-# numbers before its batch callbacks, so one batch per call synchronises every batch: MNIST
-# epochs of the baseline CNN (2 processes × 1 thread, 4 alternating runs each) took 7.5 s at
-# batch 32 and 5.2 s at 128 with 1, and 5.8 and 4.7 s with 32, to the same validation accuracy.
-# Batch callbacks (the deadline's check) then run once per 32 batches.
+# Batches per call from Keras into TensorFlow: with one, Keras turns every batch's metrics into
+# Python numbers (epochs 10-30 % slower). Batch callbacks (the deadline's check) then run once
+# per 32 batches.
 STEPS_PER_EXECUTION = 32
 # The name of an averaged model (average_of): already portable, its members inside it.
 ENSEMBLE = "ensemble"

@@ -61,17 +61,10 @@ def make_batches(
     """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded),
     with one-hot labels for the models' categorical loss.
 
-    Shuffles indices and gathers whole batches, instead of shuffling images one by one
-    through a buffer: the same order (the same seeded permutation), without a second copy of
-    the training set in a shuffle buffer. MNIST epochs at batch 128 took 6.8 s against 8.6 s
-    (medians of alternating runs; the fastest epochs were equal).
-
-    Without tf.data's autotuning: Keras makes a new training and validation iterator every
-    epoch, and each iterator's destructor waits for the autotuner's thread, at times for
-    1-5 s with every thread idle (a stack dump caught it there). In one such hour, 9 of 9
-    single-core epochs of the baseline CNN stalled with autotuning, 0 of 9 without (in
-    alternating runs, 10.1 s against 7.7-8.5 s per epoch); in other hours neither stalled.
-    A gather is one copy, so a sequential map and two batches prefetched keep up.
+    It shuffles indices and gathers whole batches: the same seeded order without a second copy
+    of the training set in a shuffle buffer. tf.data's autotuning is off: each epoch's new
+    iterator waited for the autotuner's thread, at times for seconds with every core idle.
+    (Measurements: docs/performance.md, "The training path's settings".)
     """
     images, labels = tf.constant(x), tf.constant(y)
     order = tf.data.Dataset.range(len(x))
