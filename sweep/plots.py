@@ -154,27 +154,58 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path, t
     return save_figure(fig, path)
 
 
-def plot_study(study: optuna.Study, folder: Path) -> list[Path]:
-    """Optuna's optimization history, parameter importances and parallel coordinates.
+# Parameter importances (fANOVA over the completed trials) and the parallel coordinates drawn
+# from them need this many completed trials to mean anything; with fewer they rank noise.
+MIN_TRIALS_FOR_IMPORTANCE = 10
+# The parallel-coordinate plot shows this many of the most important parameters: with every
+# parameter of a search space (15 and more) its labels overlap and nothing can be read.
+PARALLEL_PARAMS = 6
 
-    A plot that the study cannot support yet (too few completed trials, a single varied
-    parameter) is skipped rather than failing the sweep.
+
+def plot_study(study: optuna.Study, folder: Path) -> list[Path]:
+    """Optuna's optimization history, parameter importances and parallel coordinates (of the
+    PARALLEL_PARAMS most important parameters), the last two only from MIN_TRIALS_FOR_IMPORTANCE
+    completed trials on (an older file of theirs is removed, so no report shows it).
+
+    A plot that the study cannot support (a single varied parameter, several objectives) is
+    skipped rather than failing the sweep.
     """
+    import optuna
     from optuna.visualization import matplotlib as optuna_plots
 
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    plots: list[tuple[str, Any, dict[str, Any]]] = [
+        ("optimization_history", optuna_plots.plot_optimization_history, {})
+    ]
+    if len(complete) >= MIN_TRIALS_FOR_IMPORTANCE:
+        important = list(ranked_importances(study))[:PARALLEL_PARAMS]
+        plots.append(("param_importances", optuna_plots.plot_param_importances, {}))
+        if len(important) > 1:
+            plots.append(("parallel_coordinate", optuna_plots.plot_parallel_coordinate, {"params": important}))
     written = []
-    for name, plot in (
-        ("optimization_history", optuna_plots.plot_optimization_history),
-        ("param_importances", optuna_plots.plot_param_importances),
-        ("parallel_coordinate", optuna_plots.plot_parallel_coordinate),
-    ):
+    for name in ("param_importances", "parallel_coordinate"):
+        if name not in {plot[0] for plot in plots}:
+            (folder / f"{name}.png").unlink(missing_ok=True)
+    for name, plot, options in plots:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ExperimentalWarning on every call
             try:
-                ax = plot(study, target_name="Validation accuracy")
+                ax = plot(study, target_name="Validation accuracy", **options)
             except (ValueError, RuntimeError, ZeroDivisionError):
                 continue
         axes: Any = ax  # one Axes, or an array of them
         fig = (axes if hasattr(axes, "figure") else axes.flat[0]).figure
         written.append(save_figure(fig, folder / f"{name}.png"))
     return written
+
+
+def ranked_importances(study: optuna.Study) -> dict[str, float]:
+    """The parameters by importance, most important first; none where they cannot be told."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            return {}

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.files import write_text
 from sweep.leaderboard import trials_frame
 from sweep.pareto import FIGURES, LABELS, candidates, front
+from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE
 from sweep.stats import with_interval
 from sweep.study import recorded_settings
 from sweep.trials import BASELINE_ITSELF, origin
@@ -84,6 +85,7 @@ def render(study: optuna.Study, folder: Path) -> str:
                 *((name, _file_png(folder / "plots" / f"{file}.png")) for name, file in _STUDY_PLOTS),
             ]
         ),
+        _left_out(trials, folder / "plots"),
         "<h2>The final model</h2>",
         model_card(metrics, folder / "best"),
         "<h2>Reproduce it</h2>",
@@ -266,6 +268,17 @@ def reproduce(name: str, record: Mapping[str, Any], metrics: Mapping[str, Any] |
         f"<p>Versions: {_e(', '.join(f'{k} {v}' for k, v in versions.items()) or 'not recorded')}.</p>"
         f"<h3>Search space ({_e(str(record.get('space_source')))})</h3>"
         f"<pre>{_e(json.dumps(record.get('space', {}), indent=2))}</pre>"
+    )
+
+
+def _left_out(trials: list[FrozenTrial], plots: Path) -> str:
+    """Why the parameter importances are not shown, where they are not: too few trials."""
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    if (plots / "param_importances.png").is_file() or complete >= MIN_TRIALS_FOR_IMPORTANCE:
+        return ""
+    return (
+        f"<p>Parameter importances and parallel coordinates are left out: they need at least "
+        f"{MIN_TRIALS_FOR_IMPORTANCE} completed trials to mean anything, and this study has {complete}.</p>"
     )
 
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 from optuna.distributions import IntDistribution
@@ -64,6 +65,49 @@ def test_the_page_holds_every_trial_marks_the_baseline_and_escapes_what_it_shows
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert 'src="data:image/png;base64,' in page  # the learning curves
     assert (tmp_path / "plots" / "learning_curves.png").is_file()
+
+
+def wide_study(complete: int, params: int = 9) -> optuna.Study:
+    """``complete`` trials over ``params`` integer parameters, the first of which decides."""
+    study = optuna.create_study(direction="maximize")
+    rng = np.random.default_rng(0)
+    names = [f"p{k}" for k in range(params)]
+    for _ in range(complete):
+        values = {name: int(rng.integers(0, 10)) for name in names}
+        study.add_trial(
+            create_trial(
+                value=0.9 + values["p0"] / 100 + rng.random() / 1000,
+                params=values,
+                distributions={name: IntDistribution(0, 9) for name in names},
+            )
+        )
+    return study
+
+
+def test_importances_and_parallel_coordinates_wait_for_enough_trials_and_show_the_top_parameters(
+    tmp_path: Path,
+) -> None:
+    from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE, PARALLEL_PARAMS, ranked_importances, plot_study
+
+    (tmp_path / "param_importances.png").write_bytes(b"an older sweep's")
+    few = plot_study(wide_study(MIN_TRIALS_FOR_IMPORTANCE - 1), tmp_path)
+    assert [path.name for path in few] == ["optimization_history.png"]
+    assert not (tmp_path / "param_importances.png").exists()  # no report shows a stale one
+    enough = plot_study(wide_study(2 * MIN_TRIALS_FOR_IMPORTANCE), tmp_path)
+    assert [path.name for path in enough] == [
+        "optimization_history.png",
+        "param_importances.png",
+        "parallel_coordinate.png",
+    ]
+    # The parallel coordinates draw the most important parameters: the one that decides first.
+    important = list(ranked_importances(wide_study(2 * MIN_TRIALS_FOR_IMPORTANCE)))[:PARALLEL_PARAMS]
+    assert important[0] == "p0" and len(important) == PARALLEL_PARAMS < 9
+
+
+def test_the_page_says_why_importances_are_left_out(tmp_path: Path) -> None:
+    page = render(study_of([TrialState.COMPLETE] * 4), tmp_path)
+    assert "Parameter importances and parallel coordinates are left out" in page
+    assert "at least 10 completed trials" in page and "this study has 4" in page
 
 
 def test_the_final_models_card_comes_from_the_files_the_retrain_wrote(tmp_path: Path) -> None:
