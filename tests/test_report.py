@@ -87,7 +87,7 @@ def wide_study(complete: int, params: int = 9) -> optuna.Study:
 def test_importances_and_parallel_coordinates_wait_for_enough_trials_and_show_the_top_parameters(
     tmp_path: Path,
 ) -> None:
-    from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE, PARALLEL_PARAMS, ranked_importances, plot_study
+    from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE, PARALLEL_PARAMS, plot_study, ranked_importances
 
     (tmp_path / "param_importances.png").write_bytes(b"an older sweep's")
     few = plot_study(wide_study(MIN_TRIALS_FOR_IMPORTANCE - 1), tmp_path)
