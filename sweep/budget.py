@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial
 
 from sweep.jobs import baseline_taken
 from sweep.rescore import FOLDS, needs_cross_validation
-from sweep.trials import best_of, final_params, finalists
+from sweep.trials import best_of, final_params, finalists, is_baseline, training_rate
 
 if TYPE_CHECKING:
     from sweep.datasets import Dataset
@@ -104,7 +104,7 @@ class TimeLimit:
         limit), but at least one. The baseline retrains as written."""
         params = final_params(trial)
         epochs, epoch = int(params["epochs"]), self.epoch_seconds(trial)
-        if trial.user_attrs.get("is_baseline") or epoch is None:
+        if is_baseline(trial) or epoch is None:
             return epochs
         most = int(GROW * epochs) if params.get("lr_schedule") in DECAYING else epochs
         if seconds is None and not self.seconds:
@@ -137,7 +137,7 @@ class TimeLimit:
         :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
         retraining the answer (the costliest finalist's retrain as the answer) and the baseline
         (unless a worker took that job, ``baseline_kept`` False: :mod:`sweep.jobs`), the export."""
-        base = best_of([t for t in trials if t.user_attrs.get("is_baseline")])
+        base = best_of([t for t in trials if is_baseline(t)])
         final = finalists(trials) if self.cross_validation_seconds else [t for t in (best_of(trials), base) if t]
         seconds = {t.number: self.answer_seconds(t) for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
@@ -304,9 +304,4 @@ def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: floa
 def fastest_rate(trials: Sequence[FrozenTrial]) -> float | None:
     """The most training FLOPs per second any trial reached (over its whole epochs), from its
     ``train_flops`` (per image and epoch) and timing; None before any trial has an epoch."""
-    rates = [
-        t.user_attrs["train_flops"] * t.user_attrs["epochs_run"] / t.user_attrs["epochs_seconds"]
-        for t in trials
-        if t.user_attrs.get("train_flops") and t.user_attrs.get("epochs_run") and t.user_attrs.get("epochs_seconds")
-    ]
-    return max(rates, default=None)
+    return max((rate for rate in map(training_rate, trials) if rate is not None), default=None)

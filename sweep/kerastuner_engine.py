@@ -36,6 +36,7 @@ from sweep.progress import Display
 from sweep.spaces import SearchSpace
 from sweep.stats import score
 from sweep.study import max_epochs
+from sweep.trials import kerastuner_id
 from sweep.user_models import plan
 
 # Hyperband's reduction factor, KerasTuner's default and the one Hyperband's paper recommends.
@@ -206,7 +207,7 @@ def search(
     if not study.trials:
         shutil.rmtree(folder, ignore_errors=True)  # a new study: no stale KerasTuner state
     hypermodel = _HyperModel(dataset, space, baseline, data.seed)
-    known = {t.user_attrs.get("kerastuner_id") for t in study.get_trials(deepcopy=False)}
+    known = {kerastuner_id(t) for t in study.get_trials(deepcopy=False)}
 
     def record(trial: Any, started: float) -> None:
         if trial.trial_id in known:

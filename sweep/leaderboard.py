@@ -17,7 +17,7 @@ from sweep.errors import UsageError, first_line
 from sweep.files import atomic_write
 from sweep.params import unused_params
 from sweep.pareto import front
-from sweep.trials import STOPPED, failure, origin, params_of, score_interval, trial_score
+from sweep.trials import STOPPED, failure, origin, params_of, score_interval, stopped_by, trial_score
 
 # Completed trials first (ranked by validation accuracy), then pruned, then the rest.
 _STATE_ORDER = {
@@ -120,9 +120,9 @@ def trials_frame(
 def _stopped_by(trial: FrozenTrial) -> str:
     """Why a trial ran fewer epochs than it asked for: the pruner, a deadline, a deployment
     limit (before training), or nothing."""
-    stopped = trial.user_attrs.get("stopped")
+    stopped = stopped_by(trial)
     if stopped in STOPPED:
-        return str(stopped)
+        return stopped
     if trial.state == TrialState.PRUNED and trial.user_attrs.get("infeasible"):
         return "limits"
     return "pruner" if trial.state == TrialState.PRUNED else ""

@@ -30,7 +30,7 @@ from sweep.pareto import FIGURES, LABELS, candidates, front
 from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE
 from sweep.stats import with_interval
 from sweep.study import recorded_settings
-from sweep.trials import BASELINE_ITSELF, origin
+from sweep.trials import BASELINE_ITSELF, is_baseline, origin
 
 VENDOR = Path(__file__).resolve().parent / "vendor"
 # The curves of this many best completed trials are drawn, with the baseline's.
@@ -127,7 +127,7 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
     lines.insert(0, f"Data: {_e(metrics['dataset'])} ({', '.join(sizes)}; {len(metrics['class_names'])} classes).")
     against = (
         BASELINE_ITSELF
-        if any(t.number == metrics["trial"] and t.user_attrs.get("is_baseline") for t in trials)
+        if any(t.number == metrics["trial"] and is_baseline(t) for t in trials)
         else f"the baseline retrained the same way: {_with_interval(metrics, 'baseline_test_accuracy')}, "
         f"gain {_with_interval(metrics, 'test_gain', signed=True)}"
     )
@@ -181,14 +181,14 @@ def learning_curves(trials: list[FrozenTrial], path: Path) -> Path | None:
         (t for t in trials if t.state == TrialState.COMPLETE and t.intermediate_values and t.values),
         key=lambda t: -t.values[0],
     )
-    chosen = done[:CURVES] + [t for t in done[CURVES:] if t.user_attrs.get("is_baseline")]
+    chosen = done[:CURVES] + [t for t in done[CURVES:] if is_baseline(t)]
     if not chosen:
         return None
     curves = [
         (
             f"trial {t.number} ({origin(t)}), {t.values[0]:.4f}",
             sorted(t.intermediate_values.items()),
-            bool(t.user_attrs.get("is_baseline")),
+            is_baseline(t),
         )
         for t in chosen
     ]
@@ -205,7 +205,7 @@ def pareto_front(trials: list[FrozenTrial], objective: str, path: Path) -> Path 
     figure = FIGURES[objective]
     points = [(t.user_attrs[figure], t.values[0]) for t in measured]
     optimal = [(t.user_attrs[figure], t.values[0], str(t.number)) for t in front(trials, objective)]
-    base = next((t for t in trials if t.user_attrs.get("is_baseline") and t.user_attrs.get(figure)), None)
+    base = next((t for t in trials if is_baseline(t) and t.user_attrs.get(figure)), None)
     marked = (base.user_attrs[figure], base.values[0]) if base is not None and base.values else None
     return plots.plot_pareto(points, optimal, marked, path, LABELS[objective])
 

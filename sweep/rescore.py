@@ -24,7 +24,7 @@ from sweep.datasets import Dataset
 from sweep.progress import Display
 from sweep.stats import pack, paired_difference, unpack, with_interval
 from sweep.study import recorded_space
-from sweep.trials import feasible, final_params
+from sweep.trials import feasible, final_params, packed_correct
 from sweep.user_models import plan
 
 # Cross-validate when the validation split has fewer images than this: with 2,000 images a
@@ -68,7 +68,7 @@ def by_accuracy(trials: list[FrozenTrial], correct: Mapping[int, np.ndarray]) ->
 
 def validation_correct(trials: list[FrozenTrial]) -> dict[int, np.ndarray]:
     """Which validation images each trial's model got right, where the study recorded it."""
-    return {t.number: unpack(t.user_attrs["val_correct"]) for t in trials if "val_correct" in t.user_attrs}
+    return {t.number: unpack(packed) for t in trials if (packed := packed_correct(t)) is not None}
 
 
 def needs_cross_validation(dataset: Dataset) -> bool:

@@ -49,7 +49,7 @@ from sweep.study import (
     recorded_settings,
     recorded_space,
 )
-from sweep.trials import BASELINE_ITSELF, final_params, finalists
+from sweep.trials import BASELINE_ITSELF, final_params, finalists, validation_images
 from sweep.user_models import plan
 
 if TYPE_CHECKING:
@@ -320,7 +320,7 @@ def epochs_words(epochs: int, ran: int) -> str:
 def val_metrics(trial: FrozenTrial) -> dict[str, Any]:
     """A trial's validation score with its 95 % interval (where its image count is known)."""
     values: dict[str, Any] = {"val_accuracy": trial.values[0]}
-    images = trial.user_attrs.get("val_images")
+    images = validation_images(trial)
     if images:
         values["val_accuracy_ci95"] = list(accuracy_interval(trial.values[0], images))
     return values

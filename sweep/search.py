@@ -49,6 +49,7 @@ from sweep.study import (
     study_name,
 )
 from sweep.summary import advance, summary, trial_logger, write_leaderboard
+from sweep.trials import error_of
 from sweep.user_models import check_findable, plan
 from sweep.worker import run_trials
 
@@ -210,7 +211,7 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
         return 130
     if best_trial(study) is None and (retrain or finished_count(study) == 0):
         write_report_of(study, data, display)
-        errors = {t.user_attrs.get("error") for t in study.trials}
+        errors = {error_of(t) or None for t in study.trials}
         all_failed = all(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
         why = (
             f" (every trial failed with {errors.pop()})"

@@ -23,7 +23,7 @@ from sweep.errors import UsageError
 from sweep.masking import redact
 from sweep.pareto_sampler import ParetoSampler
 from sweep.spaces import SearchSpace, parse_space
-from sweep.trials import best_of, counts_towards_trials, runs_in_full
+from sweep.trials import best_of, counts_towards_trials, is_baseline, runs_in_full
 
 SETTINGS_ATTR = "sweep_settings"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -419,5 +419,5 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
     """The enqueued baseline trial, once it has run: its completed run where there is one (a
     run killed with its worker is failed, and its parameters run again as a new trial)."""
-    runs = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("is_baseline")]
+    runs = [t for t in study.get_trials(deepcopy=False) if is_baseline(t)]
     return best_of(runs) or (runs[0] if runs else None)

@@ -20,7 +20,17 @@ from sweep.progress import Display, Task
 from sweep.spaces import SearchSpace
 from sweep.stats import with_interval
 from sweep.study import FINISHED, baseline_trial, best_trial, finished_count, recorded_objective
-from sweep.trials import STOPPED, failure, origin, over_limits, params_of, score_interval, trial_score
+from sweep.trials import (
+    STOPPED,
+    failure,
+    is_baseline,
+    origin,
+    over_limits,
+    params_of,
+    score_interval,
+    stopped_by,
+    trial_score,
+)
 
 
 def write_leaderboard(study: optuna.Study, space: SearchSpace, folder: Path) -> Path:
@@ -102,8 +112,8 @@ def summary(study: optuna.Study, data: DataConfig, seconds: float | None) -> str
             "  "
             + ", ".join(f"{k}={params[k]:.4g}" if isinstance(params[k], float) else f"{k}={params[k]}" for k in shown)
         )  # :.4g, not 0.30000000000000004
-        cut = sum(t.user_attrs.get("stopped") in STOPPED for t in study.get_trials(deepcopy=False))
-        if cut and best.user_attrs.get("is_baseline"):
+        cut = sum(stopped_by(t) in STOPPED for t in study.get_trials(deepcopy=False))
+        if cut and is_baseline(best):
             lines.append(
                 f"No trial beat the baseline, and {cut} trial(s) were stopped at the "
                 "search's deadline: give the search more time on this machine (--timeout "

@@ -16,6 +16,9 @@ What sweep records on a trial (``user_attrs``), written by :mod:`sweep.objective
   validation), ``stopped`` (the deadline that cut it: ``timeout`` or ``time_limit``), ``error``;
 - what it costs on a device (:mod:`sweep.deployment`): ``tflite_kb``, ``int8_kb``, ``latency_ms``,
   and ``infeasible`` (the deployment limits it breaks, :mod:`sweep.constraints`).
+
+Other modules read a record through the functions here (``is_baseline``, ``stopped_by``,
+``error_of``, ...); :mod:`sweep.objective`, which writes it, and the pruner read the rest.
 """
 
 from __future__ import annotations
@@ -36,6 +39,48 @@ FINALISTS = 2
 BASELINE_ITSELF = "the baseline itself: no gain to measure"
 
 
+def is_baseline(trial: FrozenTrial | Trial) -> bool:
+    """Whether a trial is the baseline (trial 0 of a sweep, the notebook's CNN)."""
+    return bool(trial.user_attrs.get("is_baseline"))
+
+
+def stopped_by(trial: FrozenTrial) -> str | None:
+    """The deadline that cut a trial short (a key of STOPPED), or None."""
+    stopped = trial.user_attrs.get("stopped")
+    return str(stopped) if stopped else None
+
+
+def error_of(trial: FrozenTrial) -> str:
+    """The error a trial recorded ('' for none)."""
+    return str(trial.user_attrs.get("error") or "")
+
+
+def validation_images(trial: FrozenTrial) -> int | None:
+    """How many validation images scored a trial (None for trials of older versions)."""
+    images = trial.user_attrs.get("val_images")
+    return int(images) if images else None
+
+
+def packed_correct(trial: FrozenTrial) -> str | None:
+    """Which validation images a trial's model got right, packed (:func:`sweep.stats.pack`)."""
+    packed = trial.user_attrs.get("val_correct")
+    return str(packed) if packed is not None else None
+
+
+def training_rate(trial: FrozenTrial) -> float | None:
+    """Training FLOPs per second a trial reached over its whole epochs (None before one ended)."""
+    attrs = trial.user_attrs
+    if not (attrs.get("train_flops") and attrs.get("epochs_run") and attrs.get("epochs_seconds")):
+        return None
+    return float(attrs["train_flops"] * attrs["epochs_run"] / attrs["epochs_seconds"])
+
+
+def kerastuner_id(trial: FrozenTrial) -> str | None:
+    """The KerasTuner trial a trial was copied from (:mod:`sweep.kerastuner_engine`), or None."""
+    found = trial.user_attrs.get("kerastuner_id")
+    return str(found) if found is not None else None
+
+
 def params_of(trial: FrozenTrial) -> dict[str, Any]:
     """Every parameter a trial trained with (the sampled ones alone for trials of older
     versions, which did not record the rest)."""
@@ -47,7 +92,7 @@ def final_params(trial: FrozenTrial) -> dict[str, Any]:
     asked for when a deadline cut it with a constant learning rate, see
     :class:`sweep.objective.Objective`)."""
     params = params_of(trial)
-    if trial.user_attrs.get("stopped") and trial.user_attrs.get("epochs_run"):
+    if stopped_by(trial) and trial.user_attrs.get("epochs_run"):
         params["epochs"] = int(trial.user_attrs["epochs_run"])
     return params
 
@@ -95,11 +140,11 @@ def finalists(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     )
     chosen: list[FrozenTrial] = []
     for trial in done:
-        if trial.user_attrs.get("is_baseline") or len(chosen) == FINALISTS or not feasible(trial):
+        if is_baseline(trial) or len(chosen) == FINALISTS or not feasible(trial):
             continue
         if all(final_params(trial) != final_params(other) for other in chosen):
             chosen.append(trial)
-    base = next((t for t in done if t.user_attrs.get("is_baseline")), None)
+    base = next((t for t in done if is_baseline(t)), None)
     return chosen + ([base] if base is not None else [])
 
 
@@ -108,8 +153,8 @@ def failure(trial: FrozenTrial) -> str:
     none, that its worker died during it (Optuna failed it when its heartbeat stopped)."""
     if trial.state != TrialState.FAIL:
         return ""
-    return str(
-        trial.user_attrs.get("error")
+    return (
+        error_of(trial)
         or "its worker stopped during the trial (killed, or out of memory); its parameters were run again"
     )
 
@@ -127,7 +172,7 @@ def origin(trial: FrozenTrial) -> str:
     """Where a trial's parameters came from: the baseline, the space's first trials, a
     starting point of the portfolio, or the sampler."""
     attrs = trial.user_attrs
-    if attrs.get("is_baseline"):
+    if is_baseline(trial):
         return "baseline"
     if attrs.get("is_first_trial"):
         return "first trial"
@@ -138,7 +183,7 @@ def origin(trial: FrozenTrial) -> str:
 
 def score_interval(trial: FrozenTrial) -> tuple[float | None, float | None]:
     """The 95 % interval of a trial's validation accuracy (None where unknown)."""
-    score, images = trial_score(trial), trial.user_attrs.get("val_images")
+    score, images = trial_score(trial), validation_images(trial)
     if score is None or not images:
         return None, None
     return accuracy_interval(score, images)

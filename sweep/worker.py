@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.internals import engine_of, heartbeat_storage, trial_id
-from sweep.trials import counts_towards_trials, did_not_fit, over_limits
+from sweep.trials import counts_towards_trials, did_not_fit, error_of, over_limits
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
 # sweep, not loop forever. Counted in the study, not per process: a worker replaced every few
@@ -132,7 +132,7 @@ def failed_in_a_row(study: optuna.Study) -> list[str]:
     for trial in reversed(ended):
         if trial.state != TrialState.FAIL:
             break
-        errors.append(str(trial.user_attrs.get("error", "")))
+        errors.append(error_of(trial))
     return errors
 
 
