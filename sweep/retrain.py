@@ -400,7 +400,7 @@ def run_retrain(data: DataConfig, settings: SweepConfig, trial: int | None = Non
     display = Display()
     with results_lock(data.folder, "retrain"):
         retrain_best(study, load_checked(data, display), data, display, pick=trial)
-    from sweep.search import write_report_of
+    from sweep.report import write_report
 
-    write_report_of(study, data, display)
+    display.log(f"Report: {write_report(study, data.folder)}")
     return 0

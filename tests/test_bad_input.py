@@ -17,6 +17,7 @@ import pytest
 
 from bench.hostile import files_under
 from sweep.cli import main
+from tests.conftest import run_cli
 from tests.fixtures import write_cifar10, write_image_folder, write_mnist_npz
 
 Setup = Callable[[Path], None]
@@ -467,6 +468,23 @@ CASES = [
         lambda tmp: (text_file("m.keras", b"PK")(tmp), text_file("params.json", b'{"class_names": 5}')(tmp)),
         "class_names is not a list of names",
     ),
+    case("unknown-dataset-of-the-baseline", "baseline --dataset imagenet --results {tmp}/r", nothing, "imagenet"),
+    case(
+        "mnist-missing-from-the-data-folder",
+        "baseline --dataset mnist --data-dir {tmp} --results {tmp}/r",
+        nothing,
+        "mnist.npz",
+    ),
+    case(
+        "results-under-a-file",
+        "baseline --dataset digits --results {tmp}/file.txt/results",
+        text_file("file.txt", b"not a folder"),
+        "cannot write results",
+    ),
+    case("storage-nonsense", "sweep --dataset digits --results {tmp}/r --storage nonsense", nothing, "nonsense"),
+    case("grid-over-a-continuous-space", "sweep --dataset digits --results {tmp}/r --sampler grid", nothing, "grid"),
+    case("retrain-before-any-sweep", "retrain --dataset digits --results {tmp}", nothing, "make sweep"),
+    case("export-before-any-sweep", "export --dataset digits --results {tmp}", nothing, "not found"),
     case(
         "predict-with-a-non-model",
         "predict --model {tmp}/m.keras {tmp}/m.keras",
@@ -510,3 +528,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert "s3cret" not in err
     assert files_under(tmp_path) == before  # nothing written, nothing replaced
     assert not (tmp_path / "PLANTED").exists()
+
+
+def test_the_command_line_process_prints_the_one_line_too(tmp_path: Path) -> None:
+    # The rows above call main(); the installed command's process must behave the same.
+    result = run_cli("baseline", "--dataset", "imagenet", "--results", str(tmp_path / "r"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweep: ") and "imagenet" in lines[0], result.stderr

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from sweep.cli import main
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
 from tests.fixtures import FAST_SPACE, PruneAll, scaled_limit, write_cifar10, write_image_folder
 
 pytestmark = pytest.mark.slow
@@ -498,32 +498,6 @@ def test_dashboard_serves_the_study(swept: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-# --- bad input: one line, exit 2, nothing lost ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["baseline", "--dataset", "imagenet"], "imagenet"),
-        (["sweep", "--dataset", "digits", "--space", "missing.yaml"], "missing.yaml"),
-        (["baseline", "--dataset", "mnist", "--data-dir", "{tmp}"], "mnist.npz"),
-        (["baseline", "--dataset", "digits", "--results", "{tmp}/file.txt/results"], "cannot write results"),
-        (["sweep", "--dataset", "digits", "--storage", "nonsense"], "nonsense"),
-        (["sweep", "--dataset", "digits", "--sampler", "grid"], "grid"),
-        (["retrain", "--dataset", "digits", "--results", "{tmp}"], "make sweep"),
-        (["export", "--dataset", "digits", "--results", "{tmp}"], "not found"),
-    ],
-)
-def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
-    (tmp_path / "file.txt").write_text("not a folder")
-    result = run_cli(*[arg.replace("{tmp}", str(tmp_path)) for arg in args])
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sweep: "), result.stderr
-    assert expected in lines[0]
-    assert "Traceback" not in result.stderr
 
 
 def test_retrain_uses_the_split_the_study_was_created_with(swept: Path) -> None:
