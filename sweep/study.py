@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.config import PRUNERS, DataConfig, SweepConfig
+from sweep.config import DataConfig, SweepConfig
 from sweep.environment import Environment
 from sweep.errors import UsageError
 from sweep.masking import redact
@@ -164,15 +164,9 @@ def make_sampler(name: str, space: SearchSpace, seed: int, objective: str = "acc
         # No constant liar: it writes to the storage of the trial it samples for, which is the
         # real study's, not the copy's. ParetoSampler mirrors running trials instead.
         return ParetoSampler(objective, tpe(seed, constant_liar=False))
-    if name == "tpe":
-        return tpe(seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "grid":
-        return optuna.samplers.GridSampler(grid(space), seed=seed)
-    raise UsageError(f"unknown sampler {name!r}; use tpe, random, cmaes or grid")
+    if name not in SAMPLER_FACTORIES:
+        raise UsageError(f"unknown sampler {name!r}; use {', '.join(SAMPLER_FACTORIES)}")
+    return SAMPLER_FACTORIES[name](space, seed)
 
 
 def tpe(seed: int, constant_liar: bool = True) -> optuna.samplers.TPESampler:
@@ -204,6 +198,16 @@ def grid(space: SearchSpace) -> dict[str, list[Any]]:
                 "choices for every parameter; add step: or use another SAMPLER"
             )
     return grid
+
+
+# SAMPLER's choices (sweep.config.SAMPLERS), each a factory of the space and the seed: one
+# entry here adds a sampler.
+SAMPLER_FACTORIES: dict[str, Callable[[SearchSpace, int], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda space, seed: tpe(seed),
+    "random": lambda space, seed: optuna.samplers.RandomSampler(seed=seed),
+    "cmaes": lambda space, seed: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+    "grid": lambda space, seed: optuna.samplers.GridSampler(grid(space), seed=seed),
+}
 
 
 # A pruner stops a trial at a step only once this many other trials it may stop have reached
@@ -241,19 +245,22 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     """The pruner of PRUNER. Trials report validation accuracy after every epoch at the share
     of their training done (1-100, see :mod:`sweep.objective`), and are stopped only in their
     first half, and only against enough others (:class:`FairPruner`)."""
-    if name == "hyperband":
-        return FairPruner(
-            optuna.pruners.HyperbandPruner(
-                min_resource=PRUNER_MIN_STEP, max_resource=PROGRESS_STEPS, reduction_factor=3
-            )
-        )
-    if name == "halving":
-        return FairPruner(optuna.pruners.SuccessiveHalvingPruner(min_resource=PRUNER_MIN_STEP, reduction_factor=3))
-    if name == "median":
-        return FairPruner(optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=PRUNER_MIN_STEP))
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise UsageError(f"unknown pruner {name!r}; use {', '.join(PRUNERS)}")
+    if name not in PRUNER_FACTORIES:
+        raise UsageError(f"unknown pruner {name!r}; use {', '.join(PRUNER_FACTORIES)}")
+    return PRUNER_FACTORIES[name]()
+
+
+# PRUNER's choices (sweep.config.PRUNERS), each a factory: one entry here adds a pruner.
+PRUNER_FACTORIES: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+    "hyperband": lambda: FairPruner(
+        optuna.pruners.HyperbandPruner(min_resource=PRUNER_MIN_STEP, max_resource=PROGRESS_STEPS, reduction_factor=3)
+    ),
+    "halving": lambda: FairPruner(
+        optuna.pruners.SuccessiveHalvingPruner(min_resource=PRUNER_MIN_STEP, reduction_factor=3)
+    ),
+    "median": lambda: FairPruner(optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=PRUNER_MIN_STEP)),
+    "none": optuna.pruners.NopPruner,
+}
 
 
 def max_epochs(space: SearchSpace, baseline: Mapping[str, Any]) -> int:

@@ -318,3 +318,7 @@ def test_a_database_another_sweep_is_creating_is_opened_on_a_later_attempt(
     monkeypatch.setattr(study, "_rdb_storage", racing)
     assert isinstance(study.open_storage(f"sqlite:///{tmp_path / 'study.db'}"), optuna.storages.RDBStorage)
     assert len(calls) == 3
+
+
+def test_the_registries_hold_exactly_what_the_command_line_offers() -> None:
+    assert tuple(study.SAMPLER_FACTORIES) == SAMPLERS and tuple(study.PRUNER_FACTORIES) == PRUNERS
