@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -47,3 +50,21 @@ def machine_info() -> dict[str, object]:
         "keras": keras.__version__,
         "optuna": optuna.__version__,
     }
+
+
+def side_by_side(
+    module: str, args: list[str], processes: int, env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Run ``processes`` copies of ``python -m MODULE ARGS`` at once (``env``: their environment,
+    None: this one's); the last JSON line each printed. One that fails ends the benchmark."""
+    children = [
+        subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(processes)
+    ]
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode != 0:
+            raise SystemExit(f"{module} {' '.join(args)} failed (exit {child.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results

@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from typing import Any
 
 import pandas as pd
+
+from bench.common import side_by_side
 
 MATMUL_SIZE = 2048
 # Each measurement keeps the fastest of the repeats it fits in this many seconds: the floor is
@@ -47,26 +48,11 @@ def floor_candidates(cores: int, bfloat16: bool) -> list[tuple[str, str, int, in
     ]
 
 
-def run_children(args: list[str], processes: int, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Run ``processes`` copies of ``python -m bench.floor ARGS`` side by side; their JSON lines."""
-    children = [
-        subprocess.Popen([sys.executable, "-m", "bench.floor", *args], stdout=subprocess.PIPE, text=True, env=env)
-        for _ in range(processes)
-    ]
-    results = []
-    for child in children:
-        out, _ = child.communicate()
-        if child.returncode != 0:
-            raise SystemExit(f"bench.floor {' '.join(args)} failed (exit {child.returncode})")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
-
-
 def honest_floor(cores: int, bfloat16: bool) -> list[dict[str, Any]]:
     """GFLOP/s of every candidate of :func:`floor_candidates`, summed over side-by-side processes."""
     rows = []
     for library, dtype, processes, threads in floor_candidates(cores, bfloat16):
-        results = run_children(["matmul", library, dtype, str(threads)], processes)
+        results = side_by_side("bench.floor", ["matmul", library, dtype, str(threads)], processes)
         rows.append(
             {
                 "library": library,
@@ -96,7 +82,7 @@ def dtype_of(precision: str) -> str:
 def layer_table(batch: int, best: dict[str, dict[str, Any] | None], cores: int) -> pd.DataFrame:
     """Each layer's seconds per 60k images on one thread (:func:`_layers`, in a fresh process),
     its GFLOP/s and its time over one core's share of the floor of its precision."""
-    measured = run_children(["layers", str(batch)], 1)[0]
+    measured = side_by_side("bench.floor", ["layers", str(batch)], 1)[0]
     rate = best[dtype_of(measured["precision"])]
     per_core = rate["gflops"] / cores if rate else float("nan")
     table = pd.DataFrame(measured["layers"])

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Any
+
+from bench.common import side_by_side
 
 # The sweep's epochs after the first: the first includes tracing and is not steady state.
 TIMED_EPOCH = 2
@@ -49,31 +50,23 @@ def floor_seconds(flops_per_image: float, gflops: float, images: int = 60_000) -
     return images * flops_per_image / (gflops * 1e9)
 
 
-def run_child(mode: str, batch: int, threads: int | None, precision: str | None = None) -> subprocess.Popen[str]:
-    """Start one measuring process (``threads`` pins the sweep's thread pools; None: TF's own;
-    ``precision`` sets SWEEP_PRECISION, None: the machine's or the caller's)."""
+def child_environment(threads: int | None, precision: str | None) -> dict[str, str]:
+    """A measuring child's environment: ``threads`` pins the sweep's thread pools (None:
+    TensorFlow's own), ``precision`` sets SWEEP_PRECISION (None: the machine's or the caller's)."""
     env = {**os.environ}
     env.pop("SWEEP_THREADS", None)
     if threads is not None:
         env["SWEEP_THREADS"] = str(threads)
     if precision is not None:
         env["SWEEP_PRECISION"] = precision
-    return subprocess.Popen(
-        [sys.executable, "-m", "bench.speed", mode, str(batch)], stdout=subprocess.PIPE, text=True, env=env
-    )
+    return env
 
 
 def measure(
     mode: str, batch: int, processes: int = 1, threads: int | None = None, precision: str | None = None
 ) -> dict[str, Any]:
     """Train ``processes`` copies side by side; seconds per 60k images for all of them together."""
-    children = [run_child(mode, batch, threads, precision) for _ in range(processes)]
-    results = []
-    for child in children:
-        out, _ = child.communicate()
-        if child.returncode != 0:
-            raise SystemExit(f"the {mode} measurement at batch {batch} failed (exit {child.returncode})")
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    results = side_by_side("bench.speed", [mode, str(batch)], processes, child_environment(threads, precision))
     images_per_s = sum(r["images"] / r["seconds"] for r in results)
     return {
         "setup": mode,
