@@ -38,7 +38,7 @@ def ensemble(dataset: str, seeds: list[int], budget: float, out: Path) -> pd.Dat
     from sweep.models import average_of
     from sweep.portfolio import PORTFOLIO
     from sweep.progress import Display
-    from sweep.stats import paired_difference
+    from sweep.stats import paired_difference, with_interval
     from sweep.train import correct
 
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def ensemble(dataset: str, seeds: list[int], budget: float, out: Path) -> pd.Dat
         print(
             f"seed {seed}: one model {rows[-1]['one_model_val']:.4f} ({rows[-1]['one_model_epochs']} epochs), "
             f"two averaged {rows[-1]['averaged_val']:.4f} ({rows[-1]['member_epochs']} epochs), "
-            f"gain {gain:+.4f} ({low:+.4f} to {high:+.4f})",
+            f"gain {with_interval(gain, low, high, signed=True, words=False)}",
             flush=True,
         )
     table = pd.DataFrame(rows)

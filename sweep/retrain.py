@@ -142,7 +142,8 @@ def retrain_best(
         f"{epochs_words(chosen_params['epochs'], ran)}"
         + (f", as {members} models side by side, averaged" if members > 1 else "")
     )
-    single: list[TrainResult] | None = None  # the members, where the answer averages them
+    members_run: list[TrainResult] | None = None  # where the answer averages several models
+    label = f"trial {chosen.number}"
     if base_won and prior is not None:  # the answer is the baseline, retrained already
         job = baseline_job(study)
         display.log(f"A worker retrained it the same way during the search: {prior}")
@@ -150,16 +151,15 @@ def retrain_best(
     elif members > 1:
         x, y = full_split(dataset)
         shape = (dataset.input_shape, dataset.num_classes)
-        label = f"trial {chosen.number}"
-        results = ensemble.fit_members(
+        members_run = ensemble.fit_members(
             chosen_params, space.model, x, y, shape, data.seed, display, label, until, most, members
         )
-        single = results
         result = TrainResult(
-            average_of([r.model for r in results]), results[0].history, max(r.fit_seconds for r in results)
+            average_of([r.model for r in members_run]),
+            members_run[0].history,
+            max(r.fit_seconds for r in members_run),
         )
     else:
-        label = f"trial {chosen.number}"
         result = fit_full(chosen_params, space.model, dataset, data.seed, display, label, until, most)
     if result.epochs_run != chosen_params["epochs"] and not base_won:
         display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
@@ -198,8 +198,8 @@ def retrain_best(
     if base_won:
         base_eval = evaluation
     metrics.update(gain_metrics(evaluation, base_eval))
-    if single is not None:
-        metrics.update(single_metrics(single, dataset, out))
+    if members_run is not None:
+        metrics.update(single_metrics(members_run, dataset, out))
     from sweep.deployment import figures
 
     metrics.update(figures(result.model, dataset.x_train))
@@ -218,8 +218,8 @@ def retrain_best(
     )
     plots.plot_study(study, data.folder / "plots")
     export_model(result.model, data.folder / "export", "keras")
-    if single is not None:
-        export_model(single[0].model, data.folder / "export" / ensemble.SINGLE_FOLDER, "keras")
+    if members_run is not None:
+        export_model(members_run[0].model, data.folder / "export" / ensemble.SINGLE_FOLDER, "keras")
     update_summary(
         data.folder.parent / "leaderboard.csv",
         {
@@ -240,7 +240,7 @@ def retrain_best(
     display.log(
         f"\nTrial {chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
         f"({baseline_words(metrics, base_won)}); {metrics['param_count']:,} parameters, {_device_words(metrics)}.\n"
-        + (single_words(metrics) if single is not None else "")
+        + (single_words(metrics) if members_run is not None else "")
         + f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
         f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
