@@ -212,6 +212,7 @@ class Objective:
         assert self.deadline is not None
         cap = self.deadline.limit.epochs_cap(epoch_flops / rate / FITS_MARGIN) if self.deadline.limit else None
         if cap == 0:
+            trial.set_user_attr("stopped", "answer_share")
             raise optuna.TrialPruned(
                 f"one epoch of its retrain on all the images would need more than the "
                 f"{ANSWER_SHARE:.0%} of the time limit kept for it"
@@ -267,6 +268,7 @@ class Objective:
                 assert limit is not None
                 cap = limit.epochs_cap(max(epoch_seconds - log.last_validation_seconds, 1e-3))
                 if cap is not None and cap < done:
+                    trial.set_user_attr("stopped", "answer_share")
                     raise optuna.TrialPruned(
                         f"its retrain on all the images could run only {cap} epoch(s) in the "
                         f"{ANSWER_SHARE:.0%} of the time limit kept for it"

@@ -30,8 +30,10 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from sweep.stats import accuracy_interval
 
-# A trial's ``stopped`` attribute: the deadline that cut it short, as log lines name it.
-STOPPED = {"timeout": "timeout", "time_limit": "time limit"}
+# A trial's ``stopped`` attribute: what cut it short, as log lines name it. Deadlines (the
+# search's timeout, the time limit), or the time limit's share kept for the answer's retrain,
+# which a recipe's retrain on all the images would not fit in (:meth:`sweep.budget.TimeLimit.epochs_cap`).
+STOPPED = {"timeout": "timeout", "time_limit": "time limit", "answer_share": "answer's share of the time limit"}
 # The best trials besides the baseline that are scored again where validation cannot tell them
 # apart (sweep.rescore).
 FINALISTS = 2
@@ -45,7 +47,7 @@ def is_baseline(trial: FrozenTrial | Trial) -> bool:
 
 
 def stopped_by(trial: FrozenTrial) -> str | None:
-    """The deadline that cut a trial short (a key of STOPPED), or None."""
+    """What cut a trial short (a key of STOPPED), or None."""
     stopped = trial.user_attrs.get("stopped")
     return str(stopped) if stopped else None
 
@@ -110,8 +112,15 @@ def feasible(trial: FrozenTrial) -> bool:
 
 
 def did_not_fit(trial: FrozenTrial) -> bool:
-    """Whether a trial was stopped by the search's deadline before its first epoch ended."""
+    """Whether a trial was stopped by the time it had (a deadline, or the answer's share of the
+    time limit) before its first epoch ended."""
     return bool(trial.user_attrs.get("stopped")) and not trial.user_attrs.get("epochs_run")
+
+
+def no_time_left(trial: FrozenTrial) -> bool:
+    """Whether a trial did not fit because the search's deadline was too near (not because its
+    recipe is too slow for the time limit at all): a cheaper one may still fit."""
+    return did_not_fit(trial) and stopped_by(trial) in ("timeout", "time_limit")
 
 
 def over_limits(trial: FrozenTrial) -> bool:
@@ -170,7 +179,8 @@ def trial_score(trial: FrozenTrial) -> float | None:
 
 def origin(trial: FrozenTrial) -> str:
     """Where a trial's parameters came from: the baseline, the space's first trials, a
-    starting point of the portfolio, or the sampler."""
+    starting point of the portfolio, or the sampler (held to the fewest epochs when nothing
+    else fitted the time left)."""
     attrs = trial.user_attrs
     if is_baseline(trial):
         return "baseline"
@@ -178,7 +188,7 @@ def origin(trial: FrozenTrial) -> str:
         return "first trial"
     if attrs.get("portfolio"):
         return f"portfolio: {attrs['portfolio']}"
-    return "sampler"
+    return "sampler, fewest epochs" if attrs.get("cheaper") else "sampler"
 
 
 def score_interval(trial: FrozenTrial) -> tuple[float | None, float | None]:

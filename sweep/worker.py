@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.internals import engine_of, heartbeat_storage, trial_id
-from sweep.trials import counts_towards_trials, did_not_fit, error_of, over_limits
+from sweep.trials import counts_towards_trials, did_not_fit, error_of, no_time_left, over_limits
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
 # sweep, not loop forever. Counted in the study, not per process: a worker replaced every few
@@ -34,9 +34,11 @@ MAX_FAILURES_IN_A_ROW = 5
 # Fewer when they fail with the same error (a model function that raises, whatever its
 # parameters): the next one would fail the same way too.
 SAME_FAILURES_IN_A_ROW = 3
-# A worker stops searching after this many proposals in a row that could not end before the
-# search's deadline (each pruned at once, before training): near the end the time left holds
-# none of what the sampler proposes, and it would otherwise fill the leaderboard with them.
+# After this many proposals in a row that could not end before the search's deadline (each
+# pruned at once, before training), the worker asks for the cheapest version of a recipe: the
+# space's fewest epochs, the rest sampled (see cheaper_job()). It stops only after
+# MAX_UNFIT_IN_A_ROW: then not even those fit, and the time left holds no trial at all.
+CHEAPER_AFTER = 2
 MAX_UNFIT_IN_A_ROW = 5
 # Proposals over a deployment limit cost nothing and do not count towards TRIALS, but a sampler
 # that proposes nothing else must not loop for ever (TPE learns the limits within a few dozen).
@@ -145,6 +147,18 @@ def failing(errors: list[str]) -> str | None:
     return None
 
 
+def cheaper_job(study: optuna.Study, unfit: FrozenTrial) -> bool:
+    """Enqueue the cheapest version of what the sampler proposes (the fewest epochs the space
+    allows, every other parameter sampled) after ``unfit`` did not fit the time left; False
+    where it already asked for that few."""
+    epochs = unfit.distributions.get("epochs")
+    low = getattr(epochs, "low", None)
+    if low is None or unfit.params.get("epochs", low) <= low:
+        return False
+    study.enqueue_trial({"epochs": low}, user_attrs={"cheaper": True})
+    return True
+
+
 def run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
     """Run the objective on an asked trial and tell Optuna how it ended."""
     try:
@@ -216,9 +230,11 @@ def run_trials(
         # cost nothing; the process need not be recycled for it. Several in a row: the sampler
         # proposes nothing the time left can hold. Nor for a model over a deployment limit
         # before training (TPE's first, random proposals under a tight MAX_PARAMS, say).
-        unfit = unfit + 1 if did_not_fit(frozen) else 0
+        unfit = unfit + 1 if no_time_left(frozen) else 0
         oversized = oversized + 1 if over_limits(frozen) else 0
         ran += not did_not_fit(frozen) and not over_limits(frozen)
+        if unfit == CHEAPER_AFTER and cheaper_job(study, frozen):
+            log(f"{unfit} trials in a row would not have ended before the search does; trying fewer epochs.")
         if unfit >= MAX_UNFIT_IN_A_ROW:
             log(f"{unfit} trials in a row would not have ended before the search does; stopping.")
             return "nothing fits"

@@ -140,6 +140,8 @@ def test_stopped_by_says_whether_the_pruner_or_the_timeout_cut_a_trial_short(fra
     [
         ("timeout", "timeout", "(stopped by the timeout)"),
         ("time_limit", "time_limit", "(stopped by the time limit)"),
+        # A starting point whose retrain would not fit the answer's share: the planner's, not the pruner's.
+        ("answer_share", "answer_share", "(stopped by the answer's share of the time limit)"),
         (None, "pruner", None),
     ],
 )

@@ -224,3 +224,35 @@ def test_models_over_a_limit_before_training_do_not_count_towards_recycling() ->
 
     assert worker.run_trials(study, objective, trials=None, max_trials=2, log=lambda _: None) == "recycle"
     assert len(study.trials) == 5  # three untrained ones, then the two it may run
+
+
+def test_a_worker_with_nothing_that_fits_asks_for_the_fewest_epochs_before_it_stops() -> None:
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    asked: list[int] = []
+    lines: list[str] = []
+
+    def fits_only_short_runs(trial: optuna.Trial) -> float:  # as Objective does, before training
+        epochs = trial.suggest_int("epochs", 5, 30)
+        asked.append(epochs)
+        if epochs > 5:
+            trial.set_user_attr("stopped", "time_limit")
+            raise optuna.TrialPruned("it would need at least 10 min")
+        return 0.9
+
+    # The random sampler never proposes 5 among the first two here; the third is the cheaper job.
+    assert worker.run_trials(study, fits_only_short_runs, trials=3, log=lines.append) == "done"
+    assert asked[worker.CHEAPER_AFTER] == 5 and study.trials[worker.CHEAPER_AFTER].user_attrs["cheaper"]
+    assert any("trying fewer epochs" in line for line in lines)
+
+
+def test_a_recipe_too_slow_for_the_answers_share_does_not_count_as_no_time_left() -> None:
+    study = optuna.create_study(direction="maximize")
+    ran: list[int] = []
+
+    def too_slow(trial: optuna.Trial) -> float:  # Objective.check_it_fits, cap == 0
+        ran.append(trial.number)
+        trial.set_user_attr("stopped", "answer_share")
+        raise optuna.TrialPruned("one epoch of its retrain would need more than 35 %")
+
+    assert worker.run_trials(study, too_slow, trials=8, log=lambda line: None) == "done"
+    assert len(ran) == 8  # other proposals may fit: the worker goes on
