@@ -12,7 +12,7 @@ from typing import Any
 
 import optuna
 
-from sweep.backend import usable_cpus
+from sweep.machine.backend import usable_cpus
 
 
 def sweep_command(dataset: str, folder: Path, seed: int, *flags: str, retrain: bool = False) -> list[str]:
@@ -29,7 +29,7 @@ def load_bench_study(dataset: str, folder: Path) -> optuna.Study:
 
 def machine_info() -> dict[str, object]:
     """Where a benchmark ran: results are only comparable on the same kind of machine."""
-    from sweep.backend import cpu_info, load_keras
+    from sweep.machine.backend import cpu_info, load_keras
 
     keras = load_keras()
     import tensorflow as tf

@@ -15,8 +15,8 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from bench.common import machine_info, sweep_command
+from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json
-from sweep.leaderboard import write_csv
 
 # The real datasets this project has: MNIST (Keras's file), MNIST as the notebook's image folder
 # (train/<class>/*.jpg), stratified MNIST subsets of 1,000 and 10,000 training images (the same
@@ -121,7 +121,7 @@ def datasets(
 ) -> pd.DataFrame:
     """The bare default sweep and KerasTuner Hyperband, each with the same time limit, on every
     benchmark dataset: ``datasets.csv`` and a Markdown table ``datasets.md``."""
-    from sweep.keras_files import resolve_data_dir
+    from sweep.data.keras_files import resolve_data_dir
 
     out.mkdir(parents=True, exist_ok=True)
     chosen = resolve_data_dir(data_dir)
@@ -173,12 +173,12 @@ def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: st
     study's own split, and ranked among its completed trials (``pruning.csv``)."""
     import random
 
-    from sweep.baseline import load_checked
-    from sweep.objective import Objective
-    from sweep.params import baseline_params
+    from sweep.commands.baseline import load_checked
+    from sweep.models.params import baseline_params
     from sweep.progress import Display
-    from sweep.spaces import parse_space
-    from sweep.study import load_study_at, recorded_data, recorded_settings
+    from sweep.search.objective import Objective
+    from sweep.search.study import load_study_at, recorded_data, recorded_settings
+    from sweep.space.spaces import parse_space
 
     out.mkdir(parents=True, exist_ok=True)
     folder = next(path for path in results.iterdir() if (path / "study.db").is_file())

@@ -1,6 +1,6 @@
 """Two models side by side, averaged, against one model on every core, in the same time.
 
-The check of :mod:`sweep.ensemble`'s rule on validation data: for each seed, a starting point
+The check of :mod:`sweep.commands.ensemble`'s rule on validation data: for each seed, a starting point
 of the portfolio trains on TRAIN_IMAGES of the training split for
 ``--budget`` seconds, once as one process using every core and once as two single-thread
 processes side by side, averaged. Both are scored on every other image of the training and
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from bench.common import machine_info
-from sweep.backend import usable_cpus
-from sweep.budget import DECAYING, GROW
+from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json
-from sweep.leaderboard import write_csv
+from sweep.machine.backend import usable_cpus
+from sweep.search.budget import DECAYING, GROW
 
 RECIPE = "small"  # the portfolio's starting point that most often became the answer
 # Few enough that the recipe's epochs fit a short budget on one core; the rest are scored on.
@@ -32,14 +32,14 @@ MEMBERS = 2  # SWEEP_MEMBERS=2: one per core of this project's machines
 
 def ensemble(dataset: str, seeds: list[int], budget: float, out: Path) -> pd.DataFrame:
     """One row per seed: one model on every core against two averaged, in ``budget`` seconds."""
-    from sweep import ensemble as members_of
-    from sweep.datasets import load_dataset
-    from sweep.fidelity import subset
-    from sweep.models import average_of
-    from sweep.portfolio import PORTFOLIO
+    from sweep.choice.stats import paired_difference, with_interval
+    from sweep.commands import ensemble as members_of
+    from sweep.data.registry import load_dataset
+    from sweep.models.build import average_of
+    from sweep.models.train import correct
     from sweep.progress import Display
-    from sweep.stats import paired_difference, with_interval
-    from sweep.train import correct
+    from sweep.search.fidelity import subset
+    from sweep.space.portfolio import PORTFOLIO
 
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(dataset, val_fraction=0.1)

@@ -116,7 +116,7 @@ def _matmul(library: str, dtype: str, threads: int) -> dict[str, float]:
 
     else:
         os.environ["SWEEP_THREADS"] = str(threads)
-        from sweep.backend import load_keras
+        from sweep.machine.backend import load_keras
 
         load_keras()  # TensorFlow quietly, its pools pinned to ``threads``
         import tensorflow as tf
@@ -138,14 +138,14 @@ def _matmul(library: str, dtype: str, threads: int) -> dict[str, float]:
 def _layers(batch: int) -> dict[str, Any]:
     """Each layer of MNIST's baseline CNN trained alone on one thread: seconds per 60k images."""
     os.environ["SWEEP_THREADS"] = "1"
-    from sweep.backend import load_keras
+    from sweep.machine.backend import load_keras
 
     keras = load_keras()
     import tensorflow as tf
 
     from bench.speed import MNIST_SHAPE
-    from sweep.models import cnn
-    from sweep.params import Architecture, baseline_params
+    from sweep.models.build import cnn
+    from sweep.models.params import Architecture, baseline_params
 
     model = cnn(Architecture.from_params(baseline_params("mnist", MNIST_SHAPE)), MNIST_SHAPE, 10)
     rows = []

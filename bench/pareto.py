@@ -1,5 +1,5 @@
 """``python -m bench pareto``: does a Pareto search's sampler (multi-objective TPE on a copy of the
-study, :mod:`sweep.pareto_sampler`) find a better front of accuracy against latency than the
+study, :mod:`sweep.search.pareto_sampler`) find a better front of accuracy against latency than the
 single-objective TPE it replaced?
 
 Per seed, the same ``OBJECTIVE=latency`` sweep (same data, split, space, starting points and
@@ -25,9 +25,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench.common import load_bench_study, machine_info, sweep_command
 from bench.datasets import bench_data
+from sweep.choice.leaderboard import write_csv
+from sweep.choice.pareto import FIGURES, front
 from sweep.files import write_json
-from sweep.leaderboard import write_csv
-from sweep.pareto import FIGURES, front
 
 ARMS = ("pareto", "tpe")
 # The hypervolume counts accuracy above this: below it a model is of no use on these datasets.
@@ -40,17 +40,17 @@ def run_arm(arm: str, args: list[str]) -> int:
     if arm == "tpe":
         import optuna
 
-        import sweep.search
-        from sweep.spaces import SearchSpace
-        from sweep.study import make_sampler
+        import sweep.commands.sweep
+        from sweep.search.study import make_sampler
+        from sweep.space.spaces import SearchSpace
 
         def accuracy_only(
             name: str, space: SearchSpace, seed: int, objective: str = "accuracy"
         ) -> optuna.samplers.BaseSampler:
             return make_sampler(name, space, seed)
 
-        sweep.search.make_sampler = accuracy_only
-    from sweep.cli import main
+        sweep.commands.sweep.make_sampler = accuracy_only
+    from sweep.interface.cli import main
 
     return main(args)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from sweep.plots import save_figure
+from sweep.reporting.plots import save_figure
 
 
 def plot_curves(curves: Mapping[str, pd.DataFrame], path: Path, title: str) -> Path:

@@ -12,9 +12,9 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from bench.common import load_bench_study, machine_info, sweep_command
-from sweep.backend import usable_cpus
+from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json
-from sweep.leaderboard import write_csv
+from sweep.machine.backend import usable_cpus
 
 # Memory grows per model built, not per epoch: short trials show a leak as well as long ones.
 QUICK_SPACE = """\
@@ -115,8 +115,8 @@ def throughput(out: Path) -> pd.DataFrame:
     """The notebook's fit, the trial path at several batch sizes, layouts and precisions, and
     XLA, against the honest floor of each precision; the trial path's time per layer."""
     from bench import floor, plots, speed
-    from sweep.backend import cpu_has_bfloat16
-    from sweep.params import Architecture, baseline_params
+    from sweep.machine.backend import cpu_has_bfloat16
+    from sweep.models.params import Architecture, baseline_params
 
     out.mkdir(parents=True, exist_ok=True)
     cores, bfloat16 = usable_cpus(), cpu_has_bfloat16()

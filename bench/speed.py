@@ -3,7 +3,7 @@
 Three figures, each measured in its own fresh process so that thread settings do not leak:
 
 - the notebook: plain ``model.fit`` on NumPy arrays, batch 32, TensorFlow's default threads;
-- the sweep's trial path (:func:`sweep.train.train`, validation included) at several batch
+- the sweep's trial path (:func:`sweep.models.train.train`, validation included) at several batch
   sizes, in one process using every core and in one process per core side by side, as the
   default ``WORKERS`` layout runs trials; in float32 too where the machine computes in bfloat16,
   and compiled with XLA (``trial-xla``), which the sweep does not use because it loses here;
@@ -103,7 +103,7 @@ def _notebook(batch: int) -> dict[str, float]:
     import keras
     import numpy as np
 
-    from sweep.datasets import load_dataset
+    from sweep.data.registry import load_dataset
 
     data = load_dataset("mnist", val_fraction=0.1)
     x = np.concatenate([data.x_train, data.x_val])
@@ -130,9 +130,9 @@ def _notebook(batch: int) -> dict[str, float]:
 def _trial(batch: int, xla: bool = False) -> dict[str, Any]:
     """The baseline CNN through the sweep's own trial path, validation included; ``xla``
     compiles its steps with XLA (``jit_compile``), as Keras does by default only on GPUs."""
-    from sweep import train as training
-    from sweep.datasets import load_dataset
-    from sweep.params import Architecture, baseline_params
+    from sweep.data.registry import load_dataset
+    from sweep.models import train as training
+    from sweep.models.params import Architecture, baseline_params
 
     data = load_dataset("mnist", val_fraction=0.1)
     arch = Architecture.from_params({**baseline_params("mnist", MNIST_SHAPE), "batch_size": batch})

@@ -12,8 +12,8 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from bench.common import load_bench_study, machine_info, sweep_command
+from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json
-from sweep.leaderboard import write_csv
 
 STRATEGIES = (("tpe", "hyperband"), ("tpe", "median"), ("tpe", "none"), ("random", "hyperband"))
 

@@ -1,5 +1,5 @@
 """``python -m sweep``: the command-line interface."""
 
-from sweep.cli import main
+from sweep.interface.cli import main
 
 raise SystemExit(main())

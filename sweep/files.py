@@ -127,7 +127,7 @@ MARKER = "dataset.json"
 
 def claim_results(folder: Path, identity: dict[str, Any]) -> None:
     """Make ``folder`` the results folder of one dataset: the first command that writes there
-    records ``identity`` (the dataset and its fingerprint, :func:`sweep.datasets.fingerprint`);
+    records ``identity`` (the dataset and its fingerprint, :func:`sweep.data.registry.fingerprint`);
     a later one with other data is refused before it writes anything."""
     marker = folder / MARKER
     if marker.is_file():

@@ -1,5 +1,5 @@
 """Builders shared by the tests: tiny, deterministic datasets in the exact on-disk formats
-`sweep.datasets` reads, search spaces, made-up trials, and checks of a sweep's results.
+`sweep.data.registry` reads, search spaces, made-up trials, and checks of a sweep's results.
 
 Images carry a class-dependent pattern (a bright horizontal band whose position depends on the
 class, plus noise) so that a small model can actually learn them.
@@ -22,9 +22,9 @@ import pandas as pd
 import yaml
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from sweep.datasets import Dataset
-from sweep.params import MNIST_BASELINE
-from sweep.spaces import SearchSpace, parse_space, shipped_spaces
+from sweep.data.registry import Dataset
+from sweep.models.params import MNIST_BASELINE
+from sweep.space.spaces import SearchSpace, parse_space, shipped_spaces
 
 CIFAR_LABEL_NAMES = [
     "airplane",
@@ -226,7 +226,7 @@ def timed_trial(
     stopped: bool = False,
     baseline: bool = False,
 ) -> FrozenTrial:
-    """A trial with the epochs and timings the time limit (`sweep.budget`) reads."""
+    """A trial with the epochs and timings the time limit (`sweep.search.budget`) reads."""
     attrs: dict[str, Any] = {
         "params": {"epochs": epochs, "lr_schedule": schedule},
         "epochs_run": epochs_run,
@@ -253,7 +253,7 @@ def candidate_trial(
     dense: int = 128,
     state: TrialState = TrialState.COMPLETE,
 ) -> FrozenTrial:
-    """A trial that may become the answer (`sweep.rescore`); trials differ in their dense units."""
+    """A trial that may become the answer (`sweep.search.rescore`); trials differ in their dense units."""
     attrs: dict[str, Any] = {"params": {"dense_units": dense, "epochs": 5}}
     if baseline:
         attrs["is_baseline"] = True
@@ -296,9 +296,9 @@ def scaled_limit(seconds: float) -> int:
     never below ``seconds``. Tests of the time limit's planning then hold on every processor."""
     import time
 
-    from sweep import train as training
-    from sweep.datasets import load_dataset
-    from sweep.params import Architecture, baseline_params
+    from sweep.data.registry import load_dataset
+    from sweep.models import train as training
+    from sweep.models.params import Architecture, baseline_params
 
     data = load_dataset("digits")
     arch = Architecture.from_params(baseline_params("digits", data.input_shape))

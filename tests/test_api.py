@@ -1,4 +1,4 @@
-"""Tests for sweep.api: ``sweep.run`` takes the CLI's settings as keywords and returns a SweepResult."""
+"""Tests for sweep.interface.api: ``sweep.run`` takes the CLI's settings as keywords and returns a SweepResult."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import sweep
-from sweep.api import parse_settings, write_arrays
-from sweep.cli import sweep_settings
-from sweep.config import SweepConfig
 from sweep.errors import UsageError
+from sweep.interface.api import parse_settings, write_arrays
+from sweep.interface.cli import sweep_settings
+from sweep.settings import SweepConfig
 from tests.fixtures import space_file
 
 X = np.random.default_rng(0).integers(0, 256, size=(12, 8, 8), dtype=np.uint8)

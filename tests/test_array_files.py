@@ -1,4 +1,4 @@
-"""Tests for sweep.array_files: NumPy arrays and .npz files checked before anything trains."""
+"""Tests for sweep.data.array_files: NumPy arrays and .npz files checked before anything trains."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sweep.array_files import check_arrays, is_array_file, load_array_file, save_array_file
-from sweep.datasets import check_exists, load_dataset, results_name
+from sweep.data.array_files import check_arrays, is_array_file, load_array_file, save_array_file
+from sweep.data.registry import check_exists, load_dataset, results_name
 from sweep.errors import UsageError
 
 RNG = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Tests for sweep.backend: the CPUs this process may use, and the fields of /proc/cpuinfo."""
+"""Tests for sweep.machine.backend: the CPUs this process may use, and the fields of /proc/cpuinfo."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_workers_and_threads_follow_the_cpus_this_process_may_use() -> None:
     # As under taskset or Docker's --cpuset-cpus: os.cpu_count() still counts the host's CPUs.
     code = (
         "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-        "from sweep.backend import usable_cpus; from sweep.config import SweepConfig; "
+        "from sweep.machine.backend import usable_cpus; from sweep.settings import SweepConfig; "
         "print(usable_cpus(), SweepConfig().workers)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -27,7 +27,7 @@ def test_workers_and_threads_follow_the_cpus_this_process_may_use() -> None:
 
 
 def test_cpu_info_reads_the_first_processors_fields(tmp_path: Path) -> None:
-    from sweep.backend import cpu_info
+    from sweep.machine.backend import cpu_info
 
     info = tmp_path / "cpuinfo"
     info.write_text(

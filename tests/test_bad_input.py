@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench.hostile import files_under
-from sweep.cli import main
+from sweep.interface.cli import main
 from tests.conftest import run_cli
 from tests.fixtures import write_cifar10, write_image_folder, write_mnist_npz
 
@@ -519,7 +519,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     capsys.readouterr()
     try:
         code = main(argv.format(tmp=tmp_path).split())
-    except SystemExit as exited:  # argparse's own refusals (sweep.arguments): one line too
+    except SystemExit as exited:  # argparse's own refusals (sweep.interface.arguments): one line too
         code = exited.code
     assert code == 2
     err = capsys.readouterr().err

@@ -200,18 +200,22 @@ def test_the_pareto_bench_scores_a_front_by_the_area_it_dominates() -> None:
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_the_pareto_benchs_tpe_arm_samples_as_an_accuracy_only_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sweep.cli
-    import sweep.search
+    import sweep.commands.sweep
+    import sweep.interface.cli
     from bench.pareto import run_arm
-    from sweep.pareto_sampler import ParetoSampler
-    from sweep.spaces import load_space
+    from sweep.search.pareto_sampler import ParetoSampler
+    from sweep.space.spaces import load_space
 
     space = load_space("search_spaces/mnist.yaml")
     samplers = []
-    monkeypatch.setattr(sweep.search, "make_sampler", sweep.search.make_sampler)  # undone after the test
-    monkeypatch.setattr(
-        sweep.cli, "main", lambda args: samplers.append(sweep.search.make_sampler("tpe", space, 0, "latency")) or 0
-    )
+    driver = sweep.commands.sweep
+    monkeypatch.setattr(driver, "make_sampler", driver.make_sampler)  # undone after the test
+
+    def main(args: list[str]) -> int:  # the arm's sampler, as the sweep would make it
+        samplers.append(driver.make_sampler("tpe", space, 0, "latency"))
+        return 0
+
+    monkeypatch.setattr(sweep.interface.cli, "main", main)
     assert run_arm("pareto", ["sweep"]) == 0 and run_arm("tpe", ["sweep"]) == 0
     assert isinstance(samplers[0], ParetoSampler) and not isinstance(samplers[1], ParetoSampler)
 

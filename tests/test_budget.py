@@ -1,4 +1,4 @@
-"""The time limit's arithmetic (sweep.budget) on made-up trials: no training, no TensorFlow."""
+"""The time limit's arithmetic (sweep.search.budget) on made-up trials: no training, no TensorFlow."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.budget import (
+from sweep.search.budget import (
     AFTER_RETRAIN_SECONDS,
     ANSWER_SHARE,
     GROW,
@@ -108,7 +108,7 @@ def test_the_search_deadline_is_the_earlier_of_the_timeout_and_the_time_limit(
 ) -> None:
     import optuna
 
-    from sweep.budget import search_deadline
+    from sweep.search.budget import search_deadline
 
     started = time.monotonic()
     limit = (
@@ -121,7 +121,7 @@ def test_the_search_deadline_is_the_earlier_of_the_timeout_and_the_time_limit(
 
 
 def test_a_starting_point_gets_a_share_of_the_time_left_and_room_for_its_retrain() -> None:
-    from sweep.budget import STARTING_POINT_SHARE
+    from sweep.search.budget import STARTING_POINT_SHARE
 
     now = time.time()
     limit = TimeLimit(now + 1000 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
@@ -143,13 +143,13 @@ def test_a_starting_point_gets_a_share_of_the_time_left_and_room_for_its_retrain
     ],
 )
 def test_epochs_that_fit(planned: int, done: int, seconds: float, fit: int) -> None:
-    from sweep.budget import epochs_that_fit
+    from sweep.search.budget import epochs_that_fit
 
     assert epochs_that_fit(planned, done, 10.0, seconds) == fit
 
 
 def test_the_fastest_rate_any_trial_reached() -> None:
-    from sweep.budget import fastest_rate
+    from sweep.search.budget import fastest_rate
 
     slow, fast, untimed = timed_trial(0, 0.9), timed_trial(1, 0.9), timed_trial(2, None, state=TrialState.PRUNED)
     slow.user_attrs.update(train_flops=1e9, epochs_seconds=10.0, epochs_run=5)  # 0.5 GFLOP/s
@@ -159,7 +159,7 @@ def test_the_fastest_rate_any_trial_reached() -> None:
 
 
 def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
-    from sweep.rescore import FOLDS
+    from sweep.search.rescore import FOLDS
 
     base = timed_trial(0, 0.90, fit=50.0, baseline=True)
     best, second = timed_trial(1, 0.95, fit=100.0), timed_trial(2, 0.94, fit=200.0, schedule="cosine")
@@ -186,8 +186,8 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
 
 
 def test_small_validation_splits_get_a_share_of_the_limit_for_cross_validation() -> None:
-    from sweep.budget import CROSS_VALIDATION_SHARE
-    from sweep.datasets import load_dataset
+    from sweep.data.registry import load_dataset
+    from sweep.search.budget import CROSS_VALIDATION_SHARE
 
     digits = load_dataset("digits")  # 144 validation images
     limit = TimeLimit.for_data(time.time() + 1000, digits, shared_cores=True, seconds=1000.0)
@@ -198,7 +198,7 @@ def test_small_validation_splits_get_a_share_of_the_limit_for_cross_validation()
 def test_the_time_line_names_each_phase_and_how_busy_the_workers_were(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import datetime, timedelta
 
-    from sweep.budget import Clock, busy_seconds
+    from sweep.search.budget import Clock, busy_seconds
 
     clock = Clock()
     clock.started -= 600
@@ -281,7 +281,7 @@ def test_a_baseline_retrained_by_a_worker_is_not_kept_back() -> None:
     best = timed_trial(1, 0.95, fit=100.0)
     assert LIMIT.after_search_seconds([base, best]) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
     assert LIMIT.after_search_seconds([base, best], baseline_kept=False) == pytest.approx(110 + AFTER_RETRAIN_SECONDS)
-    # Where the baseline is the answer, the worker's retrain is the answer's too (sweep.retrain).
+    # Where the baseline is the answer, the worker's retrain is the answer's too (sweep.commands.retrain).
     winner = timed_trial(0, 0.96, fit=50.0, baseline=True)
     assert LIMIT.after_search_seconds([winner, best]) == pytest.approx(55 + AFTER_RETRAIN_SECONDS)
     assert LIMIT.after_search_seconds([winner, best], baseline_kept=False) == pytest.approx(AFTER_RETRAIN_SECONDS)

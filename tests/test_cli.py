@@ -1,4 +1,5 @@
-"""Tests for sweep.cli and sweep.arguments: bad arguments and errors as one line, flags to settings."""
+"""Tests for sweep.interface.cli and sweep.interface.arguments: bad arguments and errors as one
+line, flags to settings."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from sweep import __version__
-from sweep.arguments import program_name
-from sweep.cli import main
-from sweep.config import SweepConfig
+from sweep.interface.arguments import program_name
+from sweep.interface.cli import main
+from sweep.settings import SweepConfig
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -110,10 +111,10 @@ def test_the_console_script_is_named_sweep_in_its_messages() -> None:
     ],
 )
 def test_time_limit_zero_means_none(monkeypatch: pytest.MonkeyPatch, flags: list[str], limit: float | None) -> None:
-    import sweep.search
+    import sweep.commands.sweep
 
     seen: list[SweepConfig] = []
-    monkeypatch.setattr(sweep.search, "run_sweep", lambda data, settings, retrain: seen.append(settings) or 0)
+    monkeypatch.setattr(sweep.commands.sweep, "run_sweep", lambda data, settings, retrain: seen.append(settings) or 0)
     assert main(["sweep", "--dataset", "mnist", *flags]) == 0
     assert seen[0].time_limit == limit
 
@@ -201,12 +202,12 @@ def test_a_full_disk_is_one_line_exit_1_saying_what_is_kept(
 ) -> None:
     import errno
 
-    import sweep.cli
+    import sweep.interface.cli
 
     def full(args: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device", "results/mnist/best/model.keras")
 
-    monkeypatch.setattr(sweep.cli, "_run", full)
+    monkeypatch.setattr(sweep.interface.cli, "_run", full)
     assert main(["leaderboard", "--dataset", "digits"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could not write results/mnist/best/model.keras: No space left" in err
@@ -216,7 +217,7 @@ def test_a_full_disk_is_one_line_exit_1_saying_what_is_kept(
 def test_a_result_file_turned_into_a_folder_mid_run_is_one_line_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sweep.cli
+    import sweep.interface.cli
     from sweep.files import write_text
 
     (tmp_path / "leaderboard.csv").mkdir()
@@ -225,7 +226,7 @@ def test_a_result_file_turned_into_a_folder_mid_run_is_one_line_exit_1(
         write_text(tmp_path / "leaderboard.csv", "rank\n")
         return 0
 
-    monkeypatch.setattr(sweep.cli, "_run", writes)
+    monkeypatch.setattr(sweep.interface.cli, "_run", writes)
     assert main(["leaderboard", "--dataset", "digits"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Is a directory" in err

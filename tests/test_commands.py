@@ -1,4 +1,4 @@
-"""Tests for sweep.commands: the `spaces` command, which checks and lists search-space files."""
+"""Tests for sweep.commands.tools: the `spaces` command, which checks and lists search-space files."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sweep.cli import main
-from sweep.spaces import load_space
+from sweep.interface.cli import main
+from sweep.space.spaces import load_space
 from tests.fixtures import SHIPPED
 
 

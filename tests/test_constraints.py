@@ -1,4 +1,4 @@
-"""Tests for sweep.constraints (deployment limits, pure) and sweep.deployment (TFLite figures):
+"""Tests for sweep.deploy.constraints (deployment limits, pure) and sweep.deploy.deployment (TFLite figures):
 limits checked before training, infeasible trials never the answer, the int8 export."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from sweep.cli import main
-from sweep.constraints import Limits
+from sweep.choice.trials import best_of, finalists
+from sweep.deploy.constraints import Limits
 from sweep.errors import UsageError
-from sweep.params import BASELINES
-from sweep.rescore import choose
-from sweep.spaces import load_space, parse_space
-from sweep.trials import best_of, finalists
+from sweep.interface.cli import main
+from sweep.models.params import BASELINES
+from sweep.search.rescore import choose
+from sweep.space.spaces import load_space, parse_space
 from tests.fixtures import SHIPPED, space_file
 
 
@@ -90,9 +90,9 @@ def test_an_infeasible_trial_is_never_the_best_nor_the_answer() -> None:
 def test_deployment_figures_of_a_model() -> None:
     import numpy as np
 
-    from sweep.deployment import measure, predict, tflite
-    from sweep.models import build_model
-    from sweep.params import MNIST_BASELINE, Architecture
+    from sweep.deploy.deployment import measure, predict, tflite
+    from sweep.models.build import build_model
+    from sweep.models.params import MNIST_BASELINE, Architecture
 
     arch = Architecture.from_params({**MNIST_BASELINE, "filters_1": 4, "filters_2": 8, "dense_units": 16})
     model = build_model(arch, (28, 28, 1), 10, 100)

@@ -1,4 +1,4 @@
-"""Tests for sweep.datasets: names and shapes, fingerprints, validation splits and load_dataset's checks."""
+"""Tests for sweep.data.registry: names and shapes, fingerprints, validation splits and load_dataset's checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweep.datasets import (
+from sweep.data.registry import (
     BUILTIN,
     builtin_input_shape,
     fingerprint,
@@ -107,7 +107,7 @@ def test_bad_image_size(tmp_path: Path) -> None:
 
 def test_import_does_not_load_tensorflow() -> None:
     code = (
-        "import sys, sweep.datasets; "
+        "import sys, sweep.data.registry; "
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )

@@ -1,4 +1,4 @@
-"""Tests for sweep.devices: GPUs found, workers, precision and threads chosen for the machine."""
+"""Tests for sweep.machine.devices: GPUs found, workers, precision and threads chosen for the machine."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep.devices import (
+from sweep.machine.devices import (
     Gpu,
     default_workers,
     parse_gpus,
@@ -18,7 +18,7 @@ from sweep.devices import (
     visible,
     worker_gpu,
 )
-from sweep.pool import worker_env
+from sweep.search.pool import worker_env
 from tests.conftest import REPO
 
 A100 = Gpu(0, "NVIDIA A100-SXM4-40GB", 8.0)
@@ -88,10 +88,10 @@ def test_threads_are_pinned_on_cpus_and_left_to_tensorflow_on_gpus(
 
 def test_a_worker_process_gets_its_gpu_or_its_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SWEEP_THREADS", raising=False)
-    monkeypatch.setattr("sweep.pool.find_gpus", lambda: (A100, T4))
+    monkeypatch.setattr("sweep.search.pool.find_gpus", lambda: (A100, T4))
     env = worker_env("sqlite:///s.db", index=1, threads=1)
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and "SWEEP_THREADS" not in env
-    monkeypatch.setattr("sweep.pool.find_gpus", lambda: ())
+    monkeypatch.setattr("sweep.search.pool.find_gpus", lambda: ())
     env = worker_env("sqlite:///s.db", index=1, threads=1)
     assert env["SWEEP_THREADS"] == "1" and env.get("CUDA_VISIBLE_DEVICES") == os.environ.get("CUDA_VISIBLE_DEVICES")
 

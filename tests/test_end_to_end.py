@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sweep.cli import main
+from sweep.interface.cli import main
 from tests.conftest import REPO
 from tests.fixtures import FAST_SPACE, PruneAll, scaled_limit, write_cifar10, write_image_folder
 
@@ -49,7 +49,7 @@ def _reloads_and_predicts_the_same(folder: Path) -> None:
     """The saved model's predictions on the test set reproduce its recorded test accuracy."""
     import keras
 
-    from sweep.datasets import load_dataset
+    from sweep.data.registry import load_dataset
 
     metrics = json.loads((folder / "metrics.json").read_text())
     model = keras.saving.load_model(folder / "model.keras")
@@ -80,7 +80,7 @@ def test_baseline_on_an_image_folder(tmp_path: Path) -> None:
         tmp_path / "shapes", classes=("2", "10", "cat"), n_train=8, n_test=4, size=(20, 20), mode="RGB", ext="jpg"
     )
     assert main(["baseline", "--dataset", str(folder), "--results", str(tmp_path / "r"), "--epochs", "2"]) == 0
-    from sweep.datasets import results_name
+    from sweep.data.registry import results_name
 
     results = tmp_path / "r" / results_name(str(folder))
     metrics = json.loads((results / "baseline" / "metrics.json").read_text())
@@ -247,7 +247,7 @@ def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
     metrics = json.loads((results / "digits" / "best" / "metrics.json").read_text())
     assert metrics["trial"] in set(board["trial"])
     assert (results / "digits" / "export" / "model.keras").is_file()
-    # A worker retrained the baseline during the search (sweep.jobs), and the gain is against it.
+    # A worker retrained the baseline during the search (sweep.search.jobs), and the gain is against it.
     assert any("retraining the baseline on train + validation while the search runs" in log for log in logs)
     assert (results / "digits" / "baseline" / "retrained.keras").is_file()
     assert metrics["baseline_test_accuracy"] is not None
@@ -283,16 +283,16 @@ def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path, capsy
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sweep.train
+    import sweep.models.train
 
-    real = sweep.train.new_model
+    real = sweep.models.train.new_model
 
     def flaky(arch, input_shape, num_classes, seed, train_images):  # trial 1 of seed 0 breaks
         if seed == 1:
             raise RuntimeError("simulated out of memory")
         return real(arch, input_shape, num_classes, seed, train_images)
 
-    monkeypatch.setattr(sweep.train, "new_model", flaky)
+    monkeypatch.setattr(sweep.models.train, "new_model", flaky)
     assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     assert board["state"].isin(["complete", "pruned"]).sum() == 3  # failures do not count
@@ -303,21 +303,21 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path: Path, monke
 
 
 def test_ctrl_c_leaves_valid_results_and_the_next_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sweep.train
+    import sweep.models.train
 
-    real = sweep.train.new_model
+    real = sweep.models.train.new_model
 
     def interrupted(arch, input_shape, num_classes, seed, train_images):
         if seed == 1:
             raise KeyboardInterrupt
         return real(arch, input_shape, num_classes, seed, train_images)
 
-    monkeypatch.setattr(sweep.train, "new_model", interrupted)
+    monkeypatch.setattr(sweep.models.train, "new_model", interrupted)
     space = _space(tmp_path)
     assert _sweep(tmp_path, space, "--trials", "3", *IN_PROCESS) == 130
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     assert board.loc[board["trial"] == 0, "state"].iloc[0] == "complete"
-    monkeypatch.setattr(sweep.train, "new_model", real)
+    monkeypatch.setattr(sweep.models.train, "new_model", real)
     assert _sweep(tmp_path, space, "--trials", "3", "--no-retrain") == 0
     board = pd.read_csv(tmp_path / "digits" / "leaderboard.csv")
     assert board["state"].isin(["complete", "pruned"]).sum() == 3
@@ -328,9 +328,9 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # could be pruned. With a pruner that prunes at the first report, every sampled trial must
     # stop after one epoch, with that epoch's validation accuracy recorded; the baseline, which
     # is never pruned, reports every epoch and completes.
-    import sweep.search
+    import sweep.commands.sweep
 
-    monkeypatch.setattr(sweep.search, "make_pruner", lambda name: PruneAll())
+    monkeypatch.setattr(sweep.commands.sweep, "make_pruner", lambda name: PruneAll())
     assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
     baseline, *sampled = study.trials
@@ -370,8 +370,8 @@ def test_export_round_trip(swept: Path, fmt: str) -> None:
     results = swept / "results"
     assert main(["export", "--dataset", "digits", "--results", str(results), "--format", fmt]) == 0
     export = results / "digits" / "export"
-    # Saved models compute in float32 even where training used bfloat16 (sweep.backend), in
-    # plain Keras layers (no sweep classes: sweep.models.portable).
+    # Saved models compute in float32 even where training used bfloat16 (sweep.machine.backend), in
+    # plain Keras layers (no sweep classes: sweep.models.build.portable).
     model = keras.saving.load_model(results / "digits" / "best" / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers[1:]} == {"float32"}  # [0]: the input
     batch = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
@@ -403,10 +403,10 @@ def test_retrain_averages_two_models_side_by_side_and_keeps_one_alone(
 ) -> None:
     import keras
 
-    from sweep.backend import usable_cpus
+    from sweep.machine.backend import usable_cpus
 
     if usable_cpus() < MEMBERS:
-        pytest.skip("one core: two models would take turns, so the answer is one (sweep.ensemble)")
+        pytest.skip("one core: two models would take turns, so the answer is one (sweep.commands.ensemble)")
     monkeypatch.setenv("SWEEP_MEMBERS", str(MEMBERS))
     results = tmp_path / "results"
     shutil.copytree(swept / "results", results)  # the shared sweep's files stay as they are
@@ -448,7 +448,7 @@ def test_predict_prints_class_names(swept: Path, capsys: pytest.CaptureFixture[s
     # The same image through the saved model, by hand: the line names its class and probability.
     import keras
 
-    from sweep.models import probabilities
+    from sweep.models.build import probabilities
 
     model = keras.saving.load_model(swept / "results" / "digits" / "best" / "model.keras")
     image = np.asarray(Image.open(path), dtype=np.float32)[None, :, :, None] / 255.0

@@ -1,5 +1,5 @@
-"""Tests for sweep.ensemble: when the answer trains as two models side by side, how they are
-trained in their own processes, and the averaged model they make (sweep.models.average_of)."""
+"""Tests for sweep.commands.ensemble: when the answer trains as two models side by side, how they are
+trained in their own processes, and the averaged model they make (sweep.models.build.average_of)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweep.ensemble import members_for
+from sweep.commands.ensemble import members_for
 from tests.fixtures import TINY
 
 NO_LIMITS = {"max_params": None, "max_size_kb": None, "max_latency_ms": None}
@@ -37,9 +37,9 @@ def test_the_answer_averages_the_models_asked_for_where_nothing_asks_for_one(
 def test_the_averaged_model_outputs_the_mean_of_its_members_probabilities(tmp_path: Path) -> None:
     import keras
 
-    from sweep.models import average_of, portable
-    from sweep.params import Architecture
-    from sweep.train import new_model, probabilities
+    from sweep.models.build import average_of, portable
+    from sweep.models.params import Architecture
+    from sweep.models.train import new_model, probabilities
 
     softmax = new_model(Architecture.from_params(TINY), (28, 28, 1), 10, 0, 100)
     logits = new_model(Architecture.from_params({**TINY, "logits": True}), (28, 28, 1), 10, 1, 100)
@@ -58,7 +58,7 @@ def test_the_averaged_model_outputs_the_mean_of_its_members_probabilities(tmp_pa
 
 @pytest.mark.slow
 def test_members_train_side_by_side_with_their_own_seeds() -> None:
-    from sweep.ensemble import fit_members
+    from sweep.commands.ensemble import fit_members
     from sweep.progress import Display
 
     rng = np.random.default_rng(0)
@@ -73,7 +73,7 @@ def test_members_train_side_by_side_with_their_own_seeds() -> None:
 
 @pytest.mark.slow
 def test_a_member_that_fails_names_itself_and_its_error() -> None:
-    from sweep.ensemble import fit_members
+    from sweep.commands.ensemble import fit_members
     from sweep.progress import Display
 
     x, y = np.zeros((8, 6, 6, 1), dtype=np.float32), np.arange(8) % 2

@@ -1,4 +1,4 @@
-"""Tests for sweep.environment: every environment variable sweep reads, read in one place."""
+"""Tests for sweep.machine.environment: every environment variable sweep reads, read in one place."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 
 def test_the_environment_read_in_one_place() -> None:
-    from sweep.environment import DEFAULT_HEARTBEAT_SECONDS, Environment
+    from sweep.machine.environment import DEFAULT_HEARTBEAT_SECONDS, Environment
 
     unset = Environment.read({})
     assert (unset.data_dir, unset.threads, unset.precision, unset.storage, unset.debug) == (

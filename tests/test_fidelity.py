@@ -1,12 +1,12 @@
-"""Multi-fidelity exploration (sweep.fidelity): how many images trials explore on, and which."""
+"""Multi-fidelity exploration (sweep.search.fidelity): how many images trials explore on, and which."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sweep.datasets import Dataset
-from sweep.fidelity import EXPLORE_BUDGET, MIN_EXPLORE_IMAGES, explore_images, exploring, subset
+from sweep.data.registry import Dataset
+from sweep.search.fidelity import EXPLORE_BUDGET, MIN_EXPLORE_IMAGES, explore_images, exploring, subset
 
 
 @pytest.mark.parametrize(
@@ -70,11 +70,11 @@ def test_exploring_cuts_the_training_split_only() -> None:
 
 @pytest.mark.slow
 def test_a_new_study_times_the_baseline_and_explores_on_what_the_limit_holds() -> None:
-    from sweep.config import SweepConfig
-    from sweep.params import MNIST_BASELINE
+    from sweep.commands.sweep import exploration_images
+    from sweep.models.params import MNIST_BASELINE
     from sweep.progress import Display
-    from sweep.search import exploration_images
-    from sweep.spaces import parse_space
+    from sweep.settings import SweepConfig
+    from sweep.space.spaces import parse_space
 
     rng = np.random.default_rng(0)
     images, labels = rng.random((8_200, 8, 8, 1), dtype=np.float32), np.arange(8_200) % 10

@@ -1,4 +1,4 @@
-"""Tests for sweep.image_folders: image folders of train/<class>/ and test/<class>/ loaded as datasets."""
+"""Tests for sweep.data.image_folders: image folders of train/<class>/ and test/<class>/ loaded as datasets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sweep.datasets import load_dataset, results_name
+from sweep.data.registry import load_dataset, results_name
 from sweep.errors import UsageError
 from tests.fixtures import check_common, write_image_folder
 

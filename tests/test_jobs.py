@@ -1,4 +1,4 @@
-"""The baseline's retrain as a worker's job (sweep.jobs): who takes it and what it tells the
+"""The baseline's retrain as a worker's job (sweep.search.jobs): who takes it and what it tells the
 search, without training."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optuna
 
-from sweep.jobs import (
+from sweep.search.jobs import (
     BASELINE_JOB,
     STALE_FACTOR,
     baseline_model_path,

@@ -1,4 +1,4 @@
-"""Tests for sweep.keras_files: Keras's dataset files, where they are looked for, and the digits."""
+"""Tests for sweep.data.keras_files: Keras's dataset files, where they are looked for, and the digits."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweep import keras_files
-from sweep.datasets import load_dataset
+from sweep.data import keras_files
+from sweep.data.keras_files import resolve_data_dir
+from sweep.data.registry import load_dataset
 from sweep.errors import UsageError
-from sweep.keras_files import resolve_data_dir
 from tests.fixtures import (
     CIFAR_LABEL_NAMES,
     check_common,

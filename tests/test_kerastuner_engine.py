@@ -1,4 +1,4 @@
-"""Tests for sweep.kerastuner_engine, ``--engine kerastuner``: the space as KerasTuner hyperparameters,
+"""Tests for sweep.search.kerastuner_engine, ``--engine kerastuner``: the space as KerasTuner hyperparameters,
 and real searches on digits that write the same leaderboard and best/ files as the Optuna engine.
 
 KerasTuner imports TensorFlow, so these are marked slow; `make test` runs them too.
@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sweep.cli import main
-from sweep.spaces import parse_space
-from sweep.stats import score
+from sweep.choice.stats import score
+from sweep.interface.cli import main
+from sweep.space.spaces import parse_space
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def _space_file(tmp_path: Path) -> str:
 
 
 def test_hyperparameters_mirror_the_search_space() -> None:
-    from sweep.kerastuner_engine import hyperparameters
+    from sweep.search.kerastuner_engine import hyperparameters
 
     hp = hyperparameters(parse_space(yaml.safe_load(SPACE), "space.yaml"))
     found = {p.name: p for p in hp.space}

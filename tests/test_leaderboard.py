@@ -1,4 +1,4 @@
-"""Tests for sweep.leaderboard: ranking synthetic Optuna trials, CSV files and the summary table."""
+"""Tests for sweep.choice.leaderboard: ranking synthetic Optuna trials, CSV files and the summary table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from sweep.leaderboard import SUMMARY_COLUMNS, trials_frame, update_summary, write_csv
+from sweep.choice.leaderboard import SUMMARY_COLUMNS, trials_frame, update_summary, write_csv
 
 PARAMS = ["filters_1", "dropout"]
 REQUIRED = [
@@ -150,7 +150,7 @@ def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
 ) -> None:
     import optuna
 
-    from sweep.summary import trial_line
+    from sweep.search.console import trial_line
 
     cut = trial(0, TrialState.PRUNED, val_loss=0.8, curve=[0.70], stopped=stopped)
     assert trials_frame([cut], PARAMS).loc[0, "stopped_by"] == column
@@ -162,7 +162,7 @@ def test_the_leaderboard_and_the_log_name_the_deadline_that_cut_a_trial(
 def test_a_model_over_a_limit_before_training_is_stopped_by_the_limits() -> None:
     import optuna
 
-    from sweep.summary import trial_line
+    from sweep.search.console import trial_line
 
     over = trial(0, TrialState.PRUNED)
     over.user_attrs["infeasible"] = "parameters 2.25e+05 > 2e+04"
@@ -174,8 +174,8 @@ def test_a_model_over_a_limit_before_training_is_stopped_by_the_limits() -> None
 def test_filters_of_blocks_a_trial_does_not_build_are_blank_and_integers_stay_integers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sweep.commands import leaderboard
-    from sweep.config import DataConfig, SweepConfig
+    from sweep.commands.tools import leaderboard
+    from sweep.settings import DataConfig, SweepConfig
 
     def sampled(number: int, blocks: int) -> FrozenTrial:  # every block's filters, as sampled
         frozen = create_trial(

@@ -1,10 +1,10 @@
-"""Storage passwords masked in every form a URL can hold them (sweep.masking), no database."""
+"""Storage passwords masked in every form a URL can hold them (sweep.search.masking), no database."""
 
 from __future__ import annotations
 
 import pytest
 
-from sweep.masking import redact, secrets_of
+from sweep.search.masking import redact, secrets_of
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""Tests for sweep.models: the Keras CNN an Architecture builds, and its learning-rate schedules."""
+"""Tests for sweep.models.build: the Keras CNN an Architecture builds, and its learning-rate schedules."""
 
 from __future__ import annotations
 
 import pytest
 
-from sweep.params import MNIST_BASELINE, Architecture
+from sweep.models.params import MNIST_BASELINE, Architecture
 from tests.fixtures import TINY
 
 
@@ -20,8 +20,8 @@ from tests.fixtures import TINY
     ],
 )
 def test_learning_rate_schedules_warm_up_then_decay_to_zero(schedule: str, rates: dict[int, float] | None) -> None:
-    from sweep.models import schedule as schedule_of
-    from sweep.train import new_model
+    from sweep.models.build import schedule as schedule_of
+    from sweep.models.train import new_model
 
     arch = Architecture.from_params(
         {**TINY, "lr_schedule": schedule, "epochs": 10, "batch_size": 10, "learning_rate": 1e-3}
@@ -62,7 +62,7 @@ def test_learning_rate_schedules_warm_up_then_decay_to_zero(schedule: str, rates
     ],
 )
 def test_param_count_is_what_keras_builds(changes: dict, shape: tuple[int, int, int], classes: int) -> None:
-    from sweep.train import new_model
+    from sweep.models.train import new_model
 
     arch = Architecture.from_params({**MNIST_BASELINE, **changes})
     model = new_model(arch, shape, classes, 0, train_images=100)

@@ -1,14 +1,14 @@
-"""Tests for sweep.objective: what a trial records when a deadline or the pruner cuts it short."""
+"""Tests for sweep.search.objective: what a trial records when a deadline or the pruner cuts it short."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import optuna
-from optuna.trial import TrialState
 import pytest
+from optuna.trial import TrialState
 
-from sweep.params import MNIST_BASELINE
+from sweep.models.params import MNIST_BASELINE
 from tests.fixtures import PruneAll
 
 
@@ -30,11 +30,11 @@ class ScriptedTimeout:
 def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial.FrozenTrial]:
     """Four 3-epoch digits trials (baseline, constant, cosine, first trial) under the deadline
     ``deadline(study)``."""
-    from sweep.datasets import load_dataset
-    from sweep.objective import Objective
+    from sweep.data.registry import load_dataset
     from sweep.progress import Display
-    from sweep.spaces import parse_space
-    from sweep.worker import run_trials
+    from sweep.search.objective import Objective
+    from sweep.search.worker import run_trials
+    from sweep.space.spaces import parse_space
 
     space = parse_space(
         {
@@ -62,7 +62,7 @@ def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"}, user_attrs={"is_first_trial": True})
     objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(), deadline=deadline(study))
     run_trials(study, objective, trials=4)
-    # Two that did not fit ask for a cheaper one (sweep.worker.cheaper_job), left waiting here.
+    # Two that did not fit ask for a cheaper one (sweep.search.worker.cheaper_job), left waiting here.
     baseline, constant, cosine, first = study.get_trials(states=[s for s in TrialState if s != TrialState.WAITING])
     for full in (baseline, first):  # never cut
         assert full.state == optuna.trial.TrialState.COMPLETE
@@ -76,7 +76,7 @@ def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_one
 ) -> None:
     import time
 
-    from sweep import train
+    from sweep.models import train
 
     # Asked only when an epoch begins: each cut trial asks twice, and the deadline passes
     # between its first and second epoch. Only the Deadline callback's asks count (the
@@ -116,7 +116,7 @@ def test_trials_running_at_the_deadline_stop_within_their_epoch_but_keep_the_one
 def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
     import time
 
-    from sweep.budget import SearchDeadline, TimeLimit
+    from sweep.search.budget import SearchDeadline, TimeLimit
 
     def limit_passed(study: optuna.Study) -> SearchDeadline:  # the time limit, before they start
         return SearchDeadline(
@@ -134,11 +134,11 @@ def test_a_trial_cut_before_its_first_epoch_ends_is_pruned() -> None:
 
 @pytest.mark.slow
 def test_the_baseline_and_first_trials_are_never_pruned_and_set_no_bar() -> None:
-    from sweep.datasets import load_dataset
-    from sweep.objective import Objective
+    from sweep.data.registry import load_dataset
     from sweep.progress import Display
-    from sweep.spaces import parse_space
-    from sweep.worker import run_trials
+    from sweep.search.objective import Objective
+    from sweep.search.worker import run_trials
+    from sweep.space.spaces import parse_space
 
     space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 3}}}, "test")
     small = {
@@ -168,7 +168,7 @@ def test_the_baseline_and_first_trials_are_never_pruned_and_set_no_bar() -> None
 def test_a_long_trial_reports_each_percent_of_its_training_once() -> None:
     import warnings
 
-    from sweep.objective import report
+    from sweep.search.objective import report
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
     trial = study.ask()

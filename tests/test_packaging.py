@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep.spaces import shipped_spaces
+from sweep.space.spaces import shipped_spaces
 from tests.conftest import REPO
 
 
@@ -27,7 +27,8 @@ def test_the_wheel_ships_every_search_space(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     (wheel,) = tmp_path.glob("sweep-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {f"sweep/search_spaces/{path.name}" for path in shipped_spaces()}
+    shipped = {f"sweep/space/search_spaces/{path.name}" for path in shipped_spaces()}
     assert len(shipped) >= 5 and shipped <= names
-    assert {"sweep/vendor/list.min.js", "sweep/vendor/LICENSE-list.js.txt"} <= names  # the report's table
+    vendored = {"sweep/reporting/vendor/list.min.js", "sweep/reporting/vendor/LICENSE-list.js.txt"}
+    assert vendored <= names  # the report's table
     assert not any(name.startswith(("tests/", "bench/")) for name in names)

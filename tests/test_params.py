@@ -1,4 +1,4 @@
-"""Tests for sweep.params: validation, shape arithmetic, parameter counts and baselines."""
+"""Tests for sweep.models.params: validation, shape arithmetic, parameter counts and baselines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sweep.errors import UsageError
-from sweep.params import (
+from sweep.models.params import (
     BASELINES,
     MAX_BLOCKS,
     SPECS,

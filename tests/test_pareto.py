@@ -1,4 +1,4 @@
-"""Tests for sweep.pareto: the front of accuracy against a deployment cost, in the leaderboard,
+"""Tests for sweep.choice.pareto: the front of accuracy against a deployment cost, in the leaderboard,
 the summary and the report, and a Pareto sweep from the command line."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from sweep.cli import main
-from sweep.leaderboard import trials_frame
-from sweep.params import Architecture
-from sweep.pareto import front, summary_line
-from sweep.portfolio import starting_points
-from sweep.spaces import load_space
+from sweep.choice.leaderboard import trials_frame
+from sweep.choice.pareto import front, summary_line
+from sweep.interface.cli import main
+from sweep.models.params import Architecture
+from sweep.space.portfolio import starting_points
+from sweep.space.spaces import load_space
 from tests.fixtures import FAST_SPACE, SHIPPED
 
 

@@ -1,4 +1,4 @@
-"""Tests for sweep.pareto_sampler: multi-objective TPE over accuracy and cost inside a
+"""Tests for sweep.search.pareto_sampler: multi-objective TPE over accuracy and cost inside a
 single-objective study, on a toy problem whose front is known. Nothing trains."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from sweep.pareto import front
-from sweep.pareto_sampler import RUNNING, ParetoSampler, mirror
-from sweep.spaces import load_space
-from sweep.study import make_sampler, tpe
+from sweep.choice.pareto import front
+from sweep.search.pareto_sampler import RUNNING, ParetoSampler, mirror
+from sweep.search.study import make_sampler, tpe
+from sweep.space.spaces import load_space
 from tests.fixtures import SHIPPED
 
 MNIST = load_space(SHIPPED["mnist"])

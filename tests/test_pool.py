@@ -1,4 +1,4 @@
-"""Tests for sweep.pool: worker processes on one machine and across machines, and which exits get a new one."""
+"""Tests for sweep.search.pool: worker processes on one machine and across machines, and which exits get a new one."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweep import pool
-from sweep.cli import main
+from sweep.interface.cli import main
+from sweep.search import pool
 from tests.conftest import sweep_process
 from tests.fixtures import check_study, space_file
 
@@ -158,8 +158,8 @@ def test_a_worker_on_another_machine_joins_a_postgres_study(postgres: str, tmp_p
 
 @pytest.mark.slow
 def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_private(tmp_path: Path) -> None:
-    from sweep.config import STORAGE_VARIABLE
-    from sweep.pool import worker_command, worker_env
+    from sweep.search.pool import worker_command, worker_env
+    from sweep.settings import STORAGE_VARIABLE
 
     url = "postgresql://me:s3cret@db/sweep"
     command = worker_command("study", index=0, max_trials=5, trials=None, timeout=None, results=None, data_dir=None)
@@ -192,10 +192,10 @@ def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_priva
 def test_a_sweep_whose_workers_all_fail_exits_non_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sweep.pool
+    import sweep.search.pool
 
     monkeypatch.setattr(
-        sweep.pool, "worker_command", lambda *args, **kwargs: [sys.executable, "-c", "raise SystemExit(3)"]
+        sweep.search.pool, "worker_command", lambda *args, **kwargs: [sys.executable, "-c", "raise SystemExit(3)"]
     )
     assert (
         main(
@@ -223,7 +223,7 @@ def test_stopping_workers_interrupts_the_running_ones_and_waits() -> None:
     import subprocess
     import sys
 
-    from sweep.pool import stop
+    from sweep.search.pool import stop
 
     running = subprocess.Popen(
         [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], stdout=subprocess.PIPE

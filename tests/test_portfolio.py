@@ -1,4 +1,4 @@
-"""The portfolio's starting points (sweep.portfolio): adapted to the data, projected onto a
+"""The portfolio's starting points (sweep.space.portfolio): adapted to the data, projected onto a
 space. Pure arithmetic on parameter dicts and small arrays; nothing trains."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from sweep.params import Architecture
-from sweep.portfolio import PORTFOLIO, adapt, fit, mirror_symmetric, narrow, project, starting_points
-from sweep.spaces import load_space, parse_space
+from sweep.models.params import Architecture
+from sweep.space.portfolio import PORTFOLIO, adapt, fit, mirror_symmetric, narrow, project, starting_points
+from sweep.space.spaces import load_space, parse_space
 
 SHIPPED = load_space("search_spaces/image_folder.yaml")
 VGG = next(start.params for start in PORTFOLIO if start.name == "vgg")

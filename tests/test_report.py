@@ -1,4 +1,4 @@
-"""Tests for sweep.report: the self-contained report page, rendered from a study, and opened in a
+"""Tests for sweep.reporting.report: the self-contained report page, rendered from a study, and opened in a
 real headless browser (Chromium, driven by Selenium) after a tiny sweep."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweep.cli import main
-from sweep.report import render
-from sweep.study import SETTINGS_ATTR
+from sweep.interface.cli import main
+from sweep.reporting.report import render
+from sweep.search.study import SETTINGS_ATTR
 from tests.fixtures import space_file
 
 RECORD = {
@@ -87,7 +87,7 @@ def wide_study(complete: int, params: int = 9) -> optuna.Study:
 def test_importances_and_parallel_coordinates_wait_for_enough_trials_and_show_the_top_parameters(
     tmp_path: Path,
 ) -> None:
-    from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE, PARALLEL_PARAMS, plot_study, ranked_importances
+    from sweep.reporting.plots import MIN_TRIALS_FOR_IMPORTANCE, PARALLEL_PARAMS, plot_study, ranked_importances
 
     (tmp_path / "param_importances.png").write_bytes(b"an older sweep's")
     few = plot_study(wide_study(MIN_TRIALS_FOR_IMPORTANCE - 1), tmp_path)

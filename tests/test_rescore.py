@@ -1,4 +1,4 @@
-"""Which trial becomes the answer (sweep.rescore.choose), on made-up trials and correctness vectors: no
+"""Which trial becomes the answer (sweep.search.rescore.choose), on made-up trials and correctness vectors: no
 training."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweep.rescore import by_accuracy, choose
+from sweep.search.rescore import by_accuracy, choose
 from tests.fixtures import candidate_trial
 
 

@@ -1,4 +1,4 @@
-"""Tests for sweep.retrain's words about the final model (no training)."""
+"""Tests for sweep.commands.retrain's words about the final model (no training)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sweep.retrain import baseline_words
+from sweep.commands.retrain import baseline_words
 
 GAIN = {"baseline_test_accuracy": 0.98, "test_gain": 0.012, "test_gain_ci95": [0.004, 0.02]}
 SKIPPED = {"baseline_test_accuracy": None, "test_gain": None, "test_gain_ci95": None}

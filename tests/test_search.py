@@ -1,4 +1,4 @@
-"""Tests for sweep.search: opening a study, which deadline ended the search, a sweep with nothing to retrain."""
+"""Tests for sweep.commands.sweep: opening a study, which deadline ended the search, a sweep with nothing to retrain."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import optuna
 import pytest
 
-from sweep.budget import AFTER_RETRAIN_SECONDS, TimeLimit
-from sweep.cli import main
-from sweep.config import DataConfig, SweepConfig
-from sweep.params import BASELINES
+from sweep.interface.cli import main
+from sweep.models.params import BASELINES
+from sweep.search.budget import AFTER_RETRAIN_SECONDS, TimeLimit
+from sweep.settings import DataConfig, SweepConfig
 from tests.fixtures import parse, space_file, timed_trial
 
 
@@ -29,10 +29,10 @@ def test_a_study_with_another_direction_is_refused(tmp_path, capsys) -> None:
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_open_study_enqueues_the_baseline_then_the_first_trials_then_the_portfolio_once() -> None:
-    from sweep.datasets import Dataset
-    from sweep.portfolio import PORTFOLIO
-    from sweep.search import open_study
-    from sweep.trials import origin
+    from sweep.choice.trials import origin
+    from sweep.commands.sweep import open_study
+    from sweep.data.registry import Dataset
+    from sweep.space.portfolio import PORTFOLIO
 
     storage = optuna.storages.InMemoryStorage()
     first = parse(
@@ -82,9 +82,9 @@ def test_the_search_says_which_deadline_ended_it(
 ) -> None:
     import optuna
 
-    from sweep.budget import search_deadline
-    from sweep.config import SweepConfig
-    from sweep.search import early_end
+    from sweep.commands.sweep import early_end
+    from sweep.search.budget import search_deadline
+    from sweep.settings import SweepConfig
 
     study = optuna.create_study(direction="maximize")
     for number in range(finished):
@@ -111,12 +111,12 @@ def test_the_search_says_which_deadline_ended_it(
 def test_a_sweep_in_which_no_trial_completes_exits_non_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sweep.train
+    import sweep.models.train
 
     def broken(*args: object) -> None:
         raise RuntimeError("simulated: every model fails")
 
-    monkeypatch.setattr(sweep.train, "new_model", broken)
+    monkeypatch.setattr(sweep.models.train, "new_model", broken)
     assert (
         main(
             [

@@ -1,11 +1,11 @@
-"""Intervals, paired differences and trial scores (sweep.stats): pure arithmetic, no training."""
+"""Intervals, paired differences and trial scores (sweep.choice.stats): pure arithmetic, no training."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sweep.stats import accuracy_interval, pack, paired_difference, score, unpack, wilson
+from sweep.choice.stats import accuracy_interval, pack, paired_difference, score, unpack, wilson
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for sweep.study: storages, samplers and pruners, grids, and the settings a study records."""
+"""Tests for sweep.search.study: storages, samplers and pruners, grids, and the settings a study records."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweep import study
-from sweep.config import PRUNERS, SAMPLERS, DataConfig, SweepConfig
 from sweep.errors import UsageError
-from sweep.params import BASELINES
-from sweep.study import grid
+from sweep.models.params import BASELINES
+from sweep.search import study
+from sweep.search.study import grid
+from sweep.settings import PRUNERS, SAMPLERS, DataConfig, SweepConfig
 from tests.conftest import REPO, free_port
 from tests.fixtures import SOURCE, parse
 

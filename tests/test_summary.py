@@ -1,4 +1,4 @@
-"""Tests for sweep.summary: what the summary says when a search ends."""
+"""Tests for sweep.search.console: what the summary says when a search ends."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from optuna.trial import TrialState, create_trial
 def test_the_search_summary_leaves_out_filters_of_blocks_the_best_trial_lacks() -> None:
     import optuna
 
-    from sweep.config import DataConfig
-    from sweep.summary import summary
+    from sweep.search.console import summary
+    from sweep.settings import DataConfig
 
     distributions = {"conv_blocks": IntDistribution(2, 3), "filters_3": IntDistribution(32, 128)}
     study = optuna.create_study(direction="maximize")
@@ -54,8 +54,8 @@ def test_the_summary_asks_for_more_time_when_the_timeout_left_the_baseline_unbea
 ) -> None:
     import optuna
 
-    from sweep.config import DataConfig
-    from sweep.summary import summary
+    from sweep.search.console import summary
+    from sweep.settings import DataConfig
 
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(value=0.99, user_attrs={"is_baseline": True}))

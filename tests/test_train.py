@@ -1,4 +1,4 @@
-"""Tests for sweep.train: the input pipeline, the epoch plan, the deadline, and what a trial leaves for the
+"""Tests for sweep.models.train: the input pipeline, the epoch plan, the deadline, and what a trial leaves for the
 garbage collector."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sweep.params import MNIST_BASELINE, Architecture
+from sweep.models.params import MNIST_BASELINE, Architecture
 from tests.fixtures import TINY
 
 
 @pytest.mark.slow
 def test_an_epoch_plan_shortens_a_run_and_its_schedule_still_ends_at_zero() -> None:
-    from sweep.models import schedule
-    from sweep.train import EpochPlan, new_model, train
+    from sweep.models.build import schedule
+    from sweep.models.train import EpochPlan, new_model, train
 
     arch = Architecture.from_params({**TINY, "lr_schedule": "cosine", "epochs": 10, "batch_size": 10})
     rng = np.random.default_rng(0)
@@ -34,8 +34,8 @@ def test_an_epoch_plan_shortens_a_run_and_its_schedule_still_ends_at_zero() -> N
 
 @pytest.mark.slow
 def test_every_batch_trains_though_keras_runs_several_per_call() -> None:
-    from sweep.models import STEPS_PER_EXECUTION
-    from sweep.train import new_model, train
+    from sweep.models.build import STEPS_PER_EXECUTION
+    from sweep.models.train import new_model, train
 
     batches = STEPS_PER_EXECUTION + 5  # one full call and a shorter one, every epoch
     arch = Architecture.from_params(
@@ -50,7 +50,7 @@ def test_every_batch_trains_though_keras_runs_several_per_call() -> None:
 
 @pytest.mark.slow
 def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning() -> None:
-    from sweep.train import make_batches
+    from sweep.models.train import make_batches
 
     x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
     batches = make_batches(x, np.arange(10), batch_size=4, num_classes=10, shuffle_seed=0)
@@ -72,7 +72,7 @@ def test_batches_cover_every_image_once_per_epoch_reshuffled_without_autotuning(
 def test_the_deadline_does_not_cut_a_trial_in_its_last_epoch() -> None:
     import time
 
-    from sweep.train import Deadline, DeadlinePassed
+    from sweep.models.train import Deadline, DeadlinePassed
 
     stop = Deadline(lambda: time.monotonic() - 1)
     stop.set_params({"epochs": 3, "verbose": 0, "steps": 10})
@@ -93,10 +93,10 @@ def test_garbage_collection_after_a_trial_skips_the_imported_modules() -> None:
     import subprocess
     import sys
 
-    # A fresh interpreter: this one may have imported TensorFlow before sweep.backend did.
+    # A fresh interpreter: this one may have imported TensorFlow before sweep.machine.backend did.
     script = (
-        "import gc; from sweep.backend import load_keras; load_keras()\n"
-        "from sweep import train; from sweep.params import MNIST_BASELINE, Architecture\n"
+        "import gc; from sweep.machine.backend import load_keras; load_keras()\n"
+        "from sweep import train; from sweep.models.params import MNIST_BASELINE, Architecture\n"
         "train.new_model(Architecture.from_params(MNIST_BASELINE), (28, 28, 1), 10, 0, 100)\n"
         "train.release()\n"
         "print(gc.get_freeze_count(), len(gc.get_objects()))\n"
@@ -116,8 +116,8 @@ def test_every_model_is_built_in_the_chosen_precision_not_only_the_first() -> No
     # clear_session (after every trial, and KerasTuner's before every build) resets Keras's
     # global policy; a fresh interpreter, as a worker process is, with bfloat16 asked for.
     script = (
-        "from sweep.backend import load_keras; load_keras()\n"
-        "from sweep import train; from sweep.params import MNIST_BASELINE, Architecture\n"
+        "from sweep.machine.backend import load_keras; load_keras()\n"
+        "from sweep import train; from sweep.models.params import MNIST_BASELINE, Architecture\n"
         "arch = Architecture.from_params(MNIST_BASELINE)\n"
         "first = train.new_model(arch, (28, 28, 1), 10, 0, 100).dtype_policy.name\n"
         "train.release()\n"

@@ -1,4 +1,4 @@
-"""Tests for sweep.trials: the parameters a retrain runs, the best trial, and the finalists."""
+"""Tests for sweep.choice.trials: the parameters a retrain runs, the best trial, and the finalists."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from sweep.params import MNIST_BASELINE
-from sweep.trials import best_of, counts_towards_trials, final_params, finalists
+from sweep.choice.trials import best_of, counts_towards_trials, final_params, finalists
+from sweep.models.params import MNIST_BASELINE
 from tests.fixtures import candidate_trial, timed_trial
 
 

@@ -1,4 +1,4 @@
-"""Tests for sweep.user_models: a user's model function, its space, and a sweep over it from
+"""Tests for sweep.models.user_models: a user's model function, its space, and a sweep over it from
 the command line and from Python."""
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 
 import sweep
-from sweep.api import _model_settings
 from sweep.errors import UsageError
-from sweep.spaces import parse_space
-from sweep.user_models import (
+from sweep.interface.api import _model_settings
+from sweep.models.user_models import (
     TRAINING_DEFAULTS,
     UserModel,
     check_reference,
@@ -26,7 +25,8 @@ from sweep.user_models import (
     reference_of,
     resolve,
 )
-from sweep.worker import failing
+from sweep.search.worker import failing
+from sweep.space.spaces import parse_space
 from tests.conftest import sweep_process
 
 # --- model functions the tests sweep (importable: tests.test_user_models:<name>) --------------
@@ -221,7 +221,7 @@ def test_failures_that_repeat_stop_the_sweep_sooner(errors: list[str], stops: st
     ],
 )
 def test_a_function_that_returns_no_usable_model_says_what_is_wrong(function: str, raises: type, says: str) -> None:
-    from sweep.models import build_model
+    from sweep.models.build import build_model
 
     with pytest.raises(raises, match=says):
         build_model(plan({}, f"tests.test_user_models:{function}"), (8, 8, 1), 3, 100)
@@ -231,7 +231,7 @@ def test_a_function_that_returns_no_usable_model_says_what_is_wrong(function: st
 def test_a_user_model_is_compiled_for_its_output_and_computes_it_in_float32() -> None:
     import keras
 
-    from sweep.models import build_model, ends_in_softmax
+    from sweep.models.build import build_model, ends_in_softmax
 
     softmax = build_model(plan({"width": 4, "pooling": "gap"}, "tests.test_user_models:small_cnn"), (8, 8, 1), 3, 100)
     logits = build_model(plan({}, "tests.test_user_models:logits_sequential"), (8, 8, 1), 3, 100)

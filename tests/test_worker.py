@@ -1,4 +1,4 @@
-"""Tests for sweep.worker: the trial loop's bookkeeping, and a killed worker's trial recovered."""
+"""Tests for sweep.search.worker: the trial loop's bookkeeping, and a killed worker's trial recovered."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from sweep import worker
-from sweep.internals import trial_id
+from sweep.search import worker
+from sweep.search.internals import trial_id
 from tests.conftest import sweep_process
 from tests.fixtures import check_study, space_file
 

@@ -1,0 +1,184 @@
+"""An answer of several models trained side by side, one process per core, averaged.
+
+``SWEEP_MEMBERS=2`` retrains the answer as two copies with seeds ``seed`` and ``seed + 1``,
+each on one core in its own process, and the final model averages their class probabilities.
+Each member plans its epochs from its own speed before the same deadline
+(:func:`sweep.models.train.fit_within`), so the pair ends when one model alone would have.
+
+It is for a machine where one process cannot use its second core. On the slowest kind here
+(2-core AVX2) the trial path trained 63.2 s per 60k images in one process with two threads and
+67 s in each of two processes side by side: there a second model costs nothing. On a 2-core
+AVX512-BF16 machine one process trained the portfolio's small CNN 1.4 times faster on two
+threads than each of two did on one, and two averaged models did not beat one model trained
+longer, on 51,000 images not trained on (``make bench BENCH=ensemble``, docs/benchmarks.md):
+so one model is the default. ``make bench BENCH=throughput`` tells which kind a machine is.
+
+A sweep with deployment limits or a Pareto objective keeps one model, since the limits are one
+model's; so does a GPU. The first member alone is saved as well (``best/single.keras``,
+``export/single/model.keras``; ``sweep export --single`` for other formats).
+
+``python -m sweep.commands.ensemble JOB INDEX`` trains member INDEX of a job file; it prints one JSON
+line per epoch and writes the member's model and history beside the job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from sweep.progress import Display
+
+if TYPE_CHECKING:
+    from sweep.models.train import TrainResult
+
+ONE_MODEL_BECAUSE = "a GPU, deployment limits, a Pareto objective, or fewer cores than models"
+SINGLE_FILE = "single.keras"  # the first member alone, beside the averaged best/model.keras
+SINGLE_FOLDER = "single"  # its exports: export/single/
+
+
+def members_for(asked: int, cores: int, gpus: int, limits: Mapping[str, Any], objective: str) -> int:
+    """How many models the answer averages: the ``asked`` (SWEEP_MEMBERS) where the CPU has a
+    core for each, and no GPU, deployment limit or Pareto objective asks for one model."""
+    if gpus or asked > cores or objective != "accuracy" or any(limits.values()):
+        return 1
+    return asked
+
+
+def fit_members(
+    params: dict[str, Any],
+    model: str | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    shape: tuple[tuple[int, int, int], int],
+    seed: int,
+    display: Display,
+    label: str,
+    until: float | None = None,
+    most: int | None = None,
+    members: int = 2,
+    threads: int = 1,
+) -> list[TrainResult]:
+    """Train ``members`` models of ``params`` (``model``: the user's function, None: sweep's CNN)
+    on ``x``/``y`` side by side, one process of ``threads`` threads each (``shape``: the input
+    shape and the number of classes). The rest as :func:`sweep.models.train.fit_within`, per member."""
+    from sweep.models.build import load_saved
+    from sweep.models.train import TrainResult
+
+    with tempfile.TemporaryDirectory(prefix="sweep-members-") as folder:
+        job = Path(folder) / "job.json"
+        np.save(Path(folder) / "x.npy", x)
+        np.save(Path(folder) / "y.npy", y)
+        job.write_text(
+            json.dumps({"params": params, "model": model, "shape": shape, "seed": seed, "until": until, "most": most})
+        )
+        description = f"retrain {label} epochs" + (f" ({members} models side by side)" if members > 1 else "")
+        _run_members(job, display, description, int(params["epochs"]), members, threads)
+        results = []
+        for index in range(members):
+            record = json.loads((Path(folder) / f"member_{index}.json").read_text())
+            results.append(
+                TrainResult(load_saved(Path(folder) / f"member_{index}.keras"), record["history"], record["seconds"])
+            )
+    return results
+
+
+def _run_members(job: Path, display: Display, description: str, epochs: int, members: int, threads: int) -> None:
+    """Start the members, advance one progress task with their epochs, and wait for them all;
+    a member that fails raises RuntimeError with the end of its error output."""
+    environment = {**os.environ, "SWEEP_THREADS": str(threads)}
+    children, errors = [], []
+    lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
+    try:
+        for index in range(members):
+            errors.append(open(job.parent / f"member_{index}.err", "w+"))  # noqa: SIM115 (closed below)
+            child = subprocess.Popen(
+                [sys.executable, "-m", "sweep.commands.ensemble", str(job), str(index)],
+                stdout=subprocess.PIPE,
+                stderr=errors[-1],
+                text=True,
+                env=environment,
+            )
+            children.append(child)
+            assert child.stdout is not None
+            threading.Thread(target=_forward, args=(index, child.stdout, lines), daemon=True).start()
+        running = members
+        with display.session(), display.task(description, epochs * members) as task:
+            while running:
+                index, line = lines.get()
+                if line is None:
+                    running -= 1
+                    continue
+                task.advance(f"model {index + 1}: {json.loads(line)['info']}")
+        for index, child in enumerate(children):
+            if child.wait() != 0:
+                errors[index].seek(0)
+                tail = errors[index].read().strip().splitlines()[-1:] or ["no error output"]
+                raise RuntimeError(f"model {index + 1} of the answer failed (exit {child.returncode}): {tail[0]}")
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        for error in errors:
+            error.close()
+
+
+def _forward(index: int, stream: IO[str], lines: queue.Queue[tuple[int, str | None]]) -> None:
+    """Put a member's progress lines on ``lines``, then None when its output ends."""
+    for line in stream:
+        if line.startswith("{"):
+            lines.put((index, line))
+    lines.put((index, None))
+
+
+def _member(job_path: Path, index: int) -> None:
+    """Train member ``index`` of the job at ``job_path`` and save it beside the job."""
+    from sweep.machine.backend import load_keras
+
+    load_keras()
+    import keras
+
+    from sweep.models.build import portable
+    from sweep.models.train import fit_within
+    from sweep.models.user_models import plan
+
+    job = json.loads(job_path.read_text())
+    folder = job_path.parent
+    arch = plan(job["params"], job["model"])
+    (height, width, channels), classes = job["shape"]
+
+    class Lines(keras.callbacks.Callback):
+        """One JSON line per epoch on stdout, for the parent's progress bar."""
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            info = f"loss {logs['loss']:.4f}" if logs and "loss" in logs else ""
+            print(json.dumps({"epoch": epoch + 1, "info": info}), flush=True)
+
+    x, y = np.load(folder / "x.npy"), np.load(folder / "y.npy")
+    result = fit_within(
+        arch,
+        x,
+        y,
+        (height, width, channels),
+        classes,
+        job["seed"] + index,
+        until=job["until"],
+        most=job["most"],
+        callbacks=[Lines()],
+    )
+    portable(result.model).save(folder / f"member_{index}.keras")
+    (folder / f"member_{index}.json").write_text(json.dumps({"history": result.history, "seconds": result.fit_seconds}))
+
+
+if __name__ == "__main__":
+    _member(Path(sys.argv[1]), int(sys.argv[2]))

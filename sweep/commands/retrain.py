@@ -1,0 +1,406 @@
+"""Retrain the answer from scratch on train + validation and evaluate it once on the test set.
+
+The answer is the best trial on validation, or the baseline where no trial is clearly better
+(:func:`choose`). The baseline configuration is retrained the same way (same data, same seed)
+and tested on the same images, so the reported gain compares like with like, with a paired
+95 % interval.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.choice.leaderboard import read_summary, update_summary
+from sweep.choice.stats import accuracy_interval, paired_difference, wilson, with_interval
+from sweep.choice.trials import BASELINE_ITSELF, final_params, finalists, validation_images
+from sweep.commands import ensemble
+from sweep.commands.baseline import load_checked, write_model_report
+from sweep.data.registry import Dataset
+from sweep.errors import UsageError
+from sweep.files import atomic_write, ensure_writable, results_lock, write_json
+from sweep.machine.backend import usable_cpus
+from sweep.machine.devices import find_gpus
+from sweep.machine.environment import Environment
+from sweep.models.user_models import plan
+from sweep.progress import Display
+from sweep.search.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validation_fits, duration
+from sweep.search.jobs import baseline_job, retrained_baseline
+from sweep.search.rescore import (
+    CV_ATTR,
+    FOLDS,
+    by_accuracy,
+    choose,
+    cross_validated,
+    needs_cross_validation,
+    validation_correct,
+)
+from sweep.search.study import (
+    baseline_trial,
+    best_trial,
+    finished_count,
+    load_study,
+    recorded_data,
+    recorded_settings,
+    recorded_space,
+)
+from sweep.settings import DataConfig, SweepConfig
+
+if TYPE_CHECKING:
+    from sweep.models.train import Evaluation, TrainResult
+
+
+def fit_full(
+    params: dict[str, Any],
+    model: str | None,
+    dataset: Dataset,
+    seed: int,
+    display: Display,
+    label: str,
+    until: float | None = None,
+    most: int | None = None,
+) -> TrainResult:
+    """Train from scratch on train + validation (:func:`sweep.models.train.fit_within`); ``model``: the
+    user's function (module:function), None for sweep's CNN."""
+    from sweep.models.train import fit_within
+
+    arch = plan(params, model)
+    x, y = full_split(dataset)
+    with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
+        return fit_within(arch, x, y, dataset.input_shape, dataset.num_classes, seed, task, until, most)
+
+
+def full_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Train + validation: what the answer and the baseline retrain on."""
+    return np.concatenate([dataset.x_train, dataset.x_val]), np.concatenate([dataset.y_train, dataset.y_val])
+
+
+def retrain_best(
+    study: optuna.Study,
+    dataset: Dataset,
+    data: DataConfig,
+    display: Display,
+    limit: TimeLimit | None = None,
+    clock: Clock | None = None,
+    pick: int | None = None,
+) -> dict[str, Any]:
+    """Retrain the chosen trial (:func:`choose`) and the baseline on train + validation, test
+    both on the same images, write results/<dataset>/best/, plots and the summary row.
+
+    With a ``limit``, the baseline is retrained only if its retrain fits before the limit (the
+    chosen trial's always runs).
+    """
+    from sweep.commands.export import export_model
+    from sweep.models.build import average_of, load_saved, portable
+    from sweep.models.train import TrainResult, evaluate
+    from sweep.reporting import plots
+
+    if best_trial(study) is None and pick is None:
+        raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
+    out = ensure_writable(data.folder / "best")
+    base = baseline_trial(study)
+    if pick is None:
+        chosen, why = answer(study, dataset, data, display, limit)
+    else:
+        chosen, why = study.trials[pick], f"trial {pick}, picked with --trial"
+    if clock is not None and CV_ATTR in study.user_attrs:
+        clock.lap("cross-validation")
+    chosen_params = final_params(chosen)
+    space = recorded_space(study)
+    base_params = (
+        final_params(base)
+        if base is not None and base.state == TrialState.COMPLETE
+        else space.baseline_for(data.kind, dataset.input_shape)
+    )
+    base_won = base is not None and base.number == chosen.number  # same model, same accuracy
+    # A worker may have retrained the baseline during the search (sweep.search.jobs).
+    prior = retrained_baseline(study, base_params, data.folder)
+    record = recorded_settings(study)
+    asked = Environment.read().members
+    members = 1 if base_won else ensemble.members_for(asked, usable_cpus(), len(find_gpus()), **_limits_of(record))
+    if members < asked and not base_won:
+        display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
+    until, most, ran = None, None, chosen_params["epochs"]
+    if limit is not None and pick is None and not base_won:
+        # The answer gets the time left but for the baseline's retrain and the export: its
+        # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
+        # it trains if it is slower than its trial said. Members train one core each, as the
+        # trials did, so their epochs take as long as their trial's.
+        kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
+        until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
+        planner = replace(limit, shared_cores=False) if members > 1 else limit
+        chosen_params = {**chosen_params, "epochs": planner.answer_epochs(chosen, until - time.time())}
+        most = planner.answer_epochs(chosen, float("inf"))
+    display.log(
+        f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
+        f"{epochs_words(chosen_params['epochs'], ran)}"
+        + (f", as {members} models side by side, averaged" if members > 1 else "")
+    )
+    members_run: list[TrainResult] | None = None  # where the answer averages several models
+    label = f"trial {chosen.number}"
+    if base_won and prior is not None:  # the answer is the baseline, retrained already
+        job = baseline_job(study)
+        display.log(f"A worker retrained it the same way during the search: {prior}")
+        result = TrainResult(load_saved(prior), job.get("history") or {"loss": []}, float(job.get("seconds") or 0.0))
+    elif members > 1:
+        x, y = full_split(dataset)
+        shape = (dataset.input_shape, dataset.num_classes)
+        members_run = ensemble.fit_members(
+            chosen_params, space.model, x, y, shape, data.seed, display, label, until, most, members
+        )
+        result = TrainResult(
+            average_of([r.model for r in members_run]),
+            members_run[0].history,
+            max(r.fit_seconds for r in members_run),
+        )
+    else:
+        result = fit_full(chosen_params, space.model, dataset, data.seed, display, label, until, most)
+    if result.epochs_run != chosen_params["epochs"] and not base_won:
+        display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
+        chosen_params = {**chosen_params, "epochs": result.epochs_run}
+    if clock is not None:
+        clock.lap("retraining")
+    skipped = None if base_won or limit is None or prior else limit.skip_line(base, "the baseline")
+    base_eval = None
+    if skipped:
+        display.log(skipped)
+    elif prior is not None and not base_won:
+        display.log(f"The baseline was retrained the same way by a worker during the search: testing {prior}")
+        base_eval = evaluate(load_saved(prior), dataset.x_test, dataset.y_test, dataset.class_names)
+    elif not base_won:
+        display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
+        base_model = fit_full(base_params, space.model, dataset, data.seed, display, "baseline").model
+        base_eval = evaluate(portable(base_model), dataset.x_test, dataset.y_test, dataset.class_names)  # as saved
+        if clock is not None:
+            clock.lap("retraining")
+
+    metrics, evaluation = write_model_report(
+        out,
+        result,
+        dataset,
+        data,
+        title=f"{dataset.name} best (trial {chosen.number})",
+        samples=False,
+        extra={
+            "trial": chosen.number,
+            "params": chosen_params,
+            "epochs": chosen_params["epochs"],
+            "chosen_because": why,
+            **val_metrics(chosen),
+        },
+    )
+    if base_won:
+        base_eval = evaluation
+    metrics.update(gain_metrics(evaluation, base_eval))
+    if members_run is not None:
+        metrics.update(single_metrics(members_run, dataset, out))
+    from sweep.deploy.deployment import figures
+
+    metrics.update(figures(result.model, dataset.x_train))
+    if "deploy_error" in metrics:
+        display.log(f"No TFLite figures for this model: {metrics['deploy_error']}")
+    write_json(out / "metrics.json", metrics)
+    write_json(
+        out / "params.json",
+        {
+            "dataset": data.dataset,
+            "trial": chosen.number,
+            "params": chosen_params,
+            "class_names": dataset.class_names,
+            "input_shape": list(dataset.input_shape),
+        },
+    )
+    plots.plot_study(study, data.folder / "plots")
+    export_model(result.model, data.folder / "export", "keras")
+    if members_run is not None:
+        export_model(members_run[0].model, data.folder / "export" / ensemble.SINGLE_FOLDER, "keras")
+    update_summary(
+        data.folder.parent / "leaderboard.csv",
+        {
+            "dataset": data.name,
+            "study": study.study_name,
+            "finished_trials": finished_count(study),
+            "best_trial": chosen.number,
+            "best_val_accuracy": chosen.values[0],
+            "baseline_val_accuracy": base.values[0] if base is not None and base.values else None,
+            "test_accuracy": metrics["test_accuracy"],
+            "baseline_test_accuracy": metrics["baseline_test_accuracy"],
+            "test_gain": metrics["test_gain"],
+            "updated": _now(),
+        },
+    )
+    if clock is not None:
+        clock.lap("plots and export")
+    display.log(
+        f"\nTrial {chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
+        f"({baseline_words(metrics, base_won)}); {metrics['param_count']:,} parameters, {_device_words(metrics)}.\n"
+        + (single_words(metrics) if members_run is not None else "")
+        + f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
+        f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
+    )
+    return metrics
+
+
+def answer(
+    study: optuna.Study, dataset: Dataset, data: DataConfig, display: Display, limit: TimeLimit | None
+) -> tuple[FrozenTrial, str]:
+    """The trial to retrain and why (:func:`sweep.search.rescore.choose`): on the validation split, or
+    where it is small and the time limit has room, on cross-validated finalists."""
+    trials = study.get_trials(deepcopy=False)
+    candidates = finalists(trials)
+    base = baseline_trial(study)
+    if needs_cross_validation(dataset):
+        after = limit.after_search_seconds(trials, cross_validate=True) if limit is not None else 0.0
+        if limit is None or cross_validation_fits(after, limit.left()):
+            display.log(
+                f"The validation split holds {len(dataset.y_val)} images, too few to choose "
+                f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "
+                f"({FOLDS} folds of train + validation)"
+            )
+            correct = cross_validated(study, candidates, dataset, data.seed, display)
+            images = len(dataset.y_train) + len(dataset.y_val)
+            return choose(
+                by_accuracy(candidates, correct), base, correct, f"{FOLDS}-fold cross-validation ({images} images)"
+            )
+        display.log(
+            f"No time left to cross-validate the finalists ({duration(after)} needed, "
+            f"{duration(max(limit.left(), 0))} left): choosing on the validation split"
+        )
+    best = best_trial(study)
+    assert best is not None
+    ranked = [best, *(t for t in candidates if t.number != best.number)]
+    return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
+
+
+def _limits_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The deployment limits and objective a study was created with (:func:`recorded_settings`)."""
+    return {"limits": record.get("limits") or {}, "objective": record.get("objective", "accuracy")}
+
+
+def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> dict[str, Any]:
+    """The first of ``members`` alone, saved beside the averaged model as ``single.keras``, and
+    its test accuracy: what one model of the answer gives (figures only; nothing is chosen on
+    them)."""
+    from sweep.models.build import portable
+    from sweep.models.train import evaluate
+
+    shipped = portable(members[0].model)
+    atomic_write(out / ensemble.SINGLE_FILE, shipped.save)
+    alone = evaluate(shipped, dataset.x_test, dataset.y_test, dataset.class_names)
+    return {
+        "members": len(members),
+        "single_test_accuracy": alone.accuracy,
+        "single_param_count": shipped.count_params(),
+        "member_epochs": [member.epochs_run for member in members],
+    }
+
+
+def single_words(metrics: dict[str, Any]) -> str:
+    """The averaged answer against its first member alone, in words."""
+    return (
+        f"It averages {metrics['members']} models trained side by side; one alone "
+        f"({metrics['single_param_count']:,} parameters, `sweep export --single`) tests "
+        f"{metrics['single_test_accuracy']:.4f}.\n"
+    )
+
+
+def epochs_words(epochs: int, ran: int) -> str:
+    """The answer's retrain epochs against its trial's, in words."""
+    if epochs == ran:
+        return f"{epochs} epochs"
+    return f"{epochs} epochs ({'grown' if epochs > ran else 'shrunk'} from its trial's {ran} to the time left)"
+
+
+def val_metrics(trial: FrozenTrial) -> dict[str, Any]:
+    """A trial's validation score with its 95 % interval (where its image count is known)."""
+    values: dict[str, Any] = {"val_accuracy": trial.values[0]}
+    images = validation_images(trial)
+    if images:
+        values["val_accuracy_ci95"] = list(accuracy_interval(trial.values[0], images))
+    return values
+
+
+def gain_metrics(final: Evaluation, base: Evaluation | None) -> dict[str, Any]:
+    """The baseline's test accuracy and the gain over it, each with its 95 % interval (the
+    gain's is paired: both models on the same test images)."""
+    if base is None:
+        return {
+            "baseline_test_accuracy": None,
+            "baseline_test_accuracy_ci95": None,
+            "test_gain": None,
+            "test_gain_ci95": None,
+        }
+    gain, low, high = paired_difference(final.correct, base.correct)
+    return {
+        "baseline_test_accuracy": base.accuracy,
+        "baseline_test_accuracy_ci95": list(wilson(int(base.correct.sum()), len(base.correct))),
+        "test_gain": gain,
+        "test_gain_ci95": [low, high],
+    }
+
+
+def _with_interval(metrics: dict[str, Any], key: str) -> str:
+    return with_interval(metrics[key], *metrics[f"{key}_ci95"])
+
+
+def baseline_words(metrics: dict[str, Any], is_baseline: bool) -> str:
+    """The final model against the baseline in words: the gain with its interval, or why there
+    is none (``is_baseline``: the answer is the baseline itself)."""
+    if is_baseline:
+        return BASELINE_ITSELF
+    if metrics["test_gain"] is None:
+        return "baseline not retrained"
+    low, high = metrics["test_gain_ci95"]
+    gain = with_interval(metrics["test_gain"], low, high, signed=True)
+    return f"baseline retrained the same way: {metrics['baseline_test_accuracy']:.4f}, gain {gain}"
+
+
+def _device_words(metrics: dict[str, Any]) -> str:
+    """The final model's deployment figures in words."""
+    if metrics.get("tflite_kb") is None:
+        return "no TFLite figures"
+    int8 = f", {metrics['int8_kb']:,.1f} KiB int8" if metrics.get("int8_kb") else ""
+    return f"{metrics['tflite_kb']:,.1f} KiB as TFLite{int8}, {metrics['latency_ms']:.3f} ms per image in LiteRT"
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_retrain(data: DataConfig, settings: SweepConfig, trial: int | None = None) -> int:
+    """``sweep retrain``: retrain the answer of an existing study (or ``trial``, a completed
+    one the user picks), on the data split the study was created with."""
+    study = load_study(data, settings)
+    recorded = recorded_data(recorded_settings(study), data.data_dir, data.results)
+    if recorded.dataset != data.dataset:
+        raise UsageError(
+            f"study {study.study_name!r} sweeps {recorded.dataset}, not {data.dataset}; "
+            f"pass --dataset {recorded.dataset}, or another --study name"
+        )
+    data = recorded
+    done = [t.number for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if trial is None and best_trial(study) is None:
+        raise UsageError(
+            f"study {study.study_name!r} has no completed trial within its deployment limits yet; run the sweep first"
+            if done
+            else f"study {study.study_name!r} has no completed trial yet; run the sweep first"
+        )
+    if trial is not None and trial not in done:
+        raise UsageError(f"--trial {trial}: not a completed trial of {study.study_name!r}; completed: {done}")
+    read_summary(ensure_writable(Path(data.results)) / "leaderboard.csv")  # written at the end
+    ensure_writable(data.folder / "best")
+    display = Display()
+    with results_lock(data.folder, "retrain"):
+        retrain_best(study, load_checked(data, display), data, display, pick=trial)
+    from sweep.reporting.report import write_report
+
+    display.log(f"Report: {write_report(study, data.folder)}")
+    return 0

@@ -1,0 +1,371 @@
+"""Stages three and four of the notebooks: train a CNN, then evaluate it.
+
+Imports TensorFlow: load this module lazily, only in commands that train.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix
+
+from sweep.machine.backend import apply_precision, load_keras
+from sweep.models.build import build_model, probabilities, schedule
+from sweep.models.params import Training, steps_per_epoch
+from sweep.models.user_models import Plan
+from sweep.progress import Task
+
+load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
+import keras  # noqa: E402  (loaded above)
+import tensorflow as tf  # noqa: E402
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how training went."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    fit_seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["loss"])
+
+
+@dataclass
+class Evaluation:
+    """Test-set results: loss, accuracy, per-class report, confusion matrix, which images the
+    model got right (for paired comparisons, :mod:`sweep.choice.stats`), its predictions and their
+    probabilities."""
+
+    loss: float
+    accuracy: float
+    report: dict[str, dict[str, float]]
+    confusion: np.ndarray = field(repr=False)
+    correct: np.ndarray = field(repr=False)
+    predicted: np.ndarray = field(repr=False)
+    confidence: np.ndarray = field(repr=False)
+
+
+def make_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    num_classes: int,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    """A batched, prefetched tf.data pipeline over in-memory arrays (shuffled when seeded),
+    with one-hot labels for the models' categorical loss.
+
+    It shuffles indices and gathers whole batches: the same seeded order without a second copy
+    of the training set in a shuffle buffer. tf.data's autotuning is off: each epoch's new
+    iterator waited for the autotuner's thread, at times for seconds with every core idle.
+    (Measurements: docs/performance.md, "The training path's settings".)
+    """
+    images, labels = tf.constant(x), tf.constant(y)
+    order = tf.data.Dataset.range(len(x))
+    if shuffle_seed is not None:
+        order = order.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (
+        order.batch(batch_size)
+        .map(lambda i: (tf.gather(images, i), tf.one_hot(tf.gather(labels, i), num_classes)))
+        .prefetch(2)
+        .with_options(options)
+    )
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Records the history, advances a progress task, and fails the run when the loss is NaN."""
+
+    def __init__(self, task: Task | None) -> None:
+        super().__init__()
+        self.task = task
+        self.history: dict[str, list[float]] = {}
+        self.seconds = 0.0  # the whole fit, set by train()
+        # Up to the end of the last whole epoch: a run cut inside an epoch spent more.
+        self.epochs_seconds = 0.0
+        # Of those, validating after each epoch (the retrain has no validation to time).
+        self.validation_seconds = 0.0
+        self.last_validation_seconds = 0.0  # the last epoch's
+        self.started = time.perf_counter()
+        self._validating = 0.0
+
+    @property
+    def best_epoch(self) -> int:
+        """1-based epoch with the highest validation accuracy (the last one without validation)."""
+        scores = self.history.get("val_accuracy")
+        return int(np.argmax(scores)) + 1 if scores else len(self.history.get("loss", []))
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_test_begin(self, logs: dict[str, float] | None = None) -> None:
+        self._validating = time.perf_counter()
+
+    def on_test_end(self, logs: dict[str, float] | None = None) -> None:
+        self.last_validation_seconds = time.perf_counter() - self._validating
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epochs_seconds = time.perf_counter() - self.started
+        self.validation_seconds += self.last_validation_seconds
+        logs = logs or {}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        if not np.isfinite(logs.get("loss", 0.0)):
+            # Keras would carry on with NaN weights; a failed trial is the honest record.
+            raise FloatingPointError(f"loss became {logs.get('loss')} in epoch {epoch + 1}")
+        if self.task is not None:
+            shown = ("loss", "accuracy", "val_loss", "val_accuracy")
+            self.task.advance(" ".join(f"{k} {logs[k]:.4f}" for k in shown if k in logs))
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Calls ``hook(epoch, logs)`` at the end of every epoch (0-based epoch, Keras's logs)."""
+
+    def __init__(self, hook: Callable[[int, dict[str, float] | None], None]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.hook(epoch, logs)
+
+
+class DeadlinePassed(Exception):
+    """Raised by :class:`Deadline` when batches end after the deadline."""
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stops training soon after the deadline, unless in the last epoch (the run is all but
+    complete then). The epochs before are kept. Keras calls the batch hook once per
+    :data:`sweep.models.build.STEPS_PER_EXECUTION` batches, so the stop comes within that many.
+
+    ``deadline()`` returns a :func:`time.monotonic` value, or None for no deadline. It is asked
+    at the start of each epoch and every few seconds, not after every batch: it may read the
+    study's storage (see :class:`sweep.search.budget.TimeLimit`). Raising (instead of Keras's
+    ``stop_training``) lets the caller tell a trial cut short from one that finished.
+    """
+
+    ASK_EVERY_SECONDS = 5.0
+
+    def __init__(self, deadline: Callable[[], float | None]) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.epoch = 0
+        self.ends: float | None = None
+        self.asked_at = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch = epoch
+        self._ask(time.monotonic())
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        if self.epoch + 1 >= self.params["epochs"]:
+            return
+        now = time.monotonic()
+        if now - self.asked_at > self.ASK_EVERY_SECONDS:
+            self._ask(now)
+        if self.ends is not None and now > self.ends:
+            raise DeadlinePassed(f"the deadline passed during epoch {self.epoch + 1}")
+
+    def _ask(self, now: float) -> None:
+        self.ends, self.asked_at = self.deadline(), now
+
+
+class EpochPlan(keras.callbacks.Callback):
+    """Lets ``plan(epochs_done, epoch_seconds)`` shorten a run while it trains, or lengthen it
+    up to ``most`` epochs (the ``epochs`` that ``fit`` was given; default: no lengthening).
+
+    After each epoch ``plan`` gets the epochs done and how long the last one took (validation
+    included), and returns how many epochs the run should have in all; it may raise to stop
+    the run. A shorter run ends early, a longer one goes on, and its learning-rate schedule
+    (:class:`WarmupCosine`) is stretched over the new length, so it still decays to 0 in its
+    last step.
+    """
+
+    def __init__(
+        self, plan: Callable[[int, float], int], epochs: int, steps_per_epoch: int, most: int | None = None
+    ) -> None:
+        super().__init__()
+        self.plan, self.epochs, self.steps_per_epoch = plan, epochs, steps_per_epoch
+        self.most = max(most or epochs, epochs)
+        self.began = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.began = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        done = epoch + 1
+        epochs = min(max(self.plan(done, time.perf_counter() - self.began), done), self.most)
+        if epochs != self.epochs:
+            self.epochs = epochs
+            rate = schedule(self.model)
+            if rate is not None:
+                rate.total_steps.assign(float(self.epochs * self.steps_per_epoch))
+        if done >= self.epochs:
+            self.model.stop_training = True
+
+
+def new_model(
+    arch: Plan,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int,
+    train_images: int,
+) -> keras.Model:
+    """Seed every generator (Python, NumPy, TensorFlow), then build the compiled model for
+    training on ``train_images`` images (its learning-rate schedule counts their steps), in
+    the machine's precision whatever ``clear_session`` calls came before."""
+    apply_precision()
+    keras.utils.set_random_seed(seed)
+    return build_model(arch, input_shape, num_classes, train_images)
+
+
+def train(
+    model: keras.Model,
+    arch: Training,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    seed: int,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    epochs: int | None = None,
+    initial_epoch: int = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    task: Task | None = None,
+    log: EpochLog | None = None,
+) -> TrainResult:
+    """Fit ``model`` with ``arch``'s batch size and epochs (``epochs`` overrides them).
+
+    Pass your own ``log`` to keep the history of a fit that raises (pruned or failed).
+    ``initial_epoch`` resumes a model trained before (KerasTuner's Hyperband does).
+    """
+    report = log or EpochLog(task)
+    classes = model.output_shape[-1]
+    val_batches = None
+    if validation is not None:
+        val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256), num_classes=classes)
+    started = time.perf_counter()
+    try:
+        model.fit(
+            make_batches(x_train, y_train, arch.batch_size, classes, shuffle_seed=seed),
+            validation_data=val_batches,
+            epochs=epochs or arch.epochs,
+            initial_epoch=initial_epoch,
+            shuffle=False,  # the pipeline shuffles, seeded
+            callbacks=[report, *callbacks],
+            verbose=0,
+        )
+    finally:
+        report.seconds = time.perf_counter() - started
+    return TrainResult(model, report.history, report.seconds)
+
+
+def fit_within(
+    arch: Plan,
+    x: np.ndarray,
+    y: np.ndarray,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int,
+    task: Task | None = None,
+    until: float | None = None,
+    most: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainResult:
+    """A new model of ``arch`` trained on all of ``x`` (no validation: the epochs are fixed).
+    ``until``: a :func:`time.time` by which training ends; a run too slow for it trains fewer
+    epochs, one faster than planned more, up to ``most``, its schedule stretched over them (its
+    history says how many)."""
+    from sweep.search.budget import epochs_that_fit
+
+    built = new_model(arch, input_shape, num_classes, seed, len(x))
+    planned: list[keras.callbacks.Callback] = []
+    if until is not None:
+        most = max(most or arch.epochs, arch.epochs)
+
+        def fit_in_time(done: int, epoch_seconds: float) -> int:
+            return epochs_that_fit(most, done, epoch_seconds, until - time.time() + done * epoch_seconds)
+
+        planned.append(EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most))
+    return train(built, arch, x, y, seed=seed, task=task, callbacks=[*planned, *callbacks], epochs=most)
+
+
+def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Evaluation:
+    """Loss and accuracy on a held-out set, with scikit-learn's per-class report. The loss is
+    plain cross-entropy (no label smoothing), so ``model`` need not be compiled: the saved
+    float32 copy (:func:`sweep.models.build.portable`) is what gets evaluated."""
+    probs = probabilities(model, x)
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+    predicted = probs.argmax(axis=1)
+    labels = list(range(len(class_names)))
+    report = classification_report(
+        y,
+        predicted,
+        labels=labels,
+        target_names=list(class_names),
+        output_dict=True,
+        zero_division=0,
+    )
+    correct = predicted == y
+    matrix = confusion_matrix(y, predicted, labels=labels)
+    return Evaluation(float(loss), float(correct.mean()), report, matrix, correct, predicted, probs.max(axis=1))
+
+
+def correct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which of the images ``x`` the model classifies as ``y``."""
+    right: np.ndarray = probabilities(model, x).argmax(axis=1) == y
+    return right
+
+
+def release() -> None:
+    """Free what Keras keeps between models (graphs, layer-name counters) after a trial.
+
+    Without it, every model a long sweep builds stays reachable and memory grows trial
+    after trial (KerasTuner #395, Optuna #1178). About 10-15 MB per trial stays even so;
+    worker processes are replaced every few trials (``--recycle``) for that.
+    """
+    import gc
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether a result can be reproduced."""
+    import platform
+
+    import optuna
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "optuna": optuna.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "precision": keras.mixed_precision.global_policy().name,
+    }
+
+
+def images_per_second(
+    arch: Plan, input_shape: tuple[int, int, int], x: np.ndarray, y: np.ndarray, num_classes: int, images: int
+) -> float:
+    """How many training images a second this process trains ``arch`` on (validation left out):
+    a first short fit traces the graph; then ``images`` more images take the difference between
+    two timed fits, so what every fit costs besides its batches (a fresh input pipeline, about
+    0.15 s here, a third of a 2,048-image fit on a fast machine) is left out."""
+    model = new_model(arch, input_shape, num_classes, 0, len(x))
+    warm = min(len(x), 4 * arch.batch_size)
+    train(model, arch, x[:warm], y[:warm], seed=0, epochs=1)
+    short = train(model, arch, x[:warm], y[:warm], seed=0, epochs=1).fit_seconds
+    timed = min(len(x), warm + images)
+    long = train(model, arch, x[:timed], y[:timed], seed=0, epochs=1).fit_seconds
+    release()
+    return (timed - warm) / max(long - short, 1e-9)

@@ -1,0 +1,307 @@
+"""The sweep's time limit: when the search must end for the retrain to finish in time.
+
+``sweep sweep`` searches until its time is used, then retrains and exports, all within
+``--time-limit`` seconds. What the retrains cost is known only once trials have run: a trial
+that trained E epochs on N images in S seconds retrains them on N + V images in about
+S·(N + V) / N seconds. So the search's end moves as trials finish, earlier when a costlier net
+becomes the best, and a slow machine gets a shorter search instead of a longer sweep. The
+baseline is retrained too (the gain is measured against it), and its retrain is planned for.
+
+No TensorFlow here: the arithmetic is table-tested on made-up trials.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from sweep.choice.trials import best_of, final_params, finalists, is_baseline, training_rate
+from sweep.search.jobs import baseline_taken
+from sweep.search.rescore import FOLDS, needs_cross_validation
+
+if TYPE_CHECKING:
+    from sweep.data.registry import Dataset
+
+# With several workers a trial had a share of the cores while the others were busy; the
+# retrain, one process with every core, trained the same nets 1.4-1.6x faster (MNIST, per 60k
+# images: 41 against 26 s on the AVX2 machine, 6.0 against 4.4 s on the AVX512-BF16 one; 1.45x
+# on an emulated slow sweep). The answer's retrain re-plans its epochs from its own speed as it
+# trains (sweep.commands.retrain), so the estimate need not err long to keep the limit.
+SHARED_CORES_FACTOR = 0.65
+# What comes after the retrain (test evaluation, plots, export: 5-15 s here), and a margin.
+AFTER_RETRAIN_SECONDS = 30.0
+# Cross-validating the finalists is planned for where it costs at most this share of the time
+# limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
+# 1,000 validation images can tell clear gains apart.
+CROSS_VALIDATION_SHARE = 0.25
+# A starting point of the portfolio trains for at most this share of the time left when it
+# starts (its retrain needs about as much again later): the rest is the sampler's.
+STARTING_POINT_SHARE = 0.45
+# The answer's retrain on all the images may take at most this share of the time limit: a
+# trial whose retrain would need more trains fewer epochs (the cheaper version of its recipe,
+# see sweep.search.objective), so the search looks for what the time can hold, not what it cannot.
+ANSWER_SHARE = 0.35
+# Where the time allows, the answer retrains for up to this many times its trial's epochs (a
+# rule fixed in advance: with a decaying learning rate, longer runs of a recipe end better).
+GROW = 2.0
+DECAYING = ("cosine", "one_cycle")
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """The end of a sweep command and what its retrain needs to know to plan for it.
+
+    ``ends_at`` is a :func:`time.time` value (shared by the driver and its worker processes);
+    ``train_images``/``full_images``: the training split and train + validation;
+    ``shared_cores``: whether trials ran on a share of the cores (several workers);
+    ``cross_validation_seconds``: the most that cross-validating the finalists before the
+    retrain may take (a small validation split, :mod:`sweep.search.rescore`); 0: none.
+    """
+
+    ends_at: float
+    train_images: int
+    full_images: int
+    shared_cores: bool
+    cross_validation_seconds: float = 0.0
+    seconds: float = 0.0  # the limit's length; 0: the answer's retrain has no cap of its own
+
+    @classmethod
+    def for_data(
+        cls, ends_at: float, dataset: Dataset, shared_cores: bool, seconds: float, explore_images: int | None = None
+    ) -> TimeLimit:
+        """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits
+        (on ``explore_images`` of its training images, :mod:`sweep.search.fidelity`; None: all)."""
+        images = len(dataset.x_train)
+        folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
+        return cls(ends_at, explore_images or images, images + len(dataset.x_val), shared_cores, folds, seconds)
+
+    def epoch_seconds(self, trial: FrozenTrial) -> float | None:
+        """About how long one epoch of ``trial`` on train + validation takes (None: no timing)."""
+        attrs = trial.user_attrs
+        # The seconds of its whole epochs (a trial cut inside an epoch spent part of one more),
+        # validation left out where it was timed apart.
+        fit = attrs.get("train_seconds") or attrs.get("epochs_seconds", attrs.get("fit_seconds"))
+        epochs_run = attrs.get("epochs_run")
+        if not fit or not epochs_run:
+            return None
+        return float(fit / epochs_run * self.retrain_ratio())
+
+    def retrain_seconds(self, trial: FrozenTrial) -> float | None:
+        """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
+        epoch = self.epoch_seconds(trial)
+        return None if epoch is None else epoch * final_params(trial)["epochs"]
+
+    def answer_epochs(self, trial: FrozenTrial, seconds: float | None = None) -> int:
+        """The epochs ``trial`` retrains for as the answer: its own, grown up to GROW times where
+        its learning rate decays, and no more than fit in ``seconds`` (None: ANSWER_SHARE of the
+        limit), but at least one. The baseline retrains as written."""
+        params = final_params(trial)
+        epochs, epoch = int(params["epochs"]), self.epoch_seconds(trial)
+        if is_baseline(trial) or epoch is None:
+            return epochs
+        most = int(GROW * epochs) if params.get("lr_schedule") in DECAYING else epochs
+        if seconds is None and not self.seconds:
+            return most
+        room = ANSWER_SHARE * self.seconds if seconds is None else seconds
+        return most if math.isinf(room) else max(1, min(most, int(room // epoch)))
+
+    def answer_seconds(self, trial: FrozenTrial) -> float:
+        """About how long retraining ``trial`` as the answer takes (:meth:`answer_epochs`)."""
+        epoch = self.epoch_seconds(trial)
+        return 0.0 if epoch is None else epoch * self.answer_epochs(trial)
+
+    def epochs_cap(self, train_epoch_seconds: float) -> int | None:
+        """The most epochs a trial whose epochs take ``train_epoch_seconds`` (validation left
+        out) may run: those whose retrain on all the images fits in ANSWER_SHARE of the limit.
+        None: no cap (no limit length to share)."""
+        if not self.seconds:
+            return None
+        return int(ANSWER_SHARE * self.seconds // max(train_epoch_seconds * self.retrain_ratio(), 1e-9))
+
+    def search_ends_at(self, trials: Sequence[FrozenTrial], baseline_kept: bool = True) -> float:
+        """The :func:`time.time` by which the search must end: the limit, less what comes
+        after the search (:meth:`after_search_seconds`)."""
+        return self.ends_at - self.after_search_seconds(trials, baseline_kept=baseline_kept)
+
+    def after_search_seconds(
+        self, trials: Sequence[FrozenTrial], cross_validate: bool | None = None, baseline_kept: bool = True
+    ) -> float:
+        """What comes after the search: cross-validating the finalists (where planned, see
+        :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
+        retraining the answer (the costliest finalist's retrain as the answer) and the baseline
+        (unless a worker took that job, ``baseline_kept`` False: :mod:`sweep.search.jobs`), the export."""
+        base = best_of([t for t in trials if is_baseline(t)])
+        final = finalists(trials) if self.cross_validation_seconds else [t for t in (best_of(trials), base) if t]
+        seconds = {t.number: self.answer_seconds(t) for t in final}
+        base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
+        if not baseline_kept:  # a worker retrains it, for the gain or as the answer itself
+            base_seconds = 0.0
+        folds = self.cross_validation_cost(trials)
+        if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
+            folds = 0.0
+        return folds + max(seconds.values(), default=0.0) + base_seconds + AFTER_RETRAIN_SECONDS
+
+    def cross_validation_cost(self, trials: Sequence[FrozenTrial]) -> float:
+        """About how long cross-validating the finalists takes: FOLDS trainings of each on
+        (FOLDS - 1) / FOLDS of train + validation (0 without a budget for it)."""
+        if not self.cross_validation_seconds:
+            return 0.0
+        return (FOLDS - 1) * sum(self.retrain_seconds(t) or 0.0 for t in finalists(trials))
+
+    def left(self) -> float:
+        """Seconds until the limit."""
+        return self.ends_at - time.time()
+
+    def retrain_ratio(self) -> float:
+        """Seconds a retrain takes per second its trial trained (more images, all the cores)."""
+        return self.full_images / self.train_images * (SHARED_CORES_FACTOR if self.shared_cores else 1.0)
+
+    def starting_point_seconds(self, started: float, reserved: float) -> float:
+        """How long a starting point that began at ``started`` (a :func:`time.time` value) may
+        train: STARTING_POINT_SHARE of the time then left, less ``reserved`` (the baseline's
+        retrain), and no more than leaves time for its own retrain before the limit."""
+        left = self.ends_at - started - reserved - AFTER_RETRAIN_SECONDS
+        return max(min(STARTING_POINT_SHARE * left, left / (1 + self.retrain_ratio())), 0.0)
+
+    def skip_line(self, trial: FrozenTrial | None, what: str) -> str | None:
+        """Why ``what`` (``trial``'s retrain) is skipped: it would end after the limit.
+        None when it fits, or when there is no timing to tell."""
+        seconds = self.retrain_seconds(trial) if trial is not None else None
+        if seconds is None or seconds + AFTER_RETRAIN_SECONDS <= self.left():
+            return None
+        return (
+            f"Not retraining {what}: it needs about {duration(seconds)} and the export "
+            f"{duration(AFTER_RETRAIN_SECONDS)}, with {duration(max(self.left(), 0))} left of "
+            "the time limit (--time-limit, make TIME_LIMIT=); `make retrain` retrains both, with no limit."
+        )
+
+
+# Seconds (or 10 % of its cost) by which cross-validating the finalists may overrun the limit.
+CROSS_VALIDATION_SLACK = 30.0
+
+
+def cross_validation_fits(needed: float, left: float) -> bool:
+    """Whether cross-validation, with the retrains after it (``needed`` seconds), may start with
+    ``left`` seconds to the limit. The cost is an estimate from the trials' speed: a little over
+    it is worth a choice made on every image instead of on a small validation split."""
+    return needed <= left + max(CROSS_VALIDATION_SLACK, 0.1 * needed)
+
+
+def duration(seconds: float) -> str:
+    """``45 s`` or ``7.1 min``: how long, for people."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def as_monotonic(wall: float) -> float:
+    """The :func:`time.monotonic` value of a :func:`time.time` value (for deadlines)."""
+    return time.monotonic() + (wall - time.time())
+
+
+@dataclass(frozen=True)
+class SearchDeadline:
+    """When the search ends, as a :func:`time.monotonic` value: ``timeout`` seconds after
+    ``started``, or earlier when ``limit`` needs the rest for the retrains.
+
+    Reads the study each time it is asked: the best trial, and so its retrain, changes.
+    """
+
+    study: optuna.Study
+    timeout: float | None
+    started: float
+    limit: TimeLimit | None
+
+    def ends(self) -> dict[str, float]:
+        """Each deadline's end, by the name the leaderboard's ``stopped_by`` gives it."""
+        ends = {} if self.timeout is None else {"timeout": self.started + self.timeout}
+        if self.limit is not None:
+            trials = self.study.get_trials(deepcopy=False)
+            kept = not baseline_taken(self.study)
+            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials, baseline_kept=kept))
+        return ends
+
+    def __call__(self) -> float | None:
+        return min(self.ends().values(), default=None)
+
+    def cause(self) -> str:
+        """The deadline that comes first: ``timeout`` or ``time_limit``."""
+        ends = self.ends()
+        return min(ends, key=ends.__getitem__)
+
+
+def search_deadline(
+    study: optuna.Study, timeout: float | None, started: float, limit: TimeLimit | None
+) -> SearchDeadline | None:
+    """The search's deadline; None without a timeout or a limit: trials then carry no deadline
+    check at all."""
+    if timeout is None and limit is None:
+        return None
+    return SearchDeadline(study, timeout, started, limit)
+
+
+class Clock:
+    """The wall-clock phases of one ``sweep`` command (loading, search, retrains, export), for
+    the line that says where its time went."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.phases: dict[str, float] = {}  # seconds, in the order they ran
+        self.begun: dict[str, float] = {}  # when each phase began (time.time)
+        self._mark = self.started
+
+    def lap(self, phase: str) -> float:
+        """End ``phase`` now (it began where the last one ended); returns its seconds."""
+        now = time.time()
+        self.begun.setdefault(phase, self._mark)
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._mark
+        self._mark = now
+        return self.phases[phase]
+
+    def summary(self, limit: float | None, workers: int, busy: float) -> str:
+        """One line: the total against the limit, each phase, and how busy the search's
+        ``workers`` were (``busy``: their seconds inside trials)."""
+        total = time.time() - self.started
+        against = f" of the {duration(limit)} limit" if limit else ""
+        parts = []
+        for phase, seconds in self.phases.items():
+            part = f"{phase} {duration(seconds)}"
+            if phase == "search" and workers and seconds > 0:
+                idle = max(workers * seconds - busy, 0.0)
+                part += (
+                    f" ({workers} worker{'s' if workers > 1 else ''} busy "
+                    f"{min(busy / (workers * seconds), 1.0):.0%} of it, idle {duration(idle)})"
+                )
+            parts.append(part)
+        unused = f"; {duration(limit - total)} of it unused" if limit and limit > total else ""
+        return f"Time: {duration(total)}{against}: {', '.join(parts)}{unused}."
+
+
+def busy_seconds(trials: Sequence[FrozenTrial], since: float | None) -> float:
+    """Seconds that trials spent running after ``since`` (a :func:`time.time` value), summed
+    over trials: worker time, which several workers spend side by side."""
+    if since is None:
+        return 0.0
+    start = datetime.fromtimestamp(since)
+    return sum(
+        (t.datetime_complete - max(t.datetime_start, start)).total_seconds()
+        for t in trials
+        if t.datetime_start and t.datetime_complete and t.datetime_complete > start
+    )
+
+
+def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: float) -> int:
+    """How many epochs of ``epoch_seconds`` each fit in ``seconds`` of training, between the
+    ``done`` ones and the ``planned`` ones."""
+    return min(planned, max(done, int(seconds // max(epoch_seconds, 1e-9))))
+
+
+def fastest_rate(trials: Sequence[FrozenTrial]) -> float | None:
+    """The most training FLOPs per second any trial reached (over its whole epochs), from its
+    ``train_flops`` (per image and epoch) and timing; None before any trial has an epoch."""
+    return max((rate for rate in map(training_rate, trials) if rate is not None), default=None)

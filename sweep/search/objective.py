@@ -1,0 +1,333 @@
+"""What one trial does: take parameters from the sampler, train the CNN they describe, score it.
+
+Optuna proposes (the sampler, in :func:`suggest`), the objective trains (Keras): KerasTuner's
+split between what proposes parameters and what trains models. The orchestration around it (how
+many trials, which processes, when to stop) is :mod:`sweep.commands.sweep`'s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from sweep.choice.stats import pack, score
+from sweep.choice.trials import runs_in_full
+from sweep.data.registry import Dataset
+from sweep.deploy.constraints import Limits
+from sweep.models.params import Architecture, steps_per_epoch
+from sweep.models.user_models import plan as plan_of
+from sweep.progress import Display
+from sweep.search.budget import ANSWER_SHARE, SearchDeadline, duration, epochs_that_fit, fastest_rate
+from sweep.search.study import baseline_trial, progress_step
+from sweep.space.distributions import contains
+from sweep.space.portfolio import FITTED, PORTFOLIO
+from sweep.space.spaces import SearchSpace
+
+if TYPE_CHECKING:
+    from sweep.models.train import EpochLog
+
+# The pruner may stop a trial only in the first half of its training: after that a trial costs
+# less to finish than it has already cost, and its score is worth having.
+PRUNE_UNTIL = 50
+# A sampled trial is not started when even the study's fastest rate would need this many times
+# the time left: the rate of other architectures says little about this one's.
+FITS_MARGIN = 1.5
+# A trial's epochs are measured against the time left after this many: the first one also
+# traces the model's graph (seconds, where a small dataset's epoch takes a fraction of one)...
+PLAN_AFTER = 2
+# ...unless the first one took this long: then tracing hardly counts.
+LONG_EPOCH_SECONDS = 30.0
+# A starting point that gets fewer than this share of its epochs in its share of the time is
+# not worth its time: on MNIST the VGG-style one got 3 of 15 epochs and reached 0.9931, where
+# the small one reached 0.9962 in all of its 15.
+MIN_EPOCH_SHARE = 0.5
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -> dict[str, Any]:
+    """The full parameter dict of a trial: the baseline, overridden by sampled values.
+
+    ``filters_k`` is sampled only for blocks the trial builds (k ≤ its ``conv_blocks``), so the
+    sampler never learns from values that changed nothing. The enqueued baseline trial suggests
+    only the parameters whose baseline value lies inside the space; the others keep the
+    baseline's value (Optuna would reject them).
+    """
+    params = dict(baseline)
+    is_baseline = trial.user_attrs.get("is_baseline", False)
+    # conv_blocks first: it decides which filters_k exist.
+    for name, dist in sorted(space.distributions.items(), key=lambda item: item[0] != "conv_blocks"):
+        if is_baseline and not contains(dist, baseline.get(name)):
+            continue
+        if space.model is None and name.startswith("filters_") and int(name[8:]) > params["conv_blocks"]:
+            continue
+        params[name] = suggest_value(trial, name, dist)
+    return params
+
+
+def suggest_value(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` from ``dist``: the one dispatch over the
+    distribution types (Optuna's own ``_suggest`` is private)."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+class Objective:
+    """Trains one trial's CNN on the training split and returns its score (the mean validation
+    accuracy of its last epochs, :func:`sweep.choice.stats.score`).
+
+    ``deadline``: when the search ends (see :class:`sweep.search.budget.SearchDeadline`): a trial still
+    training then stops within a few batches, unless in its last epoch (its ``stopped``
+    attribute names the deadline: ``timeout`` or ``time_limit``). With a constant learning rate
+    and an epoch done it is recorded complete: its epochs so far are exactly those of a shorter
+    trial (same seed, same order, same rate). With a schedule, or without a whole epoch, it is
+    pruned: its rates were a longer run's.
+
+    The baseline and starting points always finish, neither pruned nor cut by a deadline: every
+    other trial is compared with them, and they are there to be run in full.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        space: SearchSpace,
+        baseline: dict[str, Any],
+        seed: int,
+        display: Display,
+        deadline: SearchDeadline | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.dataset, self.space, self.baseline = dataset, space, baseline
+        self.seed, self.display, self.deadline = seed, display, deadline
+        self.limits = limits or Limits()
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        from sweep.models import train as training  # first: it loads TensorFlow quietly
+
+        dataset = self.dataset
+        params = suggest(trial, self.space, self.baseline)
+        trial.set_user_attr("params", params)
+        trial.set_user_attr("val_images", len(dataset.y_val))
+        trial.set_user_attr("train_images", len(dataset.y_train))  # a share of them (sweep.search.fidelity)
+        with self.display.task(f"  trial {trial.number} epochs", params["epochs"]) as task:
+            log = training.EpochLog(task)
+            try:
+                arch = plan_of(params, self.space.model)
+                if isinstance(arch, Architecture):  # its size and cost are known before it is built
+                    count = arch.param_count(dataset.input_shape, dataset.num_classes)
+                    trial.set_user_attr("param_count", count)
+                    # FLOPs of one epoch: the trials' speed, for telling what fits before training.
+                    flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
+                    trial.set_user_attr("train_flops", flops)
+                    self.check_limits(trial)
+                    self.check_it_fits(trial, flops, arch.epochs)
+                model = training.new_model(
+                    arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number, len(dataset.x_train)
+                )
+                if not isinstance(arch, Architecture):
+                    trial.set_user_attr("param_count", model.count_params())
+                    self.check_limits(trial)
+                plan = training.EpochPlan(
+                    self.planner(trial, params, time.time(), log),
+                    arch.epochs,
+                    steps_per_epoch(len(dataset.x_train), arch.batch_size),
+                )
+                callbacks: list[Any] = [
+                    plan,
+                    training.EpochEnd(lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs)),
+                ]
+                if self.deadline is not None and not runs_in_full(trial):
+                    callbacks.append(training.Deadline(self.deadline))
+                training.train(
+                    model,
+                    arch,
+                    dataset.x_train,
+                    dataset.y_train,
+                    seed=self.seed + trial.number,
+                    validation=(dataset.x_val, dataset.y_val),
+                    log=log,
+                    callbacks=callbacks,
+                )
+                trial.set_user_attr("val_correct", pack(training.correct(model, dataset.x_val, dataset.y_val)))
+                self.measure(trial, model)
+            except training.DeadlinePassed as stop:
+                assert self.deadline is not None  # only its callback raises this
+                trial.set_user_attr("stopped", self.deadline.cause())
+                if arch.lr_schedule != "constant" or not log.history.get("val_accuracy"):
+                    raise optuna.TrialPruned(str(stop)) from None
+                self.measure(trial, model)
+            finally:
+                record(trial, log)
+                training.release()
+        return score(log.history["val_accuracy"])
+
+    def check_limits(self, trial: optuna.Trial) -> None:
+        """Never train a model whose size alone breaks a deployment limit (the baseline too)."""
+        broken = self.limits.broken(trial.user_attrs)
+        if broken:
+            trial.set_user_attr("infeasible", broken)
+            self.constrain(trial)
+            raise optuna.TrialPruned(f"over the deployment limits before training: {broken}")
+
+    def measure(self, trial: optuna.Trial, model: Any) -> None:
+        """Record a trained model's deployment figures; one over a limit is infeasible."""
+        from sweep.deploy.deployment import figures as device_figures
+
+        figures = device_figures(model, self.dataset.x_train)
+        if "deploy_error" in figures and (self.limits.max_size_kb or self.limits.max_latency_ms):
+            figures["infeasible"] = f"cannot be measured as TFLite ({figures['deploy_error']})"
+        for name, value in figures.items():
+            trial.set_user_attr(name, value)
+        broken = trial.user_attrs.get("infeasible") or self.limits.broken(trial.user_attrs)
+        if broken:
+            trial.set_user_attr("infeasible", broken)
+        self.constrain(trial)
+
+    def constrain(self, trial: optuna.Trial) -> None:
+        """Tell the sampler how far the trial is from the limits (Optuna's constraints)."""
+        for key, value in self.limits.values(trial.user_attrs).items():
+            trial.set_constraint(key, value)
+
+    def check_it_fits(self, trial: optuna.Trial, epoch_flops: float, epochs: int) -> None:
+        """Prune a sampled trial before it trains when, even at the fastest rate any trial of
+        the study reached, MIN_EPOCH_SHARE of its ``epochs`` (of ``epoch_flops`` each) would
+        need well over the time left before the search's deadline, or one epoch of its retrain
+        on all the images more than the time kept for the answer's."""
+        ends = self.deadline() if self.deadline is not None and not runs_in_full(trial) else None
+        rate = fastest_rate(trial.study.get_trials(deepcopy=False)) if ends is not None else None
+        if ends is None or rate is None:
+            return
+        assert self.deadline is not None
+        cap = self.deadline.limit.epochs_cap(epoch_flops / rate / FITS_MARGIN) if self.deadline.limit else None
+        if cap == 0:
+            trial.set_user_attr("stopped", "answer_share")
+            raise optuna.TrialPruned(
+                f"one epoch of its retrain on all the images would need more than the "
+                f"{ANSWER_SHARE:.0%} of the time limit kept for it"
+            )
+        needs, left = max(1, math.ceil(MIN_EPOCH_SHARE * epochs)) * epoch_flops / rate, ends - time.monotonic()
+        if needs > FITS_MARGIN * left:
+            trial.set_user_attr("stopped", self.deadline.cause())
+            raise optuna.TrialPruned(
+                f"it would need at least {duration(needs)}, and the search ends in {duration(max(left, 0))}"
+            )
+
+    def planner(
+        self, trial: optuna.Trial, params: dict[str, Any], started: float, log: EpochLog
+    ) -> Callable[[int, float], int]:
+        """How many epochs the trial may run, asked after each epoch (see
+        :class:`sweep.models.train.EpochPlan`), once an epoch's time is known (after PLAN_AFTER epochs,
+        or the first one where it is long enough that tracing the graph does not count).
+
+        Every trial but the baseline and the space's first trials runs the cheaper version of
+        its recipe that could be the answer: no more epochs than its retrain on all the images
+        can run in the time kept for it (:meth:`sweep.search.budget.TimeLimit.epochs_cap`); a recipe
+        whose retrain cannot run one epoch there stops. A starting point of the portfolio is
+        also fitted to its share of the time left, once
+        (:meth:`sweep.search.budget.TimeLimit.starting_point_seconds`); where that is under
+        MIN_EPOCH_SHARE of its epochs, this machine is too slow for it within this limit, and
+        it stops, leaving the time to the sampler (but for the first, cheapest starting point:
+        some answer better than the baseline should come of a sweep). A sampled trial whose
+        epochs cannot end before the search's deadline runs the ones that can, if that is at
+        least MIN_EPOCH_SHARE of them; otherwise it stops at once. The shortened runs'
+        schedules are stretched over their new length, and their recorded epochs say how many
+        they ran.
+        """
+        epochs: int = params["epochs"]
+        deadline = self.deadline
+        limit = deadline.limit if deadline is not None else None
+        capped = fitted = False
+        attrs = trial.user_attrs
+        cappable = limit is not None and not attrs.get("is_baseline") and not attrs.get("is_first_trial")
+
+        def shorten(fit: int, why: str) -> None:
+            nonlocal epochs
+            trial.set_user_attr("params", {**params, "epochs": fit})
+            trial.set_user_attr("epochs_planned", params["epochs"])
+            trial.set_user_attr("shortened", why)
+            epochs = fit
+
+        def plan(done: int, epoch_seconds: float) -> int:
+            nonlocal capped, fitted
+            if done < PLAN_AFTER and epoch_seconds < LONG_EPOCH_SECONDS:
+                return epochs
+            if cappable and not capped:
+                capped = True
+                assert limit is not None
+                cap = limit.epochs_cap(max(epoch_seconds - log.last_validation_seconds, 1e-3))
+                if cap is not None and cap < done:
+                    trial.set_user_attr("stopped", "answer_share")
+                    raise optuna.TrialPruned(
+                        f"its retrain on all the images could run only {cap} epoch(s) in the "
+                        f"{ANSWER_SHARE:.0%} of the time limit kept for it"
+                    )
+                if cap is not None and cap < epochs:
+                    shorten(cap, "answer")
+            if attrs.get("portfolio") and limit is not None and not fitted:
+                fitted = True
+                base = baseline_trial(trial.study)
+                reserved = (limit.retrain_seconds(base) or 0.0) if base is not None else 0.0
+                seconds = limit.starting_point_seconds(started, reserved) - (time.time() - started)
+                fit = epochs_that_fit(epochs, done, epoch_seconds, seconds + done * epoch_seconds)
+                first = attrs["portfolio"].removesuffix(FITTED) == PORTFOLIO[0].name
+                if fit < MIN_EPOCH_SHARE * epochs and not first:
+                    trial.set_user_attr("stopped", "time_limit")
+                    raise optuna.TrialPruned(
+                        f"only {fit} of its {epochs} epochs fit in its share of the time limit on this machine"
+                    )
+                if fit < epochs:
+                    shorten(fit, "time_limit")
+                return epochs
+            ends = deadline() if deadline is not None and not runs_in_full(trial) else None
+            if ends is not None and (epochs - done) * epoch_seconds > ends - time.monotonic():
+                assert deadline is not None  # it gave the end
+                fit = epochs_that_fit(epochs, done, epoch_seconds, ends - time.monotonic() + done * epoch_seconds)
+                if fit > done and fit >= MIN_EPOCH_SHARE * epochs:
+                    shorten(fit, deadline.cause())
+                    return epochs
+                trial.set_user_attr("stopped", deadline.cause())
+                raise optuna.TrialPruned(f"{epochs - done} more epochs would not end before the search does")
+            return epochs
+
+        return plan
+
+
+def report(trial: optuna.Trial, epoch: int, epochs: int, logs: dict[str, float] | None) -> None:
+    """Report epoch ``epoch`` of ``epochs`` (its curve, for the leaderboard and the report);
+    ask the pruner, and stop the trial where it says so.
+
+    The baseline and starting points do not ask: the pruner records a trial's score at a rung
+    only when asked and compares later trials with those, and their curves (the baseline's
+    batch 32 at a constant rate learns fast early, and ends lower) would set a bar that the
+    sampled trials' slower starters are stopped against.
+    """
+    step = progress_step(epoch, epochs)
+    if epoch < epochs and step == progress_step(epoch + 1, epochs):
+        return  # over 100 epochs, two epochs can round to one percent: the later one reports
+    trial.report(float((logs or {})["val_accuracy"]), step)
+    if not runs_in_full(trial) and step <= PRUNE_UNTIL and trial.should_prune():
+        raise optuna.TrialPruned(f"pruned after epoch {epoch} of {epochs}")
+
+
+def record(trial: optuna.Trial, log: EpochLog) -> None:
+    """Store what the leaderboard shows about a trial's training, also when it was cut short."""
+    scores = log.history.get("val_accuracy", [])
+    if scores:
+        trial.set_user_attr("best_epoch", log.best_epoch)
+        trial.set_user_attr("epochs_run", len(scores))
+        trial.set_user_attr("val_loss", log.history["val_loss"][-1])
+        trial.set_user_attr("epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
+        trial.set_user_attr("train_seconds", round(log.epochs_seconds - log.validation_seconds, 2))
+    trial.set_user_attr("fit_seconds", round(log.seconds, 2))
