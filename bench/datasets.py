@@ -173,11 +173,11 @@ def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: st
     study's own split, and ranked among its completed trials (``pruning.csv``)."""
     import random
 
-    from sweep.commands.baseline import load_checked
     from sweep.models.params import baseline_params
     from sweep.progress import Display
     from sweep.search.objective import Objective
     from sweep.search.study import load_study_at, recorded_data, recorded_settings
+    from sweep.settings import load_checked
     from sweep.space.spaces import parse_space
 
     out.mkdir(parents=True, exist_ok=True)

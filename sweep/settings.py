@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweep.data.registry import is_builtin, results_name
+from sweep.data.registry import Dataset, is_builtin, load_dataset, results_name
 from sweep.deploy.constraints import Limits
 from sweep.errors import UsageError
+from sweep.files import claim_results
 from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import default_workers, find_gpus
+from sweep.progress import Display
 
 SAMPLERS = ("tpe", "random", "cmaes", "grid")
 PRUNERS = ("hyperband", "halving", "median", "none")
@@ -99,3 +102,25 @@ class SweepConfig:
     def __post_init__(self) -> None:
         if self.trials is None and self.timeout is None and self.time_limit is None:
             raise UsageError("nothing ends this search: give --trials (make TRIALS=), --timeout or --time-limit")
+
+
+def load_checked(data: DataConfig, display: Display) -> Dataset:
+    """Stage one, with a line saying what was loaded; its results folder is claimed for it
+    (:func:`sweep.files.claim_results`)."""
+    started = time.monotonic()
+    dataset = load_dataset(
+        data.dataset,
+        data_dir=data.data_dir,
+        val_fraction=data.val_fraction,
+        seed=data.seed,
+        color_mode=data.color_mode,
+        image_size=data.image_size,
+    )
+    claim_results(data.folder, {"dataset": data.dataset, "source": dataset.source, "fingerprint": dataset.fingerprint})
+    display.log(
+        f"Loaded {dataset.name} from {dataset.source} in {time.monotonic() - started:.1f}s: "
+        f"{len(dataset.x_train)} train / {len(dataset.x_val)} validation / "
+        f"{len(dataset.x_test)} test images of {'×'.join(map(str, dataset.input_shape))}, "
+        f"{dataset.num_classes} classes"
+    )
+    return dataset

@@ -143,7 +143,7 @@ def test_a_starting_point_gets_a_share_of_the_time_left_and_room_for_its_retrain
     ],
 )
 def test_epochs_that_fit(planned: int, done: int, seconds: float, fit: int) -> None:
-    from sweep.search.budget import epochs_that_fit
+    from sweep.models.params import epochs_that_fit
 
     assert epochs_that_fit(planned, done, 10.0, seconds) == fit
 

@@ -5,41 +5,18 @@ load and preprocess → define the architecture → train → evaluate once on t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep.choice.stats import with_interval
-from sweep.data.registry import Dataset, check_exists, load_dataset
-from sweep.files import claim_results, ensure_writable
+from sweep.data.registry import Dataset, check_exists
+from sweep.files import ensure_writable
 from sweep.models.params import Architecture, baseline_params
 from sweep.progress import Display
-from sweep.settings import DataConfig
+from sweep.settings import DataConfig, load_checked
 
 if TYPE_CHECKING:
     from sweep.models.train import Evaluation, TrainResult
-
-
-def load_checked(data: DataConfig, display: Display) -> Dataset:
-    """Stage one, with a line saying what was loaded; its results folder is claimed for it
-    (:func:`sweep.files.claim_results`)."""
-    started = time.monotonic()
-    dataset = load_dataset(
-        data.dataset,
-        data_dir=data.data_dir,
-        val_fraction=data.val_fraction,
-        seed=data.seed,
-        color_mode=data.color_mode,
-        image_size=data.image_size,
-    )
-    claim_results(data.folder, {"dataset": data.dataset, "source": dataset.source, "fingerprint": dataset.fingerprint})
-    display.log(
-        f"Loaded {dataset.name} from {dataset.source} in {time.monotonic() - started:.1f}s: "
-        f"{len(dataset.x_train)} train / {len(dataset.x_val)} validation / "
-        f"{len(dataset.x_test)} test images of {'×'.join(map(str, dataset.input_shape))}, "
-        f"{dataset.num_classes} classes"
-    )
-    return dataset
 
 
 def run_baseline(data: DataConfig, epochs: int | None = None) -> int:

@@ -122,10 +122,10 @@ def run_export(data: DataConfig, fmt: str, single: bool = False) -> int:
     if fmt != "tflite-int8":
         print(f"Exported {source} as {fmt}: {export_model(model, folder, fmt)}")
         return 0
-    from sweep.commands.baseline import load_checked
     from sweep.deploy.deployment import predict, tflite
     from sweep.files import write_json
     from sweep.progress import Display
+    from sweep.settings import load_checked
 
     dataset = load_checked(_study_data(data), Display())
     written = export_model(model, folder, fmt, dataset.x_train)

@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -21,14 +20,13 @@ from sweep.choice.leaderboard import read_summary, update_summary
 from sweep.choice.stats import accuracy_interval, paired_difference, wilson, with_interval
 from sweep.choice.trials import BASELINE_ITSELF, final_params, finalists, validation_images
 from sweep.commands import ensemble
-from sweep.commands.baseline import load_checked, write_model_report
+from sweep.commands.baseline import write_model_report
 from sweep.data.registry import Dataset
 from sweep.errors import UsageError
 from sweep.files import atomic_write, ensure_writable, results_lock, write_json
 from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import find_gpus
 from sweep.machine.environment import Environment
-from sweep.models.user_models import plan
 from sweep.progress import Display
 from sweep.search.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validation_fits, duration
 from sweep.search.jobs import baseline_job, retrained_baseline
@@ -50,35 +48,10 @@ from sweep.search.study import (
     recorded_settings,
     recorded_space,
 )
-from sweep.settings import DataConfig, SweepConfig
+from sweep.settings import DataConfig, SweepConfig, load_checked
 
 if TYPE_CHECKING:
     from sweep.models.train import Evaluation, TrainResult
-
-
-def fit_full(
-    params: dict[str, Any],
-    model: str | None,
-    dataset: Dataset,
-    seed: int,
-    display: Display,
-    label: str,
-    until: float | None = None,
-    most: int | None = None,
-) -> TrainResult:
-    """Train from scratch on train + validation (:func:`sweep.models.train.fit_within`); ``model``: the
-    user's function (module:function), None for sweep's CNN."""
-    from sweep.models.train import fit_within
-
-    arch = plan(params, model)
-    x, y = full_split(dataset)
-    with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
-        return fit_within(arch, x, y, dataset.input_shape, dataset.num_classes, seed, task, until, most)
-
-
-def full_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Train + validation: what the answer and the baseline retrain on."""
-    return np.concatenate([dataset.x_train, dataset.x_val]), np.concatenate([dataset.y_train, dataset.y_val])
 
 
 def retrain_best(
@@ -98,7 +71,7 @@ def retrain_best(
     """
     from sweep.commands.export import export_model
     from sweep.models.build import average_of, load_saved, portable
-    from sweep.models.train import TrainResult, evaluate
+    from sweep.models.train import TrainResult, evaluate, fit_full, full_split
     from sweep.reporting import plots
 
     if best_trial(study) is None and pick is None:

@@ -18,7 +18,6 @@ from optuna.trial import FrozenTrial
 
 from sweep.choice.leaderboard import read_summary
 from sweep.choice.trials import error_of
-from sweep.commands.baseline import load_checked
 from sweep.data.registry import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, results_lock
@@ -48,7 +47,7 @@ from sweep.search.study import (
     study_name,
 )
 from sweep.search.worker import run_trials
-from sweep.settings import DataConfig, SweepConfig
+from sweep.settings import DataConfig, SweepConfig, load_checked
 from sweep.space.distributions import contains
 from sweep.space.portfolio import mirror_symmetric, starting_points
 from sweep.space.spaces import SearchSpace, default_space_path, load_space

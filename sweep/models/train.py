@@ -8,15 +8,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
+from sweep.data.registry import Dataset
 from sweep.machine.backend import apply_precision, load_keras
 from sweep.models.build import build_model, probabilities, schedule
-from sweep.models.params import Training, steps_per_epoch
-from sweep.models.user_models import Plan
-from sweep.progress import Task
+from sweep.models.params import Training, epochs_that_fit, steps_per_epoch
+from sweep.models.user_models import Plan, plan
+from sweep.progress import Display, Task
 
 load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
 import keras  # noqa: E402  (loaded above)
@@ -282,7 +284,6 @@ def fit_within(
     ``until``: a :func:`time.time` by which training ends; a run too slow for it trains fewer
     epochs, one faster than planned more, up to ``most``, its schedule stretched over them (its
     history says how many)."""
-    from sweep.search.budget import epochs_that_fit
 
     built = new_model(arch, input_shape, num_classes, seed, len(x))
     planned: list[keras.callbacks.Callback] = []
@@ -294,6 +295,29 @@ def fit_within(
 
         planned.append(EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most))
     return train(built, arch, x, y, seed=seed, task=task, callbacks=[*planned, *callbacks], epochs=most)
+
+
+def fit_full(
+    params: dict[str, Any],
+    model: str | None,
+    dataset: Dataset,
+    seed: int,
+    display: Display,
+    label: str,
+    until: float | None = None,
+    most: int | None = None,
+) -> TrainResult:
+    """Train from scratch on train + validation (:func:`fit_within`); ``model``: the
+    user's function (module:function), None for sweep's CNN."""
+    arch = plan(params, model)
+    x, y = full_split(dataset)
+    with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
+        return fit_within(arch, x, y, dataset.input_shape, dataset.num_classes, seed, task, until, most)
+
+
+def full_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Train + validation: what the answer and the baseline retrain on."""
+    return np.concatenate([dataset.x_train, dataset.x_val]), np.concatenate([dataset.y_train, dataset.y_val])
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> Evaluation:

@@ -295,12 +295,6 @@ def busy_seconds(trials: Sequence[FrozenTrial], since: float | None) -> float:
     )
 
 
-def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: float) -> int:
-    """How many epochs of ``epoch_seconds`` each fit in ``seconds`` of training, between the
-    ``done`` ones and the ``planned`` ones."""
-    return min(planned, max(done, int(seconds // max(epoch_seconds, 1e-9))))
-
-
 def fastest_rate(trials: Sequence[FrozenTrial]) -> float | None:
     """The most training FLOPs per second any trial reached (over its whole epochs), from its
     ``train_flops`` (per image and epoch) and timing; None before any trial has an epoch."""

@@ -81,8 +81,8 @@ def run_baseline_job(
     and save it; True where this worker did."""
     if not claim_baseline(study, params, estimate, worker):
         return False
-    from sweep.commands.retrain import fit_full
     from sweep.models.build import portable
+    from sweep.models.train import fit_full
 
     display.log(f"[worker {worker}] retraining the baseline on train + validation while the search runs")
     started = time.time()

@@ -24,10 +24,10 @@ from sweep.choice.stats import pack, score
 from sweep.choice.trials import runs_in_full
 from sweep.data.registry import Dataset
 from sweep.deploy.constraints import Limits
-from sweep.models.params import Architecture, steps_per_epoch
+from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
 from sweep.models.user_models import plan as plan_of
 from sweep.progress import Display
-from sweep.search.budget import ANSWER_SHARE, SearchDeadline, duration, epochs_that_fit, fastest_rate
+from sweep.search.budget import ANSWER_SHARE, SearchDeadline, duration, fastest_rate
 from sweep.search.study import baseline_trial, progress_step
 from sweep.space.distributions import contains
 from sweep.space.portfolio import FITTED, PORTFOLIO

@@ -18,7 +18,6 @@ from typing import Any
 
 import optuna
 
-from sweep.commands.baseline import load_checked
 from sweep.deploy.constraints import Limits
 from sweep.errors import UsageError
 from sweep.files import ensure_writable
@@ -40,7 +39,7 @@ from sweep.search.study import (
     storage_url,
 )
 from sweep.search.worker import run_trials
-from sweep.settings import STORAGE_VARIABLE, DataConfig, SweepConfig
+from sweep.settings import STORAGE_VARIABLE, DataConfig, SweepConfig, load_checked
 from sweep.space.spaces import SearchSpace, parse_space
 
 # A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).
