@@ -1,4 +1,4 @@
-"""The small commands: ``spaces``, ``leaderboard``, ``predict`` and ``dashboard``."""
+"""The small commands: ``spaces``, ``leaderboard``, ``report``, ``predict`` and ``dashboard``."""
 
 from __future__ import annotations
 
