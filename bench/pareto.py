@@ -38,18 +38,9 @@ def run_arm(arm: str, args: list[str]) -> int:
     """One sweep (``python -m bench.pareto ARM sweep-args…``); ``tpe``: with the sampler of an
     accuracy-only search, whatever the objective."""
     if arm == "tpe":
-        import optuna
+        from sweep.search.study import PARETO_SAMPLERS
 
-        import sweep.commands.sweep
-        from sweep.search.study import make_sampler
-        from sweep.space.spaces import SearchSpace
-
-        def accuracy_only(
-            name: str, space: SearchSpace, seed: int, objective: str = "accuracy"
-        ) -> optuna.samplers.BaseSampler:
-            return make_sampler(name, space, seed)
-
-        sweep.commands.sweep.make_sampler = accuracy_only
+        del PARETO_SAMPLERS["tpe"]  # this process only: TPE samples as for accuracy alone
     from sweep.interface.cli import main
 
     return main(args)

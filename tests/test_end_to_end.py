@@ -328,9 +328,9 @@ def test_pruning_really_happens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # could be pruned. With a pruner that prunes at the first report, every sampled trial must
     # stop after one epoch, with that epoch's validation accuracy recorded; the baseline, which
     # is never pruned, reports every epoch and completes.
-    import sweep.commands.sweep
+    from sweep.search.study import PRUNER_FACTORIES
 
-    monkeypatch.setattr(sweep.commands.sweep, "make_pruner", lambda name: PruneAll())
+    monkeypatch.setitem(PRUNER_FACTORIES, "hyperband", PruneAll)  # the default pruner's entry
     assert _sweep(tmp_path, _space(tmp_path), "--trials", "3", "--no-retrain", *IN_PROCESS) == 0
     study = optuna.load_study(study_name="digits", storage=f"sqlite:///{tmp_path / 'digits' / 'study.db'}")
     baseline, *sampled = study.trials

@@ -82,8 +82,8 @@ def test_the_search_says_which_deadline_ended_it(
 ) -> None:
     import optuna
 
-    from sweep.commands.sweep import early_end
     from sweep.search.budget import search_deadline
+    from sweep.search.engines import ENGINES
     from sweep.settings import SweepConfig
 
     study = optuna.create_study(direction="maximize")
@@ -98,11 +98,12 @@ def test_the_search_says_which_deadline_ended_it(
         else TimeLimit(time.time() + limit_left + 110 + AFTER_RETRAIN_SECONDS, 1_000, 1_100, shared_cores=False)
     )
     settings = SweepConfig(trials=3, timeout=timeout, time_limit=1140.0 if limit else None)
-    line = early_end(study, settings, search_deadline(study, timeout, started, limit), limit)
+    line = ENGINES["optuna"].why_it_ended(study, settings, search_deadline(study, timeout, started, limit), limit)
     assert (line is None) if says is None else line.startswith(says)
     kerastuner = SweepConfig(trials=3, timeout=timeout, engine="kerastuner")
     # KerasTuner says so itself.
-    assert early_end(study, kerastuner, search_deadline(study, timeout, started, None), None) is None
+    ended = ENGINES["kerastuner"].why_it_ended(study, kerastuner, search_deadline(study, timeout, started, None), None)
+    assert ended is None
     if says == "Search ended with":
         assert f"retraining trial {finished - 1} (about 1.8 min)" in line
 
@@ -142,3 +143,14 @@ def test_a_sweep_in_which_no_trial_completes_exits_non_zero(
         f"sweep: no trial completed (every trial failed with {error}), so there is nothing to retrain; "
         f"see the error column of {tmp_path / 'digits' / 'leaderboard.csv'}"
     ]
+
+
+def test_every_engine_the_command_line_offers_is_one_the_driver_knows() -> None:
+    from sweep.search.engines import ENGINES, Engine
+    from sweep.settings import ENGINES as NAMES
+
+    assert tuple(ENGINES) == NAMES
+    for engine in ENGINES.values():  # each says what it can do: the driver asks, not its name
+        assert isinstance(engine, Engine) and type(engine).search is not Engine.search
+        assert all(isinstance(getattr(engine, flag), bool) for flag in ("seeds_the_study", "runs_workers"))
+    assert ENGINES["optuna"].runs_workers and not ENGINES["kerastuner"].seeds_the_study

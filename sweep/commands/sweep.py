@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
 
 from sweep.choice.leaderboard import read_summary
 from sweep.choice.trials import error_of
@@ -23,13 +22,13 @@ from sweep.errors import UsageError
 from sweep.files import ensure_writable, results_lock
 from sweep.models.user_models import check_findable, plan
 from sweep.progress import Display
-from sweep.search.budget import Clock, SearchDeadline, TimeLimit, busy_seconds, duration, search_deadline
-from sweep.search.console import advance, summary, trial_logger, write_leaderboard
+from sweep.search.budget import Clock, TimeLimit, busy_seconds, search_deadline
+from sweep.search.console import summary, write_leaderboard
+from sweep.search.engines import Search, engine_of
 from sweep.search.fidelity import CALIBRATION_IMAGES, MIN_EXPLORE_IMAGES, explore_images, exploring
 from sweep.search.jobs import baseline_job
 from sweep.search.masking import redact
-from sweep.search.objective import Objective
-from sweep.search.pool import SearchFailed, run_worker_processes
+from sweep.search.pool import SearchFailed
 from sweep.search.study import (
     baseline_trial,
     best_trial,
@@ -46,7 +45,6 @@ from sweep.search.study import (
     storage_url,
     study_name,
 )
-from sweep.search.worker import run_trials
 from sweep.settings import DataConfig, SweepConfig, load_checked
 from sweep.space.distributions import contains
 from sweep.space.portfolio import mirror_symmetric, starting_points
@@ -118,7 +116,7 @@ def open_study(
     )
     claim_study(study, settings_record(data, settings, space, dataset.fingerprint, explore, rate))
     # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
-    if settings.engine == "optuna" and baseline_trial(study) is None:
+    if engine_of(settings).seeds_the_study and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
         study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
         for point in space.first_trials:
@@ -154,7 +152,7 @@ def run_sweep(data: DataConfig, settings: SweepConfig, retrain: bool = True) -> 
 def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock: Clock, space: SearchSpace) -> int:
     """:func:`run_sweep` once the results folder is this command's."""
     url = storage_url(data, settings)
-    if settings.workers > 1 and settings.engine == "optuna" and url in ("sqlite://", "sqlite:///:memory:"):
+    if settings.workers > 1 and engine_of(settings).runs_workers and url in ("sqlite://", "sqlite:///:memory:"):
         raise UsageError(
             f"storage {url} lives in this process's memory, where worker processes "
             "cannot reach it: pass a file (sqlite:///path/study.db) or --workers 1"
@@ -176,7 +174,8 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
     clock.lap("loading")
     started = time.monotonic()
     finished = finished_count(study)
-    searched = not (settings.engine == "optuna" and settings.trials is not None and finished >= settings.trials)
+    engine = engine_of(settings)
+    searched = not (engine.counts_study_trials and settings.trials is not None and finished >= settings.trials)
     ends = search_deadline(study, timeout, started, limit)
     if not searched:
         # A rerun of a finished sweep: starting workers would load TensorFlow and the data
@@ -187,21 +186,17 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
             "(make TRIALS=) to search on."
         )
         interrupted = False
-    elif settings.engine == "kerastuner":
-        interrupted = search_kerastuner(study, dataset, space, baseline, data, settings, display, ends)
-    elif settings.workers > 1:
+    else:
+        run = Search(study, dataset, explored, space, baseline, data, settings, display, ends, limit, timeout)
         try:
-            interrupted = run_worker_processes(study, space, data, settings, display, limit, timeout)
+            interrupted = engine.search(run)
         except SearchFailed as failure:
             write_leaderboard(study, space, data.folder)
             print(f"sweep: {failure}", file=sys.stderr)
             return 1
-    else:
-        objective = Objective(explored, space, baseline, data.seed, display, deadline=ends, limits=settings.limits)
-        interrupted = search(study, objective, space, data, settings, display, ends)
     search_seconds = clock.lap("search")
     write_leaderboard(study, space, data.folder)
-    why = early_end(study, settings, ends, limit) if searched and not interrupted else None
+    why = engine.why_it_ended(study, settings, ends, limit) if searched and not interrupted else None
     if why:
         display.log(why)
     display.log(summary(study, data, search_seconds if searched else None))
@@ -264,7 +259,7 @@ def search_bounds(
     limit = TimeLimit.for_data(
         started + settings.time_limit,
         dataset,
-        shared_cores=settings.workers > 1 and settings.engine == "optuna",
+        shared_cores=settings.workers > 1 and engine_of(settings).runs_workers,
         seconds=settings.time_limit,
         explore_images=explore_images,
     )
@@ -279,7 +274,7 @@ def exploration_images(
     unless a time limit bounds an Optuna search of a large split; then this machine's speed on
     the baseline decides, measured here in a few seconds."""
     images = len(dataset.x_train)
-    if settings.engine != "optuna" or not settings.time_limit or images <= MIN_EXPLORE_IMAGES:
+    if not engine_of(settings).explores_on_a_share or not settings.time_limit or images <= MIN_EXPLORE_IMAGES:
         return images, None
     from sweep.models import train as training
 
@@ -294,96 +289,3 @@ def exploration_images(
         "training images; the answer retrains on all of them."
     )
     return explore, rate
-
-
-def early_end(
-    study: optuna.Study, settings: SweepConfig, deadline: SearchDeadline | None, limit: TimeLimit | None
-) -> str | None:
-    """Which deadline ended the search, if one did (KerasTuner says so itself)."""
-    ends = deadline() if deadline is not None else None
-    if (
-        settings.engine != "optuna"
-        or deadline is None
-        or ends is None
-        or time.monotonic() < ends
-        or (settings.trials is not None and finished_count(study) >= settings.trials)
-    ):
-        return None
-    if deadline.cause() == "timeout":
-        return (
-            f"Timeout of {settings.timeout:.0f}s reached: no more trials started, running "
-            "ones stopped (the baseline and starting points finish)."
-        )
-    if limit is None:  # --no-retrain: the limit bounded the search as a timeout
-        return "The time limit ended the search (--time-limit, make TIME_LIMIT=)."
-    best = best_trial(study)
-    seconds = limit.retrain_seconds(best) if best is not None else None
-    retrain = (
-        f"retraining trial {best.number} (about {duration(seconds)})" if best is not None and seconds else "the retrain"
-    )
-    flag = f"--time-limit {settings.time_limit:.0f}, make TIME_LIMIT="
-    if limit.left() <= 0:  # the baseline and starting points are never cut, and ran past it
-        return (
-            f"Search ended past the time limit ({flag}): the trials that always run in full "
-            f"took longer on this machine; {retrain} and the export come after."
-        )
-    return (
-        f"Search ended with {duration(limit.left())} left of the time limit ({flag}) "
-        f"for {retrain}, the baseline's and the export."
-    )
-
-
-def search(
-    study: optuna.Study,
-    objective: Objective,
-    space: SearchSpace,
-    data: DataConfig,
-    settings: SweepConfig,
-    display: Display,
-    deadline: SearchDeadline | None,
-) -> bool:
-    """Run trials until the study holds TRIALS finished ones or the deadline; True on Ctrl-C."""
-    with display.session(), display.task("trials", settings.trials) as task:
-        log_trial = trial_logger(space, data.folder, display)
-
-        def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-            log_trial(study, trial)
-            advance(task, study, deadline)
-
-        advance(task, study, deadline)
-        try:
-            reason = run_trials(
-                study, objective, trials=settings.trials, deadline=deadline, on_trial=after_trial, log=display.log
-            )
-        except KeyboardInterrupt:
-            return True
-    if reason == "grid exhausted":
-        display.log("The grid is exhausted: every point has been tried.")
-    return False
-
-
-def search_kerastuner(
-    study: optuna.Study,
-    dataset: Dataset,
-    space: SearchSpace,
-    baseline: dict[str, Any],
-    data: DataConfig,
-    settings: SweepConfig,
-    display: Display,
-    deadline: SearchDeadline | None,
-) -> bool:
-    """``--engine kerastuner``: KerasTuner searches in this process; True on Ctrl-C."""
-    from sweep.search import kerastuner_engine
-
-    with display.session():
-        return kerastuner_engine.search(
-            study,
-            dataset,
-            space,
-            baseline,
-            data,
-            settings,
-            display,
-            trial_logger(space, data.folder, display),
-            deadline,
-        )

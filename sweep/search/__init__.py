@@ -3,6 +3,7 @@ limit, and the other engine (KerasTuner).
 
 - ``study``: storage URLs, creating and loading studies, the sampler and pruner registries, and the
   settings a study records.
+- ``engines``: the ``Engine`` interface (Optuna, KerasTuner) and the ``Search`` bundle it is handed.
 - ``objective``: one trial: parameters from the sampler → a trained, scored model.
 - ``worker``: the trial loop any number of processes run on one study.
 - ``pool``: the worker processes of a sweep, and ``sweep worker``.
@@ -22,6 +23,7 @@ evidence where validation cannot tell finalists apart, used by ``budget``).
 # The modules other rooms may import; any other module here is private to this package.
 __all__ = [
     "study",
+    "engines",
     "objective",
     "worker",
     "pool",

@@ -160,10 +160,8 @@ def make_sampler(name: str, space: SearchSpace, seed: int, objective: str = "acc
     TPE learns from the trials' constraints (deployment limits, :mod:`sweep.deploy.constraints`); for
     a Pareto search (OBJECTIVE=latency or size) it is multi-objective TPE over accuracy and the
     cost (:mod:`sweep.search.pareto_sampler`)."""
-    if name == "tpe" and objective != "accuracy":
-        # No constant liar: it writes to the storage of the trial it samples for, which is the
-        # real study's, not the copy's. ParetoSampler mirrors running trials instead.
-        return ParetoSampler(objective, tpe(seed, constant_liar=False))
+    if objective != "accuracy" and name in PARETO_SAMPLERS:
+        return PARETO_SAMPLERS[name](objective, seed)
     if name not in SAMPLER_FACTORIES:
         raise UsageError(f"unknown sampler {name!r}; use {', '.join(SAMPLER_FACTORIES)}")
     return SAMPLER_FACTORIES[name](space, seed)
@@ -248,6 +246,15 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     if name not in PRUNER_FACTORIES:
         raise UsageError(f"unknown pruner {name!r}; use {', '.join(PRUNER_FACTORIES)}")
     return PRUNER_FACTORIES[name]()
+
+
+# The samplers that search a Pareto front (OBJECTIVE=latency or size) their own way; any other
+# samples as in an accuracy-only search. No constant liar: it writes to the storage of the
+# trial it samples for, which is the real study's, not the copy's; ParetoSampler mirrors
+# running trials instead.
+PARETO_SAMPLERS: dict[str, Callable[[str, int], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda objective, seed: ParetoSampler(objective, tpe(seed, constant_liar=False)),
+}
 
 
 # PRUNER's choices (sweep.settings.PRUNERS), each a factory: one entry here adds a pruner.
