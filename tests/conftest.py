@@ -104,3 +104,19 @@ def postgres() -> Iterator[str]:
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished digits sweep with its retrain (3 trials, seed 1: the baseline, the space's
+    first trial, one sampled trial), shared by every test that only reads what a sweep wrote
+    (its ``results/`` folder is under the returned root). Once per test process."""
+    from sweep.interface.cli import main
+    from tests.fixtures import FAST_SPACE
+
+    root = tmp_path_factory.mktemp("finished-sweep")
+    space = root / "space.yaml"
+    space.write_text(FAST_SPACE + "first_trials:\n  - {filters_1: 8, epochs: 2}\n")
+    args = ["--dataset", "digits", "--results", str(root / "results"), "--space", str(space)]
+    assert main(["sweep", *args, "--timeout", "600", "--trials", "3", "--seed", "1"]) == 0
+    return root

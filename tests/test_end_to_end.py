@@ -116,18 +116,8 @@ def test_baseline_on_a_cifar10_fixture_through_the_real_loader(tmp_path: Path) -
 # --- the sweep --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3-trial digits sweep with retrain (seed 1), shared by the tests that read its results:
-    the baseline, the space's first trial, one sampled trial."""
-    root = tmp_path_factory.mktemp("swept")
-    space = _space(root, FAST_SPACE + "first_trials:\n  - {filters_1: 8, epochs: 2}\n")
-    assert _sweep(root / "results", space, "--trials", "3", "--seed", "1") == 0
-    return root
-
-
-def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(swept: Path) -> None:
-    board = pd.read_csv(swept / "results" / "digits" / "leaderboard.csv")
+def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(finished_sweep: Path) -> None:
+    board = pd.read_csv(finished_sweep / "results" / "digits" / "leaderboard.csv")
     assert len(board) == 3
     assert list(board["rank"]) == [1, 2, 3]
     for column in (
@@ -165,8 +155,8 @@ def test_sweep_writes_ranked_leaderboard_with_baseline_as_trial_0(swept: Path) -
     assert list(board["state"].map(order)) == sorted(board["state"].map(order))
 
 
-def test_sweep_retrains_the_best_and_writes_best_files(swept: Path) -> None:
-    results = swept / "results"
+def test_sweep_retrains_the_best_and_writes_best_files(finished_sweep: Path) -> None:
+    results = finished_sweep / "results"
     best = results / "digits" / "best"
     for name in ("model.keras", "params.json", "metrics.json", "confusion_matrix.png", "history.png"):
         assert (best / name).stat().st_size > 0, name
@@ -364,10 +354,10 @@ def test_hyperband_prunes_hopeless_trials(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5", "savedmodel", "tflite"])
-def test_export_round_trip(swept: Path, fmt: str) -> None:
+def test_export_round_trip(finished_sweep: Path, fmt: str) -> None:
     import keras
 
-    results = swept / "results"
+    results = finished_sweep / "results"
     assert main(["export", "--dataset", "digits", "--results", str(results), "--format", fmt]) == 0
     export = results / "digits" / "export"
     # Saved models compute in float32 even where training used bfloat16 (sweep.machine.backend), in
@@ -399,7 +389,7 @@ def test_export_round_trip(swept: Path, fmt: str) -> None:
 
 
 def test_retrain_averages_two_models_side_by_side_and_keeps_one_alone(
-    swept: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    finished_sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import keras
 
@@ -409,7 +399,7 @@ def test_retrain_averages_two_models_side_by_side_and_keeps_one_alone(
         pytest.skip("one core: two models would take turns, so the answer is one (sweep.commands.ensemble)")
     monkeypatch.setenv("SWEEP_MEMBERS", str(MEMBERS))
     results = tmp_path / "results"
-    shutil.copytree(swept / "results", results)  # the shared sweep's files stay as they are
+    shutil.copytree(finished_sweep / "results", results)  # the shared sweep's files stay as they are
     assert main(["retrain", "--dataset", "digits", "--results", str(results), "--trial", "1"]) == 0
     best = results / "digits" / "best"
     metrics = json.loads((best / "metrics.json").read_text())
@@ -437,32 +427,32 @@ def test_export_single_of_an_answer_of_one_model_says_so(tmp_path: Path, capsys:
     assert len(err) == 1 and "single.keras not found: the answer is one model already" in err[0]
 
 
-def test_predict_prints_class_names(swept: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_prints_class_names(finished_sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    path = swept / "digit.png"
+    path = finished_sweep / "digit.png"
     Image.fromarray((digits.images[0] * 255 / 16).astype(np.uint8), mode="L").save(path)
-    assert main(["predict", "--dataset", "digits", "--results", str(swept / "results"), str(path)]) == 0
+    assert main(["predict", "--dataset", "digits", "--results", str(finished_sweep / "results"), str(path)]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     # The same image through the saved model, by hand: the line names its class and probability.
     import keras
 
     from sweep.models.build import probabilities
 
-    model = keras.saving.load_model(swept / "results" / "digits" / "best" / "model.keras")
+    model = keras.saving.load_model(finished_sweep / "results" / "digits" / "best" / "model.keras")
     image = np.asarray(Image.open(path), dtype=np.float32)[None, :, :, None] / 255.0
     probs = probabilities(model, image)[0]
     assert line == f"{path}: {int(probs.argmax())} ({probs.max():.1%})"
 
 
-def test_leaderboard_command_prints_the_top_rows(swept: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["leaderboard", "--dataset", "digits", "--results", str(swept / "results"), "--top", "2"]) == 0
+def test_leaderboard_command_prints_the_top_rows(finished_sweep: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["leaderboard", "--dataset", "digits", "--results", str(finished_sweep / "results"), "--top", "2"]) == 0
     out = capsys.readouterr().out
     assert "val_accuracy" in out and "3 trials" in out
 
 
-def test_dashboard_serves_the_study(swept: Path) -> None:
+def test_dashboard_serves_the_study(finished_sweep: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -475,7 +465,7 @@ def test_dashboard_serves_the_study(swept: Path) -> None:
             "--dataset",
             "digits",
             "--results",
-            str(swept / "results"),
+            str(finished_sweep / "results"),
             "--port",
             str(port),
         ],
@@ -500,8 +490,8 @@ def test_dashboard_serves_the_study(swept: Path) -> None:
         server.wait(timeout=10)
 
 
-def test_retrain_uses_the_split_the_study_was_created_with(swept: Path) -> None:
-    results = swept / "results"
+def test_retrain_uses_the_split_the_study_was_created_with(finished_sweep: Path) -> None:
+    results = finished_sweep / "results"
     assert main(["retrain", "--dataset", "digits", "--results", str(results)]) == 0
     assert json.loads((results / "digits" / "best" / "metrics.json").read_text())["seed"] == 1
     assert (
@@ -522,10 +512,10 @@ def test_retrain_uses_the_split_the_study_was_created_with(swept: Path) -> None:
     )
 
 
-def test_a_bad_run_leaves_earlier_results_untouched(swept: Path) -> None:
-    results = swept / "results"
+def test_a_bad_run_leaves_earlier_results_untouched(finished_sweep: Path) -> None:
+    results = finished_sweep / "results"
     before = {p: p.read_bytes() for p in (results / "digits").glob("*.csv")}
-    bad = _space(swept, "params:\n  dropout: {type: float, low: 0.9, high: 0.1}\n")
+    bad = _space(finished_sweep, "params:\n  dropout: {type: float, low: 0.9, high: 0.1}\n")
     assert main(["sweep", "--dataset", "digits", "--results", str(results), "--space", bad]) == 2
     assert {p: p.read_bytes() for p in (results / "digits").glob("*.csv")} == before
     assert not list((results / "digits").rglob(".*.tmp*"))  # no half-written temporaries

@@ -158,11 +158,11 @@ def test_a_worker_on_another_machine_joins_a_postgres_study(postgres: str, tmp_p
 
 @pytest.mark.slow
 def test_the_storage_url_stays_off_worker_command_lines_and_their_logs_are_private(tmp_path: Path) -> None:
-    from sweep.search.pool import worker_command, worker_env
+    from sweep.search.pool import WorkerSpec, worker_command, worker_env
     from sweep.settings import STORAGE_VARIABLE
 
     url = "postgresql://me:s3cret@db/sweep"
-    command = worker_command("study", index=0, max_trials=5, trials=None, timeout=None, results=None, data_dir=None)
+    command = worker_command(WorkerSpec("study", 0, max_trials=5))
     assert not any("s3cret" in part for part in command)
     assert worker_env(url)[STORAGE_VARIABLE] == url
     assert (

@@ -18,7 +18,6 @@ from optuna.trial import TrialState, create_trial
 from sweep.interface.cli import main
 from sweep.reporting.report import render
 from sweep.search.study import SETTINGS_ATTR
-from tests.fixtures import space_file
 
 RECORD = {
     "data": {"dataset": "digits", "seed": 0},
@@ -169,10 +168,8 @@ def chromium() -> Any:
 
 
 @pytest.mark.slow
-def test_the_report_of_a_sweep_opens_in_a_browser_offline_and_sorts(tmp_path: Path) -> None:
-    results = tmp_path / "results"
-    args = ["sweep", "--dataset", "digits", "--space", space_file(tmp_path), "--trials", "3", "--workers", "1"]
-    assert main([*args, "--results", str(results), "--time-limit", "600"]) == 0
+def test_the_report_of_a_sweep_opens_in_a_browser_offline_and_sorts(finished_sweep: Path, tmp_path: Path) -> None:
+    results = finished_sweep / "results"
     report = results / "digits" / "report.html"
     assert main(["report", "--dataset", "digits", "--results", str(results)]) == 0  # rewrites it
     driver = chromium()

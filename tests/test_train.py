@@ -96,7 +96,7 @@ def test_garbage_collection_after_a_trial_skips_the_imported_modules() -> None:
     # A fresh interpreter: this one may have imported TensorFlow before sweep.machine.backend did.
     script = (
         "import gc; from sweep.machine.backend import load_keras; load_keras()\n"
-        "from sweep import train; from sweep.models.params import MNIST_BASELINE, Architecture\n"
+        "from sweep.models import train; from sweep.models.params import MNIST_BASELINE, Architecture\n"
         "train.new_model(Architecture.from_params(MNIST_BASELINE), (28, 28, 1), 10, 0, 100)\n"
         "train.release()\n"
         "print(gc.get_freeze_count(), len(gc.get_objects()))\n"
@@ -117,7 +117,7 @@ def test_every_model_is_built_in_the_chosen_precision_not_only_the_first() -> No
     # global policy; a fresh interpreter, as a worker process is, with bfloat16 asked for.
     script = (
         "from sweep.machine.backend import load_keras; load_keras()\n"
-        "from sweep import train; from sweep.models.params import MNIST_BASELINE, Architecture\n"
+        "from sweep.models import train; from sweep.models.params import MNIST_BASELINE, Architecture\n"
         "arch = Architecture.from_params(MNIST_BASELINE)\n"
         "first = train.new_model(arch, (28, 28, 1), 10, 0, 100).dtype_policy.name\n"
         "train.release()\n"

@@ -9,7 +9,7 @@ and tested on the same images, so the reported gain compares like with like, wit
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,24 @@ if TYPE_CHECKING:
     from sweep.models.train import Evaluation, TrainResult
 
 
+@dataclass(frozen=True)
+class AnswerPlan:
+    """What the retrain trains, decided before it trains anything (:func:`plan_answer`)."""
+
+    chosen: FrozenTrial
+    why: str  # the answer's rule, as the log and metrics.json say it
+    params: dict[str, Any]  # the answer's, epochs as planned
+    ran: int  # the epochs its trial ran
+    base: FrozenTrial | None
+    base_params: dict[str, Any]
+    base_won: bool  # the answer is the baseline itself: one model, one accuracy
+    prior: Path | None  # the baseline model a worker retrained during the search
+    prior_job: dict[str, Any]  # and its job's record: history, seconds (sweep.search.jobs)
+    members: int  # models averaged (sweep.commands.ensemble)
+    until: float | None  # the answer's training ends by then (a time.time() value)
+    most: int | None  # and runs at most this many epochs
+
+
 def retrain_best(
     study: optuna.Study,
     dataset: Dataset,
@@ -69,14 +87,44 @@ def retrain_best(
     With a ``limit``, the baseline is retrained only if its retrain fits before the limit (the
     chosen trial's always runs).
     """
-    from sweep.commands.export import export_model
-    from sweep.models.build import average_of, load_saved, portable
-    from sweep.models.train import TrainResult, evaluate, fit_full, full_split
-    from sweep.reporting import plots
-
     if best_trial(study) is None and pick is None:
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
     out = ensure_writable(data.folder / "best")
+    plan = plan_answer(study, dataset, data, display, limit, clock, pick)
+    space = recorded_space(study)
+    result, members_run = train_answer(plan, space.model, dataset, data, display)
+    params = plan.params
+    if result.epochs_run != params["epochs"] and not plan.base_won:
+        display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
+        params = {**params, "epochs": result.epochs_run}
+    if clock is not None:
+        clock.lap("retraining")
+    base_eval = baseline_evaluation(plan, space.model, dataset, data, display, limit, clock)
+    metrics = write_answer(study, plan, params, result, members_run, base_eval, dataset, data, display, out)
+    if clock is not None:
+        clock.lap("plots and export")
+    display.log(
+        f"\nTrial {plan.chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
+        f"({baseline_words(metrics, plan.base_won)}); {metrics['param_count']:,} parameters, "
+        f"{_device_words(metrics)}.\n"
+        + (single_words(metrics) if members_run is not None else "")
+        + f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
+        f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
+    )
+    return metrics
+
+
+def plan_answer(
+    study: optuna.Study,
+    dataset: Dataset,
+    data: DataConfig,
+    display: Display,
+    limit: TimeLimit | None,
+    clock: Clock | None,
+    pick: int | None,
+) -> AnswerPlan:
+    """Choose the answer (or take ``pick``), and plan its retrain: how many models, how many
+    epochs in the time left; say so."""
     base = baseline_trial(study)
     if pick is None:
         chosen, why = answer(study, dataset, data, display, limit)
@@ -84,22 +132,21 @@ def retrain_best(
         chosen, why = study.trials[pick], f"trial {pick}, picked with --trial"
     if clock is not None and CV_ATTR in study.user_attrs:
         clock.lap("cross-validation")
-    chosen_params = final_params(chosen)
-    space = recorded_space(study)
+    params = final_params(chosen)
     base_params = (
         final_params(base)
         if base is not None and base.state == TrialState.COMPLETE
-        else space.baseline_for(data.kind, dataset.input_shape)
+        else recorded_space(study).baseline_for(data.kind, dataset.input_shape)
     )
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.search.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
-    record = recorded_settings(study)
     asked = Environment.read().members
+    record = recorded_settings(study)
     members = 1 if base_won else ensemble.members_for(asked, usable_cpus(), len(find_gpus()), **_limits_of(record))
     if members < asked and not base_won:
         display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
-    until, most, ran = None, None, chosen_params["epochs"]
+    until, most, ran = None, None, params["epochs"]
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
@@ -108,51 +155,93 @@ def retrain_best(
         kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
         planner = replace(limit, shared_cores=False) if members > 1 else limit
-        chosen_params = {**chosen_params, "epochs": planner.answer_epochs(chosen, until - time.time())}
+        params = {**params, "epochs": planner.answer_epochs(chosen, until - time.time())}
         most = planner.answer_epochs(chosen, float("inf"))
     display.log(
         f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
-        f"{epochs_words(chosen_params['epochs'], ran)}"
+        f"{epochs_words(params['epochs'], ran)}"
         + (f", as {members} models side by side, averaged" if members > 1 else "")
     )
-    members_run: list[TrainResult] | None = None  # where the answer averages several models
-    label = f"trial {chosen.number}"
-    if base_won and prior is not None:  # the answer is the baseline, retrained already
-        job = baseline_job(study)
-        display.log(f"A worker retrained it the same way during the search: {prior}")
-        result = TrainResult(load_saved(prior), job.get("history") or {"loss": []}, float(job.get("seconds") or 0.0))
-    elif members > 1:
+    job = baseline_job(study)
+    return AnswerPlan(chosen, why, params, ran, base, base_params, base_won, prior, job, members, until, most)
+
+
+def train_answer(
+    plan: AnswerPlan, model: str | None, dataset: Dataset, data: DataConfig, display: Display
+) -> tuple[TrainResult, list[TrainResult] | None]:
+    """Train the answer on train + validation: one model, or several averaged (then the
+    members too); the baseline's worker-trained model where the baseline is the answer."""
+    from sweep.models.build import average_of, load_saved
+    from sweep.models.train import TrainResult, fit_full, full_split
+
+    label = f"trial {plan.chosen.number}"
+    if plan.base_won and plan.prior is not None:  # the answer is the baseline, retrained already
+        job = plan.prior_job
+        display.log(f"A worker retrained it the same way during the search: {plan.prior}")
+        history = job.get("history") or {"loss": []}
+        return TrainResult(load_saved(plan.prior), history, float(job.get("seconds") or 0.0)), None
+    if plan.members > 1:
         x, y = full_split(dataset)
         shape = (dataset.input_shape, dataset.num_classes)
         members_run = ensemble.fit_members(
-            chosen_params, space.model, x, y, shape, data.seed, display, label, until, most, members
+            plan.params, model, x, y, shape, data.seed, display, label, plan.until, plan.most, plan.members
         )
-        result = TrainResult(
-            average_of([r.model for r in members_run]),
-            members_run[0].history,
-            max(r.fit_seconds for r in members_run),
-        )
-    else:
-        result = fit_full(chosen_params, space.model, dataset, data.seed, display, label, until, most)
-    if result.epochs_run != chosen_params["epochs"] and not base_won:
-        display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
-        chosen_params = {**chosen_params, "epochs": result.epochs_run}
-    if clock is not None:
-        clock.lap("retraining")
-    skipped = None if base_won or limit is None or prior else limit.skip_line(base, "the baseline")
-    base_eval = None
+        models = [r.model for r in members_run]
+        averaged = TrainResult(average_of(models), members_run[0].history, max(r.fit_seconds for r in members_run))
+        return averaged, members_run
+    return fit_full(plan.params, model, dataset, data.seed, display, label, plan.until, plan.most), None
+
+
+def baseline_evaluation(
+    plan: AnswerPlan,
+    model: str | None,
+    dataset: Dataset,
+    data: DataConfig,
+    display: Display,
+    limit: TimeLimit | None,
+    clock: Clock | None,
+) -> Evaluation | None:
+    """Test the baseline retrained the same way (a worker's model where one did it), for the
+    paired gain; None where the answer is the baseline, or its retrain does not fit the limit."""
+    from sweep.models.build import load_saved, portable
+    from sweep.models.train import evaluate, fit_full
+
+    if plan.base_won:
+        return None
+    skipped = None if limit is None or plan.prior else limit.skip_line(plan.base, "the baseline")
     if skipped:
         display.log(skipped)
-    elif prior is not None and not base_won:
-        display.log(f"The baseline was retrained the same way by a worker during the search: testing {prior}")
-        base_eval = evaluate(load_saved(prior), dataset.x_test, dataset.y_test, dataset.class_names)
-    elif not base_won:
-        display.log(f"Retraining the baseline the same way for {base_params['epochs']} epochs")
-        base_model = fit_full(base_params, space.model, dataset, data.seed, display, "baseline").model
-        base_eval = evaluate(portable(base_model), dataset.x_test, dataset.y_test, dataset.class_names)  # as saved
-        if clock is not None:
-            clock.lap("retraining")
+        return None
+    if plan.prior is not None:
+        display.log(f"The baseline was retrained the same way by a worker during the search: testing {plan.prior}")
+        return evaluate(load_saved(plan.prior), dataset.x_test, dataset.y_test, dataset.class_names)
+    display.log(f"Retraining the baseline the same way for {plan.base_params['epochs']} epochs")
+    base_model = fit_full(plan.base_params, model, dataset, data.seed, display, "baseline").model
+    evaluation = evaluate(portable(base_model), dataset.x_test, dataset.y_test, dataset.class_names)  # as saved
+    if clock is not None:
+        clock.lap("retraining")
+    return evaluation
 
+
+def write_answer(
+    study: optuna.Study,
+    plan: AnswerPlan,
+    params: dict[str, Any],
+    result: TrainResult,
+    members_run: list[TrainResult] | None,
+    base_eval: Evaluation | None,
+    dataset: Dataset,
+    data: DataConfig,
+    display: Display,
+    out: Path,
+) -> dict[str, Any]:
+    """Test the answer, and write what it produced: best/ (model, metrics, params, plots), the
+    study's plots, the export, and its row of the cross-dataset summary."""
+    from sweep.commands.export import export_model
+    from sweep.deploy.deployment import figures
+    from sweep.reporting import plots
+
+    chosen, base = plan.chosen, plan.base
     metrics, evaluation = write_model_report(
         out,
         result,
@@ -162,19 +251,15 @@ def retrain_best(
         samples=False,
         extra={
             "trial": chosen.number,
-            "params": chosen_params,
-            "epochs": chosen_params["epochs"],
-            "chosen_because": why,
+            "params": params,
+            "epochs": params["epochs"],
+            "chosen_because": plan.why,
             **val_metrics(chosen),
         },
     )
-    if base_won:
-        base_eval = evaluation
-    metrics.update(gain_metrics(evaluation, base_eval))
+    metrics.update(gain_metrics(evaluation, evaluation if plan.base_won else base_eval))
     if members_run is not None:
         metrics.update(single_metrics(members_run, dataset, out))
-    from sweep.deploy.deployment import figures
-
     metrics.update(figures(result.model, dataset.x_train))
     if "deploy_error" in metrics:
         display.log(f"No TFLite figures for this model: {metrics['deploy_error']}")
@@ -184,7 +269,7 @@ def retrain_best(
         {
             "dataset": data.dataset,
             "trial": chosen.number,
-            "params": chosen_params,
+            "params": params,
             "class_names": dataset.class_names,
             "input_shape": list(dataset.input_shape),
         },
@@ -207,15 +292,6 @@ def retrain_best(
             "test_gain": metrics["test_gain"],
             "updated": _now(),
         },
-    )
-    if clock is not None:
-        clock.lap("plots and export")
-    display.log(
-        f"\nTrial {chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
-        f"({baseline_words(metrics, base_won)}); {metrics['param_count']:,} parameters, {_device_words(metrics)}.\n"
-        + (single_words(metrics) if members_run is not None else "")
-        + f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
-        f"{data.folder / 'export'}/model.keras, {data.folder.parent / 'leaderboard.csv'}"
     )
     return metrics
 

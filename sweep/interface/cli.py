@@ -42,32 +42,23 @@ def _run(args: argparse.Namespace) -> int:
         args.storage = args.storage or Environment.read().storage
     if args.command == "worker" and not args.storage:
         raise UsageError(f"sweep worker needs the study's storage: --storage URL, or the URL in ${STORAGE_VARIABLE}")
-    if args.command == "worker" and args.max_trials is None:
-        from sweep.search.pool import run_recycled_worker
-
-        return run_recycled_worker(
-            args.storage,
-            args.study,
-            recycle=args.recycle,
-            trials=args.trials,
-            timeout=args.timeout,
-            results=args.results,
-            data_dir=args.data_dir,
-            index=args.index,
-        )
     if args.command == "worker":
-        from sweep.search.pool import run_worker
+        from sweep.search.pool import WorkerSpec, run_recycled_worker, run_worker
 
-        return run_worker(
-            args.storage,
+        spec = WorkerSpec(
             args.study,
-            data_dir=args.data_dir,
-            results=args.results,
+            args.index,
             trials=args.trials,
             timeout=args.timeout,
             max_trials=args.max_trials,
-            index=args.index,
+            results=args.results,
+            data_dir=args.data_dir,
             ends_at=args.ends_at,
+        )
+        return (
+            run_recycled_worker(args.storage, spec, args.recycle)
+            if args.max_trials is None
+            else run_worker(args.storage, spec)
         )
     if args.command == "predict":
         from sweep.commands.tools import predict

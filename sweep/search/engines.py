@@ -165,17 +165,7 @@ class KerasTunerEngine(Engine):
         from sweep.search import kerastuner_engine
 
         with run.display.session():
-            return kerastuner_engine.search(
-                run.study,
-                run.dataset,
-                run.space,
-                run.baseline,
-                run.data,
-                run.settings,
-                run.display,
-                trial_logger(run.space, run.data.folder, run.display),
-                run.deadline,
-            )
+            return kerastuner_engine.search(run, trial_logger(run.space, run.data.folder, run.display))
 
 
 # --engine's choices (sweep.settings.ENGINES names them, for the command line's grammar).

@@ -32,10 +32,10 @@ from sweep.choice.trials import kerastuner_id
 from sweep.data.registry import Dataset
 from sweep.models import train as training  # first: it loads TensorFlow quietly
 from sweep.models.user_models import plan
-from sweep.progress import Display
 from sweep.search.budget import SearchDeadline
+from sweep.search.engines import Search
 from sweep.search.study import max_epochs
-from sweep.settings import DataConfig, SweepConfig
+from sweep.settings import SweepConfig
 from sweep.space.distributions import contains
 from sweep.space.spaces import SearchSpace
 
@@ -191,18 +191,11 @@ def make_tuner(
     return tuner_class(hypermodel, hyperparameters=hp, tune_new_entries=False, **common)
 
 
-def search(
-    study: optuna.Study,
-    dataset: Dataset,
-    space: SearchSpace,
-    baseline: dict[str, Any],
-    data: DataConfig,
-    settings: SweepConfig,
-    display: Display,
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None],
-    deadline: SearchDeadline | None,
-) -> bool:
-    """Run KerasTuner's search, copying each trial into ``study``; True on Ctrl-C."""
+def search(run: Search, on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]) -> bool:
+    """Run KerasTuner's search on all the training images, copying each trial into the
+    study; True on Ctrl-C."""
+    study, dataset, space, baseline, data = run.study, run.dataset, run.space, run.baseline, run.data
+    settings, display, deadline = run.settings, run.display, run.deadline
     folder = data.folder / "kerastuner"
     if not study.trials:
         shutil.rmtree(folder, ignore_errors=True)  # a new study: no stale KerasTuner state

@@ -227,23 +227,10 @@ class Objective:
     def planner(
         self, trial: optuna.Trial, params: dict[str, Any], started: float, log: EpochLog
     ) -> Callable[[int, float], int]:
-        """How many epochs the trial may run, asked after each epoch (see
-        :class:`sweep.models.train.EpochPlan`), once an epoch's time is known (after PLAN_AFTER epochs,
-        or the first one where it is long enough that tracing the graph does not count).
-
-        Every trial but the baseline and the space's first trials runs the cheaper version of
-        its recipe that could be the answer: no more epochs than its retrain on all the images
-        can run in the time kept for it (:meth:`sweep.search.budget.TimeLimit.epochs_cap`); a recipe
-        whose retrain cannot run one epoch there stops. A starting point of the portfolio is
-        also fitted to its share of the time left, once
-        (:meth:`sweep.search.budget.TimeLimit.starting_point_seconds`); where that is under
-        MIN_EPOCH_SHARE of its epochs, this machine is too slow for it within this limit, and
-        it stops, leaving the time to the sampler (but for the first, cheapest starting point:
-        some answer better than the baseline should come of a sweep). A sampled trial whose
-        epochs cannot end before the search's deadline runs the ones that can, if that is at
-        least MIN_EPOCH_SHARE of them; otherwise it stops at once. The shortened runs'
-        schedules are stretched over their new length, and their recorded epochs say how many
-        they ran.
+        """How many epochs the trial may run, asked after each epoch once an epoch's time is
+        known (:class:`sweep.models.train.EpochPlan`). Each rule below shortens a run to the
+        version of its recipe that fits, or stops it where not even MIN_EPOCH_SHARE of it
+        would; docs/design.md ("Cheaper versions, not pruned proposals") says why.
         """
         epochs: int = params["epochs"]
         deadline = self.deadline
@@ -263,7 +250,7 @@ class Objective:
             nonlocal capped, fitted
             if done < PLAN_AFTER and epoch_seconds < LONG_EPOCH_SECONDS:
                 return epochs
-            if cappable and not capped:
+            if cappable and not capped:  # no more epochs than its retrain fits in the answer's share
                 capped = True
                 assert limit is not None
                 cap = limit.epochs_cap(max(epoch_seconds - log.last_validation_seconds, 1e-3))
@@ -275,7 +262,7 @@ class Objective:
                     )
                 if cap is not None and cap < epochs:
                     shorten(cap, "answer")
-            if attrs.get("portfolio") and limit is not None and not fitted:
+            if attrs.get("portfolio") and limit is not None and not fitted:  # a starting point's share, once
                 fitted = True
                 base = baseline_trial(trial.study)
                 reserved = (limit.retrain_seconds(base) or 0.0) if base is not None else 0.0
@@ -290,6 +277,7 @@ class Objective:
                 if fit < epochs:
                     shorten(fit, "time_limit")
                 return epochs
+            # A sampled trial that cannot end before the deadline runs the epochs that can.
             ends = deadline() if deadline is not None and not runs_in_full(trial) else None
             if ends is not None and (epochs - done) * epoch_seconds > ends - time.monotonic():
                 assert deadline is not None  # it gave the end

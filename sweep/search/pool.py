@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -63,25 +64,29 @@ class SearchFailed(Exception):
     """Every worker process of the search exited with an error."""
 
 
-def run_worker(
-    storage: str,
-    name: str,
-    *,
-    data_dir: str | None,
-    results: str | None,
-    trials: int | None,
-    timeout: float | None,
-    max_trials: int | None,
-    index: int,
-    ends_at: float | None = None,
-) -> int:
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One worker: which study, which worker of it, and for how long; ``sweep worker``'s flags.
+    The storage URL travels beside it, never in it: this goes on a command line
+    (:func:`worker_command`), and a URL may hold a password."""
+
+    study: str
+    index: int = 0
+    trials: int | None = None  # TRIALS; None: the study's own
+    timeout: float | None = None  # seconds, counted from the worker's start
+    max_trials: int | None = None  # leave after this many (EXIT_RECYCLE), to be replaced
+    results: str | None = None
+    data_dir: str | None = None
+    ends_at: float | None = None  # the end of the driver's --time-limit (a time.time() value)
+
+
+def run_worker(storage: str, spec: WorkerSpec) -> int:
     """``sweep worker``: join a study knowing only its storage URL and name.
 
     Everything else (dataset, search space, sampler, pruner, TRIALS) is read from the study,
-    where ``sweep sweep`` recorded it. Exits with EXIT_RECYCLE after ``max_trials`` trials.
-    ``ends_at``: the end of the driver's --time-limit (a :func:`time.time` value), for the
-    workers it starts.
+    where ``sweep sweep`` recorded it. Exits with EXIT_RECYCLE after ``spec.max_trials`` trials.
     """
+    name, index, timeout, ends_at = spec.study, spec.index, spec.timeout, spec.ends_at
     started = time.monotonic()  # the timeout counts from the start, data loading included
     study = load_study_at(storage, name)
     record = recorded_settings(study)
@@ -90,7 +95,7 @@ def run_worker(
             f"study {name!r} is searched by {record['engine']}, which runs in one "
             "process; workers can join Optuna studies only"
         )
-    data = recorded_data(record, data_dir, results)
+    data = recorded_data(record, spec.data_dir, spec.results)
     space = parse_space(record["space"], record["space_source"])
     ensure_writable(data.folder)
     display = Display()
@@ -130,9 +135,9 @@ def run_worker(
             deadline=ends,
             limits=Limits.from_json(record.get("limits")),
         ),
-        trials=trials or record["trials"],
+        trials=spec.trials or record["trials"],
         deadline=ends,
-        max_trials=max_trials,
+        max_trials=spec.max_trials,
         on_trial=trial_logger(space, data.folder, display, f"[worker {index}] "),
         log=display.log,
     )
@@ -140,39 +145,23 @@ def run_worker(
     return EXIT_RECYCLE if reason == "recycle" else 0
 
 
-def worker_command(
-    name: str,
-    *,
-    index: int,
-    max_trials: int,
-    trials: int | None,
-    timeout: float | None,
-    results: str | None,
-    data_dir: str | None,
-    ends_at: float | None = None,
-) -> list[str]:
-    """The command line of one worker process, which leaves after ``max_trials`` trials. The
-    storage URL is not on it (any local user can read command lines, and a URL may hold a
-    password): the process gets it in its environment (:func:`worker_env`)."""
-    command = [
-        sys.executable,
-        "-m",
-        "sweep",
-        "worker",
-        "--study",
-        name,
-        "--index",
-        str(index),
-        "--max-trials",
-        str(max_trials),
-    ]
-    for flag, value in (("--trials", trials), ("--results", results), ("--data-dir", data_dir)):
+def worker_command(spec: WorkerSpec) -> list[str]:
+    """The command line of one worker process. The storage URL is not on it (any local user
+    can read command lines, and a URL may hold a password): the process gets it in its
+    environment (:func:`worker_env`)."""
+    command = [sys.executable, "-m", "sweep", "worker", "--study", spec.study, "--index", str(spec.index)]
+    for flag, value in (
+        ("--max-trials", spec.max_trials),
+        ("--trials", spec.trials),
+        ("--results", spec.results),
+        ("--data-dir", spec.data_dir),
+    ):
         if value is not None:
             command += [flag, str(value)]
-    if timeout is not None:
-        command += ["--timeout", f"{timeout:.3f}"]
-    if ends_at is not None:
-        command += ["--ends-at", f"{ends_at:.3f}"]
+    if spec.timeout is not None:
+        command += ["--timeout", f"{spec.timeout:.3f}"]
+    if spec.ends_at is not None:
+        command += ["--ends-at", f"{spec.ends_at:.3f}"]
     return command
 
 
@@ -210,17 +199,7 @@ def _left(timeout: float | None, started: float) -> float | None:
     return None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
 
 
-def run_recycled_worker(
-    storage: str,
-    name: str,
-    *,
-    recycle: int,
-    trials: int | None,
-    timeout: float | None,
-    results: str | None,
-    data_dir: str | None,
-    index: int,
-) -> int:
+def run_recycled_worker(storage: str, spec: WorkerSpec, recycle: int) -> int:
     """``sweep worker`` started by hand: the same worker, in a fresh child process every
     ``recycle`` trials, so a worker that runs for days keeps flat memory.
 
@@ -229,11 +208,8 @@ def run_recycled_worker(
     """
     started = time.monotonic()
     while True:
-        left = _left(timeout, started)
         child = subprocess.Popen(
-            worker_command(
-                name, index=index, max_trials=recycle, trials=trials, timeout=left, results=results, data_dir=data_dir
-            ),
+            worker_command(replace(spec, max_trials=recycle, timeout=_left(spec.timeout, started))),
             env=worker_env(storage),
         )
         try:
@@ -243,7 +219,7 @@ def run_recycled_worker(
         if not needs_restart(code):
             return code
         if code < 0:
-            print(f"sweep: worker {index} was killed by signal {-code}; restarting it", file=sys.stderr)
+            print(f"sweep: worker {spec.index} was killed by signal {-code}; restarting it", file=sys.stderr)
 
 
 def run_worker_processes(
@@ -267,14 +243,16 @@ def run_worker_processes(
 
     def spawn(index: int) -> subprocess.Popen[bytes]:
         command = worker_command(
-            study.study_name,
-            index=index,
-            max_trials=settings.recycle,
-            trials=settings.trials,
-            timeout=_left(timeout, started),
-            results=data.results,
-            data_dir=data.data_dir,
-            ends_at=limit.ends_at if limit else None,
+            WorkerSpec(
+                study.study_name,
+                index,
+                trials=settings.trials,
+                timeout=_left(timeout, started),
+                max_trials=settings.recycle,
+                results=data.results,
+                data_dir=data.data_dir,
+                ends_at=limit.ends_at if limit else None,
+            )
         )
         # Readable by the user only: a worker's log is its terminal.
         handle = os.open(logs / f"worker-{index}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
