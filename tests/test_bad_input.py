@@ -393,6 +393,15 @@ CASES = [
         text_file("s.yaml", b"params: " + b"[" * 20_000 + b"]" * 20_000 + b"\n"),
         "nested deeper than",
     ),
+    case(
+        "space-with-a-key-twice",  # PyYAML would keep the second silently
+        "spaces --check {tmp}/s.yaml",
+        text_file(
+            "s.yaml",
+            b"params:\n  dropout: {type: float, low: 0.1, high: 0.2}\n  dropout: {type: int, low: 1, high: 2}\n",
+        ),
+        "'dropout' is given twice in one mapping",
+    ),
     case("space-without-end", "spaces --check /dev/zero", nothing, "too large for a search-space file"),
     case(
         "array-file-empty",

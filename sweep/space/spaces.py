@@ -263,7 +263,8 @@ MAX_YAML_DEPTH = 50
 
 class _SpaceLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing aliases (a few lines of them expand to billions of
-    values, "billion laughs") and nesting deeper than MAX_YAML_DEPTH."""
+    values, "billion laughs"), nesting deeper than MAX_YAML_DEPTH, and a key given twice in one
+    mapping (PyYAML keeps the last silently: an edit to the first would change nothing)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -284,6 +285,18 @@ class _SpaceLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def load_space(path: str | Path, model: str | None = None) -> SearchSpace:
