@@ -128,3 +128,14 @@ def test_the_light_modules_load_without_tensorflow() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=SWEEP.parent, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", sorted(name for name in MODULES if name != "sweep.choice.trials"))
+def test_a_trials_record_is_read_and_written_through_its_owner(module: str) -> None:
+    """sweep.choice.trials owns the keys of ``user_attrs``; a study's own attributes are not a
+    trial's record."""
+    import re
+
+    text = MODULES[module].read_text()
+    direct = re.findall(r"(\w+)\.(?:user_attrs\b|set_user_attr\()", text)
+    assert all(owner == "study" for owner in direct), f"{module} touches a trial's user_attrs: use sweep.choice.trials"

@@ -14,7 +14,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.choice.pareto import front
-from sweep.choice.trials import STOPPED, failure, origin, params_of, score_interval, stopped_by, trial_score
+from sweep.choice.trials import STOPPED, failure, origin, params_of, record, score_interval, stopped_by, trial_score
 from sweep.errors import UsageError, first_line
 from sweep.files import atomic_write
 from sweep.models.params import unused_params
@@ -70,7 +70,7 @@ def trials_frame(
     optimal = {t.number for t in front(trials, objective)}
     rows = []
     for trial in trials:
-        attrs = trial.user_attrs
+        attrs = record(trial)
         params = params_of(trial)
         unused = unused_params(params)
         low, high = score_interval(trial)
@@ -123,7 +123,7 @@ def _stopped_by(trial: FrozenTrial) -> str:
     stopped = stopped_by(trial)
     if stopped in STOPPED:
         return stopped
-    if trial.state == TrialState.PRUNED and trial.user_attrs.get("infeasible"):
+    if trial.state == TrialState.PRUNED and record(trial).get("infeasible"):
         return "limits"
     return "pruner" if trial.state == TrialState.PRUNED else ""
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.choice.trials import feasible
+from sweep.choice.trials import feasible, record
 
 OBJECTIVES = ("accuracy", "latency", "size")
 # The trial attribute each cost objective reads, and how plots and summaries name it.
@@ -33,7 +33,7 @@ def candidates(trials: Iterable[FrozenTrial], objective: str) -> list[FrozenTria
     return [
         t
         for t in trials
-        if t.state == TrialState.COMPLETE and t.values and feasible(t) and t.user_attrs.get(figure) is not None
+        if t.state == TrialState.COMPLETE and t.values and feasible(t) and record(t).get(figure) is not None
     ]
 
 
@@ -45,15 +45,13 @@ def front(trials: Iterable[FrozenTrial], objective: str) -> list[FrozenTrial]:
     points = candidates(trials, objective)
 
     def dominated(trial: FrozenTrial) -> bool:
-        value, cost = trial.values[0], trial.user_attrs[figure]
+        value, cost = trial.values[0], record(trial)[figure]
         return any(
-            o.values[0] >= value
-            and o.user_attrs[figure] <= cost
-            and (o.values[0] > value or o.user_attrs[figure] < cost)
+            o.values[0] >= value and record(o)[figure] <= cost and (o.values[0] > value or record(o)[figure] < cost)
             for o in points
         )
 
-    return sorted((t for t in points if not dominated(t)), key=lambda t: (t.user_attrs[figure], t.number))
+    return sorted((t for t in points if not dominated(t)), key=lambda t: (record(t)[figure], t.number))
 
 
 def summary_line(trials: list[FrozenTrial], objective: str) -> str | None:
@@ -65,5 +63,5 @@ def summary_line(trials: list[FrozenTrial], objective: str) -> str | None:
         return f"Pareto front (accuracy against {objective}): no completed trial measured yet."
     figure = FIGURES[objective]
     unit = "ms" if objective == "latency" else "KiB"
-    points = ", ".join(f"{t.number} ({t.values[0]:.4f}, {t.user_attrs[figure]:.4g} {unit})" for t in optimal)
+    points = ", ".join(f"{t.number} ({t.values[0]:.4f}, {record(t)[figure]:.4g} {unit})" for t in optimal)
     return f"Pareto front (accuracy against {objective}), cheapest first: trials {points}."

@@ -15,15 +15,16 @@ What sweep records on a trial (``user_attrs``), written by :mod:`sweep.search.ob
   ``fit_seconds``, ``epochs_seconds`` (whole epochs only), ``train_seconds`` (of those, without
   validation), ``stopped`` (the deadline that cut it: ``timeout`` or ``time_limit``), ``error``;
 - what it costs on a device (:mod:`sweep.deploy.deployment`): ``tflite_kb``, ``int8_kb``, ``latency_ms``,
-  and ``infeasible`` (the deployment limits it breaks, :mod:`sweep.deploy.constraints`).
+  ``deploy_error``, and ``infeasible`` (the deployment limits it breaks, :mod:`sweep.deploy.constraints`).
 
-Other modules read a record through the functions here (``is_baseline``, ``stopped_by``,
-``error_of``, ...); :mod:`sweep.search.objective`, which writes it, and the pruner read the rest.
+This module owns that schema (KEYS): other modules write a record with :func:`write` or
+:func:`marks` and read it through the queries here (``is_baseline``, ``stopped_by``, ...) or
+:func:`record`; a key outside KEYS is a ``KeyError`` there, not a silent typo.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -39,6 +40,60 @@ STOPPED = {"timeout": "timeout", "time_limit": "time limit", "answer_share": "an
 FINALISTS = 2
 # How the retrain's line and the report put a final model that is the baseline itself.
 BASELINE_ITSELF = "the baseline itself: no gain to measure"
+
+
+KEYS = frozenset(
+    {
+        *("is_baseline", "is_first_trial", "portfolio", "kerastuner_id", "cheaper"),
+        *("params", "epochs_planned", "shortened", "param_count", "train_flops", "train_images"),
+        *("epochs_run", "best_epoch", "val_loss", "val_images", "val_correct"),
+        *("fit_seconds", "epochs_seconds", "train_seconds", "stopped", "error"),
+        *("tflite_kb", "int8_kb", "latency_ms", "deploy_error", "infeasible"),
+    }
+)
+
+
+def _known(key: str) -> str:
+    if key not in KEYS:
+        raise KeyError(f"{key!r} is not a key of a trial's record (sweep.choice.trials.KEYS)")
+    return key
+
+
+def write(trial: Trial, key: str, value: Any) -> None:
+    """Record ``value`` under ``key`` (one of KEYS) on a running trial."""
+    trial.set_user_attr(_known(key), value)
+
+
+def marks(**attrs: Any) -> dict[str, Any]:
+    """A record to enqueue or create a trial with (``user_attrs=``), its keys checked."""
+    return {_known(key): value for key, value in attrs.items()}
+
+
+class _Record(Mapping[str, Any]):
+    """A trial's record, read-only, refusing keys outside KEYS."""
+
+    def __init__(self, attrs: Mapping[str, Any]) -> None:
+        self._attrs = attrs
+
+    def __getitem__(self, key: str) -> Any:
+        return self._attrs[_known(key)]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._attrs.get(_known(key), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and _known(key) in self._attrs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._attrs)
+
+    def __len__(self) -> int:
+        return len(self._attrs)
+
+
+def record(trial: FrozenTrial | Trial) -> Mapping[str, Any]:
+    """What sweep recorded on a trial (its ``user_attrs``), read-only; unknown keys raise."""
+    return _Record(trial.user_attrs)
 
 
 def is_baseline(trial: FrozenTrial | Trial) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 
 from sweep.choice.leaderboard import read_summary
-from sweep.choice.trials import error_of
+from sweep.choice.trials import error_of, marks
 from sweep.data.registry import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, results_lock
@@ -118,9 +118,9 @@ def open_study(
     # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
     if engine_of(settings).seeds_the_study and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
-        study.enqueue_trial(fixed, user_attrs={"is_baseline": True})
+        study.enqueue_trial(fixed, user_attrs=marks(is_baseline=True))
         for point in space.first_trials:
-            study.enqueue_trial(point, user_attrs={"is_first_trial": True})
+            study.enqueue_trial(point, user_attrs=marks(is_first_trial=True))
         if space.portfolio:
             symmetric = mirror_symmetric(dataset.x_train, dataset.y_train)
             # Cheaper starting points first for a Pareto front. Not for limits alone: on MNIST under
@@ -133,7 +133,7 @@ def open_study(
             for start, point in starting_points(
                 space, dataset.input_shape, dataset.num_classes, len(dataset.x_train), symmetric, ladder, fit_to
             ):
-                study.enqueue_trial(point, user_attrs={"portfolio": start})
+                study.enqueue_trial(point, user_attrs=marks(portfolio=start))
     return study
 
 

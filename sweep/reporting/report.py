@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.choice.leaderboard import trials_frame
 from sweep.choice.pareto import FIGURES, LABELS, candidates, front
 from sweep.choice.stats import with_interval
-from sweep.choice.trials import BASELINE_ITSELF, is_baseline, origin
+from sweep.choice.trials import BASELINE_ITSELF, is_baseline, origin, record
 from sweep.files import write_text
 from sweep.reporting.plots import MIN_TRIALS_FOR_IMPORTANCE
 from sweep.search.study import recorded_settings
@@ -203,10 +203,10 @@ def pareto_front(trials: list[FrozenTrial], objective: str, path: Path) -> Path 
     if not measured:
         return None
     figure = FIGURES[objective]
-    points = [(t.user_attrs[figure], t.values[0]) for t in measured]
-    optimal = [(t.user_attrs[figure], t.values[0], str(t.number)) for t in front(trials, objective)]
-    base = next((t for t in trials if is_baseline(t) and t.user_attrs.get(figure)), None)
-    marked = (base.user_attrs[figure], base.values[0]) if base is not None and base.values else None
+    points = [(record(t)[figure], t.values[0]) for t in measured]
+    optimal = [(record(t)[figure], t.values[0], str(t.number)) for t in front(trials, objective)]
+    base = next((t for t in trials if is_baseline(t) and record(t).get(figure)), None)
+    marked = (record(base)[figure], base.values[0]) if base is not None and base.values else None
     return plots.plot_pareto(points, optimal, marked, path, LABELS[objective])
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from sweep.choice.trials import best_of, final_params, finalists, is_baseline, training_rate
+from sweep.choice.trials import best_of, final_params, finalists, is_baseline, record, training_rate
 from sweep.search.jobs import baseline_taken
 from sweep.search.rescore import FOLDS, needs_cross_validation
 
@@ -84,7 +84,7 @@ class TimeLimit:
 
     def epoch_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long one epoch of ``trial`` on train + validation takes (None: no timing)."""
-        attrs = trial.user_attrs
+        attrs = record(trial)
         # The seconds of its whole epochs (a trial cut inside an epoch spent part of one more),
         # validation left out where it was timed apart.
         fit = attrs.get("train_seconds") or attrs.get("epochs_seconds", attrs.get("fit_seconds"))

@@ -21,6 +21,7 @@ from sweep.choice.trials import (
     origin,
     over_limits,
     params_of,
+    record,
     score_interval,
     stopped_by,
     trial_score,
@@ -65,7 +66,7 @@ def advance(task: Task, study: optuna.Study, deadline: SearchDeadline | None) ->
 
 def trial_line(study: optuna.Study, trial: FrozenTrial) -> str:
     """One log line per finished trial."""
-    attrs = trial.user_attrs
+    attrs = record(trial)
     score = trial_score(trial)
     parts = [f"trial {trial.number} {trial.state.name.lower()}"]
     if score is not None:

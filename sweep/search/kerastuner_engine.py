@@ -28,7 +28,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from sweep.choice.stats import score
-from sweep.choice.trials import kerastuner_id
+from sweep.choice.trials import kerastuner_id, marks
 from sweep.data.registry import Dataset
 from sweep.models import train as training  # first: it loads TensorFlow quietly
 from sweep.models.user_models import plan
@@ -260,7 +260,7 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace, starte
         value=score(list(scores.values())) if ok else None,
         params={name: params[name] for name in distributions},
         distributions=distributions,
-        user_attrs=attrs,
+        user_attrs=marks(**attrs),
         intermediate_values=scores,
     )
     frozen.datetime_start = datetime.fromtimestamp(started)

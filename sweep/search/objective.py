@@ -21,7 +21,7 @@ from optuna.distributions import (
 )
 
 from sweep.choice.stats import pack, score
-from sweep.choice.trials import runs_in_full
+from sweep.choice.trials import record, runs_in_full, write
 from sweep.data.registry import Dataset
 from sweep.deploy.constraints import Limits
 from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
@@ -62,7 +62,7 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
     baseline's value (Optuna would reject them).
     """
     params = dict(baseline)
-    is_baseline = trial.user_attrs.get("is_baseline", False)
+    is_baseline = record(trial).get("is_baseline", False)
     # conv_blocks first: it decides which filters_k exist.
     for name, dist in sorted(space.distributions.items(), key=lambda item: item[0] != "conv_blocks"):
         if is_baseline and not contains(dist, baseline.get(name)):
@@ -118,26 +118,26 @@ class Objective:
 
         dataset = self.dataset
         params = suggest(trial, self.space, self.baseline)
-        trial.set_user_attr("params", params)
-        trial.set_user_attr("val_images", len(dataset.y_val))
-        trial.set_user_attr("train_images", len(dataset.y_train))  # a share of them (sweep.search.fidelity)
+        write(trial, "params", params)
+        write(trial, "val_images", len(dataset.y_val))
+        write(trial, "train_images", len(dataset.y_train))  # a share of them (sweep.search.fidelity)
         with self.display.task(f"  trial {trial.number} epochs", params["epochs"]) as task:
             log = training.EpochLog(task)
             try:
                 arch = plan_of(params, self.space.model)
                 if isinstance(arch, Architecture):  # its size and cost are known before it is built
                     count = arch.param_count(dataset.input_shape, dataset.num_classes)
-                    trial.set_user_attr("param_count", count)
+                    write(trial, "param_count", count)
                     # FLOPs of one epoch: the trials' speed, for telling what fits before training.
                     flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
-                    trial.set_user_attr("train_flops", flops)
+                    write(trial, "train_flops", flops)
                     self.check_limits(trial)
                     self.check_it_fits(trial, flops, arch.epochs)
                 model = training.new_model(
                     arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number, len(dataset.x_train)
                 )
                 if not isinstance(arch, Architecture):
-                    trial.set_user_attr("param_count", model.count_params())
+                    write(trial, "param_count", model.count_params())
                     self.check_limits(trial)
                 plan = training.EpochPlan(
                     self.planner(trial, params, time.time(), log),
@@ -160,24 +160,24 @@ class Objective:
                     log=log,
                     callbacks=callbacks,
                 )
-                trial.set_user_attr("val_correct", pack(training.correct(model, dataset.x_val, dataset.y_val)))
+                write(trial, "val_correct", pack(training.correct(model, dataset.x_val, dataset.y_val)))
                 self.measure(trial, model)
             except training.DeadlinePassed as stop:
                 assert self.deadline is not None  # only its callback raises this
-                trial.set_user_attr("stopped", self.deadline.cause())
+                write(trial, "stopped", self.deadline.cause())
                 if arch.lr_schedule != "constant" or not log.history.get("val_accuracy"):
                     raise optuna.TrialPruned(str(stop)) from None
                 self.measure(trial, model)
             finally:
-                record(trial, log)
+                record_training(trial, log)
                 training.release()
         return score(log.history["val_accuracy"])
 
     def check_limits(self, trial: optuna.Trial) -> None:
         """Never train a model whose size alone breaks a deployment limit (the baseline too)."""
-        broken = self.limits.broken(trial.user_attrs)
+        broken = self.limits.broken(record(trial))
         if broken:
-            trial.set_user_attr("infeasible", broken)
+            write(trial, "infeasible", broken)
             self.constrain(trial)
             raise optuna.TrialPruned(f"over the deployment limits before training: {broken}")
 
@@ -189,15 +189,15 @@ class Objective:
         if "deploy_error" in figures and (self.limits.max_size_kb or self.limits.max_latency_ms):
             figures["infeasible"] = f"cannot be measured as TFLite ({figures['deploy_error']})"
         for name, value in figures.items():
-            trial.set_user_attr(name, value)
-        broken = trial.user_attrs.get("infeasible") or self.limits.broken(trial.user_attrs)
+            write(trial, name, value)
+        broken = record(trial).get("infeasible") or self.limits.broken(record(trial))
         if broken:
-            trial.set_user_attr("infeasible", broken)
+            write(trial, "infeasible", broken)
         self.constrain(trial)
 
     def constrain(self, trial: optuna.Trial) -> None:
         """Tell the sampler how far the trial is from the limits (Optuna's constraints)."""
-        for key, value in self.limits.values(trial.user_attrs).items():
+        for key, value in self.limits.values(record(trial)).items():
             trial.set_constraint(key, value)
 
     def check_it_fits(self, trial: optuna.Trial, epoch_flops: float, epochs: int) -> None:
@@ -212,14 +212,14 @@ class Objective:
         assert self.deadline is not None
         cap = self.deadline.limit.epochs_cap(epoch_flops / rate / FITS_MARGIN) if self.deadline.limit else None
         if cap == 0:
-            trial.set_user_attr("stopped", "answer_share")
+            write(trial, "stopped", "answer_share")
             raise optuna.TrialPruned(
                 f"one epoch of its retrain on all the images would need more than the "
                 f"{ANSWER_SHARE:.0%} of the time limit kept for it"
             )
         needs, left = max(1, math.ceil(MIN_EPOCH_SHARE * epochs)) * epoch_flops / rate, ends - time.monotonic()
         if needs > FITS_MARGIN * left:
-            trial.set_user_attr("stopped", self.deadline.cause())
+            write(trial, "stopped", self.deadline.cause())
             raise optuna.TrialPruned(
                 f"it would need at least {duration(needs)}, and the search ends in {duration(max(left, 0))}"
             )
@@ -236,14 +236,14 @@ class Objective:
         deadline = self.deadline
         limit = deadline.limit if deadline is not None else None
         capped = fitted = False
-        attrs = trial.user_attrs
+        attrs = record(trial)
         cappable = limit is not None and not attrs.get("is_baseline") and not attrs.get("is_first_trial")
 
         def shorten(fit: int, why: str) -> None:
             nonlocal epochs
-            trial.set_user_attr("params", {**params, "epochs": fit})
-            trial.set_user_attr("epochs_planned", params["epochs"])
-            trial.set_user_attr("shortened", why)
+            write(trial, "params", {**params, "epochs": fit})
+            write(trial, "epochs_planned", params["epochs"])
+            write(trial, "shortened", why)
             epochs = fit
 
         def plan(done: int, epoch_seconds: float) -> int:
@@ -255,7 +255,7 @@ class Objective:
                 assert limit is not None
                 cap = limit.epochs_cap(max(epoch_seconds - log.last_validation_seconds, 1e-3))
                 if cap is not None and cap < done:
-                    trial.set_user_attr("stopped", "answer_share")
+                    write(trial, "stopped", "answer_share")
                     raise optuna.TrialPruned(
                         f"its retrain on all the images could run only {cap} epoch(s) in the "
                         f"{ANSWER_SHARE:.0%} of the time limit kept for it"
@@ -270,7 +270,7 @@ class Objective:
                 fit = epochs_that_fit(epochs, done, epoch_seconds, seconds + done * epoch_seconds)
                 first = attrs["portfolio"].removesuffix(FITTED) == PORTFOLIO[0].name
                 if fit < MIN_EPOCH_SHARE * epochs and not first:
-                    trial.set_user_attr("stopped", "time_limit")
+                    write(trial, "stopped", "time_limit")
                     raise optuna.TrialPruned(
                         f"only {fit} of its {epochs} epochs fit in its share of the time limit on this machine"
                     )
@@ -285,7 +285,7 @@ class Objective:
                 if fit > done and fit >= MIN_EPOCH_SHARE * epochs:
                     shorten(fit, deadline.cause())
                     return epochs
-                trial.set_user_attr("stopped", deadline.cause())
+                write(trial, "stopped", deadline.cause())
                 raise optuna.TrialPruned(f"{epochs - done} more epochs would not end before the search does")
             return epochs
 
@@ -309,13 +309,13 @@ def report(trial: optuna.Trial, epoch: int, epochs: int, logs: dict[str, float] 
         raise optuna.TrialPruned(f"pruned after epoch {epoch} of {epochs}")
 
 
-def record(trial: optuna.Trial, log: EpochLog) -> None:
+def record_training(trial: optuna.Trial, log: EpochLog) -> None:
     """Store what the leaderboard shows about a trial's training, also when it was cut short."""
     scores = log.history.get("val_accuracy", [])
     if scores:
-        trial.set_user_attr("best_epoch", log.best_epoch)
-        trial.set_user_attr("epochs_run", len(scores))
-        trial.set_user_attr("val_loss", log.history["val_loss"][-1])
-        trial.set_user_attr("epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
-        trial.set_user_attr("train_seconds", round(log.epochs_seconds - log.validation_seconds, 2))
-    trial.set_user_attr("fit_seconds", round(log.seconds, 2))
+        write(trial, "best_epoch", log.best_epoch)
+        write(trial, "epochs_run", len(scores))
+        write(trial, "val_loss", log.history["val_loss"][-1])
+        write(trial, "epochs_seconds", round(log.epochs_seconds, 2))  # whole epochs only
+        write(trial, "train_seconds", round(log.epochs_seconds - log.validation_seconds, 2))
+    write(trial, "fit_seconds", round(log.seconds, 2))

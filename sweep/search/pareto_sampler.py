@@ -31,7 +31,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from sweep.choice.pareto import FIGURES
-from sweep.choice.trials import did_not_fit
+from sweep.choice.trials import did_not_fit, record
 
 # The constraint violations of a trial that was too slow to start in the time left, and of a
 # running one: more than any pruned one (those are under 3).
@@ -53,7 +53,7 @@ def mirror(trial: FrozenTrial, figure: str) -> FrozenTrial | None:
             constraints={"running": RUNNING},
         )
     if trial.state == TrialState.COMPLETE:
-        cost = trial.user_attrs.get(figure)
+        cost = record(trial).get(figure)
         if cost is None or not trial.values:
             return None
         return create_trial(

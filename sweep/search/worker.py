@@ -24,7 +24,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.choice.trials import counts_towards_trials, did_not_fit, error_of, no_time_left, over_limits
+from sweep.choice.trials import counts_towards_trials, did_not_fit, error_of, marks, no_time_left, over_limits, write
 from sweep.search.internals import engine_of, heartbeat_storage, trial_id
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
@@ -155,7 +155,7 @@ def cheaper_job(study: optuna.Study, unfit: FrozenTrial) -> bool:
     low = getattr(epochs, "low", None)
     if low is None or unfit.params.get("epochs", low) <= low:
         return False
-    study.enqueue_trial({"epochs": low}, user_attrs={"cheaper": True})
+    study.enqueue_trial({"epochs": low}, user_attrs=marks(cheaper=True))
     return True
 
 
@@ -167,11 +167,11 @@ def run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optun
         return study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt:
         with ctrl_c_ignored():
-            trial.set_user_attr("error", "interrupted (Ctrl-C)")
+            write(trial, "error", "interrupted (Ctrl-C)")
             study.tell(trial, state=TrialState.FAIL)
         raise
     except Exception as error:  # the leaderboard's error column, wherever the trial failed
-        trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
+        write(trial, "error", f"{type(error).__name__}: {error}"[:500])
         return study.tell(trial, state=TrialState.FAIL)
     return study.tell(trial, value)
 
