@@ -5,7 +5,8 @@
 #   RESULTS → --results, PORT → --port, WORKERS → --workers, ENGINE → --engine,
 #   TUNER → --tuner, TIME_LIMIT → --time-limit, MODEL → --model, BUDGET → bench --budget,
 #   MAX_PARAMS → --max-params, MAX_SIZE_KB → --max-size-kb, MAX_LATENCY_MS → --max-latency-ms,
-#   OBJECTIVE → --objective, TRIAL → retrain --trial.
+#   OBJECTIVE → --objective, TRIAL → retrain --trial, SLOWEST=1 → bench --slowest,
+#   ONE_THREAD=1 → bench --one-thread.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -107,4 +108,4 @@ bench: $(STAMP)
 		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers) \
 		$(call flag,TIME_LIMIT,--time-limit) $(call flag,DATA_DIR,--data-dir) \
 		$(call flag,RESULTS,--results) $(call flag,STUDY,--study) $(call flag,SEEDS,--seeds) \
-		$(if $(strip $(SLOWEST)),--slowest)
+		$(if $(strip $(SLOWEST)),--slowest) $(if $(strip $(ONE_THREAD)),--one-thread)

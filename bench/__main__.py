@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trials", type=int, default=40, help="memory, workers, pareto: trials to run")
     parser.add_argument("--workers", type=int, default=1, help="memory: worker processes")
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="ensemble: the one model on one thread too, as on the slowest kind, where a second thread gains nothing",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", default="0,1", help="pareto, ensemble: the seeds, each a pair of runs (default 0,1)")
     parser.add_argument(
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args(argv)
-    out = Path(args.out) / args.benchmark
+    out = Path(args.out) / args.benchmark / ("one-thread" if args.one_thread else "")
     if args.slowest:
         from bench.speed import slowest_time_limit
 
@@ -133,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.benchmark == "strategies":
         table = strategies(args.dataset, args.budget or 600.0, args.seed, out)
     elif args.benchmark == "ensemble":
-        table = ensemble(args.dataset, [int(seed) for seed in args.seeds.split(",")], args.budget or 90.0, out)
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        table = ensemble(args.dataset, seeds, args.budget or 90.0, out, args.one_thread)
     elif args.benchmark == "pareto":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = pareto(args.dataset, args.trials, seeds, args.data_dir, out)

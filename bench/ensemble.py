@@ -30,8 +30,10 @@ TRAIN_IMAGES = 9_000
 MEMBERS = 2  # SWEEP_MEMBERS=2: one per core of this project's machines
 
 
-def ensemble(dataset: str, seeds: list[int], budget: float, out: Path) -> pd.DataFrame:
-    """One row per seed: one model on every core against two averaged, in ``budget`` seconds."""
+def ensemble(dataset: str, seeds: list[int], budget: float, out: Path, one_thread: bool = False) -> pd.DataFrame:
+    """One row per seed: one model on every core against two averaged, in ``budget`` seconds.
+    ``one_thread``: the one model trains on one thread too, as on a machine whose second core
+    does not speed one process up (the slowest kind): then both get about the same epochs."""
     from sweep.choice.stats import paired_difference, with_interval
     from sweep.commands import ensemble as members_of
     from sweep.data.registry import load_dataset
@@ -54,7 +56,7 @@ def ensemble(dataset: str, seeds: list[int], budget: float, out: Path) -> pd.Dat
     cores, display, rows = usable_cpus(), Display(), []
     for seed in seeds:
         runs = {}
-        for name, count, threads in (("one", 1, cores), ("averaged", MEMBERS, 1)):
+        for name, count, threads in (("one", 1, 1 if one_thread else cores), ("averaged", MEMBERS, 1)):
             until = time.time() + budget
             runs[name] = members_of.fit_members(
                 params, None, x_train, y_train, shape, seed, display, name, until, most, count, threads
@@ -91,6 +93,7 @@ def ensemble(dataset: str, seeds: list[int], budget: float, out: Path) -> pd.Dat
             "dataset": dataset,
             "recipe": RECIPE,
             "budget_seconds": budget,
+            "one_model_threads": 1 if one_thread else cores,
             "val_images": len(data.y_val),
         },
     )

@@ -33,6 +33,33 @@ def test_the_answer_averages_the_models_asked_for_where_nothing_asks_for_one(
     assert members_for(asked, cores, gpus, limits, objective) == expected
 
 
+@pytest.mark.parametrize(
+    ("threads_gain", "cores", "gpus", "limits", "expected"),
+    [
+        (1.06, 2, 0, NO_LIMITS, 2),  # the slowest kind: a second thread gains nothing, a model each
+        (1.5, 2, 0, NO_LIMITS, 1),  # a second thread speeds one model up: one model, more epochs
+        (None, 2, 0, NO_LIMITS, 1),  # not measured: one model
+        (1.0, 16, 0, NO_LIMITS, 2),  # at most AUTO_MEMBERS
+        (1.0, 1, 0, NO_LIMITS, 1),  # one core
+        (1.0, 2, 1, NO_LIMITS, 1),  # a GPU
+        (1.0, 2, 0, {**NO_LIMITS, "max_params": 50_000}, 1),
+    ],
+)
+def test_unasked_the_machine_decides_from_its_measured_gain_of_threads(
+    threads_gain: float | None, cores: int, gpus: int, limits: dict[str, float | None], expected: int
+) -> None:
+    assert members_for(None, cores, gpus, limits, "accuracy", threads_gain) == expected
+
+
+def test_the_gain_of_threads_compares_one_process_with_a_trial_on_one_core() -> None:
+    from sweep.commands.ensemble import threads_gain
+
+    assert threads_gain(5_400.0, 3_600.0, workers=2, cores=2) == pytest.approx(1.5)
+    assert threads_gain(None, 3_600.0, workers=2, cores=2) is None  # no calibration: a small split
+    assert threads_gain(5_400.0, None, workers=2, cores=2) is None
+    assert threads_gain(5_400.0, 3_600.0, workers=1, cores=2) is None  # its trials had every core
+
+
 @pytest.mark.slow
 def test_the_averaged_model_outputs_the_mean_of_its_members_probabilities(tmp_path: Path) -> None:
     import keras

@@ -87,3 +87,13 @@ def test_trials_counts_the_trials_that_trained(state: TrialState, attrs: dict, c
         state=state, value=0.5 if state == TrialState.COMPLETE else None, user_attrs=attrs
     )
     assert counts_towards_trials(trial) is counted
+
+
+def test_a_trials_training_speed_in_images_a_second_leaves_validation_out() -> None:
+    from sweep.choice.trials import images_per_second
+
+    timed = optuna.trial.create_trial(
+        value=0.9, user_attrs={"train_images": 6_000, "epochs_run": 5, "train_seconds": 10.0, "epochs_seconds": 12.0}
+    )
+    assert images_per_second(timed) == pytest.approx(3_000.0)
+    assert images_per_second(optuna.trial.create_trial(value=0.9)) is None  # an older version's trial

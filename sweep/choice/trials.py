@@ -132,6 +132,16 @@ def training_rate(trial: FrozenTrial) -> float | None:
     return float(attrs["train_flops"] * attrs["epochs_run"] / attrs["epochs_seconds"])
 
 
+def images_per_second(trial: FrozenTrial) -> float | None:
+    """Training images a second a trial reached over its whole epochs, validation left out
+    (None without that timing; its first epoch's graph tracing counts, so it is a little low)."""
+    attrs = record(trial)
+    images, epochs, seconds = attrs.get("train_images"), attrs.get("epochs_run"), attrs.get("train_seconds")
+    if not (images and epochs and seconds):
+        return None
+    return float(images * epochs / seconds)
+
+
 def kerastuner_id(trial: FrozenTrial) -> str | None:
     """The KerasTuner trial a trial was copied from (:mod:`sweep.search.kerastuner_engine`), or None."""
     found = trial.user_attrs.get("kerastuner_id")

@@ -10,8 +10,11 @@ It is for a machine where one process cannot use its second core. On the slowest
 67 s in each of two processes side by side: there a second model costs nothing. On a 2-core
 AVX512-BF16 machine one process trained the portfolio's small CNN 1.4 times faster on two
 threads than each of two did on one, and two averaged models did not beat one model trained
-longer, on 51,000 images not trained on (``make bench BENCH=ensemble``, docs/benchmarks.md):
-so one model is the default. ``make bench BENCH=throughput`` tells which kind a machine is.
+longer, on 51,000 images not trained on (``make bench BENCH=ensemble``, docs/benchmarks.md).
+So, unless SWEEP_MEMBERS is set, the machine decides (:func:`members_for`): a sweep compares
+the baseline's speed in one process on every core, measured when its study was created, with
+the baseline trial's on one core, and averages a model a core only where the first is not
+clearly faster.
 
 A sweep with deployment limits or a Pareto objective keeps one model, since the limits are one
 model's; so does a GPU. The first member alone is saved as well (``best/single.keras``,
@@ -46,12 +49,43 @@ SINGLE_FILE = "single.keras"  # the first member alone, beside the averaged best
 SINGLE_FOLDER = "single"  # its exports: export/single/
 
 
-def members_for(asked: int, cores: int, gpus: int, limits: Mapping[str, Any], objective: str) -> int:
-    """How many models the answer averages: the ``asked`` (SWEEP_MEMBERS) where the CPU has a
-    core for each, and no GPU, deployment limit or Pareto objective asks for one model."""
+# Unless SWEEP_MEMBERS says otherwise, the answer is one model where one process on every core
+# trains at least this much faster than one single-thread process beside another; under it the
+# other cores would idle through the answer's retrain, so each trains a model of its own at no
+# cost in epochs. Measured: 1.06 on the slowest kind (2-core AVX2), 1.4-1.6 on a 2-core
+# AVX512-BF16 machine (docs/benchmarks.md); the threshold lies between, set from those timings.
+ONE_MODEL_THREADS_GAIN = 1.25
+AUTO_MEMBERS = 2  # at most, where the machine decides
+
+
+def members_for(
+    asked: int | None,
+    cores: int,
+    gpus: int,
+    limits: Mapping[str, Any],
+    objective: str,
+    threads_gain: float | None = None,
+) -> int:
+    """How many models the answer averages: the ``asked`` (SWEEP_MEMBERS; None: one a core, up
+    to AUTO_MEMBERS, where ``threads_gain`` (:func:`threads_gain`) is under ONE_MODEL_THREADS_GAIN,
+    else one) where the CPU has a core for each, and no GPU, deployment limit or Pareto
+    objective asks for one model."""
+    if asked is None:
+        cheap = threads_gain is not None and threads_gain < ONE_MODEL_THREADS_GAIN
+        asked = min(cores, AUTO_MEMBERS) if cheap else 1
     if gpus or asked > cores or objective != "accuracy" or any(limits.values()):
         return 1
     return asked
+
+
+def threads_gain(calibrated: float | None, trial_rate: float | None, workers: int, cores: int) -> float | None:
+    """How much faster one process on every core trained the baseline (``calibrated``, images
+    a second, measured when the study was created) than the baseline trial did on one core
+    beside the other workers (``trial_rate``); None where either is unknown, or the trials did
+    not run one a core (fewer ``workers`` than ``cores``)."""
+    if not calibrated or not trial_rate or workers < cores:
+        return None
+    return calibrated / trial_rate
 
 
 def fit_members(

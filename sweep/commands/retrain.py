@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.choice.leaderboard import read_summary, update_summary
 from sweep.choice.stats import accuracy_interval, paired_difference, wilson, with_interval
-from sweep.choice.trials import BASELINE_ITSELF, final_params, finalists, validation_images
+from sweep.choice.trials import BASELINE_ITSELF, final_params, finalists, images_per_second, validation_images
 from sweep.commands import ensemble
 from sweep.commands.baseline import write_model_report
 from sweep.data.registry import Dataset
@@ -47,6 +47,7 @@ from sweep.search.study import (
     recorded_data,
     recorded_settings,
     recorded_space,
+    recorded_speed,
 )
 from sweep.settings import DataConfig, SweepConfig, load_checked
 
@@ -142,10 +143,19 @@ def plan_answer(
     # A worker may have retrained the baseline during the search (sweep.search.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
     asked = Environment.read().members
-    record = recorded_settings(study)
-    members = 1 if base_won else ensemble.members_for(asked, usable_cpus(), len(find_gpus()), **_limits_of(record))
-    if members < asked and not base_won:
+    record, cores = recorded_settings(study), usable_cpus()
+    rate = images_per_second(base) if base is not None else None
+    gain = ensemble.threads_gain(recorded_speed(study), rate, int(record.get("workers") or 1), cores)
+    members = (
+        1 if base_won else ensemble.members_for(asked, cores, len(find_gpus()), **_limits_of(record), threads_gain=gain)
+    )
+    if asked is not None and members < asked and not base_won:
         display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
+    elif asked is None and members > 1:
+        display.log(
+            f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
+            f"the answer trains as {members} models side by side at no cost in epochs (SWEEP_MEMBERS=1: one)."
+        )
     until, most, ran = None, None, params["epochs"]
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its

@@ -27,7 +27,7 @@ class Environment:
 
     data_dir: str | None  # SWEEP_DATA_DIR: where Keras's dataset files are
     threads: int | None  # SWEEP_THREADS: TensorFlow threads per process (default: every core)
-    members: int  # SWEEP_MEMBERS: models the answer averages, each on its own core (sweep.commands.ensemble)
+    members: int | None  # SWEEP_MEMBERS: models the answer averages, one a core (None: decided by the machine)
     precision: str  # SWEEP_PRECISION: auto, float32, bfloat16 or float16
     heartbeat_seconds: int  # SWEEP_HEARTBEAT_SECONDS
     storage: str | None  # SWEEP_STORAGE: a worker's storage URL (kept off its command line)
@@ -47,7 +47,11 @@ class Environment:
             # More threads than cores only share them (and 100,000 never start).
             threads=None if not threads else _positive("SWEEP_THREADS", threads, len(os.sched_getaffinity(0))),
             # One process per member, side by side: more than the cores would only take turns.
-            members=_positive("SWEEP_MEMBERS", environ.get("SWEEP_MEMBERS") or "1", len(os.sched_getaffinity(0))),
+            members=(
+                _positive("SWEEP_MEMBERS", environ["SWEEP_MEMBERS"], len(os.sched_getaffinity(0)))
+                if environ.get("SWEEP_MEMBERS")
+                else None
+            ),
             precision=precision,
             heartbeat_seconds=_positive(
                 "SWEEP_HEARTBEAT_SECONDS",

@@ -303,6 +303,7 @@ def settings_record(
         "trials": settings.trials,
         "time_limit": settings.time_limit,
         "engine": settings.engine,
+        "workers": settings.workers,
         "limits": settings.limits.to_json(),
         "objective": settings.objective,
         "explore_images": explore_images,
