@@ -93,7 +93,7 @@ def race(
     with open(out / name / f"{engine}.log", "w") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
     wall = time.monotonic() - started
-    results = next(folder.iterdir())  # results/<dataset name>/
+    results = next(path for path in folder.iterdir() if path.is_dir())  # results/<dataset name>/
     metrics = json.loads((results / "best" / "metrics.json").read_text())
     board = pd.read_csv(results / "leaderboard.csv")
     states = board["state"].value_counts().to_dict()
