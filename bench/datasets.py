@@ -170,13 +170,16 @@ def markdown_table(table: pd.DataFrame) -> str:
 def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: str | None, out: Path) -> pd.DataFrame:
     """How often the pruner stopped a trial that would have ranked in the top 3: ``sample`` of a
     finished sweep's pruned trials (``results``: its results root) run again in full, on the
-    study's own split, and ranked among its completed trials (``pruning.csv``)."""
+    study's own split and on the share of its training images that its trials explored on
+    (:mod:`sweep.search.fidelity`), and ranked among its completed trials (``pruning.csv``)."""
     import random
 
+    from sweep.choice.trials import over_limits, stopped_by
     from sweep.models.params import baseline_params
     from sweep.progress import Display
+    from sweep.search.fidelity import exploring
     from sweep.search.objective import Objective
-    from sweep.search.study import load_study_at, recorded_data, recorded_settings
+    from sweep.search.study import load_study_at, recorded_data, recorded_explore_images, recorded_settings
     from sweep.settings import load_checked
     from sweep.space.spaces import parse_space
 
@@ -187,10 +190,12 @@ def pruning(results: Path, study_name: str, sample: int, seed: int, data_dir: st
     data = recorded_data(record, data_dir, str(results))
     display = Display()
     dataset = load_checked(data, display)
-    space = parse_space(record["space"], record["space_source"]).for_data(len(dataset.x_train))
+    space = parse_space(record["space"], record["space_source"]).for_data(len(dataset.x_train))  # as the sweep
+    dataset = exploring(dataset, recorded_explore_images(study) or len(dataset.y_train), data.seed)
     completed = sorted((t.values[0] for t in study.trials if t.state == TrialState.COMPLETE), reverse=True)
     third = completed[min(2, len(completed) - 1)]
-    pruned = [t for t in study.trials if t.state == TrialState.PRUNED and not t.user_attrs.get("stopped")]
+    # The pruner's: not those a deadline, the answer's share or a deployment limit stopped.
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED and not stopped_by(t) and not over_limits(t)]
     chosen = random.Random(seed).sample(pruned, min(sample, len(pruned)))
     # NopPruner: every trial runs in full (create_study would bring a MedianPruner).
     replay = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
