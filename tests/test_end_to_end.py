@@ -244,6 +244,30 @@ def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
     assert "Time: " in out and "busy" in out
 
 
+def test_time_left_when_the_baseline_is_the_answer_trains_copies_averaged_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sampled trials that cannot learn (a learning rate of 1e-7; the baseline keeps its own):
+    the baseline is the answer, a worker retrained it during the search, and the time kept for
+    the answer trains copies of it side by side, averaged with it; the gain is against it alone."""
+    from sweep.machine.backend import usable_cpus
+
+    if usable_cpus() < 2:
+        pytest.skip("copies train one a core: this machine has one")
+    text = (
+        "params:\n  learning_rate: {type: float, low: 1.0e-7, high: 2.0e-7}\n  epochs: {type: int, low: 2, high: 3}\n"
+    )
+    results = tmp_path / "results"
+    limit = scaled_limit(90)
+    assert _sweep(results, _space(tmp_path, text), "--trials", "3", "--workers", "2", "--time-limit", str(limit)) == 0
+    assert "more copies of it train side by side in the time left" in capsys.readouterr().out
+    metrics = json.loads((results / "digits" / "best" / "metrics.json").read_text())
+    assert metrics["trial"] == 0 and metrics["members"] == 3  # the worker's model and two copies
+    assert metrics["baseline_test_accuracy"] == metrics["single_test_accuracy"]  # the worker's model alone
+    assert metrics["test_gain"] is not None and metrics["test_gain_ci95"] is not None
+    assert "averaging 3 copies of it" in (results / "digits" / "report.html").read_text()
+
+
 def test_running_again_resumes_and_trials_counts_the_total(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     space = _space(tmp_path)
     assert _sweep(tmp_path / "r", space, "--trials", "3", "--no-retrain") == 0

@@ -107,3 +107,20 @@ def test_a_member_that_fails_names_itself_and_its_error() -> None:
     # Two 'valid' 3×3 convolutions and two poolings do not fit 6×6 images.
     with pytest.raises(RuntimeError, match=r"model 1 of the answer failed \(exit 1\): .*6"):
         fit_members({**TINY, "epochs": 1}, None, x, y, ((6, 6, 1), 2), 0, Display(), "tiny")
+
+
+@pytest.mark.parametrize(
+    ("one_seconds", "left", "members", "expected"),
+    [
+        (60.0, 100.0, 2, 2),  # a copy a core fits, with the margin
+        (60.0, 70.0, 2, 0),  # it would be cut short
+        (None, 100.0, 2, 0),  # no timing of the baseline's retrain
+        (60.0, 100.0, 1, 0),  # one core, a GPU, limits: one model (members_for)
+    ],
+)
+def test_the_time_left_when_the_baseline_is_the_answer_trains_copies_of_it(
+    one_seconds: float | None, left: float, members: int, expected: int
+) -> None:
+    from sweep.commands.ensemble import copies_in_time_left
+
+    assert copies_in_time_left(one_seconds, left, members) == expected

@@ -78,6 +78,23 @@ def members_for(
     return asked
 
 
+# A copy of the answer trains in the time left only where its estimate, times this, fits: the
+# copies re-plan to the deadline anyway, but one cut to a few epochs would only add noise.
+LEFTOVER_MARGIN = 1.3
+
+
+def copies_in_time_left(one_seconds: float | None, left: float, members: int) -> int:
+    """How many more models of the answer's recipe to train side by side, one a core, in the
+    ``left`` seconds that its retrain did not need (the baseline, retrained by a worker during
+    the search, is the answer): ``members`` (:func:`members_for`) where one copy, about
+    ``one_seconds`` on one core, fits with LEFTOVER_MARGIN; else none. Averaged with it, the
+    copies use time that would go unused (at equal epochs two averaged models beat one on every
+    seed measured, docs/benchmarks.md)."""
+    if not one_seconds or members < 2 or one_seconds * LEFTOVER_MARGIN > left:
+        return 0
+    return members
+
+
 def threads_gain(calibrated: float | None, trial_rate: float | None, workers: int, cores: int) -> float | None:
     """How much faster one process on every core trained the baseline (``calibrated``, images
     a second, measured when the study was created) than the baseline trial did on one core

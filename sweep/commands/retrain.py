@@ -69,6 +69,7 @@ class AnswerPlan:
     prior: Path | None  # the baseline model a worker retrained during the search
     prior_job: dict[str, Any]  # and its job's record: history, seconds (sweep.search.jobs)
     members: int  # models averaged (sweep.commands.ensemble)
+    copies: int  # more models of the baseline, the answer, trained in the time left and averaged with it
     until: float | None  # the answer's training ends by then (a time.time() value)
     most: int | None  # and runs at most this many epochs
 
@@ -106,7 +107,7 @@ def retrain_best(
         clock.lap("plots and export")
     display.log(
         f"\nTrial {plan.chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
-        f"({baseline_words(metrics, plan.base_won)}); {metrics['param_count']:,} parameters, "
+        f"({baseline_words(metrics, plan.base_won and not plan.copies)}); {metrics['param_count']:,} parameters, "
         f"{_device_words(metrics)}.\n"
         + (single_words(metrics) if members_run is not None else "")
         + f"Files: {out}/ (model, metrics, plots), {data.folder / 'plots'}/, "
@@ -156,7 +157,12 @@ def plan_answer(
             f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
             f"the answer trains as {members} models side by side at no cost in epochs (SWEEP_MEMBERS=1: one)."
         )
-    until, most, ran = None, None, params["epochs"]
+    until, most, ran, copies = None, None, params["epochs"], 0
+    if limit is not None and pick is None and base_won and prior is not None:
+        # The time kept for an answer the baseline's worker already trained: more copies of it.
+        until = limit.ends_at - AFTER_RETRAIN_SECONDS
+        count = ensemble.members_for(min(cores, ensemble.AUTO_MEMBERS), cores, len(find_gpus()), **_limits_of(record))
+        copies = ensemble.copies_in_time_left(baseline_job(study).get("seconds"), until - time.time(), count)
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
@@ -171,9 +177,10 @@ def plan_answer(
         f"Answer: {why}.\nRetraining trial {chosen.number} on train + validation for "
         f"{epochs_words(params['epochs'], ran)}"
         + (f", as {members} models side by side, averaged" if members > 1 else "")
+        + (f"; {copies} more copies of it train side by side in the time left, averaged with it" if copies else "")
     )
     job = baseline_job(study)
-    return AnswerPlan(chosen, why, params, ran, base, base_params, base_won, prior, job, members, until, most)
+    return AnswerPlan(chosen, why, params, ran, base, base_params, base_won, prior, job, members, copies, until, most)
 
 
 def train_answer(
@@ -189,7 +196,18 @@ def train_answer(
         job = plan.prior_job
         display.log(f"A worker retrained it the same way during the search: {plan.prior}")
         history = job.get("history") or {"loss": []}
-        return TrainResult(load_saved(plan.prior), history, float(job.get("seconds") or 0.0)), None
+        prior = TrainResult(load_saved(plan.prior), history, float(job.get("seconds") or 0.0))
+        if not plan.copies:
+            return prior, None
+        x, y = full_split(dataset)
+        shape = (dataset.input_shape, dataset.num_classes)
+        epochs = plan.base_params["epochs"]  # as written, like the worker's: only the seeds differ
+        copies = ensemble.fit_members(
+            plan.base_params, model, x, y, shape, data.seed + 1, display, "copies", plan.until, epochs, plan.copies
+        )
+        runs = [prior, *copies]
+        averaged = TrainResult(average_of([r.model for r in runs]), history, max(r.fit_seconds for r in copies))
+        return averaged, runs
     if plan.members > 1:
         x, y = full_split(dataset)
         shape = (dataset.input_shape, dataset.num_classes)
@@ -216,6 +234,8 @@ def baseline_evaluation(
     from sweep.models.build import load_saved, portable
     from sweep.models.train import evaluate, fit_full
 
+    if plan.base_won and plan.copies and plan.prior is not None:  # the copies' gain over it alone
+        return evaluate(load_saved(plan.prior), dataset.x_test, dataset.y_test, dataset.class_names)
     if plan.base_won:
         return None
     skipped = None if limit is None or plan.prior else limit.skip_line(plan.base, "the baseline")
@@ -267,7 +287,7 @@ def write_answer(
             **val_metrics(chosen),
         },
     )
-    metrics.update(gain_metrics(evaluation, evaluation if plan.base_won else base_eval))
+    metrics.update(gain_metrics(evaluation, base_eval if base_eval is not None or not plan.base_won else evaluation))
     if members_run is not None:
         metrics.update(single_metrics(members_run, dataset, out))
     metrics.update(figures(result.model, dataset.x_train))

@@ -125,11 +125,13 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
         return "<br>".join(lines)
     sizes = [f"{metrics[key]:,} {word}" for key, word in _SPLITS if metrics.get(key)]
     lines.insert(0, f"Data: {_e(metrics['dataset'])} ({', '.join(sizes)}; {len(metrics['class_names'])} classes).")
+    itself = any(t.number == metrics["trial"] and is_baseline(t) for t in trials)
     against = (
         BASELINE_ITSELF
-        if any(t.number == metrics["trial"] and is_baseline(t) for t in trials)
+        if itself and not metrics.get("members")
         else f"the baseline retrained the same way: {_with_interval(metrics, 'baseline_test_accuracy')}, "
         f"gain {_with_interval(metrics, 'test_gain', signed=True)}"
+        + (f", averaging {metrics['members']} copies of it" if itself and metrics.get("members") else "")
     )
     lines.append(
         f"<b>Final model: trial {metrics['trial']}, test accuracy {_with_interval(metrics, 'test_accuracy')}</b>; "
