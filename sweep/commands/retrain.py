@@ -161,7 +161,8 @@ def plan_answer(
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
         until = limit.ends_at - AFTER_RETRAIN_SECONDS
-        count = ensemble.members_for(min(cores, ensemble.AUTO_MEMBERS), cores, len(find_gpus()), **_limits_of(record))
+        wanted = min(cores, ensemble.AUTO_MEMBERS) if asked is None else asked  # SWEEP_MEMBERS=1: one model
+        count = ensemble.members_for(wanted, cores, len(find_gpus()), **_limits_of(record))
         copies = ensemble.copies_in_time_left(baseline_job(study).get("seconds"), until - time.time(), count)
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
