@@ -258,7 +258,7 @@ def test_time_left_when_the_baseline_is_the_answer_trains_copies_averaged_with_i
         "params:\n  learning_rate: {type: float, low: 1.0e-7, high: 2.0e-7}\n  epochs: {type: int, low: 2, high: 3}\n"
     )
     results = tmp_path / "results"
-    limit = scaled_limit(90)
+    limit = scaled_limit(180)  # the finalists are cross-validated first (144 validation images)
     assert _sweep(results, _space(tmp_path, text), "--trials", "3", "--workers", "2", "--time-limit", str(limit)) == 0
     assert "more copies of it train side by side in the time left" in capsys.readouterr().out
     metrics = json.loads((results / "digits" / "best" / "metrics.json").read_text())
