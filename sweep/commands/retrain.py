@@ -105,8 +105,9 @@ def retrain_best(
     metrics = write_answer(study, plan, params, result, members_run, base_eval, dataset, data, display, out)
     if clock is not None:
         clock.lap("plots and export")
+    copies = f" ({1 + plan.copies} copies averaged)" if plan.copies else ""
     display.log(
-        f"\nTrial {plan.chosen.number} retrained: test accuracy {_with_interval(metrics, 'test_accuracy')} "
+        f"\nTrial {plan.chosen.number} retrained{copies}: test accuracy {_with_interval(metrics, 'test_accuracy')} "
         f"({baseline_words(metrics, plan.base_won and not plan.copies)}); {metrics['param_count']:,} parameters, "
         f"{_device_words(metrics)}.\n"
         + (single_words(metrics) if members_run is not None else "")
