@@ -13,7 +13,7 @@ What sweep records on a trial (``user_attrs``), written by :mod:`sweep.search.ob
 - how it went: ``epochs_run``, ``best_epoch``, ``val_loss`` (last epoch), ``val_images``,
   ``val_correct`` (which validation images its model got right, :func:`sweep.choice.stats.pack`),
   ``fit_seconds``, ``epochs_seconds`` (whole epochs only), ``train_seconds`` (of those, without
-  validation), ``stopped`` (the deadline that cut it: ``timeout`` or ``time_limit``), ``error``;
+  validation), ``stopped`` (what cut it short: a key of STOPPED), ``error``;
 - what it costs on a device (:mod:`sweep.deploy.deployment`): ``tflite_kb``, ``int8_kb``, ``latency_ms``,
   ``deploy_error``, and ``infeasible`` (the deployment limits it breaks, :mod:`sweep.deploy.constraints`).
 

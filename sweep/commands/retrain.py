@@ -101,7 +101,7 @@ def retrain_best(
         params = {**params, "epochs": result.epochs_run}
     if clock is not None:
         clock.lap("retraining")
-    base_eval = baseline_evaluation(plan, space.model, dataset, data, display, limit, clock)
+    base_eval = baseline_evaluation(plan, members_run, space.model, dataset, data, display, limit, clock)
     metrics = write_answer(study, plan, params, result, members_run, base_eval, dataset, data, display, out)
     if clock is not None:
         clock.lap("plots and export")
@@ -144,13 +144,12 @@ def plan_answer(
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.search.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
+    job = baseline_job(study)
     asked = Environment.read().members
-    record, cores = recorded_settings(study), usable_cpus()
+    record, cores, gpus = recorded_settings(study), usable_cpus(), len(find_gpus())
     rate = images_per_second(base) if base is not None else None
     gain = ensemble.threads_gain(recorded_speed(study), rate, int(record.get("workers") or 1), cores)
-    members = (
-        1 if base_won else ensemble.members_for(asked, cores, len(find_gpus()), **_limits_of(record), threads_gain=gain)
-    )
+    members = 1 if base_won else ensemble.members_for(asked, cores, gpus, **_limits_of(record), threads_gain=gain)
     if asked is not None and members < asked and not base_won:
         display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
     elif asked is None and members > 1:
@@ -163,8 +162,8 @@ def plan_answer(
         # The time kept for an answer the baseline's worker already trained: more copies of it.
         until = limit.ends_at - AFTER_RETRAIN_SECONDS
         wanted = min(cores, ensemble.AUTO_MEMBERS) if asked is None else asked  # SWEEP_MEMBERS=1: one model
-        count = ensemble.members_for(wanted, cores, len(find_gpus()), **_limits_of(record))
-        copies = ensemble.copies_in_time_left(baseline_job(study).get("seconds"), until - time.time(), count)
+        count = ensemble.members_for(wanted, cores, gpus, **_limits_of(record))
+        copies = ensemble.copies_in_time_left(job.get("seconds"), until - time.time(), count)
     if limit is not None and pick is None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
@@ -181,7 +180,6 @@ def plan_answer(
         + (f", as {members} models side by side, averaged" if members > 1 else "")
         + (f"; {copies} more copies of it train side by side in the time left, averaged with it" if copies else "")
     )
-    job = baseline_job(study)
     return AnswerPlan(chosen, why, params, ran, base, base_params, base_won, prior, job, members, copies, until, most)
 
 
@@ -193,37 +191,36 @@ def train_answer(
     from sweep.models.build import average_of, load_saved
     from sweep.models.train import TrainResult, fit_full, full_split
 
-    label = f"trial {plan.chosen.number}"
+    def side_by_side(params: dict[str, Any], seed: int, label: str, most: int | None, count: int) -> list[TrainResult]:
+        x, y = full_split(dataset)
+        shape = (dataset.input_shape, dataset.num_classes)
+        return ensemble.fit_members(params, model, x, y, shape, seed, display, label, plan.until, most, count)
+
+    def averaged(runs: list[TrainResult], trained: list[TrainResult]) -> TrainResult:
+        """The runs' average, with the first's history, as long as the longest of ``trained``."""
+        return TrainResult(average_of([r.model for r in runs]), runs[0].history, max(r.fit_seconds for r in trained))
+
     if plan.base_won and plan.prior is not None:  # the answer is the baseline, retrained already
         job = plan.prior_job
         display.log(f"A worker retrained it the same way during the search: {plan.prior}")
-        history = job.get("history") or {"loss": []}
-        prior = TrainResult(load_saved(plan.prior), history, float(job.get("seconds") or 0.0))
+        prior = TrainResult(
+            load_saved(plan.prior), job.get("history") or {"loss": []}, float(job.get("seconds") or 0.0)
+        )
         if not plan.copies:
             return prior, None
-        x, y = full_split(dataset)
-        shape = (dataset.input_shape, dataset.num_classes)
-        epochs = plan.base_params["epochs"]  # as written, like the worker's: only the seeds differ
-        copies = ensemble.fit_members(
-            plan.base_params, model, x, y, shape, data.seed + 1, display, "copies", plan.until, epochs, plan.copies
-        )
-        runs = [prior, *copies]
-        averaged = TrainResult(average_of([r.model for r in runs]), history, max(r.fit_seconds for r in copies))
-        return averaged, runs
+        # As written, like the worker's: only the seeds differ.
+        copies = side_by_side(plan.base_params, data.seed + 1, "copies", plan.base_params["epochs"], plan.copies)
+        return averaged([prior, *copies], copies), [prior, *copies]
+    label = f"trial {plan.chosen.number}"
     if plan.members > 1:
-        x, y = full_split(dataset)
-        shape = (dataset.input_shape, dataset.num_classes)
-        members_run = ensemble.fit_members(
-            plan.params, model, x, y, shape, data.seed, display, label, plan.until, plan.most, plan.members
-        )
-        models = [r.model for r in members_run]
-        averaged = TrainResult(average_of(models), members_run[0].history, max(r.fit_seconds for r in members_run))
-        return averaged, members_run
+        members_run = side_by_side(plan.params, data.seed, label, plan.most, plan.members)
+        return averaged(members_run, members_run), members_run
     return fit_full(plan.params, model, dataset, data.seed, display, label, plan.until, plan.most), None
 
 
 def baseline_evaluation(
     plan: AnswerPlan,
+    members_run: list[TrainResult] | None,
     model: str | None,
     dataset: Dataset,
     data: DataConfig,
@@ -232,12 +229,13 @@ def baseline_evaluation(
     clock: Clock | None,
 ) -> Evaluation | None:
     """Test the baseline retrained the same way (a worker's model where one did it), for the
-    paired gain; None where the answer is the baseline, or its retrain does not fit the limit."""
+    paired gain (the worker's model, first of ``members_run``, where copies of it are the
+    answer); None where the answer is the baseline, or its retrain does not fit the limit."""
     from sweep.models.build import load_saved, portable
     from sweep.models.train import evaluate, fit_full
 
-    if plan.base_won and plan.copies and plan.prior is not None:  # the copies' gain over it alone
-        return evaluate(load_saved(plan.prior), dataset.x_test, dataset.y_test, dataset.class_names)
+    if plan.base_won and plan.copies and members_run:  # the copies' gain over it alone
+        return evaluate(members_run[0].model, dataset.x_test, dataset.y_test, dataset.class_names)
     if plan.base_won:
         return None
     skipped = None if limit is None or plan.prior else limit.skip_line(plan.base, "the baseline")
