@@ -6,7 +6,7 @@
 #   TUNER → --tuner, TIME_LIMIT → --time-limit, MODEL → --model, BUDGET → bench --budget,
 #   MAX_PARAMS → --max-params, MAX_SIZE_KB → --max-size-kb, MAX_LATENCY_MS → --max-latency-ms,
 #   OBJECTIVE → --objective, TRIAL → retrain --trial, SLOWEST=1 → bench --slowest,
-#   ONE_THREAD=1 → bench --one-thread.
+#   ONE_THREAD=1 → bench --one-thread, DATASETS → bench --datasets.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -100,6 +100,7 @@ clean-venv:
 #   BENCH=memory: resident memory of the process tree after each of TRIALS trials (WORKERS)
 #   BENCH=pareto: the Pareto sampler against accuracy-only TPE, TRIALS each, SEEDS (DATASET=mnist-1k)
 #   BENCH=hostile: hundreds of bad command lines: hangs, tracebacks, leaks, files written
+#   BENCH=portfolio: the starting-point candidates on digits, MNIST 1k/10k and RGB digits, SEEDS (validation)
 #   BENCH=ensemble: two averaged models side by side against one on every core (BUDGET s, SEEDS; validation)
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
@@ -108,4 +109,5 @@ bench: $(STAMP)
 		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers) \
 		$(call flag,TIME_LIMIT,--time-limit) $(call flag,DATA_DIR,--data-dir) \
 		$(call flag,RESULTS,--results) $(call flag,STUDY,--study) $(call flag,SEEDS,--seeds) \
+		$(call flag,DATASETS,--datasets) \
 		$(if $(strip $(SLOWEST)),--slowest) $(if $(strip $(ONE_THREAD)),--one-thread)

@@ -40,6 +40,10 @@ counts hangs, tracebacks, leaked passwords, files written and messages of more t
 model on every core and as two averaged models side by side, for each of ``--seeds``, and
 compares them on the validation split (:mod:`bench.ensemble`): ``results/bench/ensemble/``.
 
+``python -m bench portfolio`` trains each candidate starting point once per dataset and seed and
+scores it on labelled images it did not train on, never a test set (:mod:`bench.portfolio`):
+``results/bench/portfolio/portfolio.csv`` and ``portfolio.md``.
+
 ``python -m bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
@@ -54,6 +58,8 @@ from bench.datasets import DATASETS, ENGINES_RACED, datasets, pruning
 from bench.ensemble import ensemble
 from bench.hostile import hostile
 from bench.pareto import pareto
+from bench.portfolio import DATASETS as PORTFOLIO_SETS
+from bench.portfolio import portfolio
 from bench.resources import memory, throughput, workers_throughput
 from bench.strategies import strategies
 
@@ -72,11 +78,13 @@ def main(argv: list[str] | None = None) -> int:
             "pareto",
             "hostile",
             "ensemble",
+            "portfolio",
         ),
     )
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument(
-        "--datasets", default=",".join(DATASETS), help=f"datasets: which ones (default {','.join(DATASETS)})"
+        "--datasets",
+        help=f"datasets, portfolio: which ones (default {','.join(DATASETS)}; portfolio: {','.join(PORTFOLIO_SETS)})",
     )
     parser.add_argument(
         "--engines", default=",".join(ENGINES_RACED), help="datasets: sweep, kerastuner or both (default)"
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         help="ensemble: the one model on one thread too, as on the slowest kind, where a second thread gains nothing",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", default="0,1", help="pareto, ensemble: the seeds, each a pair of runs (default 0,1)")
+    parser.add_argument("--seeds", default="0,1", help="pareto, ensemble, portfolio: the seeds (default 0,1)")
     parser.add_argument(
         "--slowest",
         action="store_true",
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.benchmark == "datasets":
         table = datasets(
-            args.datasets.split(","), args.engines.split(","), args.time_limit, args.seed, args.data_dir, out
+            (args.datasets or ",".join(DATASETS)).split(","), args.engines.split(","), args.time_limit, args.seed, args.data_dir, out
         )
     elif args.benchmark == "pruning":
         if not args.results:
@@ -140,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.benchmark == "ensemble":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = ensemble(args.dataset, seeds, args.budget or 90.0, out, args.one_thread)
+    elif args.benchmark == "portfolio":
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        table = portfolio((args.datasets or ",".join(PORTFOLIO_SETS)).split(","), seeds, args.data_dir, out)
     elif args.benchmark == "pareto":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = pareto(args.dataset, args.trials, seeds, args.data_dir, out)

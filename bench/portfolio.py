@@ -1,0 +1,248 @@
+"""The portfolio's starting points chosen again, on validation data only (``BENCH=portfolio``).
+
+Each candidate layout (:data:`CANDIDATES`) trains once per dataset and seed and is scored on
+labelled images it did not train on, never on a test set:
+
+- ``digits``: 5-fold cross-validation over scikit-learn's digits less the sweep's test split
+  (1,437 images; each fold trains on about 1,150);
+- ``mnist-1k``, ``mnist-10k``: ``BENCH=datasets``'s stratified subsets of MNIST's training
+  images, scored on the other 59,000 or 50,000 training images;
+- ``rgb-10k``: 10,000 MNIST training images drawn as photos are (:func:`rgb_digits`: a
+  coloured digit on a coloured gradient with pixel noise, 32×32), scored on 10,000 other
+  training images drawn the same way. Its backgrounds fill the image, as MNIST's never do.
+
+Each candidate runs as a sweep would run it (:func:`sweep.space.portfolio.adapt`: its blocks
+fitted to the image size, its epochs scaled to the training split, flips only on
+mirror-symmetric classes), over the dataset's baseline. Two train at a time, one
+single-thread process per core, as a sweep's workers do. Every finished run is kept under
+``runs/``, so an interrupted benchmark resumes where it stopped. The tables:
+``results/bench/portfolio/portfolio.csv`` (one row per dataset, candidate and seed) and
+``portfolio.md`` (accuracy per dataset, each candidate against the shipped first point on the
+same images with a 95 % interval, and seconds).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.common import machine_info
+from sweep.choice.leaderboard import write_csv
+from sweep.files import write_json, write_text
+from sweep.machine.backend import usable_cpus
+from sweep.space.portfolio import PORTFOLIO, narrow
+
+DATASETS = ("digits", "mnist-1k", "mnist-10k", "rgb-10k")
+FOLDS = 5  # digits' cross-validation
+RGB_IMAGES = 10_000  # trained on, and as many scored on
+REFERENCE = "small"  # the shipped first starting point: every candidate is compared with it
+
+_SMALL, _VGG = (dict(start.params) for start in PORTFOLIO)
+# The candidates of docs/portfolio.md (letters there), each a layout on one of the two shipped
+# recipes (learning-rate schedule, dropout, augmentation, epochs), so that what differs is the
+# layout. None: the dataset's baseline, the notebook's CNN.
+CANDIDATES: dict[str, dict[str, Any] | None] = {
+    "baseline": None,
+    # A: 2 blocks of one convolution (32, 64), flatten, dense 128
+    "small-shallow": narrow(_SMALL, 2, 1.0, 0),
+    # B: 3 blocks of two convolutions (32, 64, 128), global average pooling
+    "vgg": _VGG,
+    # C: 2 blocks of two convolutions (32, 64), flatten, dense 256
+    "double-shallow": {**narrow(_SMALL, 2, 1.0, 0), "convs_per_block": 2, "dense_units": 256},
+    # D: B with half the filters (16, 32, 64)
+    "vgg-half": narrow(_VGG, 3, 0.5, 0),
+    # E: 3 blocks of one convolution (32, 64, 128), global average pooling
+    "small-gap": {**_SMALL, "head": "gap", "dense_units": 0},
+    # F: 3 blocks of one convolution (32, 64, 128), flatten, dense 128
+    "small": _SMALL,
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images to train on and labelled images to score on (none of them from a test set)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_score: np.ndarray
+    y_score: np.ndarray
+
+
+def portfolio(names: list[str], seeds: list[int], data_dir: str | None, out: Path) -> pd.DataFrame:
+    """One row per dataset, candidate and seed: its validation accuracy, epochs and seconds.
+    ``names``: of DATASETS; ``data_dir``: the folder of Keras's mnist.npz (the MNIST sets)."""
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise SystemExit(f"unknown portfolio datasets {unknown}: use some of {', '.join(DATASETS)}")
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    write_json(out / "machine.json", machine_info())
+    # Seed by seed: a benchmark stopped early has whole seeds of every dataset.
+    jobs = [(name, candidate, seed) for seed in seeds for name in names for candidate in CANDIDATES]
+    lock = threading.Lock()  # scoring loads models in this process: one at a time
+    with ThreadPoolExecutor(max_workers=usable_cpus()) as pool:
+        rows = list(pool.map(lambda job: _run(*job, data_dir, out, lock), jobs))
+    table = pd.DataFrame(rows)
+    write_csv(table, out / "portfolio.csv")
+    write_text(out / "portfolio.md", summary(table, out))
+    print(f"\nWrote {out / 'portfolio.csv'} and {out / 'portfolio.md'}")
+    print(summary(table, out))
+    return table
+
+
+def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, lock: threading.Lock) -> dict[str, Any]:
+    """Train and score one candidate on one dataset and seed (every fold), or read the run kept
+    from an earlier start."""
+    stem = out / "runs" / f"{name}-{candidate}-{seed}"
+    if stem.with_suffix(".json").is_file():
+        row: dict[str, Any] = json.loads(stem.with_suffix(".json").read_text())
+        return row
+    from sweep.commands.ensemble import fit_members
+    from sweep.models.build import probabilities
+    from sweep.models.params import baseline_params, param_count_or_inf
+    from sweep.progress import Display
+    from sweep.space.portfolio import adapt, mirror_symmetric
+
+    quiet = Display(_quiet_console())
+    right, seconds, epochs, params = [], 0.0, 0, 0.0
+    for split in splits(name, seed, data_dir):
+        shape = split.x_train.shape[1:]
+        classes = int(max(split.y_train.max(), split.y_score.max())) + 1
+        base = baseline_params("digits" if name == "digits" else "mnist", shape)
+        chosen = CANDIDATES[candidate]
+        point = base
+        if chosen is not None:
+            symmetric = mirror_symmetric(split.x_train, split.y_train)
+            point = {**base, **adapt(chosen, shape, classes, len(split.y_train), symmetric)}
+        (result,) = fit_members(
+            point, None, split.x_train, split.y_train, (shape, classes), seed, quiet, candidate, members=1
+        )
+        with lock:
+            right.append(probabilities(result.model, split.x_score).argmax(axis=1) == split.y_score)
+        seconds += result.fit_seconds
+        epochs, params = int(point["epochs"]), param_count_or_inf(point, shape, classes)
+    correct = np.concatenate(right)
+    np.save(stem.with_suffix(".npy"), correct)
+    row = {
+        "dataset": name,
+        "candidate": candidate,
+        "seed": seed,
+        "epochs": epochs,
+        "params": int(params),
+        "scored_images": len(correct),
+        "val_accuracy": float(correct.mean()),
+        "fit_seconds": round(seconds, 1),
+    }
+    write_json(stem.with_suffix(".json"), row)
+    print(f"{name} {candidate} seed {seed}: {row['val_accuracy']:.4f} in {seconds:.0f} s", flush=True)
+    return row
+
+
+def _quiet_console() -> Any:
+    """A console that shows nothing: the members' per-epoch lines would bury the results."""
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), force_terminal=False)
+
+
+def splits(name: str, seed: int, data_dir: str | None) -> Iterator[Split]:
+    """The train/score splits of benchmark dataset ``name`` (one, or FOLDS for digits)."""
+    if name == "digits":
+        from sklearn.model_selection import StratifiedKFold
+
+        from sweep.data.registry import load_dataset
+
+        data = load_dataset("digits", val_fraction=0.1)  # the sweep's split: its test images left out
+        x, y = np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val])
+        for train, score in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y):
+            yield Split(x[train], y[train], x[score], y[score])
+        return
+    x, y = _mnist_train(data_dir)
+    if name == "rgb-10k":
+        order = np.random.default_rng(0).permutation(len(y))[: 2 * RGB_IMAGES]
+        images = rgb_digits(x[order], np.random.default_rng(1))
+        yield Split(images[:RGB_IMAGES], y[order[:RGB_IMAGES]], images[RGB_IMAGES:], y[order[RGB_IMAGES:]])
+        return
+    from sklearn.model_selection import train_test_split
+
+    size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
+    # The subset BENCH=datasets trains its sweeps on (bench.datasets.bench_data).
+    keep, rest = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=0)
+    keep, rest = np.sort(keep), np.sort(rest)
+    yield Split(_unit(x[keep]), y[keep], _unit(x[rest]), y[rest])
+
+
+def _mnist_train(data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's 60,000 training images (uint8) and labels from Keras's mnist.npz; its test
+    images are never read."""
+    import os
+
+    folder = data_dir or os.environ.get("SWEEP_DATA_DIR")
+    if not folder or not (Path(folder) / "mnist.npz").is_file():
+        raise SystemExit("the MNIST sets need Keras's mnist.npz: set SWEEP_DATA_DIR or pass --data-dir")
+    with np.load(Path(folder) / "mnist.npz", allow_pickle=False) as arrays:
+        return arrays["x_train"], arrays["y_train"].astype(np.int64)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """uint8 grayscale images as the loaders give them: float32 in [0, 1], one channel."""
+    scaled: np.ndarray = (x.astype(np.float32) / np.float32(255.0))[..., None]
+    return scaled
+
+
+def rgb_digits(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """MNIST digits ``x`` (n, 28, 28, uint8) as 32×32 colour photos, float32 in [0, 1]: each
+    digit in one random colour on a background that fades between two others along a random
+    direction, with pixel noise. The digit's colour differs from the background's mean by at
+    least 0.4 (Euclidean, in RGB), so it stays legible."""
+    n = len(x)
+    ink = np.pad(x.astype(np.float32) / 255.0, ((0, 0), (2, 2), (2, 2)))[..., None]
+    start, end = rng.random((n, 1, 1, 3)), rng.random((n, 1, 1, 3))
+    angle = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+    rows, cols = np.meshgrid(np.linspace(-0.5, 0.5, 32), np.linspace(-0.5, 0.5, 32), indexing="ij")
+    fade = (np.cos(angle) * cols + np.sin(angle) * rows + 0.5)[..., None]
+    background = start + (end - start) * fade
+    colour = rng.random((n, 1, 1, 3))
+    mean = background.mean(axis=(1, 2), keepdims=True)
+    while (dull := np.linalg.norm(colour - mean, axis=-1)[..., 0, 0] < 0.4).any():
+        colour[dull] = rng.random((int(dull.sum()), 1, 1, 3))
+    noisy = background * (1 - ink) + colour * ink + rng.normal(0, 0.05, (n, 32, 32, 3))
+    images: np.ndarray = np.clip(noisy, 0, 1).astype(np.float32)
+    return images
+
+
+def summary(table: pd.DataFrame, out: Path) -> str:
+    """A markdown table per dataset: each candidate's mean validation accuracy over the seeds,
+    its difference from REFERENCE on the same images and seeds (95 % interval), and seconds."""
+    from sweep.choice.stats import paired_difference, with_interval
+
+    lines = []
+    for name, rows in table.groupby("dataset", sort=False):
+        scored = int(rows["scored_images"].iloc[0])
+        lines += [
+            f"\n**{name}** ({scored:,} images scored a seed; seeds {', '.join(map(str, sorted(rows['seed'].unique())))})\n",
+            f"| Candidate | Epochs | Parameters | Validation | Against {REFERENCE} | Seconds a run |",
+            "|---|---|---|---|---|---|",
+        ]
+        seeds = sorted(rows["seed"].unique())
+
+        def correct(candidate: str) -> np.ndarray:
+            return np.concatenate([np.load(out / "runs" / f"{name}-{candidate}-{seed}.npy") for seed in seeds])
+
+        for candidate, runs in rows.groupby("candidate", sort=False):
+            versus = "-"
+            if candidate != REFERENCE and REFERENCE in set(rows["candidate"]):
+                versus = with_interval(*paired_difference(correct(candidate), correct(REFERENCE)), signed=True, words=False)
+            lines.append(
+                f"| {candidate} | {runs['epochs'].iloc[0]} | {runs['params'].iloc[0]:,} | "
+                f"{runs['val_accuracy'].mean():.4f} | {versus} | {runs['fit_seconds'].mean():.0f} |"
+            )
+    return "\n".join(lines) + "\n"
