@@ -130,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.benchmark == "datasets":
         table = datasets(
-            (args.datasets or ",".join(DATASETS)).split(","), args.engines.split(","), args.time_limit, args.seed, args.data_dir, out
+            (args.datasets or ",".join(DATASETS)).split(","),
+            args.engines.split(","),
+            args.time_limit,
+            args.seed,
+            args.data_dir,
+            out,
         )
     elif args.benchmark == "pruning":
         if not args.results:

@@ -89,7 +89,7 @@ def portfolio(names: list[str], seeds: list[int], data_dir: str | None, out: Pat
     jobs = [(name, candidate, seed) for seed in seeds for name in names for candidate in CANDIDATES]
     lock = threading.Lock()  # scoring loads models in this process: one at a time
     with ThreadPoolExecutor(max_workers=usable_cpus()) as pool:
-        rows = list(pool.map(lambda job: _run(*job, data_dir, out, lock), jobs))
+        rows = list(pool.map(lambda job: _run(job[0], job[1], job[2], data_dir, out, lock), jobs))
     table = pd.DataFrame(rows)
     write_csv(table, out / "portfolio.csv")
     write_text(out / "portfolio.md", summary(table, out))
@@ -226,23 +226,25 @@ def summary(table: pd.DataFrame, out: Path) -> str:
 
     lines = []
     for name, rows in table.groupby("dataset", sort=False):
-        scored = int(rows["scored_images"].iloc[0])
+        seeds = sorted(rows["seed"].unique())
         lines += [
-            f"\n**{name}** ({scored:,} images scored a seed; seeds {', '.join(map(str, sorted(rows['seed'].unique())))})\n",
+            f"\n**{name}** ({int(rows['scored_images'].iloc[0]):,} images scored a seed; "
+            f"seeds {', '.join(map(str, seeds))})\n",
             f"| Candidate | Epochs | Parameters | Validation | Against {REFERENCE} | Seconds a run |",
             "|---|---|---|---|---|---|",
         ]
-        seeds = sorted(rows["seed"].unique())
-
-        def correct(candidate: str) -> np.ndarray:
-            return np.concatenate([np.load(out / "runs" / f"{name}-{candidate}-{seed}.npy") for seed in seeds])
-
         for candidate, runs in rows.groupby("candidate", sort=False):
             versus = "-"
             if candidate != REFERENCE and REFERENCE in set(rows["candidate"]):
-                versus = with_interval(*paired_difference(correct(candidate), correct(REFERENCE)), signed=True, words=False)
+                gain = paired_difference(_correct(out, name, candidate, seeds), _correct(out, name, REFERENCE, seeds))
+                versus = with_interval(*gain, signed=True, words=False)
             lines.append(
                 f"| {candidate} | {runs['epochs'].iloc[0]} | {runs['params'].iloc[0]:,} | "
                 f"{runs['val_accuracy'].mean():.4f} | {versus} | {runs['fit_seconds'].mean():.0f} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _correct(out: Path, name: str, candidate: str, seeds: list[int]) -> np.ndarray:
+    """Which scored images a candidate got right, seed after seed."""
+    return np.concatenate([np.load(out / "runs" / f"{name}-{candidate}-{seed}.npy") for seed in seeds])
