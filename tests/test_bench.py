@@ -226,3 +226,83 @@ def test_the_hostile_run_has_over_250_distinct_cases() -> None:
     made = cases()
     assert len(made) >= 250 and len({name for name, *_ in made}) == len(made)
     assert sum(SECRET in " ".join(argv) for _, argv, _, _ in made) >= 12  # passwords in every form
+
+
+def _portfolio_table(accuracy: dict[str, tuple[float, float]], seconds: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"dataset": dataset, "candidate": name, "seed": 0, "val_accuracy": acc, "fit_seconds": seconds[name]}
+            for name, pair in accuracy.items()
+            for dataset, acc in zip(("digits", "rgb-10k"), pair)
+        ]
+    )
+
+
+def test_the_portfolio_rule_takes_a_cheap_first_point_then_the_one_that_adds_most() -> None:
+    from bench.portfolio import choose
+
+    table = _portfolio_table(
+        {
+            "baseline": (0.999, 0.999),  # never a candidate
+            "small": (0.990, 0.900),
+            "wide": (0.995, 0.950),  # best on average, but too dear to go first
+            "gap": (0.996, 0.880),  # adds to small on digits only
+            "rgb": (0.980, 0.960),  # worse than wide on average, but adds more to small
+        },
+        {"baseline": 1, "small": 100, "wide": 126, "gap": 90, "rgb": 300},
+    )
+    assert choose(table) == ("small", "rgb")
+    # Within TIE of the best, the cheaper wins.
+    cheaper = table.assign(fit_seconds=table["fit_seconds"].where(table["candidate"] != "wide", 125))
+    assert choose(cheaper)[0] == "wide"
+    small = table[table["candidate"] == "small"]
+    tied = pd.concat(
+        [table, small.assign(candidate="near", val_accuracy=small["val_accuracy"] - 0.0005, fit_seconds=10)]
+    )
+    assert choose(tied)[0] == "near"
+    assert choose(pd.concat([tied, tied.assign(seed=1, val_accuracy=tied["val_accuracy"] - 0.002)]))[0] == "near"
+
+
+def test_rgb_digits_are_colour_photos_whose_digit_stands_out() -> None:
+    import numpy as np
+
+    from bench.portfolio import rgb_digits
+
+    x = np.zeros((50, 28, 28), dtype=np.uint8)
+    x[:, 10:18, 12:16] = 255  # a bar where the ink is
+    images = rgb_digits(x, np.random.default_rng(0))
+    assert images.shape == (50, 32, 32, 3) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1
+    ink, paper = images[:, 13:19, 15:17].mean(axis=(1, 2)), images[:, :4].mean(axis=(1, 2))
+    assert (np.linalg.norm(ink - paper, axis=1) > 0.25).all()
+    assert len({tuple(np.round(p, 1)) for p in paper}) > 25  # backgrounds differ image to image
+
+
+def test_the_portfolio_bench_scores_on_images_it_did_not_train_on_and_never_a_test_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from bench.portfolio import FOLDS, splits
+
+    rng = np.random.default_rng(0)
+    x_test = np.full((20, 28, 28), 7, dtype=np.uint8)  # a test image is all 7s: none may appear
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=rng.integers(8, 256, (3000, 28, 28), dtype=np.uint8),
+        y_train=np.arange(3000) % 10,
+        x_test=x_test,
+        y_test=np.arange(20) % 10,
+    )
+    for name, trained, scored in (("mnist-1k", 1000, 2000), ("rgb-10k", None, None)):
+        if name == "rgb-10k":
+            monkeypatch.setattr("bench.portfolio.RGB_IMAGES", 1000)
+            trained, scored = 1000, 1000
+        (split,) = splits(name, 0, str(tmp_path))
+        assert (len(split.y_train), len(split.y_score)) == (trained, scored)
+        seen = {image.tobytes() for image in split.x_train}
+        assert not any(image.tobytes() in seen for image in split.x_score)
+        if name == "mnist-1k":
+            assert split.x_train.min() >= 8 / 255 - 1e-6  # not a test image
+    folds = list(splits("digits", 0, None))
+    assert len(folds) == FOLDS and sum(len(f.y_score) for f in folds) == 1437  # 1,797 less the 360 tested on
