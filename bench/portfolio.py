@@ -40,7 +40,7 @@ from bench.common import machine_info
 from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json, write_text
 from sweep.machine.backend import usable_cpus
-from sweep.space.portfolio import PORTFOLIO, narrow
+from sweep.space.portfolio import LIMITED, PORTFOLIO, narrow
 
 DATASETS = ("digits", "mnist-1k", "mnist-10k", "rgb-10k")
 FOLDS = 5  # digits' cross-validation
@@ -54,10 +54,10 @@ REFERENCE = "small"  # the shipped first starting point: every candidate is comp
 FIRST_COST = 1.25
 TIE = 0.001
 
-_SMALL, _VGG = (dict(start.params) for start in PORTFOLIO)
-# The candidates of docs/portfolio.md (letters there), each a layout on one of the two shipped
-# recipes (learning-rate schedule, dropout, augmentation, epochs), so that what differs is the
-# layout. None: the dataset's baseline, the notebook's CNN.
+_SMALL, _DOUBLE, _VGG = dict(PORTFOLIO[0].params), dict(PORTFOLIO[1].params), dict(LIMITED[1].params)
+# The candidates of docs/portfolio.md (letters there), each a layout on one of two recipes
+# (learning-rate schedule, dropout, augmentation, epochs: small's and vgg's), so that what
+# differs is the layout. None: the dataset's baseline, the notebook's CNN.
 CANDIDATES: dict[str, dict[str, Any] | None] = {
     "baseline": None,
     # A: 2 blocks of one convolution (32, 64), flatten, dense 128
@@ -65,7 +65,7 @@ CANDIDATES: dict[str, dict[str, Any] | None] = {
     # B: 3 blocks of two convolutions (32, 64, 128), global average pooling
     "vgg": _VGG,
     # C: 2 blocks of two convolutions (32, 64), flatten, dense 256
-    "double-shallow": {**narrow(_SMALL, 2, 1.0, 0), "convs_per_block": 2, "dense_units": 256},
+    "double": _DOUBLE,
     # D: B with half the filters (16, 32, 64)
     "vgg-half": narrow(_VGG, 3, 0.5, 0),
     # E: 3 blocks of one convolution (32, 64, 128), global average pooling

@@ -37,7 +37,7 @@ def test_open_study_enqueues_the_baseline_then_the_first_trials_then_the_portfol
     storage = optuna.storages.InMemoryStorage()
     first = parse(
         "portfolio: true\nparams:\n  epochs: {type: int, low: 1, high: 80}\n"
-        "  dense_units: {type: categorical, choices: [64, 128]}\n"
+        "  dense_units: {type: categorical, choices: [64, 128, 256]}\n"
         "first_trials:\n  - {epochs: 8, dense_units: 64}\n  - {epochs: 2}\n",
         "test.yaml",
     )
@@ -48,13 +48,13 @@ def test_open_study_enqueues_the_baseline_then_the_first_trials_then_the_portfol
         opened = open_study(storage, DataConfig(dataset="mnist"), SweepConfig(), first, BASELINES["mnist"], data)
     waiting = opened.get_trials(deepcopy=False)
     # The portfolio's epochs grow for 20 training images (x10 at most, then the space's 80);
-    # its 0 dense units (none) are moved to this space's nearest choice.
+    # what the space does not search (the layout but for the dense units) is left out.
     assert [t.system_attrs["fixed_params"] for t in waiting] == [
         {"epochs": 5, "dense_units": 128},
         {"epochs": 8, "dense_units": 64},
         {"epochs": 2},
         {"epochs": 80, "dense_units": 128},
-        {"epochs": 80, "dense_units": 64},
+        {"epochs": 80, "dense_units": 256},
     ]
     assert [origin(t) for t in waiting] == [
         "baseline",
