@@ -176,9 +176,7 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     assert checked.after_search_seconds(trials) == pytest.approx(folds + answer + 55 + AFTER_RETRAIN_SECONDS)
     # Not cross-validated, the answer is the best trial or the baseline: the best's retrain is
     # kept back, not the costliest finalist's.
-    assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(
-        110 + 55 + AFTER_RETRAIN_SECONDS
-    )
+    assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
     # Over its budget, cross-validation is not planned for (but can be counted on demand).
     tight = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=folds - 1)
     assert tight.after_search_seconds(trials) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
