@@ -135,8 +135,9 @@ class TimeLimit:
     ) -> float:
         """What comes after the search: cross-validating the finalists (where planned, see
         :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
-        retraining the answer (the costliest finalist's retrain as the answer) and the baseline
-        (unless a worker took that job, ``baseline_kept`` False: :mod:`sweep.search.jobs`), the export."""
+        retraining the answer (the costliest finalist's where they are cross-validated, else the
+        best trial's) and the baseline (unless a worker took that job, ``baseline_kept`` False:
+        :mod:`sweep.search.jobs`), the export."""
         base = best_of([t for t in trials if is_baseline(t)])
         folds = self.cross_validation_cost(trials)
         if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
