@@ -220,13 +220,19 @@ def test_a_sweep_whose_workers_all_fail_exits_non_zero(
 
 
 def test_stopping_workers_interrupts_the_running_ones_and_waits() -> None:
+    import signal
     import subprocess
     import sys
 
     from sweep.search.pool import stop
 
+    # Started with SIGINT ignored, as under nohup or as a script's background job: the worker
+    # takes SIGINT back at its start (run_worker), or stop() would wait out its whole run.
+    worker = "from sweep.search.worker import interruptible; interruptible(); print('up', flush=True)"
     running = subprocess.Popen(
-        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], stdout=subprocess.PIPE
+        [sys.executable, "-c", f"{worker}; import time; time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509 (no threads here)
     )
     done = subprocess.Popen([sys.executable, "-c", "pass"])
     done.wait()

@@ -83,10 +83,30 @@ def test_a_second_ctrl_c_does_not_cut_short_recording_the_first(monkeypatch: pyt
         return tell(*args, **kwargs)
 
     monkeypatch.setattr(study, "tell", tell_with_the_drivers_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        worker.run_trials(study, interrupted, trials=1, log=lambda _: None)
-    assert [t.state for t in study.trials] == [TrialState.FAIL]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            worker.run_trials(study, interrupted, trials=1, log=lambda _: None)
+        assert [t.state for t in study.trials] == [TrialState.FAIL]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+def test_a_worker_started_with_ctrl_c_ignored_takes_it_back() -> None:
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job of a script
+    try:
+        worker.interruptible()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        def own(signum: int, frame: object) -> None:
+            """A handler of the caller's own."""
+
+        signal.signal(signal.SIGINT, own)
+        worker.interruptible()
+        assert signal.getsignal(signal.SIGINT) is own  # left alone
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def test_a_worker_stops_when_nothing_the_sampler_proposes_fits_the_time_left() -> None:

@@ -39,7 +39,7 @@ from sweep.search.study import (
     recorded_settings,
     storage_url,
 )
-from sweep.search.worker import run_trials
+from sweep.search.worker import interruptible, run_trials
 from sweep.settings import STORAGE_VARIABLE, DataConfig, SweepConfig, load_checked
 from sweep.space.spaces import SearchSpace, parse_space
 
@@ -86,6 +86,7 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
     Everything else (dataset, search space, sampler, pruner, TRIALS) is read from the study,
     where ``sweep sweep`` recorded it. Exits with EXIT_RECYCLE after ``spec.max_trials`` trials.
     """
+    interruptible()
     name, index, timeout, ends_at = spec.study, spec.index, spec.timeout, spec.ends_at
     started = time.monotonic()  # the timeout counts from the start, data loading included
     study = load_study_at(storage, name)

@@ -109,6 +109,15 @@ def counts(study: optuna.Study) -> tuple[int, int]:
     return sum(map(counts_towards_trials, trials)), sum(t.state == TrialState.RUNNING for t in trials)
 
 
+def interruptible() -> None:
+    """Let SIGINT interrupt this worker process where it was started with SIGINT ignored: a
+    driver run as a script's background job or under nohup passes that on to its workers, and
+    the driver stops them with SIGINT (:func:`sweep.search.pool.stop`), which would then wait
+    for a worker's whole run. A handler of the caller's own is left alone."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @contextmanager
 def ctrl_c_ignored() -> Iterator[None]:
     """Ignore SIGINT meanwhile (main thread only). A Ctrl-C reaches a worker process twice, from
