@@ -99,20 +99,19 @@ def portfolio(names: list[str], seeds: list[int], data_dir: str | None, out: Pat
     with ThreadPoolExecutor(max_workers=usable_cpus()) as pool:
         list(pool.map(lambda job: _run(job[0], job[1], job[2], data_dir, out, lock), jobs))
     table = kept_runs(out)
+    text = summary(table, out)
     write_csv(table, out / "portfolio.csv")
-    write_text(out / "portfolio.md", summary(table, out))
-    print(f"\nWrote {out / 'portfolio.csv'} and {out / 'portfolio.md'}")
-    print(summary(table, out))
+    write_text(out / "portfolio.md", text)
+    print(f"{text}\nWrote {out / 'portfolio.csv'} and {out / 'portfolio.md'}")
     return table
 
 
-def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, lock: threading.Lock) -> dict[str, Any]:
-    """Train and score one candidate on one dataset and seed (every fold), or read the run kept
-    from an earlier start."""
+def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, lock: threading.Lock) -> None:
+    """Train and score one candidate on one dataset and seed (every fold), and keep the run
+    under ``out/runs``; nothing where an earlier start kept it."""
     stem = out / "runs" / f"{name}-{candidate}-{seed}"
     if stem.with_suffix(".json").is_file():
-        row: dict[str, Any] = json.loads(stem.with_suffix(".json").read_text())
-        return row
+        return
     from sweep.commands.ensemble import fit_members
     from sweep.models.build import probabilities
     from sweep.models.params import baseline_params, param_count_or_inf
@@ -151,7 +150,6 @@ def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, 
     }
     write_json(stem.with_suffix(".json"), row)
     print(f"{name} {candidate} seed {seed}: {row['val_accuracy']:.4f} in {seconds:.0f} s", flush=True)
-    return row
 
 
 def kept_runs(out: Path) -> pd.DataFrame:
