@@ -6,7 +6,7 @@
 #   TUNER → --tuner, TIME_LIMIT → --time-limit, MODEL → --model, BUDGET → bench --budget,
 #   MAX_PARAMS → --max-params, MAX_SIZE_KB → --max-size-kb, MAX_LATENCY_MS → --max-latency-ms,
 #   OBJECTIVE → --objective, TRIAL → retrain --trial, SLOWEST=1 → bench --slowest,
-#   ONE_THREAD=1 → bench --one-thread, DATASETS → bench --datasets.
+#   ONE_THREAD=1 → bench --one-thread, DATASETS → bench --datasets, SHARES → bench --shares.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -102,6 +102,7 @@ clean-venv:
 #   BENCH=hostile: hundreds of bad command lines: hangs, tracebacks, leaks, files written
 #   BENCH=portfolio: the starting-point candidates on digits, MNIST 1k/10k and RGB digits, SEEDS (validation)
 #   BENCH=ensemble: two averaged models side by side against one on every core (BUDGET s, SEEDS; validation)
+#   BENCH=share: the answer's share of the limit (SHARES) on MNIST 50k/10k, SEEDS, scored on held-out training images
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)
@@ -109,5 +110,5 @@ bench: $(STAMP)
 		$(call flag,SEED,--seed) $(call flag,TRIALS,--trials) $(call flag,WORKERS,--workers) \
 		$(call flag,TIME_LIMIT,--time-limit) $(call flag,DATA_DIR,--data-dir) \
 		$(call flag,RESULTS,--results) $(call flag,STUDY,--study) $(call flag,SEEDS,--seeds) \
-		$(call flag,DATASETS,--datasets) \
+		$(call flag,DATASETS,--datasets) $(call flag,SHARES,--shares) \
 		$(if $(strip $(SLOWEST)),--slowest) $(if $(strip $(ONE_THREAD)),--one-thread)

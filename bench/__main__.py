@@ -44,6 +44,11 @@ compares them on the validation split (:mod:`bench.ensemble`): ``results/bench/e
 scores it on labelled images it did not train on, never a test set (:mod:`bench.portfolio`):
 ``results/bench/portfolio/portfolio.csv`` and ``portfolio.md``.
 
+``python -m bench share`` runs the bare sweep once per answer's share of the time limit
+(``--shares``), dataset and seed, and scores each final model on MNIST training images the
+sweep never saw, never a test set (:mod:`bench.share`): ``results/bench/share/share.csv`` and
+``share.md``.
+
 ``python -m bench memory`` runs one sweep of ``--trials`` trials and records the summed
 resident memory of its whole process tree (driver and workers) at the end of every trial:
 ``results/bench/memory/rss.csv`` and ``rss.png``.
@@ -61,6 +66,8 @@ from bench.pareto import pareto
 from bench.portfolio import DATASETS as PORTFOLIO_SETS
 from bench.portfolio import portfolio
 from bench.resources import memory, throughput, workers_throughput
+from bench.share import DATASETS as SHARE_SETS
+from bench.share import share
 from bench.strategies import strategies
 
 
@@ -79,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             "hostile",
             "ensemble",
             "portfolio",
+            "share",
         ),
     )
     parser.add_argument("--dataset", default="mnist")
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "--engines", default=",".join(ENGINES_RACED), help="datasets: sweep, kerastuner or both (default)"
     )
     parser.add_argument(
-        "--time-limit", type=float, default=1140.0, help="datasets: each sweep's --time-limit (default 1140)"
+        "--time-limit", type=float, default=1140.0, help="datasets, share: each sweep's --time-limit (default 1140)"
     )
     parser.add_argument(
         "--data-dir", help="datasets, pruning: folder with Keras's dataset files (default $SWEEP_DATA_DIR)"
@@ -108,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ensemble: the one model on one thread too, as on the slowest kind, where a second thread gains nothing",
     )
+    parser.add_argument("--shares", default="0.35,0.5,0.65", help="share: the answer's shares of the limit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", default="0,1", help="pareto, ensemble, portfolio: the seeds (default 0,1)")
     parser.add_argument(
@@ -156,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.benchmark == "portfolio":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = portfolio((args.datasets or ",".join(PORTFOLIO_SETS)).split(","), seeds, args.data_dir, out)
+    elif args.benchmark == "share":
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        shares = [float(value) for value in args.shares.split(",")]
+        names = (args.datasets or ",".join(SHARE_SETS)).split(",")
+        table = share(names, shares, seeds, args.time_limit, args.data_dir, out)
     elif args.benchmark == "pareto":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = pareto(args.dataset, args.trials, seeds, args.data_dir, out)

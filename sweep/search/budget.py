@@ -13,6 +13,7 @@ No TensorFlow here: the arithmetic is table-tested on made-up trials.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from sweep.choice.trials import best_of, final_params, finalists, is_baseline, record, training_rate
+from sweep.errors import UsageError
 from sweep.search.jobs import baseline_taken
 from sweep.search.rescore import FOLDS, needs_cross_validation
 
@@ -48,10 +50,29 @@ STARTING_POINT_SHARE = 0.45
 # trial whose retrain would need more trains fewer epochs (the cheaper version of its recipe,
 # see sweep.search.objective), so the search looks for what the time can hold, not what it cannot.
 ANSWER_SHARE = 0.35
+# The benchmark that measures other shares (`make bench BENCH=share`) sets one in this
+# environment variable, which the driver and its workers read (:func:`answer_share`).
+SHARE_VARIABLE = "SWEEP_ANSWER_SHARE"
 # Where the time allows, the answer retrains for up to this many times its trial's epochs (a
 # rule fixed in advance: with a decaying learning rate, longer runs of a recipe end better).
 GROW = 2.0
 DECAYING = ("cosine", "one_cycle")
+
+
+def answer_share() -> float:
+    """ANSWER_SHARE, or the share SHARE_VARIABLE sets (a number above 0 and below 1)."""
+    text = os.environ.get(SHARE_VARIABLE)
+    if text is None:
+        return ANSWER_SHARE
+    try:
+        share = float(text)
+    except ValueError:
+        share = math.nan
+    if not 0 < share < 1:
+        raise UsageError(
+            f"{SHARE_VARIABLE}={text!r} is not a share of the time limit: give a number above 0 and below 1, e.g. 0.5"
+        )
+    return share
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,7 @@ class TimeLimit:
     shared_cores: bool
     cross_validation_seconds: float = 0.0
     seconds: float = 0.0  # the limit's length; 0: the answer's retrain has no cap of its own
+    answer_share: float = ANSWER_SHARE  # of ``seconds``, the most the answer's retrain may take
 
     @classmethod
     def for_data(
@@ -80,7 +102,8 @@ class TimeLimit:
         (on ``explore_images`` of its training images, :mod:`sweep.search.fidelity`; None: all)."""
         images = len(dataset.x_train)
         folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
-        return cls(ends_at, explore_images or images, images + len(dataset.x_val), shared_cores, folds, seconds)
+        full = images + len(dataset.x_val)
+        return cls(ends_at, explore_images or images, full, shared_cores, folds, seconds, answer_share())
 
     def epoch_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long one epoch of ``trial`` on train + validation takes (None: no timing)."""
@@ -100,8 +123,8 @@ class TimeLimit:
 
     def answer_epochs(self, trial: FrozenTrial, seconds: float | None = None) -> int:
         """The epochs ``trial`` retrains for as the answer: its own, grown up to GROW times where
-        its learning rate decays, and no more than fit in ``seconds`` (None: ANSWER_SHARE of the
-        limit), but at least one. The baseline retrains as written."""
+        its learning rate decays, and no more than fit in ``seconds`` (None: the answer's share
+        of the limit), but at least one. The baseline retrains as written."""
         params = final_params(trial)
         epochs, epoch = int(params["epochs"]), self.epoch_seconds(trial)
         if is_baseline(trial) or epoch is None:
@@ -109,7 +132,7 @@ class TimeLimit:
         most = int(GROW * epochs) if params.get("lr_schedule") in DECAYING else epochs
         if seconds is None and not self.seconds:
             return most
-        room = ANSWER_SHARE * self.seconds if seconds is None else seconds
+        room = self.answer_share * self.seconds if seconds is None else seconds
         return most if math.isinf(room) else max(1, min(most, int(room // epoch)))
 
     def answer_seconds(self, trial: FrozenTrial) -> float:
@@ -119,11 +142,11 @@ class TimeLimit:
 
     def epochs_cap(self, train_epoch_seconds: float) -> int | None:
         """The most epochs a trial whose epochs take ``train_epoch_seconds`` (validation left
-        out) may run: those whose retrain on all the images fits in ANSWER_SHARE of the limit.
+        out) may run: those whose retrain on all the images fits in the answer's share of the limit.
         None: no cap (no limit length to share)."""
         if not self.seconds:
             return None
-        return int(ANSWER_SHARE * self.seconds // max(train_epoch_seconds * self.retrain_ratio(), 1e-9))
+        return int(self.answer_share * self.seconds // max(train_epoch_seconds * self.retrain_ratio(), 1e-9))
 
     def search_ends_at(self, trials: Sequence[FrozenTrial], baseline_kept: bool = True) -> float:
         """The :func:`time.time` by which the search must end: the limit, less what comes

@@ -27,7 +27,7 @@ from sweep.deploy.constraints import Limits
 from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
 from sweep.models.user_models import plan as plan_of
 from sweep.progress import Display
-from sweep.search.budget import ANSWER_SHARE, SearchDeadline, duration, fastest_rate
+from sweep.search.budget import SearchDeadline, duration, fastest_rate
 from sweep.search.study import baseline_trial, progress_step
 from sweep.space.distributions import contains
 from sweep.space.portfolio import FITTED, PORTFOLIO
@@ -215,7 +215,7 @@ class Objective:
             write(trial, "stopped", "answer_share")
             raise optuna.TrialPruned(
                 f"one epoch of its retrain on all the images would need more than the "
-                f"{ANSWER_SHARE:.0%} of the time limit kept for it"
+                f"{self.deadline.limit.answer_share:.0%} of the time limit kept for it"
             )
         needs, left = max(1, math.ceil(MIN_EPOCH_SHARE * epochs)) * epoch_flops / rate, ends - time.monotonic()
         if needs > FITS_MARGIN * left:
@@ -258,7 +258,7 @@ class Objective:
                     write(trial, "stopped", "answer_share")
                     raise optuna.TrialPruned(
                         f"its retrain on all the images could run only {cap} epoch(s) in the "
-                        f"{ANSWER_SHARE:.0%} of the time limit kept for it"
+                        f"{limit.answer_share:.0%} of the time limit kept for it"
                     )
                 if cap is not None and cap < epochs:
                     shorten(cap, "answer")
