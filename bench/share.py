@@ -92,7 +92,7 @@ def held_out_data(name: str, data_dir: str | None, folder: Path) -> Path:
 def _run(name: str, data: Path, value: float, seed: int, time_limit: float, out: Path) -> None:
     """One bare sweep with the answer's share ``value``, its row kept under ``out/runs``; nothing
     where an earlier start kept it."""
-    stem = out / "runs" / f"{name}-{value:g}-{seed}"
+    stem = out / "runs" / run_name(name, value, seed)
     if stem.with_suffix(".json").is_file():
         return
     folder = out / "sweeps" / stem.name
@@ -131,6 +131,11 @@ def _run(name: str, data: Path, value: float, seed: int, time_limit: float, out:
     np.save(stem.with_suffix(".npy"), right)
     write_json(stem.with_suffix(".json"), row)
     print(f"{name} share {value:g} seed {seed}: held out {row['held_out']:.4f} in {row['minutes']} min", flush=True)
+
+
+def run_name(name: str, value: float, seed: int) -> str:
+    """A run's file stem: the share in percent, as a dot would read as a file suffix."""
+    return f"{name}-share{value * 100:g}-seed{seed}"
 
 
 def held_out_correct(model: Path, data: Path) -> np.ndarray:
@@ -176,7 +181,7 @@ def _against(out: Path, name: str, value: float, seeds: list[int]) -> str:
     from sweep.choice.stats import paired_difference, with_interval
 
     def correct(share: float) -> np.ndarray | None:
-        paths = [out / "runs" / f"{name}-{share:g}-{seed}.npy" for seed in seeds]
+        paths = [out / "runs" / f"{run_name(name, share, seed)}.npy" for seed in seeds]
         return np.concatenate([np.load(p) for p in paths]) if all(p.is_file() for p in paths) else None
 
     mine, shipped = correct(value), correct(ANSWER_SHARE)
