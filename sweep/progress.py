@@ -89,6 +89,13 @@ class Task:
             elapsed = time.monotonic() - self.started
             self.display.log(f"{self.description} {self.done}{of} [{elapsed:.0f}s] {info}".rstrip())
 
+    def resize(self, total: int) -> None:
+        """A new total: a run re-planned while it runs (more or fewer epochs than it began with)."""
+        self.total = total
+        progress = self.display._progress
+        if progress is not None and self._id is not None:
+            progress.update(self._id, total=total)
+
     def close(self) -> None:
         """Remove a finished sub-bar so that nested tasks do not pile up on screen."""
         progress = self.display._progress

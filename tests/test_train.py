@@ -14,6 +14,7 @@ from tests.fixtures import TINY
 def test_an_epoch_plan_shortens_a_run_and_its_schedule_still_ends_at_zero() -> None:
     from sweep.models.build import schedule
     from sweep.models.train import EpochPlan, new_model, train
+    from sweep.progress import Display
 
     arch = Architecture.from_params({**TINY, "lr_schedule": "cosine", "epochs": 10, "batch_size": 10})
     rng = np.random.default_rng(0)
@@ -26,8 +27,11 @@ def test_an_epoch_plan_shortens_a_run_and_its_schedule_still_ends_at_zero() -> N
         assert seconds > 0
         return 4 if done >= 2 else 10
 
-    result = train(model, arch, x, y, seed=0, callbacks=[EpochPlan(plan, 10, 10)])
+    display = Display()
+    with display.session(), display.task("epochs", 10) as task:
+        result = train(model, arch, x, y, seed=0, callbacks=[EpochPlan(plan, 10, 10, task=task)])
     assert len(result.history["loss"]) == 4 and asked == [1, 2, 3, 4]
+    assert task.total == 4  # the progress shows the new length
     assert int(model.optimizer.iterations) == 40
     assert float(schedule(model)(40)) == 0.0  # decayed to 0 at the new end
 

@@ -187,14 +187,19 @@ class EpochPlan(keras.callbacks.Callback):
     included), and returns how many epochs the run should have in all; it may raise to stop
     the run. A shorter run ends early, a longer one goes on, and its learning-rate schedule
     (:class:`WarmupCosine`) is stretched over the new length, so it still decays to 0 in its
-    last step.
+    last step. A progress ``task`` counting epochs gets the new total.
     """
 
     def __init__(
-        self, plan: Callable[[int, float], int], epochs: int, steps_per_epoch: int, most: int | None = None
+        self,
+        plan: Callable[[int, float], int],
+        epochs: int,
+        steps_per_epoch: int,
+        most: int | None = None,
+        task: Task | None = None,
     ) -> None:
         super().__init__()
-        self.plan, self.epochs, self.steps_per_epoch = plan, epochs, steps_per_epoch
+        self.plan, self.epochs, self.steps_per_epoch, self.task = plan, epochs, steps_per_epoch, task
         self.most = max(most or epochs, epochs)
         self.began = time.perf_counter()
 
@@ -209,6 +214,8 @@ class EpochPlan(keras.callbacks.Callback):
             rate = schedule(self.model)
             if rate is not None:
                 rate.total_steps.assign(float(self.epochs * self.steps_per_epoch))
+            if self.task is not None:
+                self.task.resize(epochs)
         if done >= self.epochs:
             self.model.stop_training = True
 
@@ -293,7 +300,7 @@ def fit_within(
         def fit_in_time(done: int, epoch_seconds: float) -> int:
             return epochs_that_fit(most, done, epoch_seconds, until - time.time() + done * epoch_seconds)
 
-        planned.append(EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most))
+        planned.append(EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most, task))
     return train(built, arch, x, y, seed=seed, task=task, callbacks=[*planned, *callbacks], epochs=most)
 
 
