@@ -304,3 +304,57 @@ def test_the_portfolio_bench_scores_on_images_it_did_not_train_on_and_never_a_te
             assert split.x_train.min() >= 8 / 255 - 1e-6  # not a test image
     folds = list(splits("digits", 0, None))
     assert len(folds) == FOLDS and sum(len(f.y_score) for f in folds) == 1437  # 1,797 less the 360 tested on
+
+
+def test_the_share_bench_scores_on_held_out_training_images_never_mnists_test_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from bench.share import held_out_data
+
+    rng = np.random.default_rng(0)
+    x_train = rng.integers(8, 256, (3000, 28, 28), dtype=np.uint8)
+    x_train[:, 0, 0] = np.arange(3000) % 256  # each image told apart by its first pixels
+    x_train[:, 0, 1] = np.arange(3000) // 256
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=x_train,
+        y_train=np.arange(3000) % 10,
+        x_test=np.full((20, 28, 28), 7, dtype=np.uint8),  # a test image is all 7s: none may appear
+        y_test=np.arange(20) % 10,
+    )
+    monkeypatch.setattr("bench.share.SCORED", 500)
+    folder = held_out_data("mnist-1k", str(tmp_path), tmp_path / "out")
+    with np.load(folder / "mnist.npz") as data:
+        assert (len(data["y_train"]), len(data["y_test"])) == (1000, 500)
+        seen = {image.tobytes() for image in data["x_train"]}
+        assert not any(image.tobytes() in seen for image in data["x_test"])
+        assert data["x_test"][:, 1:].min() >= 8 and np.bincount(data["y_test"]).tolist() == [50] * 10  # stratified
+    assert held_out_data("mnist-1k", None, tmp_path / "out") == folder  # written once, then kept
+
+
+def test_the_share_rule_takes_the_best_mean_and_the_smallest_share_within_a_tie() -> None:
+    from bench.share import TIE, choose
+
+    def table(scores: dict[float, tuple[float, float]]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"dataset": name, "share": share, "seed": 0, "held_out": score}
+                for share, pair in scores.items()
+                for name, score in zip(("mnist-50k", "mnist-10k"), pair)
+            ]
+        )
+
+    assert choose(table({0.35: (0.990, 0.990), 0.5: (0.994, 0.990), 0.65: (0.993, 0.990)})) == 0.5
+    assert choose(table({0.35: (0.990, 0.990), 0.5: (0.990 + TIE, 0.990 + TIE / 2)})) == 0.35  # within the tie
+    assert choose(table({0.35: (0.990, 0.990), 0.5: (0.9930, 0.990), 0.65: (0.9936, 0.990)})) == 0.5
+
+
+def test_the_share_bench_reads_the_sweeps_time_line_and_names_runs_without_a_dot() -> None:
+    from bench.share import run_name, time_line
+
+    log = "Search ended\nTime: 3.4 min of the 4.0 min limit: search 2.3 min; 33 s of it unused.\nReport: x\n"
+    assert time_line(log) == "Time: 3.4 min of the 4.0 min limit: search 2.3 min; 33 s of it unused."
+    assert time_line("no summary") == ""
+    assert Path(run_name("mnist-10k", 0.35, 1) + ".json").stem == "mnist-10k-share35-seed1"
