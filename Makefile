@@ -102,7 +102,7 @@ clean-venv:
 #   BENCH=hostile: hundreds of bad command lines: hangs, tracebacks, leaks, files written
 #   BENCH=portfolio: the starting-point candidates on digits, MNIST 1k/10k and RGB digits, SEEDS (validation)
 #   BENCH=ensemble: two averaged models side by side against one on every core (BUDGET s, SEEDS; validation)
-#   BENCH=share: the answer's share of the limit (SHARES) on MNIST 50k/10k, SEEDS, scored on held-out training images
+#   BENCH=share: the answer's share of the limit (SHARES) on MNIST 50k/10k and RGB digits, SEEDS, held-out scores
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)

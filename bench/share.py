@@ -4,11 +4,14 @@ The answer's retrain may take at most ``ANSWER_SHARE`` of the time limit (:mod:`
 a larger share trains the final model longer and leaves the search less time. The bare sweep
 runs once per share, dataset and seed, the share set through ``SWEEP_ANSWER_SHARE``, and its
 final model is scored on labelled images it never saw, never on a test set: each dataset is
-written as Keras's ``mnist.npz`` whose "test" images are MNIST *training* images kept out of
-the sweep, so the sweep's own test accuracy is this benchmark's held-out score.
+written in Keras's ``mnist.npz`` layout whose "test" images are MNIST *training* images kept
+out of the sweep, so the sweep's own test accuracy is this benchmark's held-out score.
 
 - ``mnist-50k``: 50,000 of MNIST's 60,000 training images, scored on the other 10,000;
-- ``mnist-10k``: ``BENCH=datasets``'s 10,000-image subset, scored on 10,000 of the other 50,000.
+- ``mnist-10k``: ``BENCH=datasets``'s 10,000-image subset, scored on 10,000 of the other 50,000;
+- ``rgb-10k``: ``BENCH=portfolio``'s RGB digits (:func:`bench.portfolio.rgb_digits`, 32×32
+  colour photos of 10,000 MNIST training images), scored on 10,000 others drawn the same way; a
+  user's array file to the sweep, so it searches as it would for a user's own images.
 
 With ``--slowest`` every sweep runs at the slowest machine kind's speed (:mod:`bench.speed`).
 Each finished run is kept under ``runs/`` (an interrupted benchmark resumes); the tables:
@@ -35,7 +38,7 @@ from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json, write_text
 from sweep.search.budget import ANSWER_SHARE, SHARE_VARIABLE
 
-DATASETS = ("mnist-50k", "mnist-10k")
+DATASETS = ("mnist-50k", "mnist-10k", "rgb-10k")
 SCORED = 10_000  # held-out images a dataset is scored on
 # The rule that picks the share from the table (:func:`choose`), fixed before the second seed's
 # rows were read: the best held-out accuracy averaged over datasets and seeds, where means within
@@ -56,9 +59,9 @@ def share(
     # Seed by seed, every share in turn: a machine whose speed drifts drifts for every share.
     for seed in seeds:
         for name in names:
-            folder = held_out_data(name, data_dir, out / "data")
+            dataset = held_out_data(name, data_dir, out / "data")
             for value in shares:
-                _run(name, folder, value, seed, time_limit, out)
+                _run(name, dataset, value, seed, time_limit, out)
     table = pd.DataFrame([json.loads(path.read_text()) for path in sorted((out / "runs").glob("*.json"))])
     table = table.sort_values(["dataset", "share", "seed"]).reset_index(drop=True)
     text = summary(table, out)
@@ -69,29 +72,46 @@ def share(
 
 
 def held_out_data(name: str, data_dir: str | None, folder: Path) -> Path:
-    """The folder of ``name``'s mnist.npz: training images to sweep on, and as "test" images
-    SCORED other MNIST training images (MNIST's test images are never read)."""
+    """The file of ``name`` in mnist.npz's layout: training images to sweep on, and as "test"
+    images SCORED other MNIST training images (MNIST's test images are never read). MNIST's
+    subsets are ``<name>/mnist.npz``, for the built-in loader (``--data-dir``); the RGB digits
+    ``<name>.npz``, a user's array file."""
     from sklearn.model_selection import train_test_split
 
-    target = folder / name / "mnist.npz"
+    target = folder / name / "mnist.npz" if name.startswith("mnist-") else folder / f"{name}.npz"
     if target.is_file():
-        return target.parent
+        return target
     source = Path(data_dir or os.environ.get("SWEEP_DATA_DIR") or "") / "mnist.npz"
     if not source.is_file():
         raise SystemExit("BENCH=share needs Keras's mnist.npz: set SWEEP_DATA_DIR or pass --data-dir")
     with np.load(source, allow_pickle=False) as arrays:
         x, y = arrays["x_train"], arrays["y_train"]
-    size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
-    # The same subset as bench.datasets.bench_data's for the same size.
-    keep, rest = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=0)
-    if len(rest) > SCORED:
-        rest, _ = train_test_split(rest, train_size=SCORED, stratify=y[rest], random_state=0)
-    keep, rest = np.sort(keep), np.sort(rest)
+    if name == "rgb-10k":
+        from bench.portfolio import RGB_IMAGES, rgb_digits
+
+        # BENCH=portfolio's images (bench.portfolio.splits), as the 0..255 integers of a photo.
+        order = np.random.default_rng(0).permutation(len(y))[: RGB_IMAGES + SCORED]
+        x, y = np.round(rgb_digits(x[order], np.random.default_rng(1)) * 255).astype(np.uint8), y[order]
+        keep, rest = np.arange(RGB_IMAGES), np.arange(RGB_IMAGES, len(y))
+    else:
+        size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
+        # The same subset as bench.datasets.bench_data's for the same size.
+        keep, rest = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=0)
+        if len(rest) > SCORED:
+            rest, _ = train_test_split(rest, train_size=SCORED, stratify=y[rest], random_state=0)
+        keep, rest = np.sort(keep), np.sort(rest)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name("partial.npz")
     np.savez_compressed(partial, x_train=x[keep], y_train=y[keep], x_test=x[rest], y_test=y[rest])
     partial.rename(target)
-    return target.parent
+    return target
+
+
+def sweep_arguments(data: Path) -> tuple[str, list[str]]:
+    """The sweep's --dataset for a file of :func:`held_out_data`, and its other data flags."""
+    if data.name == "mnist.npz":
+        return "mnist", ["--data-dir", str(data.parent)]
+    return str(data), []
 
 
 def _run(name: str, data: Path, value: float, seed: int, time_limit: float, out: Path) -> None:
@@ -112,7 +132,7 @@ def _run(name: str, data: Path, value: float, seed: int, time_limit: float, out:
             command, check=True, stdout=stream, stderr=subprocess.STDOUT, env={**os.environ, SHARE_VARIABLE: str(value)}
         )
     wall = time.monotonic() - started
-    results = folder / "mnist"
+    (results,) = (path for path in folder.iterdir() if path.is_dir())  # results/<dataset's folder>/
     metrics = json.loads((results / "best" / "metrics.json").read_text())
     board = pd.read_csv(results / "leaderboard.csv")
     chosen = board.loc[board["trial"] == metrics["trial"]]
@@ -145,13 +165,14 @@ def run_name(name: str, value: float, seed: int) -> str:
 
 
 def held_out_correct(model: Path, data: Path) -> np.ndarray:
-    """Which held-out images (the "test" images of ``data``'s mnist.npz) ``model`` gets right."""
+    """Which held-out images (the "test" images of :func:`held_out_data`'s file ``data``, read
+    by the sweep's own loader) ``model`` gets right."""
+    from sweep.data.registry import load_dataset
     from sweep.models.build import load_saved, probabilities
 
-    with np.load(data / "mnist.npz", allow_pickle=False) as arrays:
-        x, y = arrays["x_test"], arrays["y_test"]
-    scores = probabilities(load_saved(model), (x.astype(np.float32) / np.float32(255.0))[..., None])
-    right: np.ndarray = scores.argmax(axis=1) == y
+    dataset, flags = sweep_arguments(data)
+    loaded = load_dataset(dataset, data_dir=flags[1] if flags else None)
+    right: np.ndarray = probabilities(load_saved(model), loaded.x_test).argmax(axis=1) == loaded.y_test
     return right
 
 

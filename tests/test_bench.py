@@ -311,7 +311,8 @@ def test_the_share_bench_scores_on_held_out_training_images_never_mnists_test_se
 ) -> None:
     import numpy as np
 
-    from bench.share import held_out_data
+    from bench.share import held_out_data, sweep_arguments
+    from sweep.data.registry import load_dataset
 
     rng = np.random.default_rng(0)
     x_train = rng.integers(8, 256, (3000, 28, 28), dtype=np.uint8)
@@ -325,13 +326,20 @@ def test_the_share_bench_scores_on_held_out_training_images_never_mnists_test_se
         y_test=np.arange(20) % 10,
     )
     monkeypatch.setattr("bench.share.SCORED", 500)
-    folder = held_out_data("mnist-1k", str(tmp_path), tmp_path / "out")
-    with np.load(folder / "mnist.npz") as data:
+    monkeypatch.setattr("bench.portfolio.RGB_IMAGES", 1000)
+    mnist = held_out_data("mnist-1k", str(tmp_path), tmp_path / "out")
+    with np.load(mnist) as data:
         assert (len(data["y_train"]), len(data["y_test"])) == (1000, 500)
         seen = {image.tobytes() for image in data["x_train"]}
         assert not any(image.tobytes() in seen for image in data["x_test"])
         assert data["x_test"][:, 1:].min() >= 8 and np.bincount(data["y_test"]).tolist() == [50] * 10  # stratified
-    assert held_out_data("mnist-1k", None, tmp_path / "out") == folder  # written once, then kept
+    assert held_out_data("mnist-1k", None, tmp_path / "out") == mnist  # written once, then kept
+    assert sweep_arguments(mnist) == ("mnist", ["--data-dir", str(mnist.parent)])
+    rgb = held_out_data("rgb-10k", str(tmp_path), tmp_path / "out")
+    assert sweep_arguments(rgb) == (str(rgb), [])
+    loaded = load_dataset(str(rgb))  # the sweep's own loader: a user's colour photos
+    assert loaded.input_shape == (32, 32, 3) and len(loaded.y_test) == 500
+    assert len(loaded.y_train) + len(loaded.y_val) == 1000
 
 
 def test_the_share_rule_takes_the_best_mean_and_the_smallest_share_within_a_tie() -> None:
