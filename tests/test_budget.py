@@ -276,6 +276,25 @@ def test_the_answer_takes_at_most_its_share_of_the_limit_and_caps_the_trials_epo
     assert limit.epoch_seconds(timed) == pytest.approx(22.0)
 
 
+def test_the_benchmarks_share_variable_sets_the_answers_share_and_a_bad_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sweep.data.registry import load_dataset
+    from sweep.errors import UsageError
+    from sweep.search.budget import SHARE_VARIABLE
+
+    digits = load_dataset("digits")
+    monkeypatch.delenv(SHARE_VARIABLE, raising=False)
+    assert TimeLimit.for_data(time.time() + 1000, digits, True, 1000.0).answer_share == ANSWER_SHARE
+    monkeypatch.setenv(SHARE_VARIABLE, "0.6")
+    limit = TimeLimit.for_data(time.time() + 1000, digits, True, 1000.0)
+    assert limit.answer_share == 0.6 and limit.epochs_cap(20.0 / limit.retrain_ratio()) == 30  # 600 s of 20 s epochs
+    for bad in ("1", "0", "-0.2", "half", "nan"):
+        monkeypatch.setenv(SHARE_VARIABLE, bad)
+        with pytest.raises(UsageError, match=f"{SHARE_VARIABLE}='{bad}'.*above 0 and below 1"):
+            TimeLimit.for_data(time.time() + 1000, digits, True, 1000.0)
+
+
 def test_a_baseline_retrained_by_a_worker_is_not_kept_back() -> None:
     base = timed_trial(0, 0.90, fit=50.0, baseline=True)
     best = timed_trial(1, 0.95, fit=100.0)
