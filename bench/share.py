@@ -122,9 +122,8 @@ def _run(name: str, data: Path, value: float, seed: int, time_limit: float, out:
         return
     folder = out / "sweeps" / stem.name
     shutil.rmtree(folder, ignore_errors=True)
-    command = sweep_command(
-        "mnist", folder, seed, "--time-limit", str(time_limit), "--data-dir", str(data), retrain=True
-    )
+    dataset, flags = sweep_arguments(data)
+    command = sweep_command(dataset, folder, seed, "--time-limit", str(time_limit), *flags, retrain=True)
     started = time.monotonic()
     log = stem.with_suffix(".log")
     with open(log, "w") as stream:
