@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -15,6 +16,15 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+
+class Steps(Protocol):
+    """What training needs of its progress: a step done, and a new total when a run is re-planned
+    (:class:`Task`, or a member process's JSON lines, :mod:`sweep.commands.ensemble`)."""
+
+    def advance(self, info: str = "", steps: int = 1) -> None: ...
+
+    def resize(self, total: int) -> None: ...
 
 
 class Display:

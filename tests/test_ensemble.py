@@ -99,6 +99,27 @@ def test_members_train_side_by_side_with_their_own_seeds() -> None:
 
 
 @pytest.mark.slow
+def test_members_lengthened_to_the_time_left_count_their_epochs_against_the_new_total() -> None:
+    import io
+    import time
+
+    from rich.console import Console
+
+    from sweep.commands.ensemble import fit_members
+    from sweep.progress import Display
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28, 1), dtype=np.float32), np.arange(64) % 10
+    out = io.StringIO()
+    display = Display(Console(file=out, force_terminal=False, width=200))
+    params = {**TINY, "epochs": 2, "batch_size": 16, "lr_schedule": "cosine"}
+    members = fit_members(params, None, x, y, ((28, 28, 1), 10), 0, display, "tiny", time.time() + 600, 4)
+    assert [member.epochs_run for member in members] == [4, 4]  # grown to `most` in the time left
+    lines = [line for line in out.getvalue().splitlines() if "side by side" in line]
+    assert lines[-1].split(" [")[0].endswith(" 8/8") and "model " in lines[-1]  # was "8/4"
+
+
+@pytest.mark.slow
 def test_a_member_that_fails_names_itself_and_its_error() -> None:
     from sweep.commands.ensemble import fit_members
     from sweep.progress import Display

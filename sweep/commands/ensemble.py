@@ -162,14 +162,18 @@ def _run_members(job: Path, display: Display, description: str, epochs: int, mem
             children.append(child)
             assert child.stdout is not None
             threading.Thread(target=_forward, args=(index, child.stdout, lines), daemon=True).start()
-        running = members
+        running, totals = members, [epochs] * members
         with display.session(), display.task(description, epochs * members) as task:
             while running:
                 index, line = lines.get()
                 if line is None:
                     running -= 1
                     continue
-                task.advance(f"model {index + 1}: {json.loads(line)['info']}")
+                step = json.loads(line)
+                if step["total"] != totals[index]:  # the member re-planned its epochs
+                    totals[index] = step["total"]
+                    task.resize(sum(totals))
+                task.advance(f"model {index + 1}: {step['info']}")
         for index, child in enumerate(children):
             if child.wait() != 0:
                 errors[index].seek(0)
@@ -197,8 +201,6 @@ def _member(job_path: Path, index: int) -> None:
     from sweep.machine.backend import load_keras
 
     load_keras()
-    import keras
-
     from sweep.models.build import portable
     from sweep.models.train import fit_within
     from sweep.models.user_models import plan
@@ -208,12 +210,17 @@ def _member(job_path: Path, index: int) -> None:
     arch = plan(job["params"], job["model"])
     (height, width, channels), classes = job["shape"]
 
-    class Lines(keras.callbacks.Callback):
-        """One JSON line per epoch on stdout, for the parent's progress bar."""
+    class Lines:
+        """The member's progress (:class:`sweep.progress.Steps`): one JSON line per epoch on
+        stdout, with the epochs it now plans in all, for the parent's progress bar."""
 
-        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            info = f"loss {logs['loss']:.4f}" if logs and "loss" in logs else ""
-            print(json.dumps({"epoch": epoch + 1, "info": info}), flush=True)
+        total = arch.epochs
+
+        def advance(self, info: str = "", steps: int = 1) -> None:
+            print(json.dumps({"info": " ".join(info.split()[:2]), "total": self.total}), flush=True)
+
+        def resize(self, total: int) -> None:
+            self.total = total
 
     x, y = np.load(folder / "x.npy"), np.load(folder / "y.npy")
     result = fit_within(
@@ -223,9 +230,9 @@ def _member(job_path: Path, index: int) -> None:
         (height, width, channels),
         classes,
         job["seed"] + index,
+        Lines(),
         until=job["until"],
         most=job["most"],
-        callbacks=[Lines()],
     )
     portable(result.model).save(folder / f"member_{index}.keras")
     (folder / f"member_{index}.json").write_text(json.dumps({"history": result.history, "seconds": result.fit_seconds}))

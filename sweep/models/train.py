@@ -18,7 +18,7 @@ from sweep.machine.backend import apply_precision, load_keras
 from sweep.models.build import build_model, probabilities, schedule
 from sweep.models.params import Training, epochs_that_fit, steps_per_epoch
 from sweep.models.user_models import Plan, plan
-from sweep.progress import Display, Task
+from sweep.progress import Display, Steps
 
 load_keras()  # TensorFlow and Keras, quietly, with threads and precision set up
 import keras  # noqa: E402  (loaded above)
@@ -85,7 +85,7 @@ def make_batches(
 class EpochLog(keras.callbacks.Callback):
     """Records the history, advances a progress task, and fails the run when the loss is NaN."""
 
-    def __init__(self, task: Task | None) -> None:
+    def __init__(self, task: Steps | None) -> None:
         super().__init__()
         self.task = task
         self.history: dict[str, list[float]] = {}
@@ -196,7 +196,7 @@ class EpochPlan(keras.callbacks.Callback):
         epochs: int,
         steps_per_epoch: int,
         most: int | None = None,
-        task: Task | None = None,
+        task: Steps | None = None,
     ) -> None:
         super().__init__()
         self.plan, self.epochs, self.steps_per_epoch, self.task = plan, epochs, steps_per_epoch, task
@@ -246,7 +246,7 @@ def train(
     epochs: int | None = None,
     initial_epoch: int = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    task: Task | None = None,
+    task: Steps | None = None,
     log: EpochLog | None = None,
 ) -> TrainResult:
     """Fit ``model`` with ``arch``'s batch size and epochs (``epochs`` overrides them).
@@ -282,10 +282,9 @@ def fit_within(
     input_shape: tuple[int, int, int],
     num_classes: int,
     seed: int,
-    task: Task | None = None,
+    task: Steps | None = None,
     until: float | None = None,
     most: int | None = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """A new model of ``arch`` trained on all of ``x`` (no validation: the epochs are fixed).
     ``until``: a :func:`time.time` by which training ends; a run too slow for it trains fewer
@@ -301,7 +300,7 @@ def fit_within(
             return epochs_that_fit(most, done, epoch_seconds, until - time.time() + done * epoch_seconds)
 
         planned.append(EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most, task))
-    return train(built, arch, x, y, seed=seed, task=task, callbacks=[*planned, *callbacks], epochs=most)
+    return train(built, arch, x, y, seed=seed, task=task, callbacks=planned, epochs=most)
 
 
 def fit_full(
