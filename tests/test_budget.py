@@ -174,9 +174,15 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     answer = GROW * 220
     assert checked.cross_validation_cost(trials) == pytest.approx(folds)
     assert checked.after_search_seconds(trials) == pytest.approx(folds + answer + 55 + AFTER_RETRAIN_SECONDS)
-    # Not cross-validated, the answer is the best trial or the baseline: the best's retrain is
-    # kept back, not the costliest finalist's.
+    # Not cross-validated, the answer is the best trial, the best starting point or the
+    # baseline: the best's retrain is kept back, not the costliest finalist's...
     assert checked.after_search_seconds(trials, cross_validate=False) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
+    # ...or a starting point's, where it is costlier (sweep.search.rescore.choose may take it).
+    start = timed_trial(3, 0.93, fit=150.0)
+    start.user_attrs["portfolio"] = "small"
+    assert checked.after_search_seconds([*trials, start], cross_validate=False) == pytest.approx(
+        165 + 55 + AFTER_RETRAIN_SECONDS
+    )
     # Over its budget, cross-validation is not planned for (but can be counted on demand).
     tight = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=folds - 1)
     assert tight.after_search_seconds(trials) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)

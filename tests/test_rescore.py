@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optuna.trial import FrozenTrial
 
 from sweep.search.rescore import by_accuracy, choose
 from tests.fixtures import candidate_trial
@@ -33,6 +34,45 @@ def test_the_best_trial_must_be_clearly_better_than_the_baseline(best_right: int
     best = candidate_trial(1, 0.95)
     chosen, why = choose([best, BASE], BASE, {0: right(900), 1: right(best_right)}, "validation (1000 images)")
     assert chosen.number == answer and why.startswith(says)
+
+
+def starting(number: int, value: float, name: str = "small") -> FrozenTrial:
+    """A starting point of the portfolio."""
+    made = candidate_trial(number, value, dense=number)
+    made.user_attrs["portfolio"] = name
+    return made
+
+
+@pytest.mark.parametrize(
+    ("best_right", "start_right", "answer", "says"),
+    [
+        # The best trial is not clearly better, nor is the baseline clearly better than the
+        # starting point: the rule takes the starting point.
+        (905, 890, 2, "trial 2, the best starting point (small), as the rule says where the best trial, 1, is not"),
+        # No trial beat the baseline on these images, the starting point within noise of it.
+        (895, 890, 2, "trial 2, the best starting point (small), as the rule says where no trial beat the baseline"),
+        # The baseline clearly better than the starting point: it stays.
+        (905, 840, 0, "the baseline: the best trial, 1, is not clearly better"),
+        # A clear winner is the answer whatever the starting point.
+        (960, 890, 1, "trial 1, the best on validation"),
+    ],
+)
+def test_where_no_trial_is_clearly_better_the_rule_takes_the_best_starting_point(
+    best_right: int, start_right: int, answer: int, says: str
+) -> None:
+    best, start = candidate_trial(1, 0.95), starting(2, 0.94)
+    # The starting point errs on other images than the baseline: 50 of its right ones are not.
+    correct = {0: right(900), 1: right(best_right), 2: np.roll(right(start_right), 50)}
+    chosen, why = choose([best, start, BASE], BASE, correct, "validation (1000 images)")
+    assert chosen.number == answer and why.startswith(says)
+
+
+def test_the_rule_takes_the_first_starting_point_with_evidence_within_the_limits() -> None:
+    best, first, second = candidate_trial(1, 0.95), starting(2, 0.94), starting(3, 0.93, "double")
+    correct = {0: right(900), 1: right(905), 3: np.roll(right(900), 50)}  # no evidence kept for trial 2
+    assert choose([best, first, second, BASE], BASE, correct, "validation")[0].number == 3
+    second.user_attrs["infeasible"] = "over MAX_PARAMS"
+    assert choose([best, first, second, BASE], BASE, correct, "validation")[0].number == 0  # the baseline
 
 
 def test_without_a_baseline_or_its_evidence_the_best_trial_is_the_answer() -> None:

@@ -68,6 +68,12 @@ def test_a_trial_scores_its_last_epochs(curve: list[float], expected: float) -> 
     assert score(curve) == pytest.approx(expected)
 
 
+def test_a_trial_whose_rate_decays_to_zero_scores_its_settled_last_epoch() -> None:
+    # A one-cycle recipe after 3 epochs on a share of MNIST: its epoch before the last is far below.
+    assert score([0.891, 0.9575, 0.9752], settles=True) == pytest.approx(0.9752)
+    assert score([0.891, 0.9575, 0.9752]) == pytest.approx((0.9575 + 0.9752) / 2)
+
+
 def test_correctness_packs_into_short_text_and_back() -> None:
     correct = np.random.default_rng(0).random(6001) < 0.9
     text = pack(correct)

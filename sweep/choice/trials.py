@@ -222,6 +222,12 @@ def finalists(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return chosen + ([base] if base is not None else [])
 
 
+def starting_points(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The portfolio's completed, feasible starting points, best first (by score)."""
+    done = (t for t in trials if t.state == TrialState.COMPLETE and t.values and feasible(t))
+    return sorted((t for t in done if t.user_attrs.get("portfolio")), key=lambda t: (-t.values[0], t.number))
+
+
 def failure(trial: FrozenTrial) -> str:
     """Why a failed trial failed ('' for one that did not): the error it recorded, or, with
     none, that its worker died during it (Optuna failed it when its heartbeat stopped)."""

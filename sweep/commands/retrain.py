@@ -18,7 +18,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.choice.leaderboard import read_summary, update_summary
 from sweep.choice.stats import accuracy_interval, paired_difference, wilson, with_interval
-from sweep.choice.trials import BASELINE_ITSELF, final_params, finalists, images_per_second, validation_images
+from sweep.choice.trials import (
+    BASELINE_ITSELF,
+    final_params,
+    finalists,
+    images_per_second,
+    starting_points,
+    validation_images,
+)
 from sweep.commands import ensemble
 from sweep.commands.baseline import write_model_report
 from sweep.data.registry import Dataset
@@ -354,6 +361,8 @@ def answer(
     best = best_trial(study)
     assert best is not None
     ranked = [best, *(t for t in candidates if t.number != best.number)]
+    # The starting points, for the rule where no trial is clearly better than the baseline.
+    ranked += [t for t in starting_points(trials) if t.number not in {r.number for r in ranked}]
     return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
 
 

@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from sweep.choice.trials import best_of, final_params, finalists, is_baseline, record, training_rate
+from sweep.choice.trials import (
+    best_of,
+    final_params,
+    finalists,
+    is_baseline,
+    record,
+    starting_points,
+    training_rate,
+)
 from sweep.errors import UsageError
 from sweep.search.jobs import baseline_taken
 from sweep.search.rescore import FOLDS, needs_cross_validation
@@ -159,16 +167,17 @@ class TimeLimit:
         """What comes after the search: cross-validating the finalists (where planned, see
         :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
         retraining the answer (the costliest finalist's where they are cross-validated, else the
-        best trial's) and the baseline (unless a worker took that job, ``baseline_kept`` False:
-        :mod:`sweep.search.jobs`), the export."""
+        costlier of the best trial's and the best starting point's) and the baseline (unless a
+        worker took that job, ``baseline_kept`` False: :mod:`sweep.search.jobs`), the export."""
         base = best_of([t for t in trials if is_baseline(t)])
         folds = self.cross_validation_cost(trials)
         if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
             folds = 0.0
-        # Cross-validated, the answer may be any finalist; else it is the best trial or the
-        # baseline (sweep.search.rescore.choose). Keeping back the costliest finalist's retrain
-        # there left 2.7 of 19 minutes unused on MNIST 1k.
-        final = finalists(trials) if folds else [t for t in (best_of(trials), base) if t]
+        # Cross-validated, the answer may be any finalist; else it is the best trial, the best
+        # starting point or the baseline (sweep.search.rescore.choose). Keeping back the
+        # costliest finalist's retrain there left 2.7 of 19 minutes unused on MNIST 1k.
+        start = starting_points(trials)[:1]
+        final = finalists(trials) if folds else [t for t in (best_of(trials), *start, base) if t]
         seconds = {t.number: self.answer_seconds(t) for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
         if not baseline_kept:  # a worker retrains it, for the gain or as the answer itself

@@ -32,7 +32,7 @@ from sweep.choice.trials import kerastuner_id, marks
 from sweep.data.registry import Dataset
 from sweep.models import train as training  # first: it loads TensorFlow quietly
 from sweep.models.user_models import plan
-from sweep.search.budget import SearchDeadline
+from sweep.search.budget import DECAYING, SearchDeadline
 from sweep.search.engines import Search
 from sweep.search.study import max_epochs
 from sweep.settings import SweepConfig
@@ -257,7 +257,7 @@ def frozen_trial(trial: Any, hypermodel: _HyperModel, space: SearchSpace, starte
         attrs["error"] = (getattr(trial, "message", None) or f"KerasTuner status {trial.status}")[:500]
     frozen = optuna.trial.create_trial(
         state=TrialState.COMPLETE if ok else TrialState.FAIL,
-        value=score(list(scores.values())) if ok else None,
+        value=score(list(scores.values()), settles=params.get("lr_schedule") in DECAYING) if ok else None,
         params={name: params[name] for name in distributions},
         distributions=distributions,
         user_attrs=marks(**attrs),

@@ -27,7 +27,7 @@ from sweep.deploy.constraints import Limits
 from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
 from sweep.models.user_models import plan as plan_of
 from sweep.progress import Display
-from sweep.search.budget import SearchDeadline, duration, fastest_rate
+from sweep.search.budget import DECAYING, SearchDeadline, duration, fastest_rate
 from sweep.search.study import baseline_trial, progress_step
 from sweep.space.distributions import contains
 from sweep.space.portfolio import FITTED, PORTFOLIO
@@ -171,7 +171,7 @@ class Objective:
             finally:
                 record_training(trial, log)
                 training.release()
-        return score(log.history["val_accuracy"])
+        return score(log.history["val_accuracy"], settles=arch.lr_schedule in DECAYING)
 
     def check_limits(self, trial: optuna.Trial) -> None:
         """Never train a model whose size alone breaks a deployment limit (the baseline too)."""
