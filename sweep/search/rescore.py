@@ -61,19 +61,20 @@ def choose(
     if best is not None and (best.number not in correct or base.number not in correct):
         return best, f"trial {best.number}, the best on {where}"  # a study of an older version
     if best is None or correct[base.number].mean() >= correct[best.number].mean():
-        why = f"no trial beat it on {where}"
+        why, detail = f"no trial beat it on {where}", ""
     else:
         gain, low, high = paired_difference(correct[best.number], correct[base.number])
         interval = with_interval(gain, low, high, signed=True)
         if low > 0:
             return best, f"trial {best.number}, the best on {where}: {interval} over the baseline"
         why = f"the best trial, {best.number}, is not clearly better on {where}: {interval}"
+        detail = f" (the best, trial {best.number}: {interval})"
     instead = starting_point_instead(candidates, base, correct)
     if instead is None:
         return base, f"the baseline: {why}"
     return instead, (
-        f"trial {instead.number}, the best starting point ({record(instead)['portfolio']}), as the rule says "
-        f"where {why.replace('no trial beat it', 'no trial beat the baseline')} (docs/portfolio.md)"
+        f"trial {instead.number} ({record(instead)['portfolio']}), the best starting point: no trial is clearly "
+        f"better than the baseline on {where}{detail}, and then the rule takes it (docs/portfolio.md)"
     )
 
 
