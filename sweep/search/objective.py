@@ -210,12 +210,12 @@ class Objective:
         if ends is None or rate is None:
             return
         assert self.deadline is not None
-        cap = self.deadline.limit.epochs_cap(epoch_flops / rate / FITS_MARGIN) if self.deadline.limit else None
-        if cap == 0:
+        limit = self.deadline.limit
+        if limit is not None and limit.epochs_cap(epoch_flops / rate / FITS_MARGIN) == 0:
             write(trial, "stopped", "answer_share")
             raise optuna.TrialPruned(
                 f"one epoch of its retrain on all the images would need more than the "
-                f"{self.deadline.limit.answer_share:.0%} of the time limit kept for it"
+                f"{limit.answer_share:.0%} of the time limit kept for it"
             )
         needs, left = max(1, math.ceil(MIN_EPOCH_SHARE * epochs)) * epoch_flops / rate, ends - time.monotonic()
         if needs > FITS_MARGIN * left:
