@@ -362,7 +362,8 @@ def answer(
     assert best is not None
     ranked = [best, *(t for t in candidates if t.number != best.number)]
     # The starting points, for the rule where no trial is clearly better than the baseline.
-    ranked += [t for t in starting_points(trials) if t.number not in {r.number for r in ranked}]
+    seen = {t.number for t in ranked}
+    ranked += [t for t in starting_points(trials) if t.number not in seen]
     return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
 
 
