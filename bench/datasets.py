@@ -43,15 +43,9 @@ def bench_data(name: str, mnist: Path | None, folder: Path) -> tuple[str, str | 
         if not (root / "test").is_dir():
             write_image_folder(data, root)
         return str(root), None
-    size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
     target = folder / name / "mnist.npz"
     if not target.is_file():
-        from sklearn.model_selection import train_test_split
-
-        keep, _ = train_test_split(
-            np.arange(len(data["y_train"])), train_size=size, stratify=data["y_train"], random_state=0
-        )
-        keep = np.sort(keep)
+        keep = np.sort(subset_split(data["y_train"], name)[0])
         target.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             target,
@@ -61,6 +55,17 @@ def bench_data(name: str, mnist: Path | None, folder: Path) -> tuple[str, str | 
             y_test=data["y_test"],
         )
     return "mnist", str(target.parent)
+
+
+def subset_split(labels: Any, name: str) -> tuple[Any, Any]:
+    """The indices of MNIST subset ``name``'s training images (``mnist-1k``: 1,000 of
+    ``labels``, stratified, seeded) and of the rest, unsorted: every benchmark's same images."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
+    keep, rest = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels, random_state=0)
+    return keep, rest
 
 
 def write_image_folder(data: dict[str, Any], root: Path) -> None:

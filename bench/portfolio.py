@@ -182,22 +182,20 @@ def splits(name: str, seed: int, data_dir: str | None) -> Iterator[Split]:
         for train, score in StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y):
             yield Split(x[train], y[train], x[score], y[score])
         return
-    x, y = _mnist_train(data_dir)
+    x, y = mnist_train(data_dir)
     if name == "rgb-10k":
         order = np.random.default_rng(0).permutation(len(y))[: 2 * RGB_IMAGES]
         images = rgb_digits(x[order], np.random.default_rng(1))
         yield Split(images[:RGB_IMAGES], y[order[:RGB_IMAGES]], images[RGB_IMAGES:], y[order[RGB_IMAGES:]])
         return
-    from sklearn.model_selection import train_test_split
+    from bench.datasets import subset_split
 
-    size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
     # The subset BENCH=datasets trains its sweeps on (bench.datasets.bench_data).
-    keep, rest = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=0)
-    keep, rest = np.sort(keep), np.sort(rest)
+    keep, rest = (np.sort(part) for part in subset_split(y, name))
     yield Split(_unit(x[keep]), y[keep], _unit(x[rest]), y[rest])
 
 
-def _mnist_train(data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+def mnist_train(data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
     """MNIST's 60,000 training images (uint8) and labels from Keras's mnist.npz; its test
     images are never read."""
     import os

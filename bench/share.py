@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from bench.common import machine_info, sweep_command
+from bench.datasets import subset_split
+from bench.portfolio import RGB_IMAGES, mnist_train, rgb_digits
 from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json, write_text
 from sweep.search.budget import ANSWER_SHARE, SHARE_VARIABLE
@@ -81,22 +83,15 @@ def held_out_data(name: str, data_dir: str | None, folder: Path) -> Path:
     target = folder / name / "mnist.npz" if name.startswith("mnist-") else folder / f"{name}.npz"
     if target.is_file():
         return target
-    source = Path(data_dir or os.environ.get("SWEEP_DATA_DIR") or "") / "mnist.npz"
-    if not source.is_file():
-        raise SystemExit("BENCH=share needs Keras's mnist.npz: set SWEEP_DATA_DIR or pass --data-dir")
-    with np.load(source, allow_pickle=False) as arrays:
-        x, y = arrays["x_train"], arrays["y_train"]
+    x, y = mnist_train(data_dir)
     if name == "rgb-10k":
-        from bench.portfolio import RGB_IMAGES, rgb_digits
-
         # BENCH=portfolio's images (bench.portfolio.splits), as the 0..255 integers of a photo.
         order = np.random.default_rng(0).permutation(len(y))[: RGB_IMAGES + SCORED]
         x, y = np.round(rgb_digits(x[order], np.random.default_rng(1)) * 255).astype(np.uint8), y[order]
         keep, rest = np.arange(RGB_IMAGES), np.arange(RGB_IMAGES, len(y))
     else:
-        size = int(name.removeprefix("mnist-").removesuffix("k")) * 1000
         # The same subset as bench.datasets.bench_data's for the same size.
-        keep, rest = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=0)
+        keep, rest = subset_split(y, name)
         if len(rest) > SCORED:
             rest, _ = train_test_split(rest, train_size=SCORED, stratify=y[rest], random_state=0)
         keep, rest = np.sort(keep), np.sort(rest)
