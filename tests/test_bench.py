@@ -326,7 +326,7 @@ def test_the_share_bench_scores_on_held_out_training_images_never_mnists_test_se
         y_test=np.arange(20) % 10,
     )
     monkeypatch.setattr("bench.share.SCORED", 500)
-    monkeypatch.setattr("bench.portfolio.RGB_IMAGES", 1000)
+    monkeypatch.setattr("bench.share.RGB_IMAGES", 1000)
     mnist = held_out_data("mnist-1k", str(tmp_path), tmp_path / "out")
     with np.load(mnist) as data:
         assert (len(data["y_train"]), len(data["y_test"])) == (1000, 500)
