@@ -167,10 +167,10 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     checked = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=2000.0)
     trials = [base, best, second]
     assert plain.after_search_seconds(trials) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)
-    # Every finalist FOLDS times on (FOLDS - 1) / FOLDS of the images, then the costliest
-    # finalist's retrain as the answer (the answer may be any of them; a decaying schedule
-    # grows to GROW times its epochs) and the baseline's.
-    folds = (FOLDS - 1) * (55 + 110 + 220)
+    # Every finalist FOLDS times, each fold about as long as a retrain (a new model each), then
+    # the costliest finalist's retrain as the answer (the answer may be any of them; a decaying
+    # schedule grows to GROW times its epochs) and the baseline's.
+    folds = FOLDS * (55 + 110 + 220)
     answer = GROW * 220
     assert checked.cross_validation_cost(trials) == pytest.approx(folds)
     assert checked.after_search_seconds(trials) == pytest.approx(folds + answer + 55 + AFTER_RETRAIN_SECONDS)
@@ -272,7 +272,15 @@ def test_the_answer_takes_at_most_its_share_of_the_limit_and_caps_the_trials_epo
     # ANSWER_SHARE of 1,000 s holds int(300 / 22) epochs of 22 s on train + validation.
     held = int(ANSWER_SHARE * 1_000 // 22)
     assert limit.answer_epochs(timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=600.0)) == held
-    assert limit.answer_seconds(timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=600.0)) == pytest.approx(held * 22)
+    # The time kept for it is the share in full, not rounded down to whole epochs (the retrain
+    # re-plans from its own speed),
+    assert limit.answer_seconds(timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=600.0)) == pytest.approx(
+        ANSWER_SHARE * 1_000
+    )
+    # no more than its epochs need (5 of 22 s, no decay to grow them),
+    assert limit.answer_seconds(timed_trial(1, 0.95, epochs=5, epochs_run=5, fit=100.0)) == pytest.approx(5 * 22)
+    # and at least one epoch.
+    assert limit.answer_seconds(timed_trial(1, 0.95, epochs=5, epochs_run=5, fit=2_000.0)) == pytest.approx(440)
     # A trial's epochs of 20 s (on its 1,000 images) are 22 s on all 1,100: the same cap.
     assert limit.epochs_cap(20.0) == held
     assert LIMIT.epochs_cap(20.0) is None  # no length: no cap

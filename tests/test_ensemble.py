@@ -51,6 +51,22 @@ def test_unasked_the_machine_decides_from_its_measured_gain_of_threads(
     assert members_for(None, cores, gpus, limits, "accuracy", threads_gain) == expected
 
 
+@pytest.mark.parametrize(
+    ("each", "alone", "pays"),
+    [
+        (3, 3, True),  # both at their cap: the second model is free
+        (8, 9, True),  # a ninth of the epochs, for an average of two
+        (4, 5, True),  # a fifth: within the threshold
+        (2, 3, False),  # a third of a short run (MNIST at the slowest kind's speed)
+        (1, 2, False),
+    ],
+)
+def test_models_side_by_side_must_not_cost_the_answer_many_epochs(each: int, alone: int, pays: bool) -> None:
+    from sweep.commands.ensemble import side_by_side_pays
+
+    assert side_by_side_pays(each, alone) is pays
+
+
 def test_the_gain_of_threads_compares_one_process_with_a_trial_on_one_core() -> None:
     from sweep.commands.ensemble import threads_gain
 

@@ -101,3 +101,52 @@ def test_cross_validated_finalists_are_ranked_by_their_accuracy_across_folds() -
     assert [t.number for t in ranked] == [2, 1, 0]
     chosen, why = choose(ranked, BASE, correct, "4-fold cross-validation (1000 images)")
     assert chosen.number == 2 and "cross-validation" in why
+
+
+def test_cross_validation_stops_before_a_fold_that_would_end_after_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The folds on a fake clock: trial 1's take 10 s, the baseline's 4 s, trial 2's 30 s."""
+    import optuna
+
+    from sweep.data.registry import Dataset
+    from sweep.models import train as training
+    from sweep.progress import Display
+    from sweep.search import rescore
+
+    now = [1_000.0]
+    fold = {0: 4.0, 1: 10.0, 2: 30.0}
+    trained: list[int] = []
+
+    def train(model: int, *args: object, **kwargs: object) -> None:
+        trained.append(model)
+        now[0] += fold[model]
+
+    monkeypatch.setattr(rescore.time, "time", lambda: now[0])
+    monkeypatch.setattr(rescore, "plan", lambda params, model: params["dense_units"])
+    monkeypatch.setattr(rescore, "recorded_space", lambda study: type("Space", (), {"model": None}))
+    monkeypatch.setattr(training, "new_model", lambda arch, *args: arch)
+    monkeypatch.setattr(training, "train", train)
+    monkeypatch.setattr(training, "correct", lambda model, x, y: np.ones(len(y), dtype=bool))
+    monkeypatch.setattr(training, "release", lambda: None)
+    images, labels = np.zeros((40, 4, 4, 1)), np.arange(40) % 2
+    data = Dataset("tiny", images, labels, images[:8], labels[:8], images[:8], labels[:8], ["a", "b"], "test")
+    base, best, second = (
+        candidate_trial(0, 0.9, baseline=True, dense=0),
+        candidate_trial(1, 0.95, dense=1),
+        candidate_trial(2, 0.94, dense=2),
+    )
+
+    def run(until: float | None, estimates: dict[int, float]) -> list[int]:
+        trained.clear()
+        study = optuna.create_study()
+        done = rescore.cross_validated(study, [best, second, base], data, 0, Display(), until, estimates)
+        return sorted(done)
+
+    # No deadline: every finalist, the baseline first.
+    assert run(None, {}) == [0, 1, 2] and trained[:4] == [0] * 4 and trained[4:8] == [1] * 4
+    # The baseline (16 s) and trial 1 (40 s) fit 60 s; trial 2's first fold, estimated at 30 s, does not.
+    start = now[0]
+    assert run(start + 60, {0: 4.0, 1: 10.0, 2: 30.0}) == [0, 1] and 2 not in trained
+    # Without an estimate the first fold starts, and its length stops the second.
+    assert run(now[0] + 60, {}) == [0, 1] and trained.count(2) == 1

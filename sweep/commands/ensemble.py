@@ -78,6 +78,16 @@ def members_for(
     return asked
 
 
+def side_by_side_pays(each: int, alone: int) -> bool:
+    """Whether models side by side, ``each`` epochs each, are worth it against one model of
+    ``alone`` epochs in the same time: where ``each`` is within ONE_MODEL_THREADS_GAIN of
+    ``alone``. The threshold that compares the machine's speeds, applied to whole epochs as the
+    retrain counts them: at the slowest kind's emulated speed a gain of 1.22 left two models of
+    2 epochs against one of 3, and the pair tested 0.9931 where one model of 3-4 epochs of such
+    recipes had tested 0.9942-0.9943 (MNIST)."""
+    return each * ONE_MODEL_THREADS_GAIN >= alone
+
+
 # A copy of the answer trains in the time left only where its estimate, times this, fits: the
 # copies re-plan to the deadline anyway, but one cut to a few epochs would only add noise.
 LEFTOVER_MARGIN = 1.3

@@ -36,7 +36,7 @@ from sweep.machine.devices import find_gpus
 from sweep.machine.environment import Environment
 from sweep.progress import Display
 from sweep.search.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validation_fits, duration
-from sweep.search.jobs import baseline_job, retrained_baseline
+from sweep.search.jobs import baseline_job, baseline_taken, retrained_baseline
 from sweep.search.rescore import (
     CV_ATTR,
     FOLDS,
@@ -157,27 +157,38 @@ def plan_answer(
     rate = images_per_second(base) if base is not None else None
     gain = ensemble.threads_gain(recorded_speed(study), rate, int(record.get("workers") or 1), cores)
     members = 1 if base_won else ensemble.members_for(asked, cores, gpus, **_limits_of(record), threads_gain=gain)
+    until = None  # the answer's retrain ends by then (a time.time() value; None: no deadline)
+    if limit is not None and pick is None and not base_won:
+        # The time left but for the baseline's retrain (unless a worker did it) and the export.
+        kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
+        until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
     if asked is not None and members < asked and not base_won:
         display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
-    elif asked is None and members > 1:
-        display.log(
-            f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
-            f"the answer trains as {members} models side by side at no cost in epochs (SWEEP_MEMBERS=1: one)."
-        )
-    until, most, ran, copies = None, None, params["epochs"], 0
+    elif asked is None and members > 1 and gain is not None:
+        each, alone = _epochs_side_by_side(limit, chosen, until, gain)
+        if ensemble.side_by_side_pays(each, alone):
+            display.log(
+                f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: the answer "
+                f"trains as {members} models side by side at little cost in epochs (SWEEP_MEMBERS=1: one)."
+            )
+        else:
+            members = 1
+            display.log(
+                f"The answer trains as one model: {each} epochs each for {ensemble.AUTO_MEMBERS} models side by "
+                f"side cost too many of its {alone} alone (SWEEP_MEMBERS=2: two)."
+            )
+    most, ran, copies = None, params["epochs"], 0
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
         until = limit.ends_at - AFTER_RETRAIN_SECONDS
         wanted = min(cores, ensemble.AUTO_MEMBERS) if asked is None else asked  # SWEEP_MEMBERS=1: one model
         count = ensemble.members_for(wanted, cores, gpus, **_limits_of(record))
         copies = ensemble.copies_in_time_left(job.get("seconds"), until - time.time(), count)
-    if limit is not None and pick is None and not base_won:
+    if limit is not None and until is not None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
         # it trains if it is slower than its trial said. Members train one core each, as the
         # trials did, so their epochs take as long as their trial's.
-        kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
-        until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
         planner = replace(limit, shared_cores=False) if members > 1 else limit
         params = {**params, "epochs": planner.answer_epochs(chosen, until - time.time())}
         most = planner.answer_epochs(chosen, float("inf"))
@@ -188,6 +199,19 @@ def plan_answer(
         + (f"; {copies} more copies of it train side by side in the time left, averaged with it" if copies else "")
     )
     return AnswerPlan(chosen, why, params, ran, base, base_params, base_won, prior, job, members, copies, until, most)
+
+
+def _epochs_side_by_side(
+    limit: TimeLimit | None, chosen: FrozenTrial, until: float | None, gain: float
+) -> tuple[int, int]:
+    """The epochs each of several models side by side (one core each, as the trials ran) and
+    one model on every core (``gain`` times faster) would retrain ``chosen`` for before
+    ``until``; its own epochs for both where there is no limit."""
+    if limit is None or until is None:
+        return final_params(chosen)["epochs"], final_params(chosen)["epochs"]
+    each = replace(limit, shared_cores=False)
+    room = until - time.time()
+    return each.answer_epochs(chosen, room), each.answer_epochs(chosen, room * gain)
 
 
 def train_answer(
@@ -342,22 +366,17 @@ def answer(
     candidates = finalists(trials)
     base = baseline_trial(study)
     if needs_cross_validation(dataset):
-        after = limit.after_search_seconds(trials, cross_validate=True) if limit is not None else 0.0
+        kept = not baseline_taken(study)
+        after = limit.after_search_seconds(trials, True, kept) if limit is not None else 0.0
         if limit is None or cross_validation_fits(after, limit.left()):
+            chosen = cross_validated_choice(study, candidates, dataset, data, display, limit)
+            if chosen is not None:
+                return chosen
+        else:
             display.log(
-                f"The validation split holds {len(dataset.y_val)} images, too few to choose "
-                f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "
-                f"({FOLDS} folds of train + validation)"
+                f"No time left to cross-validate the finalists ({duration(after)} needed, "
+                f"{duration(max(limit.left(), 0))} left): choosing on the validation split"
             )
-            correct = cross_validated(study, candidates, dataset, data.seed, display)
-            images = len(dataset.y_train) + len(dataset.y_val)
-            return choose(
-                by_accuracy(candidates, correct), base, correct, f"{FOLDS}-fold cross-validation ({images} images)"
-            )
-        display.log(
-            f"No time left to cross-validate the finalists ({duration(after)} needed, "
-            f"{duration(max(limit.left(), 0))} left): choosing on the validation split"
-        )
     best = best_trial(study)
     assert best is not None
     ranked = [best, *(t for t in candidates if t.number != best.number)]
@@ -365,6 +384,46 @@ def answer(
     seen = {t.number for t in ranked}
     ranked += [t for t in starting_points(trials) if t.number not in seen]
     return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
+
+
+def cross_validated_choice(
+    study: optuna.Study,
+    candidates: list[FrozenTrial],
+    dataset: Dataset,
+    data: DataConfig,
+    display: Display,
+    limit: TimeLimit | None,
+) -> tuple[FrozenTrial, str] | None:
+    """The answer chosen on the finalists cross-validated (:func:`choose`): all of them, or,
+    where the time limit stops the folds early to keep the retrains' time, the baseline and
+    the best that were; None where fewer than two were."""
+    display.log(
+        f"The validation split holds {len(dataset.y_val)} images, too few to choose "
+        f"on: cross-validating trials {', '.join(str(t.number) for t in candidates)} "
+        f"({FOLDS} folds of train + validation)"
+    )
+    until, seconds = None, {}
+    if limit is not None:
+        trials = study.get_trials(deepcopy=False)
+        until = limit.ends_at - limit.retrains_seconds(
+            trials, cross_validated=True, baseline_kept=not baseline_taken(study)
+        )
+        seconds = {t.number: limit.retrain_seconds(t) or 0.0 for t in candidates}
+    correct = cross_validated(study, candidates, dataset, data.seed, display, until, seconds)
+    done = [t for t in candidates if t.number in correct]
+    if len(done) < len(candidates):
+        missed = ", ".join(str(t.number) for t in candidates if t.number not in correct)
+        if len(done) < 2:
+            display.log(
+                f"Cross-validation stopped to keep the retrains' time (trials {missed} left): "
+                "choosing on the validation split"
+            )
+            return None
+        display.log(f"Cross-validation stopped to keep the retrains' time: choosing without trials {missed}")
+    images = len(dataset.y_train) + len(dataset.y_val)
+    return choose(
+        by_accuracy(done, correct), baseline_trial(study), correct, f"{FOLDS}-fold cross-validation ({images} images)"
+    )
 
 
 def _limits_of(record: dict[str, Any]) -> dict[str, Any]:

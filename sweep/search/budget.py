@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 # on an emulated slow sweep). The answer's retrain re-plans its epochs from its own speed as it
 # trains (sweep.commands.retrain), so the estimate need not err long to keep the limit.
 SHARED_CORES_FACTOR = 0.65
-# What comes after the retrain (test evaluation, plots, export: 5-15 s here), and a margin.
-AFTER_RETRAIN_SECONDS = 30.0
+# What comes after the retrain (test evaluation, plots, export: 5-15 s here, 6-7 s in float32
+# at the slowest kind's emulated speed), and a little margin: the retrain re-plans its epochs
+# from its own speed, so it ends near its deadline. With 30 s, 17-37 s of every sweep went
+# unused; at the slowest kind's emulated speed (a 4-minute limit) that is a tenth of it.
+AFTER_RETRAIN_SECONDS = 15.0
 # Cross-validating the finalists is planned for where it costs at most this share of the time
 # limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
 # 1,000 validation images can tell clear gains apart.
@@ -144,9 +147,17 @@ class TimeLimit:
         return most if math.isinf(room) else max(1, min(most, int(room // epoch)))
 
     def answer_seconds(self, trial: FrozenTrial) -> float:
-        """About how long retraining ``trial`` as the answer takes (:meth:`answer_epochs`)."""
+        """About how long retraining ``trial`` as the answer may take: its epochs grown as in
+        :meth:`answer_epochs`, but the answer's share of the limit in full where that is less.
+        Not rounded down to whole epochs: the retrain re-plans from its own speed as it trains,
+        at the slowest kind's emulated speed the rounding took a fifth of the answer's share (68 of 84 s)."""
         epoch = self.epoch_seconds(trial)
-        return 0.0 if epoch is None else epoch * self.answer_epochs(trial)
+        if epoch is None:
+            return 0.0
+        most = epoch * self.answer_epochs(trial, float("inf"))
+        if is_baseline(trial) or not self.seconds:
+            return most
+        return min(most, max(self.answer_share * self.seconds, epoch))
 
     def epochs_cap(self, train_epoch_seconds: float) -> int | None:
         """The most epochs a trial whose epochs take ``train_epoch_seconds`` (validation left
@@ -166,30 +177,39 @@ class TimeLimit:
     ) -> float:
         """What comes after the search: cross-validating the finalists (where planned, see
         :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
-        retraining the answer (the costliest finalist's where they are cross-validated, else the
-        costlier of the best trial's and the best starting point's) and the baseline (unless a
-        worker took that job, ``baseline_kept`` False: :mod:`sweep.search.jobs`), the export."""
-        base = best_of([t for t in trials if is_baseline(t)])
+        then the retrains and the export (:meth:`retrains_seconds`)."""
         folds = self.cross_validation_cost(trials)
         if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
             folds = 0.0
+        return folds + self.retrains_seconds(trials, cross_validated=bool(folds), baseline_kept=baseline_kept)
+
+    def retrains_seconds(
+        self, trials: Sequence[FrozenTrial], cross_validated: bool, baseline_kept: bool = True
+    ) -> float:
+        """What comes after the answer is chosen: retraining it (the costliest finalist's
+        retrain where they were ``cross_validated``, else the costlier of the best trial's and
+        the best starting point's) and the baseline (unless a worker took that job,
+        ``baseline_kept`` False: :mod:`sweep.search.jobs`), the export."""
+        base = best_of([t for t in trials if is_baseline(t)])
         # Cross-validated, the answer may be any finalist; else it is the best trial, the best
         # starting point or the baseline (sweep.search.rescore.choose). Keeping back the
         # costliest finalist's retrain there left 2.7 of 19 minutes unused on MNIST 1k.
         start = starting_points(trials)[:1]
-        final = finalists(trials) if folds else [t for t in (best_of(trials), *start, base) if t]
+        final = finalists(trials) if cross_validated else [t for t in (best_of(trials), *start, base) if t]
         seconds = {t.number: self.answer_seconds(t) for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
         if not baseline_kept:  # a worker retrains it, for the gain or as the answer itself
             base_seconds = 0.0
-        return folds + max(seconds.values(), default=0.0) + base_seconds + AFTER_RETRAIN_SECONDS
+        return max(seconds.values(), default=0.0) + base_seconds + AFTER_RETRAIN_SECONDS
 
     def cross_validation_cost(self, trials: Sequence[FrozenTrial]) -> float:
         """About how long cross-validating the finalists takes: FOLDS trainings of each on
-        (FOLDS - 1) / FOLDS of train + validation (0 without a budget for it)."""
+        (FOLDS - 1) / FOLDS of train + validation, each about as long as a whole retrain, as a
+        new model is built and compiled for every fold (digits at the slowest kind's emulated
+        speed: folds of 11-12 s for a retrain of 11 s). 0 without a budget for it."""
         if not self.cross_validation_seconds:
             return 0.0
-        return (FOLDS - 1) * sum(self.retrain_seconds(t) or 0.0 for t in finalists(trials))
+        return FOLDS * sum(self.retrain_seconds(t) or 0.0 for t in finalists(trials))
 
     def left(self) -> float:
         """Seconds until the limit."""

@@ -20,6 +20,7 @@ that did not train on it, when the time limit has room for it (planned for by
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.choice.stats import pack, paired_difference, unpack, with_interval
-from sweep.choice.trials import feasible, final_params, packed_correct, record
+from sweep.choice.trials import feasible, final_params, is_baseline, packed_correct, record
 from sweep.data.registry import Dataset
 from sweep.models.user_models import plan
 from sweep.progress import Display
@@ -107,35 +108,69 @@ def needs_cross_validation(dataset: Dataset) -> bool:
 
 
 def cross_validated(
-    study: optuna.Study, trials: list[FrozenTrial], dataset: Dataset, seed: int, display: Display
+    study: optuna.Study,
+    trials: list[FrozenTrial],
+    dataset: Dataset,
+    seed: int,
+    display: Display,
+    until: float | None = None,
+    fold_seconds: Mapping[int, float] | None = None,
 ) -> dict[int, np.ndarray]:
-    """Which images of train + validation each trial gets right when each fold of FOLDS is
-    predicted by a model trained on the others; remembered in the study, so a second retrain
-    does not cross-validate again."""
-    from sklearn.model_selection import StratifiedKFold
+    """Which images of train + validation each of ``trials`` gets right when each fold of FOLDS
+    is predicted by a model trained on the others; remembered in the study, so a second retrain
+    does not cross-validate again.
 
-    from sweep.models import train as training
+    The baseline goes first (a choice needs it), then the others in the order given. With
+    ``until`` (a :func:`time.time` value), a fold that would end after it does not start, so
+    the answer's retrain keeps its time: a fold is expected to take as long as the trial's last
+    one, or its ``fold_seconds`` (by trial number) before any. Only trials cross-validated in
+    full are returned.
+    """
+    from sklearn.model_selection import StratifiedKFold
 
     stored: dict[str, Any] = study.user_attrs.get(CV_ATTR, {})
     results = {int(number): unpack(text) for number, text in stored.items()}
-    x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
-    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y))
-    for trial in trials:
+    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    for trial in sorted(trials, key=lambda t: not is_baseline(t)):
         if trial.number in results:
             continue
-        params = final_params(trial)
-        arch = plan(params, recorded_space(study).model)
-        correct = np.zeros(len(y), dtype=bool)
-        with display.session(), display.task(f"cross-validate trial {trial.number} folds", FOLDS) as task:
-            for fold, (train_index, test_index) in enumerate(folds):
-                model = training.new_model(
-                    arch, dataset.input_shape, dataset.num_classes, seed + fold, len(train_index)
-                )
-                training.train(model, arch, x[train_index], y[train_index], seed=seed + fold)
-                correct[test_index] = training.correct(model, x[test_index], y[test_index])
-                training.release()
-                task.advance(f"fold accuracy {correct[test_index].mean():.4f}")
+        expected = (fold_seconds or {}).get(trial.number, 0.0)
+        correct = _folds(study, trial, dataset, folds, seed, display, until, expected)
+        if correct is None:
+            break
         results[trial.number] = correct
         study.set_user_attr(CV_ATTR, {**study.user_attrs.get(CV_ATTR, {}), str(trial.number): pack(correct)})
-    return {t.number: results[t.number] for t in trials}
+    return {t.number: results[t.number] for t in trials if t.number in results}
+
+
+def _folds(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    dataset: Dataset,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    display: Display,
+    until: float | None,
+    expected: float,
+) -> np.ndarray | None:
+    """Which images ``trial`` gets right across ``folds``; None where a fold (``expected``
+    seconds, then as long as the last) would end after ``until``."""
+    from sweep.models import train as training
+
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    arch = plan(final_params(trial), recorded_space(study).model)
+    correct = np.zeros(len(y), dtype=bool)
+    with display.session(), display.task(f"cross-validate trial {trial.number} folds", FOLDS) as task:
+        for fold, (train_index, test_index) in enumerate(folds):
+            began = time.time()
+            if until is not None and began + expected > until:
+                return None
+            model = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed + fold, len(train_index))
+            training.train(model, arch, x[train_index], y[train_index], seed=seed + fold)
+            correct[test_index] = training.correct(model, x[test_index], y[test_index])
+            training.release()
+            expected = time.time() - began
+            task.advance(f"fold accuracy {correct[test_index].mean():.4f}")
+    return correct
