@@ -161,3 +161,34 @@ def test_the_time_left_when_the_baseline_is_the_answer_trains_copies_of_it(
     from sweep.commands.ensemble import copies_in_time_left
 
     assert copies_in_time_left(one_seconds, left, members) == expected
+
+
+@pytest.mark.parametrize(
+    ("room", "gain", "members", "allowed", "expected", "says"),
+    [
+        # Each of two models reaches the answer's most epochs (10: twice its 5, cosine): both.
+        (250.0, 1.5, 1, 2, 2, "each train the answer's most epochs (10)"),
+        # The machine's gain asks for two, which cost few epochs (4 each, 4 alone): two.
+        (100.0, 1.06, 2, 2, 2, "only 1.06× faster"),
+        # Two of 2 epochs against one of 3 (MNIST at the slowest kind's speed): one.
+        (60.0, 1.22, 2, 2, 1, "train 2 epochs each, against 3 for one"),
+        # A second thread speeds one model up, and the time holds no second model at its cap.
+        (100.0, 1.5, 1, 2, 1, ""),
+        # Deployment limits or a GPU: one model, whatever the time.
+        (250.0, 1.5, 1, 1, 1, ""),
+    ],
+)
+def test_the_answer_trains_models_side_by_side_where_the_time_holds_them(
+    room: float, gain: float, members: int, allowed: int, expected: int, says: str
+) -> None:
+    import time
+
+    from sweep.commands.retrain import members_in_time
+    from sweep.search.budget import TimeLimit
+    from tests.fixtures import timed_trial
+
+    limit = TimeLimit(time.time() + 1_000.0, 1_000, 1_100, shared_cores=True)
+    # Epochs of 20 s on one core and 1,000 images: 22 s on train + validation.
+    chosen = timed_trial(1, 0.95, epochs=5, epochs_run=5, fit=100.0, schedule="cosine")
+    count, line = members_in_time(limit, chosen, time.time() + room, gain, members, allowed)
+    assert count == expected and says in line

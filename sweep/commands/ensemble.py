@@ -14,7 +14,9 @@ longer, on 51,000 images not trained on (``make bench BENCH=ensemble``, docs/ben
 So, unless SWEEP_MEMBERS is set, the machine decides (:func:`members_for`): a sweep compares
 the baseline's speed in one process on every core, measured when its study was created, with
 the baseline trial's on one core, and averages a model a core only where the first is not
-clearly faster.
+clearly faster and the models side by side lose few epochs (:func:`side_by_side_pays`). Under a
+time limit it also averages a model a core where each reaches the most epochs the answer may
+train (:func:`sweep.commands.retrain.members_in_time`): one model could not use that time.
 
 A sweep with deployment limits or a Pareto objective keeps one model, since the limits are one
 model's; so does a GPU. The first member alone is saved as well (``best/single.keras``,

@@ -164,19 +164,17 @@ def plan_answer(
         until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
     if asked is not None and members < asked and not base_won:
         display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
-    elif asked is None and members > 1 and gain is not None:
-        each, alone = _epochs_side_by_side(limit, chosen, until, gain)
-        if ensemble.side_by_side_pays(each, alone):
-            display.log(
-                f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: the answer "
-                f"trains as {members} models side by side at little cost in epochs (SWEEP_MEMBERS=1: one)."
-            )
-        else:
-            members = 1
-            display.log(
-                f"The answer trains as one model: {each} epochs each for {ensemble.AUTO_MEMBERS} models side by "
-                f"side cost too many of its {alone} alone (SWEEP_MEMBERS=2: two)."
-            )
+    elif asked is None and limit is not None and until is not None:
+        allowed = ensemble.members_for(min(cores, ensemble.AUTO_MEMBERS), cores, gpus, **_limits_of(record))
+        one_a_core = int(record.get("workers") or 1) >= cores  # as the members would train
+        members, line = members_in_time(limit, chosen, until, gain, members, allowed if one_a_core else 1)
+        if line:
+            display.log(line)
+    elif members > 1:
+        display.log(
+            f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
+            f"the answer trains as {members} models side by side (SWEEP_MEMBERS=1: one)."
+        )
     most, ran, copies = None, params["epochs"], 0
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
@@ -201,17 +199,39 @@ def plan_answer(
     return AnswerPlan(chosen, why, params, ran, base, base_params, base_won, prior, job, members, copies, until, most)
 
 
-def _epochs_side_by_side(
-    limit: TimeLimit | None, chosen: FrozenTrial, until: float | None, gain: float
-) -> tuple[int, int]:
-    """The epochs each of several models side by side (one core each, as the trials ran) and
-    one model on every core (``gain`` times faster) would retrain ``chosen`` for before
-    ``until``; its own epochs for both where there is no limit."""
-    if limit is None or until is None:
-        return final_params(chosen)["epochs"], final_params(chosen)["epochs"]
-    each = replace(limit, shared_cores=False)
+def members_in_time(
+    limit: TimeLimit, chosen: FrozenTrial, until: float, gain: float | None, members: int, allowed: int
+) -> tuple[int, str]:
+    """How many models the answer trains side by side before ``until``, where the machine
+    decides, and a line that says why (empty: one model, as usual).
+
+    ``allowed`` models (one a core, as many as the machine allows) where each reaches the most
+    epochs the answer may train (:meth:`TimeLimit.answer_epochs`) in the time: one model could
+    not use that time, and at equal epochs two averaged models beat one on every seed measured
+    (docs/benchmarks.md). Else the ``members`` that the machine's ``gain`` of threads asks for
+    (:func:`ensemble.members_for`), where each trains almost as many epochs as one model would
+    (:func:`ensemble.side_by_side_pays`); else one.
+    """
+    each_core = replace(limit, shared_cores=False)  # one core each, as the trials ran
     room = until - time.time()
-    return each.answer_epochs(chosen, room), each.answer_epochs(chosen, room * gain)
+    each, most = each_core.answer_epochs(chosen, room), each_core.answer_epochs(chosen, float("inf"))
+    if allowed > 1 and each >= most:
+        return allowed, (
+            f"{allowed} models side by side, one a core, each train the answer's most epochs ({most}) in the "
+            "time left: the answer averages them (SWEEP_MEMBERS=1: one)."
+        )
+    if members < 2 or gain is None:
+        return 1, ""
+    alone = each_core.answer_epochs(chosen, room * gain)
+    if ensemble.side_by_side_pays(each, alone):
+        return members, (
+            f"One process trained only {gain:.2f}× faster on both cores than on one here: the answer trains "
+            f"as {members} models side by side at little cost in epochs (SWEEP_MEMBERS=1: one)."
+        )
+    return 1, (
+        f"The answer trains as one model: {members} side by side would train {each} epochs each, "
+        f"against {alone} for one (SWEEP_MEMBERS={members}: {members})."
+    )
 
 
 def train_answer(
