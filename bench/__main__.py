@@ -57,6 +57,7 @@ resident memory of its whole process tree (driver and workers) at the end of eve
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from bench.datasets import DATASETS, ENGINES_RACED, datasets, pruning
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/bench")
     args = parser.parse_args(argv)
     out = Path(args.out) / args.benchmark / ("one-thread" if args.one_thread else "")
+    if args.data_dir:  # for every child too: --slowest's speed measurement reads MNIST through it
+        os.environ["SWEEP_DATA_DIR"] = args.data_dir
     if args.slowest:
         from bench.speed import slowest_time_limit
 
