@@ -290,6 +290,25 @@ def test_the_answer_takes_at_most_its_share_of_the_limit_and_caps_the_trials_epo
     assert limit.epoch_seconds(timed) == pytest.approx(22.0)
 
 
+@pytest.mark.parametrize(
+    ("fit", "side_by_side", "kept"),
+    [
+        # 5 epochs of 20 s on one core, 22 s on all the images, grown to 10 (cosine): one model on
+        # both cores takes 0.65 of that; two side by side, one a core, the whole 220 s.
+        (100.0, True, 220.0),
+        (100.0, False, 220.0 * SHARED_CORES_FACTOR),
+        # Two would need 440 s, over the share (350 s): one model's time is kept.
+        (200.0, True, 440.0 * SHARED_CORES_FACTOR),
+    ],
+)
+def test_the_time_kept_for_the_answer_holds_models_side_by_side_where_they_fit_its_share(
+    fit: float, side_by_side: bool, kept: float
+) -> None:
+    limit = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=True, seconds=1_000.0, side_by_side=side_by_side)
+    chosen = timed_trial(1, 0.95, epochs=5, epochs_run=5, fit=fit, schedule="cosine")
+    assert limit.answer_seconds(chosen) == pytest.approx(kept)
+
+
 def test_the_benchmarks_share_variable_sets_the_answers_share_and_a_bad_one_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

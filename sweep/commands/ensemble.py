@@ -80,6 +80,19 @@ def members_for(
     return asked
 
 
+def side_by_side_possible(workers: int, limits: Mapping[str, Any], objective: str) -> bool:
+    """Whether the answer may train as models side by side (:func:`members_for`, unless
+    SWEEP_MEMBERS=1), each as fast as a trial was: trials ran one a core (``workers`` at
+    least the cores). The time limit then keeps time for them (:class:`sweep.search.budget.TimeLimit`)."""
+    from sweep.machine.backend import usable_cpus
+    from sweep.machine.devices import find_gpus
+    from sweep.machine.environment import Environment
+
+    cores, asked = usable_cpus(), Environment.read().members
+    wanted = min(cores, AUTO_MEMBERS) if asked is None else asked
+    return workers >= cores and members_for(wanted, cores, len(find_gpus()), limits, objective) > 1
+
+
 def side_by_side_pays(each: int, alone: int) -> bool:
     """Whether models side by side, ``each`` epochs each, are worth it against one model of
     ``alone`` epochs in the same time: where ``each`` is within ONE_MODEL_THREADS_GAIN of

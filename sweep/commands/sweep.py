@@ -17,6 +17,7 @@ import optuna
 
 from sweep.choice.leaderboard import read_summary
 from sweep.choice.trials import error_of, marks
+from sweep.commands.ensemble import side_by_side_possible
 from sweep.data.registry import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, results_lock
@@ -114,7 +115,8 @@ def open_study(
         ),
         pruner=make_pruner(settings.pruner),
     )
-    claim_study(study, settings_record(data, settings, space, dataset.fingerprint, explore, rate))
+    pairs = side_by_side_possible(settings.workers, settings.limits.to_json(), settings.objective)
+    claim_study(study, settings_record(data, settings, space, dataset.fingerprint, explore, rate, pairs))
     # KerasTuner cannot be handed a first trial; its leaderboard has no baseline row.
     if engine_of(settings).seeds_the_study and baseline_trial(study) is None:
         fixed = {n: baseline[n] for n, d in space.distributions.items() if contains(d, baseline.get(n))}
@@ -262,6 +264,7 @@ def search_bounds(
         shared_cores=settings.workers > 1 and engine_of(settings).runs_workers,
         seconds=settings.time_limit,
         explore_images=explore_images,
+        side_by_side=side_by_side_possible(settings.workers, settings.limits.to_json(), settings.objective),
     )
     return limit, settings.timeout
 

@@ -104,17 +104,25 @@ class TimeLimit:
     cross_validation_seconds: float = 0.0
     seconds: float = 0.0  # the limit's length; 0: the answer's retrain has no cap of its own
     answer_share: float = ANSWER_SHARE  # of ``seconds``, the most the answer's retrain may take
+    # The answer may train as models side by side, one a core (sweep.commands.ensemble).
+    side_by_side: bool = False
 
     @classmethod
     def for_data(
-        cls, ends_at: float, dataset: Dataset, shared_cores: bool, seconds: float, explore_images: int | None = None
+        cls,
+        ends_at: float,
+        dataset: Dataset,
+        shared_cores: bool,
+        seconds: float,
+        explore_images: int | None = None,
+        side_by_side: bool = False,
     ) -> TimeLimit:
         """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits
         (on ``explore_images`` of its training images, :mod:`sweep.search.fidelity`; None: all)."""
         images = len(dataset.x_train)
         folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
         full = images + len(dataset.x_val)
-        return cls(ends_at, explore_images or images, full, shared_cores, folds, seconds, answer_share())
+        return cls(ends_at, explore_images or images, full, shared_cores, folds, seconds, answer_share(), side_by_side)
 
     def epoch_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long one epoch of ``trial`` on train + validation takes (None: no timing)."""
@@ -150,14 +158,22 @@ class TimeLimit:
         """About how long retraining ``trial`` as the answer may take: its epochs grown as in
         :meth:`answer_epochs`, but the answer's share of the limit in full where that is less.
         Not rounded down to whole epochs: the retrain re-plans from its own speed as it trains,
-        at the slowest kind's emulated speed the rounding took a fifth of the answer's share (68 of 84 s)."""
+        at the slowest kind's emulated speed the rounding took a fifth of the answer's share (68 of 84 s).
+
+        Where models side by side may be the answer (``side_by_side``) and each reaches those
+        epochs within the share at a trial's speed (one a core), their time is kept: averaged, they
+        beat one model of the same epochs (:func:`sweep.commands.retrain.members_in_time`)."""
         epoch = self.epoch_seconds(trial)
         if epoch is None:
             return 0.0
         most = epoch * self.answer_epochs(trial, float("inf"))
         if is_baseline(trial) or not self.seconds:
             return most
-        return min(most, max(self.answer_share * self.seconds, epoch))
+        share = self.answer_share * self.seconds
+        each = most / SHARED_CORES_FACTOR if self.shared_cores else most
+        if self.side_by_side and each <= share:
+            return each
+        return min(most, max(share, epoch))
 
     def epochs_cap(self, train_epoch_seconds: float) -> int | None:
         """The most epochs a trial whose epochs take ``train_epoch_seconds`` (validation left

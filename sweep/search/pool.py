@@ -117,7 +117,12 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
         None
         if ends_at is None
         else TimeLimit.for_data(  # the driver's workers share cores
-            ends_at, dataset, shared_cores=True, seconds=record.get("time_limit") or 0.0, explore_images=explore
+            ends_at,
+            dataset,
+            shared_cores=True,
+            seconds=record.get("time_limit") or 0.0,
+            explore_images=explore,
+            side_by_side=bool(record.get("side_by_side")),
         )
     )
     ends = search_deadline(study, timeout, started, limit)

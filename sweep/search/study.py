@@ -288,11 +288,14 @@ def settings_record(
     fingerprint: str = "",
     explore_images: int | None = None,
     images_per_second: float | None = None,
+    side_by_side: bool = False,
 ) -> dict[str, Any]:
     """What a study stores about itself, so any worker can join it with the URL and name only
     (``fingerprint``: of the data it searches, :func:`sweep.data.registry.fingerprint`;
     ``explore_images``: the training images its trials train on, :mod:`sweep.search.fidelity`;
-    ``images_per_second``: the baseline's training speed measured when it was created)."""
+    ``images_per_second``: the baseline's training speed measured when it was created;
+    ``side_by_side``: whether the answer may train as models side by side, which the time
+    limit keeps time for, :class:`sweep.search.budget.TimeLimit`)."""
     return {
         "data": data.to_json(),
         "fingerprint": fingerprint,
@@ -308,6 +311,7 @@ def settings_record(
         "objective": settings.objective,
         "explore_images": explore_images,
         "images_per_second": images_per_second,
+        "side_by_side": side_by_side,
     }
 
 
