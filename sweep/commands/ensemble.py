@@ -11,12 +11,13 @@ It is for a machine where one process cannot use its second core. On the slowest
 AVX512-BF16 machine one process trained the portfolio's small CNN 1.4 times faster on two
 threads than each of two did on one, and two averaged models did not beat one model trained
 longer, on 51,000 images not trained on (``make bench BENCH=ensemble``, docs/benchmarks.md).
-So, unless SWEEP_MEMBERS is set, the machine decides (:func:`members_for`): a sweep compares
-the baseline's speed in one process on every core, measured when its study was created, with
-the baseline trial's on one core, and averages a model a core only where the first is not
-clearly faster and the models side by side lose few epochs (:func:`side_by_side_pays`). Under a
-time limit it also averages a model a core where each reaches the most epochs the answer may
-train (:func:`sweep.commands.retrain.members_in_time`): one model could not use that time.
+So, unless SWEEP_MEMBERS is set, the machine decides: a sweep compares the baseline's speed in
+one process on every core, measured when its study was created, with the baseline trial's on
+one core. Without a time limit it averages a model a core only where the first is not clearly
+faster (:func:`members_for`). Under one it compares epochs: a model a core where each trains
+almost as many as one model on every core would, both up to the most the answer may train
+(:func:`side_by_side_pays`, :func:`sweep.commands.retrain.members_in_time`): where the second
+thread gains little, or where each reaches that most and one model could not use the time.
 
 A sweep with deployment limits or a Pareto objective keeps one model, since the limits are one
 model's; so does a GPU. The first member alone is saved as well (``best/single.keras``,
@@ -98,8 +99,8 @@ def side_by_side_pays(each: int, alone: int) -> bool:
     ``alone`` epochs in the same time: where ``each`` is within ONE_MODEL_THREADS_GAIN of
     ``alone``. The threshold that compares the machine's speeds, applied to whole epochs as the
     retrain counts them: at the slowest kind's emulated speed a gain of 1.22 left two models of
-    2 epochs against one of 3, and the pair tested 0.9931 where one model of 3-4 epochs of such
-    recipes had tested 0.9942-0.9943 (MNIST)."""
+    2 epochs against one of 3 (MNIST), a third of a short run, where on validation images two
+    averaged models had not beaten one trained 1.4 times longer (``make bench BENCH=ensemble``)."""
     return each * ONE_MODEL_THREADS_GAIN >= alone
 
 

@@ -35,7 +35,14 @@ from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import find_gpus
 from sweep.machine.environment import Environment
 from sweep.progress import Display
-from sweep.search.budget import AFTER_RETRAIN_SECONDS, Clock, TimeLimit, cross_validation_fits, duration
+from sweep.search.budget import (
+    AFTER_RETRAIN_SECONDS,
+    SHARED_CORES_FACTOR,
+    Clock,
+    TimeLimit,
+    cross_validation_fits,
+    duration,
+)
 from sweep.search.jobs import baseline_job, baseline_taken, retrained_baseline
 from sweep.search.rescore import (
     CV_ATTR,
@@ -205,29 +212,25 @@ def members_in_time(
     """How many models the answer trains side by side before ``until``, where the machine
     decides, and a line that says why (empty: one model, as usual).
 
-    ``allowed`` models (one a core, as many as the machine allows) where each reaches the most
-    epochs the answer may train (:meth:`TimeLimit.answer_epochs`) in the time: one model could
-    not use that time, and at equal epochs two averaged models beat one on every seed measured
-    (docs/benchmarks.md). Else the ``members`` that the machine's ``gain`` of threads asks for
-    (:func:`ensemble.members_for`), where each trains almost as many epochs as one model would
-    (:func:`ensemble.side_by_side_pays`); else one.
+    ``allowed`` models, one a core (as many as the machine allows), where each trains almost as
+    many epochs as one model on every core would, ``gain`` times faster (unknown: as the time
+    limit plans, 1 / SHARED_CORES_FACTOR), both up to the answer's most epochs
+    (:func:`ensemble.side_by_side_pays`): where each reaches those, one model could not use the
+    time, and at equal epochs two averaged models beat one on every seed measured
+    (docs/benchmarks.md). Else one; the line says so where the machine's gain of threads alone
+    (``members``, :func:`ensemble.members_for`) would have asked for more.
     """
     each_core = replace(limit, shared_cores=False)  # one core each, as the trials ran
     room = until - time.time()
-    each, most = each_core.answer_epochs(chosen, room), each_core.answer_epochs(chosen, float("inf"))
-    if allowed > 1 and each >= most:
+    speedup = gain if gain is not None else 1 / SHARED_CORES_FACTOR
+    each, alone = each_core.answer_epochs(chosen, room), each_core.answer_epochs(chosen, room * speedup)
+    if allowed > 1 and ensemble.side_by_side_pays(each, alone):
         return allowed, (
-            f"{allowed} models side by side, one a core, each train the answer's most epochs ({most}) in the "
-            "time left: the answer averages them (SWEEP_MEMBERS=1: one)."
+            f"The answer trains as {allowed} models side by side, one a core, averaged: {each} epochs each, "
+            f"against {alone} for one model on every core (SWEEP_MEMBERS=1: one)."
         )
-    if members < 2 or gain is None:
+    if members < 2:
         return 1, ""
-    alone = each_core.answer_epochs(chosen, room * gain)
-    if ensemble.side_by_side_pays(each, alone):
-        return members, (
-            f"One process trained only {gain:.2f}× faster on both cores than on one here: the answer trains "
-            f"as {members} models side by side at little cost in epochs (SWEEP_MEMBERS=1: one)."
-        )
     return 1, (
         f"The answer trains as one model: {members} side by side would train {each} epochs each, "
         f"against {alone} for one (SWEEP_MEMBERS={members}: {members})."
@@ -387,7 +390,7 @@ def answer(
     base = baseline_trial(study)
     if needs_cross_validation(dataset):
         kept = not baseline_taken(study)
-        after = limit.after_search_seconds(trials, True, kept) if limit is not None else 0.0
+        after = limit.after_search_seconds(trials, cross_validate=True, baseline_kept=kept) if limit else 0.0
         if limit is None or cross_validation_fits(after, limit.left()):
             chosen = cross_validated_choice(study, candidates, dataset, data, display, limit)
             if chosen is not None:
