@@ -41,6 +41,7 @@ from sweep.search.study import (
     make_sampler,
     open_storage,
     recorded_explore_images,
+    recorded_settings,
     recorded_speed,
     settings_record,
     storage_url,
@@ -172,7 +173,8 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
     space = space.for_data(len(dataset.x_train))
     study = open_study(storage, data, settings, space, baseline, dataset, display)
     explored = exploring(dataset, recorded_explore_images(study) or len(dataset.x_train), data.seed)
-    limit, timeout = search_bounds(settings, dataset, clock.started, retrain, len(explored.x_train))
+    pairs = bool(recorded_settings(study).get("side_by_side"))  # as open_study recorded it
+    limit, timeout = search_bounds(settings, dataset, clock.started, retrain, len(explored.x_train), pairs)
     clock.lap("loading")
     started = time.monotonic()
     finished = finished_count(study)
@@ -247,12 +249,17 @@ def write_report_of(study: optuna.Study, data: DataConfig, display: Display) -> 
 
 
 def search_bounds(
-    settings: SweepConfig, dataset: Dataset, started: float, retrain: bool, explore_images: int | None = None
+    settings: SweepConfig,
+    dataset: Dataset,
+    started: float,
+    retrain: bool,
+    explore_images: int | None = None,
+    side_by_side: bool = False,
 ) -> tuple[TimeLimit | None, float | None]:
     """The sweep's time limit and search timeout. The limit counts from ``started`` (a
     :func:`time.time` value) and keeps back the time the retrains need (trials trained on
-    ``explore_images`` of the training images); with ``retrain`` off it bounds the search
-    alone, as a timeout."""
+    ``explore_images`` of the training images; ``side_by_side``: the answer may train as
+    models side by side); with ``retrain`` off it bounds the search alone, as a timeout."""
     if settings.time_limit is None:
         return None, settings.timeout
     if not retrain:
@@ -264,7 +271,7 @@ def search_bounds(
         shared_cores=settings.workers > 1 and engine_of(settings).runs_workers,
         seconds=settings.time_limit,
         explore_images=explore_images,
-        side_by_side=side_by_side_possible(settings.workers, settings.limits.to_json(), settings.objective),
+        side_by_side=side_by_side,
     )
     return limit, settings.timeout
 

@@ -128,49 +128,40 @@ def cross_validated(
     """
     from sklearn.model_selection import StratifiedKFold
 
+    from sweep.models import train as training
+
     stored: dict[str, Any] = study.user_attrs.get(CV_ATTR, {})
     results = {int(number): unpack(text) for number, text in stored.items()}
+    x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
-    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y))
+
+    def across_folds(trial: FrozenTrial, expected: float) -> np.ndarray | None:
+        """Which images ``trial`` gets right across the folds; None where a fold (``expected``
+        seconds, then as long as the last) would end after ``until``."""
+        arch = plan(final_params(trial), recorded_space(study).model)
+        correct = np.zeros(len(y), dtype=bool)
+        with display.session(), display.task(f"cross-validate trial {trial.number} folds", FOLDS) as task:
+            for fold, (train_index, test_index) in enumerate(folds):
+                began = time.time()
+                if until is not None and began + expected > until:
+                    return None
+                model = training.new_model(
+                    arch, dataset.input_shape, dataset.num_classes, seed + fold, len(train_index)
+                )
+                training.train(model, arch, x[train_index], y[train_index], seed=seed + fold)
+                correct[test_index] = training.correct(model, x[test_index], y[test_index])
+                training.release()
+                expected = time.time() - began
+                task.advance(f"fold accuracy {correct[test_index].mean():.4f}")
+        return correct
+
     for trial in sorted(trials, key=lambda t: not is_baseline(t)):
         if trial.number in results:
             continue
-        expected = (fold_seconds or {}).get(trial.number, 0.0)
-        correct = _folds(study, trial, dataset, folds, seed, display, until, expected)
+        correct = across_folds(trial, (fold_seconds or {}).get(trial.number, 0.0))
         if correct is None:
             break
         results[trial.number] = correct
         study.set_user_attr(CV_ATTR, {**study.user_attrs.get(CV_ATTR, {}), str(trial.number): pack(correct)})
     return {t.number: results[t.number] for t in trials if t.number in results}
-
-
-def _folds(
-    study: optuna.Study,
-    trial: FrozenTrial,
-    dataset: Dataset,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    seed: int,
-    display: Display,
-    until: float | None,
-    expected: float,
-) -> np.ndarray | None:
-    """Which images ``trial`` gets right across ``folds``; None where a fold (``expected``
-    seconds, then as long as the last) would end after ``until``."""
-    from sweep.models import train as training
-
-    x = np.concatenate([dataset.x_train, dataset.x_val])
-    y = np.concatenate([dataset.y_train, dataset.y_val])
-    arch = plan(final_params(trial), recorded_space(study).model)
-    correct = np.zeros(len(y), dtype=bool)
-    with display.session(), display.task(f"cross-validate trial {trial.number} folds", FOLDS) as task:
-        for fold, (train_index, test_index) in enumerate(folds):
-            began = time.time()
-            if until is not None and began + expected > until:
-                return None
-            model = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed + fold, len(train_index))
-            training.train(model, arch, x[train_index], y[train_index], seed=seed + fold)
-            correct[test_index] = training.correct(model, x[test_index], y[test_index])
-            training.release()
-            expected = time.time() - began
-            task.advance(f"fold accuracy {correct[test_index].mean():.4f}")
-    return correct
