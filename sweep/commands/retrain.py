@@ -177,7 +177,7 @@ def plan_answer(
         members, line = members_in_time(limit, chosen, until, gain, members, allowed if one_a_core else 1)
         if line:
             display.log(line)
-    elif members > 1:
+    elif asked is None and members > 1:
         display.log(
             f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
             f"the answer trains as {members} models side by side (SWEEP_MEMBERS=1: one)."
