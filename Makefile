@@ -76,8 +76,13 @@ dashboard: $(STAMP)
 # The whole suite, slow end-to-end runs included.
 # One test file per core: most of a test's time is one process starting TensorFlow or one
 # small model training on one thread. Files stay whole, so a module's shared sweep runs once.
+# Each run has its own temporary folder, removed when every test passed: pytest's shared
+# /tmp/pytest-of-<user> is pruned by any other pytest session on the machine, and CI once lost
+# a running test's folder that way.
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile
+	@tmp=$$(mktemp -d -t sweep-tests.XXXXXX) && \
+	$(PY) -m pytest -q -n auto --dist loadfile --basetemp "$$tmp/pytest" && rm -rf "$$tmp" || \
+	{ echo "make test: temporary files kept in $$tmp" >&2; exit 1; }
 
 # Only the fast tests (no model training, no linting).
 test-fast: $(STAMP)
