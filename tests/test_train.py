@@ -30,10 +30,47 @@ def test_an_epoch_plan_shortens_a_run_and_its_schedule_still_ends_at_zero() -> N
     display = Display()
     with display.session(), display.task("epochs", 10) as task:
         result = train(model, arch, x, y, seed=0, callbacks=[EpochPlan(plan, 10, 10, task=task)])
-    assert len(result.history["loss"]) == 4 and asked == [1, 2, 3, 4]
+    assert len(result.history["loss"]) == 4 and asked == [2, 3, 4]  # a short first epoch is not asked
     assert task.total == 4  # the progress shows the new length
     assert int(model.optimizer.iterations) == 40
     assert float(schedule(model)(40)) == 0.0  # decayed to 0 at the new end
+
+
+@pytest.mark.parametrize(
+    ("epoch_seconds", "asked"),
+    [
+        ([2.0, 0.1, 0.1], [2, 3]),  # the first epoch (mostly tracing) is not asked about
+        ([40.0, 30.0, 30.0], [1, 2, 3]),  # a long one is: tracing hardly counts there
+    ],
+)
+def test_an_epoch_plan_asks_from_the_second_epoch_unless_the_first_was_long(
+    monkeypatch: pytest.MonkeyPatch, epoch_seconds: list[float], asked: list[int]
+) -> None:
+    import sweep.models.train as training
+
+    now = [0.0]
+    monkeypatch.setattr(training.time, "perf_counter", lambda: now[0])
+    seen: list[tuple[int, float]] = []
+    plan = training.EpochPlan(lambda done, seconds: seen.append((done, seconds)) or 3, 3, 10)
+    plan.set_model(type("Model", (), {"stop_training": False})())
+    for epoch, seconds in enumerate(epoch_seconds):
+        plan.on_epoch_begin(epoch)
+        now[0] += seconds
+        plan.on_epoch_end(epoch)
+    assert [done for done, _ in seen] == asked
+    assert [seconds for _, seconds in seen] == pytest.approx(epoch_seconds[-len(asked) :])
+    assert plan.model.stop_training  # after its 3 epochs
+
+
+def test_a_one_epoch_run_stops_after_it_though_the_plan_was_not_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sweep.models.train as training
+
+    monkeypatch.setattr(training.time, "perf_counter", lambda: 0.0)
+    plan = training.EpochPlan(lambda done, seconds: pytest.fail("asked after a short first epoch"), 1, 10, most=5)
+    plan.set_model(type("Model", (), {"stop_training": False})())
+    plan.on_epoch_begin(0)
+    plan.on_epoch_end(0)
+    assert plan.model.stop_training
 
 
 @pytest.mark.slow

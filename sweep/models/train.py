@@ -179,13 +179,23 @@ class Deadline(keras.callbacks.Callback):
         self.ends, self.asked_at = self.deadline(), now
 
 
+# A run's epochs are planned from the second one's time on: the first one also traces the
+# model's graph (seconds, where a small dataset's epoch takes a fraction of one; a shorter last
+# batch traces again). Asked after it, the retrain of 248 epochs on digits shrank to 4, then
+# grew back, its learning rate decayed and raised again...
+PLAN_AFTER = 2
+# ...unless the first one took this long: then tracing hardly counts.
+LONG_EPOCH_SECONDS = 30.0
+
+
 class EpochPlan(keras.callbacks.Callback):
     """Lets ``plan(epochs_done, epoch_seconds)`` shorten a run while it trains, or lengthen it
     up to ``most`` epochs (the ``epochs`` that ``fit`` was given; default: no lengthening).
 
-    After each epoch ``plan`` gets the epochs done and how long the last one took (validation
-    included), and returns how many epochs the run should have in all; it may raise to stop
-    the run. A shorter run ends early, a longer one goes on, and its learning-rate schedule
+    After each epoch from the second on (the first too where it was long: ``PLAN_AFTER``),
+    ``plan`` gets the epochs done and how long the last one took (validation included), and
+    returns how many epochs the run should have in all; it may raise to stop the run. A
+    shorter run ends early, a longer one goes on, and its learning-rate schedule
     (:class:`WarmupCosine`) is stretched over the new length, so it still decays to 0 in its
     last step. A progress ``task`` counting epochs gets the new total.
     """
@@ -206,16 +216,21 @@ class EpochPlan(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.began = time.perf_counter()
 
+    def replan(self, epochs: int) -> None:
+        """The run's new length: its schedule stretched over it, its progress resized."""
+        if epochs == self.epochs:
+            return
+        self.epochs = epochs
+        rate = schedule(self.model)
+        if rate is not None:
+            rate.total_steps.assign(float(self.epochs * self.steps_per_epoch))
+        if self.task is not None:
+            self.task.resize(epochs)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        done = epoch + 1
-        epochs = min(max(self.plan(done, time.perf_counter() - self.began), done), self.most)
-        if epochs != self.epochs:
-            self.epochs = epochs
-            rate = schedule(self.model)
-            if rate is not None:
-                rate.total_steps.assign(float(self.epochs * self.steps_per_epoch))
-            if self.task is not None:
-                self.task.resize(epochs)
+        done, seconds = epoch + 1, time.perf_counter() - self.began
+        if done >= PLAN_AFTER or seconds >= LONG_EPOCH_SECONDS:
+            self.replan(min(max(self.plan(done, seconds), done), self.most))
         if done >= self.epochs:
             self.model.stop_training = True
 

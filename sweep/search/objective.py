@@ -42,11 +42,6 @@ PRUNE_UNTIL = 50
 # A sampled trial is not started when even the study's fastest rate would need this many times
 # the time left: the rate of other architectures says little about this one's.
 FITS_MARGIN = 1.5
-# A trial's epochs are measured against the time left after this many: the first one also
-# traces the model's graph (seconds, where a small dataset's epoch takes a fraction of one)...
-PLAN_AFTER = 2
-# ...unless the first one took this long: then tracing hardly counts.
-LONG_EPOCH_SECONDS = 30.0
 # A starting point that gets fewer than this share of its epochs in its share of the time is
 # not worth its time: on MNIST the VGG-style one got 3 of 15 epochs and reached 0.9931, where
 # the small one reached 0.9962 in all of its 15.
@@ -248,8 +243,6 @@ class Objective:
 
         def plan(done: int, epoch_seconds: float) -> int:
             nonlocal capped, fitted
-            if done < PLAN_AFTER and epoch_seconds < LONG_EPOCH_SECONDS:
-                return epochs
             if cappable and not capped:  # no more epochs than its retrain fits in the answer's share
                 capped = True
                 assert limit is not None
