@@ -191,6 +191,46 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     )
 
 
+def test_the_baselines_folds_done_by_a_worker_are_not_kept_back() -> None:
+    from sweep.search.rescore import FOLDS
+
+    base = timed_trial(0, 0.90, fit=50.0, baseline=True)
+    best, second = timed_trial(1, 0.95, fit=100.0), timed_trial(2, 0.94, fit=200.0, schedule="cosine")
+    checked = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=2000.0)
+    trials = [base, best, second]
+    assert checked.cross_validation_cost(trials, baseline=False) == pytest.approx(FOLDS * (110 + 220))
+    after = checked.after_search_seconds(trials, baseline_kept=False, folds_kept=False)
+    assert after == pytest.approx(FOLDS * (110 + 220) + GROW * 220 + AFTER_RETRAIN_SECONDS)
+    assert checked.search_ends_at(trials, False, False) == pytest.approx(10_000.0 - after)
+    # Only the baseline's folds within the budget: the search plans for the others'.
+    tight = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, cross_validation_seconds=FOLDS * (110 + 220))
+    assert tight.after_search_seconds(trials) == pytest.approx(110 + 55 + AFTER_RETRAIN_SECONDS)  # no room
+    assert tight.after_search_seconds(trials, folds_kept=False) == pytest.approx(after + 55)
+
+
+@pytest.mark.parametrize(
+    ("trials", "budget", "shared", "left", "expected"),
+    [
+        # FOLDS retrains of the baseline at its trial's speed: 4 × 55 s.
+        ("base best", 2000.0, False, 1000.0, 220.0),
+        # On a worker's one core: as fast as its trial, not the retrain on every core.
+        ("base best", 2000.0, True, 1000.0, 220.0),
+        ("base best", 2000.0, False, 400.0, None),  # more than half the search's time left
+        ("base best", 439.0, False, 1000.0, None),  # the best trial's folds alone exceed the budget
+        ("base best", 0.0, False, 1000.0, None),  # no cross-validation (a large validation split)
+        ("best", 2000.0, False, 1000.0, None),  # the baseline has not completed
+        ("base", 2000.0, False, 1000.0, None),  # no other finalist yet
+    ],
+)
+def test_a_worker_cross_validates_the_baseline_where_the_folds_will_be_wanted_and_fit(
+    trials: str, budget: float, shared: bool, left: float, expected: float | None
+) -> None:
+    made = {"base": timed_trial(0, 0.90, fit=50.0, baseline=True), "best": timed_trial(1, 0.95, fit=100.0)}
+    limit = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=shared, cross_validation_seconds=budget)
+    seconds = limit.baseline_folds_seconds([made[name] for name in trials.split()], left)
+    assert seconds == (None if expected is None else pytest.approx(expected))
+
+
 def test_small_validation_splits_get_a_share_of_the_limit_for_cross_validation() -> None:
     from sweep.data.registry import load_dataset
     from sweep.search.budget import CROSS_VALIDATION_SHARE

@@ -43,7 +43,7 @@ from sweep.search.budget import (
     cross_validation_fits,
     duration,
 )
-from sweep.search.jobs import baseline_job, baseline_taken, retrained_baseline
+from sweep.search.jobs import baseline_job, baseline_taken, folds_taken, retrained_baseline
 from sweep.search.rescore import (
     CV_ATTR,
     FOLDS,
@@ -143,11 +143,12 @@ def plan_answer(
     """Choose the answer (or take ``pick``), and plan its retrain: how many models, how many
     epochs in the time left; say so."""
     base = baseline_trial(study)
+    folds_before = study.user_attrs.get(CV_ATTR)  # a worker's (sweep.search.jobs), or an earlier run's
     if pick is None:
         chosen, why = answer(study, dataset, data, display, limit)
     else:
         chosen, why = study.trials[pick], f"trial {pick}, picked with --trial"
-    if clock is not None and CV_ATTR in study.user_attrs:
+    if clock is not None and study.user_attrs.get(CV_ATTR) != folds_before:  # folds ran here
         clock.lap("cross-validation")
     params = final_params(chosen)
     base_params = (
@@ -389,8 +390,8 @@ def answer(
     candidates = finalists(trials)
     base = baseline_trial(study)
     if needs_cross_validation(dataset):
-        kept = not baseline_taken(study)
-        after = limit.after_search_seconds(trials, cross_validate=True, baseline_kept=kept) if limit else 0.0
+        kept, folds_kept = not baseline_taken(study), not folds_taken(study)
+        after = limit.after_search_seconds(trials, True, kept, folds_kept) if limit else 0.0
         if limit is None or cross_validation_fits(after, limit.left()):
             chosen = cross_validated_choice(study, candidates, dataset, data, display, limit)
             if chosen is not None:

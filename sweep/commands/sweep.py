@@ -27,7 +27,7 @@ from sweep.search.budget import Clock, TimeLimit, busy_seconds, search_deadline
 from sweep.search.console import summary, write_leaderboard
 from sweep.search.engines import Search, engine_of
 from sweep.search.fidelity import CALIBRATION_IMAGES, MIN_EXPLORE_IMAGES, explore_images, exploring
-from sweep.search.jobs import baseline_job
+from sweep.search.jobs import jobs_seconds
 from sweep.search.masking import redact
 from sweep.search.pool import SearchFailed
 from sweep.search.study import (
@@ -233,9 +233,8 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
         clock.summary(
             settings.time_limit,
             workers=settings.workers if searched else 0,
-            # Trials, and the baseline's retrain where a worker took it (sweep.search.jobs).
-            busy=busy_seconds(study.get_trials(deepcopy=False), clock.begun.get("search"))
-            + float(baseline_job(study).get("seconds") or 0.0),
+            # Trials, and the baseline's retrain and folds where workers took them (sweep.search.jobs).
+            busy=busy_seconds(study.get_trials(deepcopy=False), clock.begun.get("search")) + jobs_seconds(study),
         )
     )
     return 0

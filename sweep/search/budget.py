@@ -33,7 +33,7 @@ from sweep.choice.trials import (
     training_rate,
 )
 from sweep.errors import UsageError
-from sweep.search.jobs import baseline_taken
+from sweep.search.jobs import baseline_taken, folds_taken
 from sweep.search.rescore import FOLDS, needs_cross_validation
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ AFTER_RETRAIN_SECONDS = 15.0
 # limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
 # 1,000 validation images can tell clear gains apart.
 CROSS_VALIDATION_SHARE = 0.25
+# A worker takes the baseline's retrain or its folds (sweep.search.jobs) only where its estimate
+# is at most this share of the time left: a job must end well before the search does.
+BASELINE_JOB_SHARE = 0.5
 # A starting point of the portfolio trains for at most this share of the time left when it
 # starts (its retrain needs about as much again later): the rest is the sampler's.
 STARTING_POINT_SHARE = 0.45
@@ -183,18 +186,26 @@ class TimeLimit:
             return None
         return int(self.answer_share * self.seconds // max(train_epoch_seconds * self.retrain_ratio(), 1e-9))
 
-    def search_ends_at(self, trials: Sequence[FrozenTrial], baseline_kept: bool = True) -> float:
+    def search_ends_at(
+        self, trials: Sequence[FrozenTrial], baseline_kept: bool = True, folds_kept: bool = True
+    ) -> float:
         """The :func:`time.time` by which the search must end: the limit, less what comes
         after the search (:meth:`after_search_seconds`)."""
-        return self.ends_at - self.after_search_seconds(trials, baseline_kept=baseline_kept)
+        return self.ends_at - self.after_search_seconds(trials, baseline_kept=baseline_kept, folds_kept=folds_kept)
 
     def after_search_seconds(
-        self, trials: Sequence[FrozenTrial], cross_validate: bool | None = None, baseline_kept: bool = True
+        self,
+        trials: Sequence[FrozenTrial],
+        cross_validate: bool | None = None,
+        baseline_kept: bool = True,
+        folds_kept: bool = True,
     ) -> float:
         """What comes after the search: cross-validating the finalists (where planned, see
         :meth:`cross_validation_cost`; ``cross_validate`` True or False to count it or not),
-        then the retrains and the export (:meth:`retrains_seconds`)."""
-        folds = self.cross_validation_cost(trials)
+        then the retrains and the export (:meth:`retrains_seconds`). ``baseline_kept`` and
+        ``folds_kept`` False: a worker took the baseline's retrain, its folds
+        (:mod:`sweep.search.jobs`)."""
+        folds = self.cross_validation_cost(trials, baseline=folds_kept)
         if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
             folds = 0.0
         return folds + self.retrains_seconds(trials, cross_validated=bool(folds), baseline_kept=baseline_kept)
@@ -218,14 +229,32 @@ class TimeLimit:
             base_seconds = 0.0
         return max(seconds.values(), default=0.0) + base_seconds + AFTER_RETRAIN_SECONDS
 
-    def cross_validation_cost(self, trials: Sequence[FrozenTrial]) -> float:
+    def cross_validation_cost(self, trials: Sequence[FrozenTrial], baseline: bool = True) -> float:
         """About how long cross-validating the finalists takes: FOLDS trainings of each on
         (FOLDS - 1) / FOLDS of train + validation, each about as long as a whole retrain, as a
         new model is built and compiled for every fold (digits at the slowest kind's emulated
-        speed: folds of 11-12 s for a retrain of 11 s). 0 without a budget for it."""
+        speed: folds of 11-12 s for a retrain of 11 s); the baseline's only where ``baseline``
+        (no worker took them). 0 without a budget for it."""
         if not self.cross_validation_seconds:
             return 0.0
-        return FOLDS * sum(self.retrain_seconds(t) or 0.0 for t in finalists(trials))
+        counted = [t for t in finalists(trials) if baseline or not is_baseline(t)]
+        return FOLDS * sum(self.retrain_seconds(t) or 0.0 for t in counted)
+
+    def baseline_folds_seconds(self, trials: Sequence[FrozenTrial], seconds_left: float) -> float | None:
+        """About how long one worker would take to cross-validate the baseline now, where that
+        is worth doing (:mod:`sweep.search.jobs`): the other finalists' folds are within the
+        cross-validation's budget (so, the baseline's done, it is planned), the baseline
+        completed with a timing, and its folds, each about a retrain at its trial's speed, fit
+        in BASELINE_JOB_SHARE of ``seconds_left`` (the search's time); None otherwise."""
+        base = best_of([t for t in trials if is_baseline(t)])
+        others = self.cross_validation_cost(trials, baseline=False)
+        if base is None or not others or others > self.cross_validation_seconds:
+            return None
+        one_core = self.retrain_seconds(base) or 0.0
+        if self.shared_cores:  # the worker trains it on its one core, as fast as its trial
+            one_core /= SHARED_CORES_FACTOR
+        folds = FOLDS * one_core
+        return folds if 0 < folds < BASELINE_JOB_SHARE * seconds_left else None
 
     def left(self) -> float:
         """Seconds until the limit."""
@@ -294,8 +323,8 @@ class SearchDeadline:
         ends = {} if self.timeout is None else {"timeout": self.started + self.timeout}
         if self.limit is not None:
             trials = self.study.get_trials(deepcopy=False)
-            kept = not baseline_taken(self.study)
-            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials, baseline_kept=kept))
+            kept, folds_kept = not baseline_taken(self.study), not folds_taken(self.study)
+            ends["time_limit"] = as_monotonic(self.limit.search_ends_at(trials, kept, folds_kept))
         return ends
 
     def __call__(self) -> float | None:

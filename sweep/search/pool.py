@@ -25,11 +25,11 @@ from sweep.files import ensure_writable
 from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import find_gpus, worker_gpu
 from sweep.progress import Display
-from sweep.search.budget import TimeLimit, search_deadline
+from sweep.search.budget import BASELINE_JOB_SHARE, TimeLimit, search_deadline
 from sweep.search.console import advance, trial_line, trial_logger
 from sweep.search.fidelity import exploring
 from sweep.search.internals import storage_of
-from sweep.search.jobs import run_baseline_job
+from sweep.search.jobs import folds_taken, run_baseline_job, run_folds_job
 from sweep.search.objective import Objective
 from sweep.search.study import (
     load_study_at,
@@ -45,11 +45,6 @@ from sweep.space.spaces import SearchSpace, parse_space
 
 # A worker leaving after --max-trials trials, to be replaced by a fresh process (EX_TEMPFAIL).
 EXIT_RECYCLE = 75
-
-
-# A worker takes the baseline's retrain (sweep.search.jobs) only where its estimate is at most this
-# share of the time left: it must end well before the search does.
-BASELINE_JOB_SHARE = 0.5
 
 
 def baseline_retrain_estimate(baseline: dict[str, Any], images: int, images_per_second: float | None) -> float | None:
@@ -130,6 +125,17 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
         estimate = baseline_retrain_estimate(baseline, limit.full_images, record.get("images_per_second"))
         if estimate is None or estimate < BASELINE_JOB_SHARE * limit.left():
             run_baseline_job(study, baseline, space.model, dataset, data, display, index, estimate)
+
+    def between_trials() -> None:  # the baseline's folds, once its trial's timing says they fit
+        if limit is None or folds_taken(study):
+            return
+        end = ends() if ends is not None else None
+        seconds = limit.baseline_folds_seconds(
+            study.get_trials(deepcopy=False), limit.left() if end is None else end - time.monotonic()
+        )
+        if seconds is not None:
+            run_folds_job(study, baseline, space.model, dataset, data, display, index, seconds)
+
     reason = run_trials(
         study,
         Objective(
@@ -145,6 +151,7 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
         deadline=ends,
         max_trials=spec.max_trials,
         on_trial=trial_logger(space, data.folder, display, f"[worker {index}] "),
+        between=between_trials,
         log=display.log,
     )
     display.log(f"[worker {index}] stopping: {reason}")

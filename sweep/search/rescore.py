@@ -118,7 +118,7 @@ def cross_validated(
 ) -> dict[int, np.ndarray]:
     """Which images of train + validation each of ``trials`` gets right when each fold of FOLDS
     is predicted by a model trained on the others; remembered in the study, so a second retrain
-    does not cross-validate again.
+    does not cross-validate again (nor the driver a baseline a worker did: :mod:`sweep.search.jobs`).
 
     The baseline goes first (a choice needs it), then the others in the order given. With
     ``until`` (a :func:`time.time` value), a fold that would end after it does not start, so
@@ -126,42 +126,68 @@ def cross_validated(
     one, or its ``fold_seconds`` (by trial number) before any. Only trials cross-validated in
     full are returned.
     """
+    results = remembered(study)
+    images = joined(dataset)
+    for trial in sorted(trials, key=lambda t: not is_baseline(t)):
+        if trial.number in results:
+            continue
+        params, model = final_params(trial), recorded_space(study).model
+        expected = (fold_seconds or {}).get(trial.number, 0.0)
+        correct = across_folds(params, model, images, dataset, seed, display, f"trial {trial.number}", until, expected)
+        if correct is None:
+            break
+        results[trial.number] = correct
+        remember(study, trial.number, correct)
+    return {t.number: results[t.number] for t in trials if t.number in results}
+
+
+def joined(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Train + validation, the images the folds split."""
+    return np.concatenate([dataset.x_train, dataset.x_val]), np.concatenate([dataset.y_train, dataset.y_val])
+
+
+def across_folds(
+    params: dict[str, Any],
+    model: str | None,
+    images: tuple[np.ndarray, np.ndarray],
+    dataset: Dataset,
+    seed: int,
+    display: Display,
+    label: str,
+    until: float | None = None,
+    expected: float = 0.0,
+) -> np.ndarray | None:
+    """Which of ``images`` (train + validation) a model of ``params`` gets right, each fold of
+    FOLDS (split by ``seed``) predicted by one trained on the others; None where a fold
+    (``expected`` seconds, then as long as the last) would end after ``until``."""
     from sklearn.model_selection import StratifiedKFold
 
     from sweep.models import train as training
 
+    x, y = images
+    arch = plan(params, model)
+    correct = np.zeros(len(y), dtype=bool)
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y)
+    with display.session(), display.task(f"cross-validate {label} folds", FOLDS) as task:
+        for fold, (train_index, test_index) in enumerate(folds):
+            began = time.time()
+            if until is not None and began + expected > until:
+                return None
+            built = training.new_model(arch, dataset.input_shape, dataset.num_classes, seed + fold, len(train_index))
+            training.train(built, arch, x[train_index], y[train_index], seed=seed + fold)
+            correct[test_index] = training.correct(built, x[test_index], y[test_index])
+            training.release()
+            expected = time.time() - began
+            task.advance(f"fold accuracy {correct[test_index].mean():.4f}")
+    return correct
+
+
+def remembered(study: optuna.Study) -> dict[int, np.ndarray]:
+    """The cross-validation results the study holds, by trial number."""
     stored: dict[str, Any] = study.user_attrs.get(CV_ATTR, {})
-    results = {int(number): unpack(text) for number, text in stored.items()}
-    x = np.concatenate([dataset.x_train, dataset.x_val])
-    y = np.concatenate([dataset.y_train, dataset.y_val])
-    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, y))
+    return {int(number): unpack(text) for number, text in stored.items()}
 
-    def across_folds(trial: FrozenTrial, expected: float) -> np.ndarray | None:
-        """Which images ``trial`` gets right across the folds; None where a fold (``expected``
-        seconds, then as long as the last) would end after ``until``."""
-        arch = plan(final_params(trial), recorded_space(study).model)
-        correct = np.zeros(len(y), dtype=bool)
-        with display.session(), display.task(f"cross-validate trial {trial.number} folds", FOLDS) as task:
-            for fold, (train_index, test_index) in enumerate(folds):
-                began = time.time()
-                if until is not None and began + expected > until:
-                    return None
-                model = training.new_model(
-                    arch, dataset.input_shape, dataset.num_classes, seed + fold, len(train_index)
-                )
-                training.train(model, arch, x[train_index], y[train_index], seed=seed + fold)
-                correct[test_index] = training.correct(model, x[test_index], y[test_index])
-                training.release()
-                expected = time.time() - began
-                task.advance(f"fold accuracy {correct[test_index].mean():.4f}")
-        return correct
 
-    for trial in sorted(trials, key=lambda t: not is_baseline(t)):
-        if trial.number in results:
-            continue
-        correct = across_folds(trial, (fold_seconds or {}).get(trial.number, 0.0))
-        if correct is None:
-            break
-        results[trial.number] = correct
-        study.set_user_attr(CV_ATTR, {**study.user_attrs.get(CV_ATTR, {}), str(trial.number): pack(correct)})
-    return {t.number: results[t.number] for t in trials if t.number in results}
+def remember(study: optuna.Study, number: int, correct: np.ndarray) -> None:
+    """Keep trial ``number``'s cross-validation result in the study."""
+    study.set_user_attr(CV_ATTR, {**study.user_attrs.get(CV_ATTR, {}), str(number): pack(correct)})

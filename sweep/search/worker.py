@@ -193,6 +193,7 @@ def run_trials(
     deadline: Callable[[], float | None] | None = None,
     max_trials: int | None = None,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    between: Callable[[], None] | None = None,
     log: Callable[[str], None] = print,
     poll: float = 2.0,
 ) -> str:
@@ -203,6 +204,7 @@ def run_trials(
     before each trial, see :class:`sweep.search.budget.TimeLimit`). ``max_trials``: leave after this many
     (a recycled worker process, so memory never accumulates). While the count is reached only
     with trials still running elsewhere, wait: one of them may yet fail and need a re-run.
+    ``between()``: after each trial, a job besides trials (:mod:`sweep.search.jobs`).
     """
     ran = unfit = oversized = 0
     while True:
@@ -235,6 +237,8 @@ def run_trials(
             stop_beating()
         if on_trial is not None:
             on_trial(study, frozen)
+        if between is not None:
+            between()
         # A trial stopped before its first epoch because it could not end before the deadline
         # cost nothing; the process need not be recycled for it. Several in a row: the sampler
         # proposes nothing the time left can hold. Nor for a model over a deployment limit
