@@ -181,8 +181,8 @@ class Deadline(keras.callbacks.Callback):
 
 # A run's epochs are planned from the second one's time on: the first one also traces the
 # model's graph (seconds, where a small dataset's epoch takes a fraction of one; a shorter last
-# batch traces again). Asked after it, the retrain of 248 epochs on digits shrank to 4, then
-# grew back, its learning rate decayed and raised again...
+# batch traces again). Asked after it, two models of 248 epochs each on digits (496 in all)
+# had shrunk to 28 in all, then grown back, their learning rate decayed and raised again...
 PLAN_AFTER = 2
 # ...unless the first one took this long: then tracing hardly counts.
 LONG_EPOCH_SECONDS = 30.0
