@@ -103,10 +103,14 @@ def test_a_worker_cross_validates_the_baseline_once_and_the_driver_only_the_othe
     study.add_trial(base)
     study.add_trial(best)
 
-    assert run_folds_job(study, {"dense_units": 0}, None, data, DataConfig("tiny"), Display(), 1, 10.0)
+    recipe = {"dense_units": 0, "epochs": 5}  # trial 0's
+    other = {**recipe, "epochs": 6}
+    assert not run_folds_job(study, other, None, data, DataConfig("tiny"), Display(), 1, 10.0)  # not trial 0's
+    assert not trained and not folds_taken(study)
+    assert run_folds_job(study, recipe, None, data, DataConfig("tiny"), Display(), 1, 10.0)
     assert trained == [0] * 4 and folds_taken(study)
     assert study.user_attrs[FOLDS_JOB]["accuracy"] == 0.5  # every odd index of 40
-    assert not run_folds_job(study, {"dense_units": 0}, None, data, DataConfig("tiny"), Display(), 0, 10.0)
+    assert not run_folds_job(study, recipe, None, data, DataConfig("tiny"), Display(), 0, 10.0)
     trained.clear()
     done = rescore.cross_validated(study, [best, base], data, 0, Display())
     assert trained == [1] * 4  # the baseline's folds were the worker's

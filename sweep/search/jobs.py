@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
+from sweep.choice.trials import final_params
 from sweep.files import atomic_write
 from sweep.search.rescore import FOLDS, across_folds, joined, remember, remembered
 from sweep.search.study import baseline_trial
@@ -147,7 +148,8 @@ def run_folds_job(
     has, as the driver would (:func:`sweep.search.rescore.cross_validated`, the same folds);
     True where this worker did."""
     base = baseline_trial(study)
-    if base is None or base.number in remembered(study):
+    # Its folds stand for trial 0's in the driver's choice: only where they are of its recipe.
+    if base is None or base.number in remembered(study) or final_params(base) != params:
         return False
     if not claim(study, FOLDS_JOB, {"estimate": estimate, "worker": worker, "trial": base.number}):
         return False
