@@ -18,10 +18,25 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+# Every folder this process made through `make_folder`, in order: a refused command takes
+# away those it left empty, and touches nothing it did not make (not a folder another process
+# made meanwhile, even under a results root as wide as the disk).
+_MADE: list[Path] = []
+
+
+def make_folder(folder: Path) -> Path:
+    """``mkdir -p folder``, remembering each folder it made (for `FoldersMade`)."""
+    missing = [folder, *folder.parents]
+    missing = [f for f in reversed(missing) if not f.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    _MADE.extend(missing)
+    return folder
+
+
 def ensure_writable(folder: Path) -> Path:
     """Create ``folder`` if needed and prove it is writable, before any long work starts."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
@@ -33,21 +48,17 @@ def ensure_writable(folder: Path) -> Path:
 
 
 class FoldersMade:
-    """The folders a command makes under a results root, so that a refused command can take
-    away those it left empty: bad input writes nothing, not even a folder."""
+    """The folders a command makes (through `make_folder`) from now on, so that a refused
+    command can take away those it left empty: bad input writes nothing, not even a folder."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.before = self._folders()
-
-    def _folders(self) -> set[Path]:
-        if not self.root.is_dir():
-            return set()
-        return {self.root, *(Path(top) / name for top, names, _ in os.walk(self.root) for name in names)}
+    def __init__(self) -> None:
+        self.start = len(_MADE)
 
     def remove_empty(self) -> None:
         """Remove the folders made since, deepest first, where nothing was written in them."""
-        for folder in sorted(self._folders() - self.before, key=lambda p: len(p.parts), reverse=True):
+        made = _MADE[self.start :]
+        del _MADE[self.start :]
+        for folder in sorted(set(made), key=lambda p: len(p.parts), reverse=True):
             try:
                 folder.rmdir()  # only if empty
             except OSError:
@@ -89,7 +100,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     The temporary name keeps the suffix, because Keras and matplotlib pick the format from it.
     A crash or Ctrl-C leaves the previous ``path`` untouched.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(handle)
     tmp = Path(tmp_name)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sweep.commands.ensemble import SINGLE_FILE, SINGLE_FOLDER
 from sweep.errors import UsageError, first_line
-from sweep.files import atomic_write, ensure_writable
+from sweep.files import atomic_write, ensure_writable, make_folder
 from sweep.settings import DataConfig
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def export_model(model: keras.Model, folder: Path, fmt: str, calibration: np.nda
     if fmt not in FILE_NAMES:
         raise UsageError(f"unknown export format {fmt!r}; use {', '.join(FILE_NAMES)}")
     target = folder / FILE_NAMES[fmt]
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     from sweep.models.build import portable
 
     model = portable(model)

@@ -12,7 +12,6 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 
 from sweep.deploy.constraints import Limits
 from sweep.errors import UsageError
@@ -148,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.debug:
         os.environ["SWEEP_DEBUG"] = "1"  # sweep.machine.backend then shows TensorFlow's start-up log
-    made = FoldersMade(Path(getattr(args, "results", None) or "results"))
+    made = FoldersMade()
     try:
         Environment.read()  # a bad variable is one line now, not a failed trial later
         code = _run(args)
