@@ -134,3 +134,26 @@ def test_trial_count_tuners_run_exactly_trials(tmp_path: Path, tuner: str) -> No
     board = pd.read_csv(results / "digits" / "leaderboard.csv")
     assert len(board) == 3 and set(board["state"]) == {"complete"}
     assert board["dropout"].isin([0.0, 0.1, 0.2, 0.3, 0.4]).all()  # rounded, inside the space
+
+
+def test_a_deadline_that_passes_stops_the_running_trial_too() -> None:
+    import keras_tuner as kt
+    import numpy as np
+
+    from sweep.data.registry import Dataset
+    from sweep.models.params import baseline_params
+    from sweep.search.kerastuner_engine import _HyperModel, _Stop
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((64, 8, 8, 1), dtype=np.float32), np.arange(64) % 2
+    data = Dataset("tiny", images, labels, images[:8], labels[:8], images[:8], labels[:8], ["a", "b"], "test")
+    space = parse_space(yaml.safe_load(SPACE), "space.yaml")
+    hp = kt.HyperParameters()
+    hp.Fixed("epochs", 3)
+    passed = _HyperModel(data, space, baseline_params("tiny", (8, 8, 1)), 0, deadline=lambda: 0.0)
+    with pytest.raises(_Stop, match="the running trial was stopped"):
+        passed.fit(hp, passed.build(hp))
+    assert passed.log is not None and passed.log.history.get("accuracy", []) == []  # stopped in its first epoch
+    far = _HyperModel(data, space, baseline_params("tiny", (8, 8, 1)), 0, deadline=lambda: float("inf"))
+    far.fit(hp, far.build(hp))
+    assert far.log is not None and len(far.log.history["accuracy"]) == 3

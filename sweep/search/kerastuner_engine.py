@@ -43,8 +43,9 @@ from sweep.space.spaces import SearchSpace
 HYPERBAND_FACTOR = 3
 
 
-class _Stop(Exception):
-    """Raised before a new trial when the timeout has passed."""
+class _Stop(kt.errors.FatalError):
+    """Raised when the search's deadline has passed: before a new trial, or during one (a
+    fatal error to KerasTuner, which would otherwise record the trial as failed and go on)."""
 
 
 def hyperparameters(space: SearchSpace, skip: tuple[str, ...] = ()) -> kt.HyperParameters:
@@ -72,9 +73,19 @@ def hyperparameters(space: SearchSpace, skip: tuple[str, ...] = ()) -> kt.HyperP
 class _HyperModel(kt.HyperModel):
     """Builds our CNN from a trial's values and trains it with our pipeline."""
 
-    def __init__(self, dataset: Dataset, space: SearchSpace, baseline: dict[str, Any], seed: int) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        space: SearchSpace,
+        baseline: dict[str, Any],
+        seed: int,
+        deadline: Callable[[], float | None] | None = None,
+    ) -> None:
         super().__init__()
         self.dataset, self.space, self.baseline, self.seed = dataset, space, baseline, seed
+        # Stops the running trial too, as sweep's own trials stop: a Hyperband trial of the
+        # most epochs took 89 s at the slowest kind's speed, and carried the sweep past its limit.
+        self.deadline = deadline
         # The last fit's epochs, numbered from the model's first epoch (Hyperband resumes
         # models): KerasTuner itself keeps only the best epoch's metrics.
         self.log: training.EpochLog | None = None
@@ -118,18 +129,24 @@ class _HyperModel(kt.HyperModel):
         arch = plan(self.params(hp.values), self.space.model)
         self.log, self.initial_epoch = training.EpochLog(None), initial_epoch
         self.param_count = model.count_params()
-        training.train(
-            model,
-            arch,
-            data.x_train,
-            data.y_train,
-            seed=self.seed,
-            validation=(data.x_val, data.y_val),
-            epochs=epochs,
-            log=self.log,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks or (),
-        )
+        callbacks = list(callbacks or ())
+        if self.deadline is not None:
+            callbacks.append(training.Deadline(self.deadline))
+        try:
+            training.train(
+                model,
+                arch,
+                data.x_train,
+                data.y_train,
+                seed=self.seed,
+                validation=(data.x_val, data.y_val),
+                epochs=epochs,
+                log=self.log,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+            )
+        except training.DeadlinePassed as stop:
+            raise _Stop(f"the running trial was stopped ({stop})") from None
         # Measured as sweep's own trials are, so both engines' leaderboards and reports compare.
         from sweep.deploy.deployment import figures
 
@@ -156,7 +173,7 @@ def make_tuner(
         def pre_create_trial(self) -> None:
             ends = deadline() if deadline is not None else None
             if ends is not None and time.monotonic() > ends:
-                raise _Stop
+                raise _Stop("no more trials started")
 
         def on_trial_begin(self, trial: Any) -> None:
             super().on_trial_begin(trial)  # type: ignore[misc]
@@ -199,7 +216,7 @@ def search(run: Search, on_trial: Callable[[optuna.Study, optuna.trial.FrozenTri
     folder = data.folder / "kerastuner"
     if not study.trials:
         shutil.rmtree(folder, ignore_errors=True)  # a new study: no stale KerasTuner state
-    hypermodel = _HyperModel(dataset, space, baseline, data.seed)
+    hypermodel = _HyperModel(dataset, space, baseline, data.seed, deadline)
     known = {kerastuner_id(t) for t in study.get_trials(deepcopy=False)}
 
     def record(trial: Any, started: float) -> None:
@@ -219,9 +236,9 @@ def search(run: Search, on_trial: Callable[[optuna.Study, optuna.trial.FrozenTri
             # a warning per trial, which is KerasTuner's behaviour and nothing a user can act on.
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             tuner.search(verbose=0)
-    except _Stop:
+    except _Stop as stop:
         assert deadline is not None  # only the deadline raises it
-        display.log(f"The search's {deadline.cause().replace('_', ' ')} was reached; no more trials started.")
+        display.log(f"The search's {deadline.cause().replace('_', ' ')} was reached; {stop}.")
     except KeyboardInterrupt:
         return True
     return False
