@@ -12,6 +12,7 @@ from sweep.search.budget import (
     ANSWER_SHARE,
     GROW,
     SHARED_CORES_FACTOR,
+    TEST_PASSES,
     TimeLimit,
     as_monotonic,
     cross_validation_fits,
@@ -69,6 +70,35 @@ def test_retrain_seconds_scale_the_trials_own_speed(limit: TimeLimit, made: Froz
 )
 def test_the_search_ends_early_enough_for_the_best_trials_retrain(trials: list[FrozenTrial], reserved: float) -> None:
     assert LIMIT.search_ends_at(trials) == pytest.approx(10_000.0 - reserved - AFTER_RETRAIN_SECONDS)
+
+
+# 550 test images: half as many as train + validation.
+TESTED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shared_cores=False, test_images=550)
+
+
+@pytest.mark.parametrize(
+    ("limit", "made", "after"),
+    [
+        # An epoch of the retrain takes 22 s: the test images' passes, half as many images.
+        (TESTED, timed_trial(0, 0.9, fit=100.0), AFTER_RETRAIN_SECONDS + TEST_PASSES * 22.0 / 2),
+        # Ten times slower a machine (or a model): ten times longer passes; the rest stays.
+        (TESTED, timed_trial(0, 0.9, fit=1000.0), AFTER_RETRAIN_SECONDS + TEST_PASSES * 220.0 / 2),
+        # No timing, or no test images counted: only what does not scale.
+        (TESTED, timed_trial(0, 0.9, fit=None), AFTER_RETRAIN_SECONDS),
+        (TESTED, None, AFTER_RETRAIN_SECONDS),
+        (LIMIT, timed_trial(0, 0.9, fit=100.0), AFTER_RETRAIN_SECONDS),
+    ],
+)
+def test_what_follows_the_retrain_scales_with_the_answers_speed(
+    limit: TimeLimit, made: FrozenTrial | None, after: float
+) -> None:
+    assert limit.after_retrain_seconds(made) == pytest.approx(after)
+
+
+def test_the_search_keeps_back_the_answers_test_passes() -> None:
+    best = timed_trial(0, 0.95, fit=1000.0)
+    passes = TEST_PASSES * 220.0 / 2
+    assert TESTED.search_ends_at([best]) == pytest.approx(10_000.0 - 1100.0 - AFTER_RETRAIN_SECONDS - passes)
 
 
 def test_a_retrain_is_skipped_only_when_it_would_end_after_the_limit() -> None:

@@ -36,7 +36,6 @@ from sweep.machine.devices import find_gpus
 from sweep.machine.environment import Environment
 from sweep.progress import Display
 from sweep.search.budget import (
-    AFTER_RETRAIN_SECONDS,
     SHARED_CORES_FACTOR,
     Clock,
     TimeLimit,
@@ -169,7 +168,7 @@ def plan_answer(
     if limit is not None and pick is None and not base_won:
         # The time left but for the baseline's retrain (unless a worker did it) and the export.
         kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
-        until = limit.ends_at - kept - AFTER_RETRAIN_SECONDS
+        until = limit.ends_at - kept - limit.after_retrain_seconds(chosen)
     if asked is not None and members < asked and not base_won:
         display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")
     elif asked is None and limit is not None and until is not None:
@@ -186,7 +185,7 @@ def plan_answer(
     most, ran, copies = None, params["epochs"], 0
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
-        until = limit.ends_at - AFTER_RETRAIN_SECONDS
+        until = limit.ends_at - limit.after_retrain_seconds(chosen)
         wanted = min(cores, ensemble.AUTO_MEMBERS) if asked is None else asked  # SWEEP_MEMBERS=1: one model
         count = ensemble.members_for(wanted, cores, gpus, **_limits_of(record))
         copies = ensemble.copies_in_time_left(job.get("seconds"), until - time.time(), count)

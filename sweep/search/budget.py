@@ -45,11 +45,17 @@ if TYPE_CHECKING:
 # on an emulated slow sweep). The answer's retrain re-plans its epochs from its own speed as it
 # trains (sweep.commands.retrain), so the estimate need not err long to keep the limit.
 SHARED_CORES_FACTOR = 0.65
-# What comes after the retrain (test evaluation, plots, export: 5-15 s here, 6-7 s in float32
-# at the slowest kind's emulated speed), and a little margin: the retrain re-plans its epochs
-# from its own speed, so it ends near its deadline. With 30 s, 17-37 s of every sweep went
-# unused; at the slowest kind's emulated speed (a 4-minute limit) that is a tenth of it.
-AFTER_RETRAIN_SECONDS = 15.0
+# What comes after the retrain but for the test images' passes (plots, TFLite figures, export:
+# about 10 s in float32 here), and a little margin: the retrain re-plans its epochs from its
+# own speed, so it ends near its deadline. With 30 s, 17-37 s of every sweep went unused; at the
+# slowest kind's emulated speed (a 4-minute limit) that is a tenth of it.
+AFTER_RETRAIN_SECONDS = 12.0
+# The test images' passes after the retrain (the answer, one of its models alone, the baseline),
+# in epochs of the answer's retrain over as many images: a pass costs about half a training
+# step. Measured on a slow MNIST sweep's pair (float32 here): 6.4 s for the three, estimated
+# 7.0 s. They scale with the machine's speed, where the rest hardly does: on the slowest kind
+# itself they take about 30 s, which a fixed reserve of 15 s left to run past the limit.
+TEST_PASSES = 1.5
 # Cross-validating the finalists is planned for where it costs at most this share of the time
 # limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
 # 1,000 validation images can tell clear gains apart.
@@ -109,6 +115,7 @@ class TimeLimit:
     answer_share: float = ANSWER_SHARE  # of ``seconds``, the most the answer's retrain may take
     # The answer may train as models side by side, one a core (sweep.commands.ensemble).
     side_by_side: bool = False
+    test_images: int = 0  # passed through after the retrain (:meth:`after_retrain_seconds`)
 
     @classmethod
     def for_data(
@@ -125,7 +132,17 @@ class TimeLimit:
         images = len(dataset.x_train)
         folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
         full = images + len(dataset.x_val)
-        return cls(ends_at, explore_images or images, full, shared_cores, folds, seconds, answer_share(), side_by_side)
+        return cls(
+            ends_at,
+            explore_images or images,
+            full,
+            shared_cores,
+            folds,
+            seconds,
+            answer_share(),
+            side_by_side,
+            len(dataset.x_test),
+        )
 
     def epoch_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long one epoch of ``trial`` on train + validation takes (None: no timing)."""
@@ -137,6 +154,14 @@ class TimeLimit:
         if not fit or not epochs_run:
             return None
         return float(fit / epochs_run * self.retrain_ratio())
+
+    def after_retrain_seconds(self, trial: FrozenTrial | None) -> float:
+        """What comes after retraining ``trial`` as the answer: AFTER_RETRAIN_SECONDS, and
+        TEST_PASSES through the test images at its speed (where it has a timing)."""
+        epoch = self.epoch_seconds(trial) if trial is not None else None
+        if epoch is None or not self.full_images:
+            return AFTER_RETRAIN_SECONDS
+        return AFTER_RETRAIN_SECONDS + TEST_PASSES * epoch * self.test_images / self.full_images
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
@@ -227,7 +252,8 @@ class TimeLimit:
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
         if not baseline_kept:  # a worker retrains it, for the gain or as the answer itself
             base_seconds = 0.0
-        return max(seconds.values(), default=0.0) + base_seconds + AFTER_RETRAIN_SECONDS
+        after = max((self.after_retrain_seconds(t) for t in final), default=AFTER_RETRAIN_SECONDS)
+        return max(seconds.values(), default=0.0) + base_seconds + after
 
     def cross_validation_cost(self, trials: Sequence[FrozenTrial], baseline: bool = True) -> float:
         """About how long cross-validating the finalists takes: FOLDS trainings of each on
@@ -275,11 +301,12 @@ class TimeLimit:
         """Why ``what`` (``trial``'s retrain) is skipped: it would end after the limit.
         None when it fits, or when there is no timing to tell."""
         seconds = self.retrain_seconds(trial) if trial is not None else None
-        if seconds is None or seconds + AFTER_RETRAIN_SECONDS <= self.left():
+        after = self.after_retrain_seconds(trial)
+        if seconds is None or seconds + after <= self.left():
             return None
         return (
-            f"Not retraining {what}: it needs about {duration(seconds)} and the export "
-            f"{duration(AFTER_RETRAIN_SECONDS)}, with {duration(max(self.left(), 0))} left of "
+            f"Not retraining {what}: it needs about {duration(seconds)} and the test and export "
+            f"{duration(after)}, with {duration(max(self.left(), 0))} left of "
             "the time limit (--time-limit, make TIME_LIMIT=); `make retrain` retrains both, with no limit."
         )
 
