@@ -54,7 +54,7 @@ AFTER_RETRAIN_SECONDS = 12.0
 # in epochs of the answer's retrain over as many images: a pass costs about half a training
 # step. Measured on a slow MNIST sweep's pair (float32 here): 6.4 s for the three, estimated
 # 7.0 s. They scale with the machine's speed, where the rest hardly does: on the slowest kind
-# itself they take about 30 s, which a fixed reserve of 15 s left to run past the limit.
+# itself (0.22 of its time here) about 30 s, which a fixed reserve of 15 s left past the limit.
 TEST_PASSES = 1.5
 # Cross-validating the finalists is planned for where it costs at most this share of the time
 # limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
