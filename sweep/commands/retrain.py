@@ -250,9 +250,9 @@ def train_answer(
         shape = (dataset.input_shape, dataset.num_classes)
         return ensemble.fit_members(params, model, x, y, shape, seed, display, label, plan.until, most, count)
 
-    def averaged(runs: list[TrainResult], trained: list[TrainResult]) -> TrainResult:
-        """The runs' average, with the first's history, as long as the longest of ``trained``."""
-        return TrainResult(average_of([r.model for r in runs]), runs[0].history, max(r.fit_seconds for r in trained))
+    def averaged(runs: list[TrainResult], seconds: float) -> TrainResult:
+        """The runs' average, with the first's history, trained in ``seconds``."""
+        return TrainResult(average_of([r.model for r in runs]), runs[0].history, seconds)
 
     if plan.base_won and plan.prior is not None:  # the answer is the baseline, retrained already
         job = plan.prior_job
@@ -264,11 +264,23 @@ def train_answer(
             return prior, None
         # As written, like the worker's: only the seeds differ.
         copies = side_by_side(plan.base_params, data.seed + 1, "copies", plan.base_params["epochs"], plan.copies)
-        return averaged([prior, *copies], copies), [prior, *copies]
+        return averaged([prior, *copies], max(r.fit_seconds for r in copies)), [prior, *copies]
     label = f"trial {plan.chosen.number}"
     if plan.members > 1:
         members_run = side_by_side(plan.params, data.seed, label, plan.most, plan.members)
-        return averaged(members_run, members_run), members_run
+        took = max(r.fit_seconds for r in members_run)
+        left = plan.until - time.time() if plan.until is not None else 0.0
+        # Where they reached their most epochs well before the deadline, as many again train in
+        # the time left, with the next seeds: averaged, more models of a recipe do no worse.
+        more = ensemble.copies_in_time_left(took, left, plan.members)
+        if more:
+            display.log(
+                f"Its {plan.members} models reached their most epochs with {duration(left)} left: "
+                f"{more} more train side by side in it, averaged with them"
+            )
+            again = side_by_side(plan.params, data.seed + plan.members, label, plan.most, more)
+            members_run, took = members_run + again, took + max(r.fit_seconds for r in again)
+        return averaged(members_run, took), members_run
     return fit_full(plan.params, model, dataset, data.seed, display, label, plan.until, plan.most), None
 
 
