@@ -84,7 +84,7 @@ def test_a_worker_cross_validates_the_baseline_once_and_the_driver_only_the_othe
     from sweep.models import train as training
     from sweep.progress import Display
     from sweep.search import rescore
-    from sweep.search.jobs import run_folds_job
+    from sweep.search.jobs import Worker, run_folds_job
     from sweep.settings import DataConfig
 
     trained: list[int] = []
@@ -105,12 +105,12 @@ def test_a_worker_cross_validates_the_baseline_once_and_the_driver_only_the_othe
 
     recipe = {"dense_units": 0, "epochs": 5}  # trial 0's
     other = {**recipe, "epochs": 6}
-    assert not run_folds_job(study, other, None, data, DataConfig("tiny"), Display(), 1, 10.0)  # not trial 0's
+    assert not run_folds_job(Worker(study, other, None, data, DataConfig("tiny"), Display(), 1), 10.0)  # not trial 0's
     assert not trained and not folds_taken(study)
-    assert run_folds_job(study, recipe, None, data, DataConfig("tiny"), Display(), 1, 10.0)
+    assert run_folds_job(Worker(study, recipe, None, data, DataConfig("tiny"), Display(), 1), 10.0)
     assert trained == [0] * 4 and folds_taken(study)
     assert study.user_attrs[FOLDS_JOB]["accuracy"] == 0.5  # every odd index of 40
-    assert not run_folds_job(study, recipe, None, data, DataConfig("tiny"), Display(), 0, 10.0)
+    assert not run_folds_job(Worker(study, recipe, None, data, DataConfig("tiny"), Display(), 0), 10.0)
     trained.clear()
     done = rescore.cross_validated(study, [best, base], data, 0, Display())
     assert trained == [1] * 4  # the baseline's folds were the worker's

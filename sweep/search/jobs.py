@@ -20,6 +20,7 @@ No TensorFlow here until a job trains.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,61 +108,59 @@ def finish(study: optuna.Study, name: str, started: float, **attrs: Any) -> dict
     return record
 
 
-def run_baseline_job(
-    study: optuna.Study,
-    params: dict[str, Any],
-    model: str | None,
-    dataset: Dataset,
-    data: DataConfig,
-    display: Display,
-    worker: int,
-    estimate: float | None,
-) -> bool:
-    """Retrain the baseline (``params``) on train + validation in this worker if nobody has,
-    and save it; True where this worker did."""
-    if not claim_baseline(study, params, estimate, worker):
+@dataclass(frozen=True)
+class Worker:
+    """What a worker's jobs on the baseline need: its study, the baseline's ``params``, the
+    user's ``model`` function (None: sweep's CNN), the data, where to report, and its number."""
+
+    study: optuna.Study
+    params: dict[str, Any]
+    model: str | None
+    dataset: Dataset
+    data: DataConfig
+    display: Display
+    index: int
+
+
+def run_baseline_job(worker: Worker, estimate: float | None) -> bool:
+    """Retrain the baseline on train + validation in this worker if nobody has, and save it;
+    True where this worker did."""
+    study, display, data = worker.study, worker.display, worker.data
+    if not claim_baseline(study, worker.params, estimate, worker.index):
         return False
     from sweep.models.build import portable
     from sweep.models.train import fit_full
 
-    display.log(f"[worker {worker}] retraining the baseline on train + validation while the search runs")
+    display.log(f"[worker {worker.index}] retraining the baseline on train + validation while the search runs")
     started = time.time()
-    result = fit_full(params, model, dataset, data.seed, display, "baseline")
+    result = fit_full(worker.params, worker.model, worker.dataset, data.seed, display, "baseline")
     path = atomic_write(baseline_model_path(data.folder), portable(result.model).save)
     # The history: the answer's plots, where the baseline is the answer.
     done = finish(study, BASELINE_JOB, started, path=str(path), history=result.history)
-    display.log(f"[worker {worker}] the baseline is retrained ({done['seconds']:.0f} s); back to the search")
+    display.log(f"[worker {worker.index}] the baseline is retrained ({done['seconds']:.0f} s); back to the search")
     return True
 
 
-def run_folds_job(
-    study: optuna.Study,
-    params: dict[str, Any],
-    model: str | None,
-    dataset: Dataset,
-    data: DataConfig,
-    display: Display,
-    worker: int,
-    estimate: float | None,
-) -> bool:
-    """Cross-validate the baseline (``params``, the study's trial 0) in this worker if nobody
-    has, as the driver would (:func:`sweep.search.rescore.cross_validated`, the same folds);
-    True where this worker did."""
+def run_folds_job(worker: Worker, estimate: float | None) -> bool:
+    """Cross-validate the baseline (the study's trial 0) in this worker if nobody has, as the
+    driver would (:func:`sweep.search.rescore.cross_validated`, the same folds); True where
+    this worker did."""
+    study, display, params, dataset = worker.study, worker.display, worker.params, worker.dataset
     base = baseline_trial(study)
     # Its folds stand for trial 0's in the driver's choice: only where they are of its recipe.
     if base is None or base.number in remembered(study) or final_params(base) != params:
         return False
-    if not claim(study, FOLDS_JOB, {"estimate": estimate, "worker": worker, "trial": base.number}):
+    if not claim(study, FOLDS_JOB, {"estimate": estimate, "worker": worker.index, "trial": base.number}):
         return False
-    display.log(f"[worker {worker}] cross-validating the baseline ({FOLDS} folds) while the search runs")
+    display.log(f"[worker {worker.index}] cross-validating the baseline ({FOLDS} folds) while the search runs")
     started = time.time()
-    correct = across_folds(params, model, joined(dataset), dataset, data.seed, display, "the baseline")
+    correct = across_folds(params, worker.model, joined(dataset), dataset, worker.data.seed, display, "the baseline")
     assert correct is not None  # no deadline: every fold ran
     remember(study, base.number, correct)
     done = finish(study, FOLDS_JOB, started, accuracy=round(float(correct.mean()), 4))
     display.log(
-        f"[worker {worker}] the baseline is cross-validated ({done['accuracy']:.4f}, {done['seconds']:.0f} s); "
-        "back to the search"
+        f"[worker {worker.index}] the baseline is cross-validated "
+        f"({done['accuracy']:.4f}, {done['seconds']:.0f} s); back to the search"
     )
     return True
 

@@ -29,7 +29,7 @@ from sweep.search.budget import BASELINE_JOB_SHARE, TimeLimit, search_deadline
 from sweep.search.console import advance, trial_line, trial_logger
 from sweep.search.fidelity import exploring
 from sweep.search.internals import storage_of
-from sweep.search.jobs import folds_taken, run_baseline_job, run_folds_job
+from sweep.search.jobs import Worker, folds_taken, run_baseline_job, run_folds_job
 from sweep.search.objective import Objective
 from sweep.search.study import (
     load_study_at,
@@ -121,10 +121,11 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
         )
     )
     ends = search_deadline(study, timeout, started, limit)
+    jobs = Worker(study, baseline, space.model, dataset, data, display, index)
     if limit is not None:  # the driver's worker: take the baseline's retrain if it fits
         estimate = baseline_retrain_estimate(baseline, limit.full_images, record.get("images_per_second"))
         if estimate is None or estimate < BASELINE_JOB_SHARE * limit.left():
-            run_baseline_job(study, baseline, space.model, dataset, data, display, index, estimate)
+            run_baseline_job(jobs, estimate)
 
     def between_trials() -> None:  # the baseline's folds, once its trial's timing says they fit
         if limit is None or folds_taken(study):
@@ -134,7 +135,7 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
             study.get_trials(deepcopy=False), limit.left() if end is None else end - time.monotonic()
         )
         if seconds is not None:
-            run_folds_job(study, baseline, space.model, dataset, data, display, index, seconds)
+            run_folds_job(jobs, seconds)
 
     reason = run_trials(
         study,
