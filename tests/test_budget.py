@@ -101,6 +101,26 @@ def test_the_search_keeps_back_the_answers_test_passes() -> None:
     assert TESTED.search_ends_at([best]) == pytest.approx(10_000.0 - 1100.0 - AFTER_RETRAIN_SECONDS - passes)
 
 
+@pytest.mark.parametrize(
+    ("trials", "kept", "reserved"),
+    [
+        # No trial is the baseline (KerasTuner's study): its measured estimate is kept back.
+        ([timed_trial(0, 0.95, fit=100.0)], True, 110.0 + 55.0),
+        # A worker took its retrain: nothing for it.
+        ([timed_trial(0, 0.95, fit=100.0)], False, 110.0),
+        # A baseline trial times it itself: the estimate is not used.
+        ([timed_trial(0, 0.90, fit=20.0, baseline=True), timed_trial(1, 0.95, fit=100.0)], True, 22.0 + 110.0),
+    ],
+)
+def test_a_baseline_without_a_trial_is_kept_back_from_its_measured_speed(
+    trials: list[FrozenTrial], kept: bool, reserved: float
+) -> None:
+    untimed = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False, baseline_seconds=55.0)
+    assert untimed.search_ends_at(trials, baseline_kept=kept) == pytest.approx(
+        10_000.0 - reserved - AFTER_RETRAIN_SECONDS
+    )
+
+
 def test_a_retrain_is_skipped_only_when_it_would_end_after_the_limit() -> None:
     now = time.time()
     needs_110 = timed_trial(0, 0.9)

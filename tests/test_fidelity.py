@@ -87,3 +87,8 @@ def test_a_new_study_times_the_baseline_and_explores_on_what_the_limit_holds() -
     explore, rate = exploration_images(data, space, baseline, SweepConfig(time_limit=1.0), Display())
     assert explore == MIN_EXPLORE_IMAGES and rate is not None and 0 < rate < float("inf")
     assert exploration_images(data, space, baseline, SweepConfig(time_limit=None, trials=3), Display()) == (8_000, None)
+    # KerasTuner explores on every image, but has no baseline trial: its speed plans that retrain.
+    explore, rate = exploration_images(
+        data, space, baseline, SweepConfig(time_limit=1.0, engine="kerastuner"), Display()
+    )
+    assert explore == 8_000 and rate is not None and rate > 0

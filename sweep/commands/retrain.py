@@ -167,7 +167,7 @@ def plan_answer(
     until = None  # the answer's retrain ends by then (a time.time() value; None: no deadline)
     if limit is not None and pick is None and not base_won:
         # The time left but for the baseline's retrain (unless a worker did it) and the export.
-        kept = 0.0 if base is None or prior else (limit.retrain_seconds(base) or 0.0)
+        kept = limit.baseline_seconds if base is None else 0.0 if prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - limit.after_retrain_seconds(chosen)
     if asked is not None and members < asked and not base_won:
         display.log(f"SWEEP_MEMBERS={asked}: one model instead ({ensemble.ONE_MODEL_BECAUSE})")

@@ -29,7 +29,7 @@ from sweep.search.engines import Search, engine_of
 from sweep.search.fidelity import CALIBRATION_IMAGES, MIN_EXPLORE_IMAGES, explore_images, exploring
 from sweep.search.jobs import jobs_seconds
 from sweep.search.masking import redact
-from sweep.search.pool import SearchFailed
+from sweep.search.pool import SearchFailed, baseline_retrain_estimate
 from sweep.search.study import (
     baseline_trial,
     best_trial,
@@ -174,7 +174,12 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
     study = open_study(storage, data, settings, space, baseline, dataset, display)
     explored = exploring(dataset, recorded_explore_images(study) or len(dataset.x_train), data.seed)
     pairs = bool(recorded_settings(study).get("side_by_side"))  # as open_study recorded it
-    limit, timeout = search_bounds(settings, dataset, clock.started, retrain, len(explored.x_train), pairs)
+    # Where no trial is the baseline (KerasTuner's), its retrain is planned from its measured speed.
+    untimed = 0.0
+    if not engine_of(settings).seeds_the_study:
+        full = len(dataset.x_train) + len(dataset.x_val)
+        untimed = baseline_retrain_estimate(baseline, full, recorded_speed(study)) or 0.0
+    limit, timeout = search_bounds(settings, dataset, clock.started, retrain, len(explored.x_train), pairs, untimed)
     clock.lap("loading")
     started = time.monotonic()
     finished = finished_count(study)
@@ -254,11 +259,13 @@ def search_bounds(
     retrain: bool,
     explore_images: int | None = None,
     side_by_side: bool = False,
+    baseline_seconds: float = 0.0,
 ) -> tuple[TimeLimit | None, float | None]:
     """The sweep's time limit and search timeout. The limit counts from ``started`` (a
     :func:`time.time` value) and keeps back the time the retrains need (trials trained on
     ``explore_images`` of the training images; ``side_by_side``: the answer may train as
-    models side by side); with ``retrain`` off it bounds the search alone, as a timeout."""
+    models side by side; ``baseline_seconds``: the baseline's retrain where no trial times it);
+    with ``retrain`` off it bounds the search alone, as a timeout."""
     if settings.time_limit is None:
         return None, settings.timeout
     if not retrain:
@@ -271,6 +278,7 @@ def search_bounds(
         seconds=settings.time_limit,
         explore_images=explore_images,
         side_by_side=side_by_side,
+        baseline_seconds=baseline_seconds,
     )
     return limit, settings.timeout
 
@@ -281,9 +289,12 @@ def exploration_images(
     """How many training images a new study's trials explore on (:mod:`sweep.search.fidelity`), and
     the baseline's training images a second on this machine (None: not measured). All of them
     unless a time limit bounds an Optuna search of a large split; then this machine's speed on
-    the baseline decides, measured here in a few seconds."""
+    the baseline decides, measured here in a few seconds. Under a time limit KerasTuner's
+    search measures it too: it has no baseline trial to time the baseline's retrain."""
     images = len(dataset.x_train)
-    if not engine_of(settings).explores_on_a_share or not settings.time_limit or images <= MIN_EXPLORE_IMAGES:
+    engine = engine_of(settings)
+    explores = engine.explores_on_a_share and images > MIN_EXPLORE_IMAGES
+    if not settings.time_limit or not (explores or not engine.seeds_the_study):
         return images, None
     from sweep.models import train as training
 
@@ -291,6 +302,9 @@ def exploration_images(
     rate = training.images_per_second(
         arch, dataset.input_shape, dataset.x_train, dataset.y_train, dataset.num_classes, CALIBRATION_IMAGES
     )
+    if not explores:
+        display.log(f"This machine trains the baseline on {rate:,.0f} images/s: its retrain is planned from that.")
+        return images, rate
     explore = explore_images(images, rate, arch.epochs, settings.time_limit)
     share = f"all {images:,}" if explore == images else f"{explore:,} of {images:,} ({explore / images:.0%})"
     display.log(

@@ -116,6 +116,9 @@ class TimeLimit:
     # The answer may train as models side by side, one a core (sweep.commands.ensemble).
     side_by_side: bool = False
     test_images: int = 0  # passed through after the retrain (:meth:`after_retrain_seconds`)
+    # The baseline's retrain where no trial of it times it (KerasTuner's studies), from the
+    # baseline's speed measured when the study was created.
+    baseline_seconds: float = 0.0
 
     @classmethod
     def for_data(
@@ -126,6 +129,7 @@ class TimeLimit:
         seconds: float,
         explore_images: int | None = None,
         side_by_side: bool = False,
+        baseline_seconds: float = 0.0,
     ) -> TimeLimit:
         """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits
         (on ``explore_images`` of its training images, :mod:`sweep.search.fidelity`; None: all)."""
@@ -142,6 +146,7 @@ class TimeLimit:
             answer_share(),
             side_by_side,
             len(dataset.x_test),
+            baseline_seconds,
         )
 
     def epoch_seconds(self, trial: FrozenTrial) -> float | None:
@@ -240,8 +245,9 @@ class TimeLimit:
     ) -> float:
         """What comes after the answer is chosen: retraining it (the costliest finalist's
         retrain where they were ``cross_validated``, else the costlier of the best trial's and
-        the best starting point's) and the baseline (unless a worker took that job,
-        ``baseline_kept`` False: :mod:`sweep.search.jobs`), the export."""
+        the best starting point's) and the baseline (its trial's timing, else ``baseline_seconds``;
+        none where a worker took that job, ``baseline_kept`` False: :mod:`sweep.search.jobs`),
+        the test and the export."""
         base = best_of([t for t in trials if is_baseline(t)])
         # Cross-validated, the answer may be any finalist; else it is the best trial, the best
         # starting point or the baseline (sweep.search.rescore.choose). Keeping back the
@@ -249,7 +255,7 @@ class TimeLimit:
         start = starting_points(trials)[:1]
         final = finalists(trials) if cross_validated else [t for t in (best_of(trials), *start, base) if t]
         seconds = {t.number: self.answer_seconds(t) for t in final}
-        base_seconds = seconds.pop(base.number, 0.0) if base is not None else 0.0
+        base_seconds = seconds.pop(base.number, 0.0) if base is not None else self.baseline_seconds
         if not baseline_kept:  # a worker retrains it, for the gain or as the answer itself
             base_seconds = 0.0
         after = max((self.after_retrain_seconds(t) for t in final), default=AFTER_RETRAIN_SECONDS)
