@@ -108,6 +108,7 @@ clean-venv:
 #   BENCH=portfolio: the starting-point candidates on digits, MNIST 1k/10k and RGB digits, SEEDS (validation)
 #   BENCH=ensemble: two averaged models side by side against one on every core (BUDGET s, SEEDS; validation)
 #   BENCH=share: the answer's share of the limit (SHARES) on MNIST 50k/10k and RGB digits, SEEDS, held-out scores
+#   BENCH=views: the starting points alone and over test-time views, portfolio's sets + MNIST 3 epochs, SEEDS
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)

@@ -44,6 +44,10 @@ compares them on the validation split (:mod:`bench.ensemble`): ``results/bench/e
 scores it on labelled images it did not train on, never a test set (:mod:`bench.portfolio`):
 ``results/bench/portfolio/portfolio.csv`` and ``portfolio.md``.
 
+``python -m bench views`` trains the shipped starting points once per dataset and seed and
+scores each model alone and over its test-time views, on labelled images it did not train on
+(:mod:`bench.views`): ``results/bench/views/views.csv`` and ``views.md``.
+
 ``python -m bench share`` runs the bare sweep once per answer's share of the time limit
 (``--shares``), dataset and seed, and scores each final model on MNIST training images the
 sweep never saw, never a test set (:mod:`bench.share`): ``results/bench/share/share.csv`` and
@@ -70,6 +74,8 @@ from bench.resources import memory, throughput, workers_throughput
 from bench.share import DATASETS as SHARE_SETS
 from bench.share import share
 from bench.strategies import strategies
+from bench.views import DATASETS as VIEWS_SETS
+from bench.views import views
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,12 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             "ensemble",
             "portfolio",
             "share",
+            "views",
         ),
     )
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument(
         "--datasets",
-        help=f"datasets, portfolio: which ones (default {','.join(DATASETS)}; portfolio: {','.join(PORTFOLIO_SETS)})",
+        help=f"datasets, portfolio, views: which ones (default {','.join(DATASETS)}; "
+        f"portfolio: {','.join(PORTFOLIO_SETS)}; views: {','.join(VIEWS_SETS)})",
     )
     parser.add_argument(
         "--engines", default=",".join(ENGINES_RACED), help="datasets: sweep, kerastuner or both (default)"
@@ -119,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--shares", default="0.35,0.5,0.65", help="share: the answer's shares of the limit")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", default="0,1", help="pareto, ensemble, portfolio: the seeds (default 0,1)")
+    parser.add_argument("--seeds", default="0,1", help="pareto, ensemble, portfolio, views: the seeds (default 0,1)")
     parser.add_argument(
         "--slowest",
         action="store_true",
@@ -168,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.benchmark == "portfolio":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = portfolio((args.datasets or ",".join(PORTFOLIO_SETS)).split(","), seeds, args.data_dir, out)
+    elif args.benchmark == "views":
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        table = views((args.datasets or ",".join(VIEWS_SETS)).split(","), seeds, args.data_dir, out)
     elif args.benchmark == "share":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         shares = [float(value) for value in args.shares.split(",")]

@@ -112,26 +112,13 @@ def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, 
     stem = out / "runs" / f"{name}-{candidate}-{seed}"
     if stem.with_suffix(".json").is_file():
         return
-    from sweep.commands.ensemble import fit_members
     from sweep.models.build import probabilities
-    from sweep.models.params import baseline_params, param_count_or_inf
-    from sweep.progress import Display
-    from sweep.space.portfolio import adapt, mirror_symmetric
+    from sweep.models.params import param_count_or_inf
 
-    quiet = Display(_quiet_console())
     right, seconds, epochs, params = [], 0.0, 0, 0.0
     for split in splits(name, seed, data_dir):
-        shape = split.x_train.shape[1:]
-        classes = int(max(split.y_train.max(), split.y_score.max())) + 1
-        base = baseline_params("digits" if name == "digits" else "mnist", shape)
-        chosen = CANDIDATES[candidate]
-        point = base
-        if chosen is not None:
-            symmetric = mirror_symmetric(split.x_train, split.y_train)
-            point = {**base, **adapt(chosen, shape, classes, len(split.y_train), symmetric)}
-        (result,) = fit_members(
-            point, None, split.x_train, split.y_train, (shape, classes), seed, quiet, candidate, members=1
-        )
+        result, point = fit_point(name, candidate, split, seed)
+        shape, classes = split.x_train.shape[1:], int(max(split.y_train.max(), split.y_score.max())) + 1
         with lock:
             right.append(probabilities(result.model, split.x_score).argmax(axis=1) == split.y_score)
         seconds += result.fit_seconds
@@ -150,6 +137,33 @@ def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, 
     }
     write_json(stem.with_suffix(".json"), row)
     print(f"{name} {candidate} seed {seed}: {row['val_accuracy']:.4f} in {seconds:.0f} s", flush=True)
+
+
+def fit_point(
+    name: str, candidate: str, split: Split, seed: int, epochs: int | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Train ``candidate`` (of CANDIDATES) on ``split`` of dataset ``name`` as a sweep runs it
+    (:func:`sweep.space.portfolio.adapt`; ``epochs``: that many instead), in one single-thread
+    process: its TrainResult and its parameters."""
+    from sweep.commands.ensemble import fit_members
+    from sweep.models.params import baseline_params
+    from sweep.progress import Display
+    from sweep.space.portfolio import adapt, mirror_symmetric
+
+    shape = split.x_train.shape[1:]
+    classes = int(max(split.y_train.max(), split.y_score.max())) + 1
+    point = baseline_params("digits" if name == "digits" else "mnist", shape)
+    chosen = CANDIDATES[candidate]
+    if chosen is not None:
+        symmetric = mirror_symmetric(split.x_train, split.y_train)
+        point = {**point, **adapt(chosen, shape, classes, len(split.y_train), symmetric)}
+    if epochs is not None:
+        point["epochs"] = epochs
+    quiet = Display(_quiet_console())
+    (result,) = fit_members(
+        point, None, split.x_train, split.y_train, (shape, classes), seed, quiet, candidate, members=1
+    )
+    return result, point
 
 
 def kept_runs(out: Path) -> pd.DataFrame:

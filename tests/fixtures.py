@@ -225,10 +225,12 @@ def timed_trial(
     epochs_seconds: float | None = None,
     stopped: bool = False,
     baseline: bool = False,
+    augment: float | None = None,
 ) -> FrozenTrial:
     """A trial with the epochs and timings the time limit (`sweep.search.budget`) reads."""
+    shifts = {} if augment is None else {"augment": augment}
     attrs: dict[str, Any] = {
-        "params": {"epochs": epochs, "lr_schedule": schedule},
+        "params": {"epochs": epochs, "lr_schedule": schedule, **shifts},
         "epochs_run": epochs_run,
         "best_epoch": best_epoch,
     }

@@ -349,6 +349,13 @@ CASES = [
         env={"SWEEP_MEMBERS": "512"},
     ),
     case(
+        "views-beyond-five",
+        "sweep --dataset digits --results {tmp}/r",
+        nothing,
+        "SWEEP_VIEWS=6 is more than 5",
+        env={"SWEEP_VIEWS": "6"},
+    ),
+    case(
         "heartbeat-of-ages",
         "sweep --dataset digits --results {tmp}/r",
         nothing,

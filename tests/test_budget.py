@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from optuna.trial import FrozenTrial, TrialState
@@ -74,6 +75,7 @@ def test_the_search_ends_early_enough_for_the_best_trials_retrain(trials: list[F
 
 # 550 test images: half as many as train + validation.
 TESTED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shared_cores=False, test_images=550)
+VIEWED = replace(TESTED, views=5, input_shape=(28, 28, 1))
 
 
 @pytest.mark.parametrize(
@@ -87,6 +89,16 @@ TESTED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shar
         (TESTED, timed_trial(0, 0.9, fit=None), AFTER_RETRAIN_SECONDS),
         (TESTED, None, AFTER_RETRAIN_SECONDS),
         (LIMIT, timed_trial(0, 0.9, fit=100.0), AFTER_RETRAIN_SECONDS),
+        # An answer trained on shifts of 1.4 pixels predicts over 5 views: 4 more passes.
+        (VIEWED, timed_trial(0, 0.9, fit=100.0, augment=0.05), AFTER_RETRAIN_SECONDS + 3.5 * 22.0 / 2),
+        (replace(VIEWED, views=1), timed_trial(0, 0.9, fit=100.0, augment=0.05), AFTER_RETRAIN_SECONDS + 1.5 * 11.0),
+        # One trained on no shifts, or on shifts under a pixel: one view.
+        (VIEWED, timed_trial(0, 0.9, fit=100.0, augment=0.0), AFTER_RETRAIN_SECONDS + TEST_PASSES * 22.0 / 2),
+        (
+            replace(VIEWED, input_shape=(8, 8, 1)),
+            timed_trial(0, 0.9, fit=100.0, augment=0.05),
+            AFTER_RETRAIN_SECONDS + 16.5,
+        ),
     ],
 )
 def test_what_follows_the_retrain_scales_with_the_answers_speed(

@@ -571,3 +571,49 @@ def test_a_portfolio_space_runs_its_starting_points_and_cross_validates_a_small_
     # A second retrain reuses the folds' results instead of training them again.
     assert main(["retrain", "--dataset", "digits", "--results", str(results)]) == 0
     assert "cross-validate trial" not in capsys.readouterr().out
+
+
+def test_an_answer_trained_on_shifts_predicts_over_views_and_keeps_the_model_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+
+    from sweep.data.registry import load_dataset
+    from sweep.models.views import SHIFTS
+    from tests.fixtures import write_mnist_npz
+    from tests.test_views import _moved
+
+    write_mnist_npz(tmp_path / "data", n_train=120, n_test=30)
+    space = _space(
+        tmp_path,
+        "params:\n"
+        "  augment:       {type: categorical, choices: [0.1]}\n"  # shifts of up to 2.8 pixels
+        "  filters_1:     {type: categorical, choices: [4]}\n"
+        "  filters_2:     {type: categorical, choices: [4]}\n"
+        "  dense_units:   {type: categorical, choices: [8]}\n"
+        "  epochs:        {type: int, low: 1, high: 1}\n",
+    )
+    results = tmp_path / "results"
+    data = ["--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--results", str(results)]
+    assert main(["sweep", *data, "--space", space, "--trials", "2", *IN_PROCESS]) == 0
+    # The answer is trial 1, trained on shifts; the baseline (trial 0) on none.
+    assert main(["retrain", *data, "--trial", "1"]) == 0
+    best = results / "mnist" / "best"
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["views"] == len(SHIFTS) and metrics["members"] == 1
+    viewed, alone = (keras.saving.load_model(best / name) for name in ("model.keras", "single.keras"))
+    assert viewed.name == "views" and viewed.count_params() == alone.count_params()
+    dataset = load_dataset("mnist", data_dir=str(tmp_path / "data"), seed=metrics["seed"])
+    x = dataset.x_test
+    expected = np.mean([alone.predict(_moved(x, *shift), verbose=0) for shift in SHIFTS], axis=0)
+    assert viewed.predict(x, verbose=0) == pytest.approx(expected, abs=1e-5)
+    assert np.mean(expected.argmax(axis=1) == dataset.y_test) == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert (results / "mnist" / "export" / "single" / "model.keras").is_file()
+    assert metrics["tflite_kb"] is not None  # the model over views converts to TFLite
+    # The baseline trained on no shifts, and SWEEP_VIEWS=1 asks for one view: the model alone.
+    assert main(["retrain", *data, "--trial", "0"]) == 0
+    assert json.loads((best / "metrics.json").read_text())["views"] == 1
+    monkeypatch.setenv("SWEEP_VIEWS", "1")
+    assert main(["retrain", *data, "--trial", "1"]) == 0
+    assert json.loads((best / "metrics.json").read_text())["views"] == 1
+    assert keras.saving.load_model(best / "model.keras").name != "views"

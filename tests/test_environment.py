@@ -21,6 +21,8 @@ def test_the_environment_read_in_one_place() -> None:
     assert unset.heartbeat_seconds == DEFAULT_HEARTBEAT_SECONDS
     assert unset.members is None  # the machine decides (sweep.commands.ensemble.members_for)
     assert Environment.read({"SWEEP_MEMBERS": "1"}).members == 1
+    assert unset.views is None  # every view the rule allows (sweep.models.views)
+    assert Environment.read({"SWEEP_VIEWS": "1"}).views == 1
     given = Environment.read(
         {"SWEEP_THREADS": "2", "SWEEP_DATA_DIR": "/data", "SWEEP_STORAGE": "sqlite:///x.db", "SWEEP_DEBUG": "1"}
     )

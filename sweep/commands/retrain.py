@@ -34,6 +34,7 @@ from sweep.files import atomic_write, ensure_writable, results_lock, write_json
 from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import find_gpus
 from sweep.machine.environment import Environment
+from sweep.models.views import SHIFTS, most_views, views_for
 from sweep.progress import Display
 from sweep.search.budget import (
     SHARED_CORES_FACTOR,
@@ -85,6 +86,7 @@ class AnswerPlan:
     copies: int  # more models of the baseline, the answer, trained in the time left and averaged with it
     until: float | None  # the answer's training ends by then (a time.time() value)
     most: int | None  # and runs at most this many epochs
+    views: tuple[tuple[int, int], ...] = SHIFTS[:1]  # the test-time views it averages (sweep.models.views)
 
 
 def retrain_best(
@@ -108,6 +110,12 @@ def retrain_best(
     plan = plan_answer(study, dataset, data, display, limit, clock, pick)
     space = recorded_space(study)
     result, members_run = train_answer(plan, space.model, dataset, data, display)
+    if len(plan.views) > 1:
+        from sweep.models.build import with_views
+        from sweep.models.train import TrainResult
+
+        members_run = members_run or [result]  # the model alone stays at hand, and is saved
+        result = TrainResult(with_views(result.model, plan.views), result.history, result.fit_seconds)
     params = plan.params
     if result.epochs_run != params["epochs"] and not plan.base_won:
         display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
@@ -159,7 +167,8 @@ def plan_answer(
     # A worker may have retrained the baseline during the search (sweep.search.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
     job = baseline_job(study)
-    asked = Environment.read().members
+    env = Environment.read()
+    asked = env.members
     record, cores, gpus = recorded_settings(study), usable_cpus(), len(find_gpus())
     rate = images_per_second(base) if base is not None else None
     gain = ensemble.threads_gain(recorded_speed(study), rate, int(record.get("workers") or 1), cores)
@@ -183,6 +192,10 @@ def plan_answer(
             f"the answer trains as {members} models side by side (SWEEP_MEMBERS=1: one)."
         )
     most, ran, copies = None, params["epochs"], 0
+    own_model = recorded_space(study).model is not None
+    views = views_for(
+        params, dataset.input_shape, most_views(**_limits_of(record), own_model=own_model, asked=env.views)
+    )
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
         until = limit.ends_at - limit.after_retrain_seconds(chosen)
@@ -202,8 +215,16 @@ def plan_answer(
         f"{epochs_words(params['epochs'], ran)}"
         + (f", as {members} models side by side, averaged" if members > 1 else "")
         + (f"; {copies} more copies of it train side by side in the time left, averaged with it" if copies else "")
+        + (
+            f". It predicts over {len(views)} views of each image, the image and its one-pixel shifts, "
+            "averaged (SWEEP_VIEWS=1: one)"
+            if len(views) > 1
+            else ""
+        )
     )
-    return AnswerPlan(chosen, why, params, ran, base, base_params, base_won, prior, job, members, copies, until, most)
+    return AnswerPlan(
+        chosen, why, params, ran, base, base_params, base_won, prior, job, members, copies, until, most, views
+    )
 
 
 def members_in_time(
@@ -350,6 +371,7 @@ def write_answer(
             "params": params,
             "epochs": params["epochs"],
             "chosen_because": plan.why,
+            "views": len(plan.views),
             **val_metrics(chosen),
         },
     )
@@ -467,9 +489,9 @@ def _limits_of(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> dict[str, Any]:
-    """The first of ``members`` alone, saved beside the averaged model as ``single.keras``, and
-    its test accuracy: what one model of the answer gives (figures only; nothing is chosen on
-    them)."""
+    """The first of ``members`` alone, on the image alone, saved beside the averaged model as
+    ``single.keras``, and its test accuracy: what one model of the answer gives in one pass
+    (figures only; nothing is chosen on them)."""
     from sweep.models.build import portable
     from sweep.models.train import evaluate
 
@@ -485,11 +507,14 @@ def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> d
 
 
 def single_words(metrics: dict[str, Any]) -> str:
-    """The averaged answer against its first member alone, in words."""
+    """The averaged answer against its first model alone on the image alone, in words."""
+    members, views = metrics["members"], metrics.get("views", 1)
+    what = [f"{members} models trained side by side"] if members > 1 else []
+    what += [f"{views} views of each image"] if views > 1 else []
+    alone = ("one model alone" if members > 1 else "the model") + (" on the image alone" if views > 1 else "")
     return (
-        f"It averages {metrics['members']} models trained side by side; one alone "
-        f"({metrics['single_param_count']:,} parameters, `sweep export --single`) tests "
-        f"{metrics['single_test_accuracy']:.4f}.\n"
+        f"It averages {' over '.join(what)}; {alone} ({metrics['single_param_count']:,} parameters, "
+        f"`sweep export --single`) tests {metrics['single_test_accuracy']:.4f}.\n"
     )
 
 

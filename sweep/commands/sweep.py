@@ -21,7 +21,9 @@ from sweep.commands.ensemble import side_by_side_possible
 from sweep.data.registry import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, results_lock
+from sweep.machine.environment import Environment
 from sweep.models.user_models import check_findable, plan
+from sweep.models.views import most_views
 from sweep.progress import Display
 from sweep.search.budget import Clock, TimeLimit, busy_seconds, search_deadline
 from sweep.search.console import summary, write_leaderboard
@@ -179,7 +181,16 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
     if not engine_of(settings).seeds_the_study:
         full = len(dataset.x_train) + len(dataset.x_val)
         untimed = baseline_retrain_estimate(baseline, full, recorded_speed(study)) or 0.0
-    limit, timeout = search_bounds(settings, dataset, clock.started, retrain, len(explored.x_train), pairs, untimed)
+    record = recorded_settings(study)
+    views = most_views(
+        record.get("limits") or {},
+        record.get("objective", "accuracy"),
+        space.model is not None,
+        Environment.read().views,
+    )
+    limit, timeout = search_bounds(
+        settings, dataset, clock.started, retrain, len(explored.x_train), pairs, untimed, views
+    )
     clock.lap("loading")
     started = time.monotonic()
     finished = finished_count(study)
@@ -260,11 +271,13 @@ def search_bounds(
     explore_images: int | None = None,
     side_by_side: bool = False,
     baseline_seconds: float = 0.0,
+    views: int = 1,
 ) -> tuple[TimeLimit | None, float | None]:
     """The sweep's time limit and search timeout. The limit counts from ``started`` (a
     :func:`time.time` value) and keeps back the time the retrains need (trials trained on
     ``explore_images`` of the training images; ``side_by_side``: the answer may train as
-    models side by side; ``baseline_seconds``: the baseline's retrain where no trial times it);
+    models side by side; ``baseline_seconds``: the baseline's retrain where no trial times it;
+    ``views``: the test-time views its answer may average);
     with ``retrain`` off it bounds the search alone, as a timeout."""
     if settings.time_limit is None:
         return None, settings.timeout
@@ -279,6 +292,7 @@ def search_bounds(
         explore_images=explore_images,
         side_by_side=side_by_side,
         baseline_seconds=baseline_seconds,
+        views=views,
     )
     return limit, settings.timeout
 

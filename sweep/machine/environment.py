@@ -28,6 +28,7 @@ class Environment:
     data_dir: str | None  # SWEEP_DATA_DIR: where Keras's dataset files are
     threads: int | None  # SWEEP_THREADS: TensorFlow threads per process (default: every core)
     members: int | None  # SWEEP_MEMBERS: models the answer averages, one a core (None: decided by the machine)
+    views: int | None  # SWEEP_VIEWS: test-time views the answer may average (None: every one, sweep.models.views)
     precision: str  # SWEEP_PRECISION: auto, float32, bfloat16 or float16
     heartbeat_seconds: int  # SWEEP_HEARTBEAT_SECONDS
     storage: str | None  # SWEEP_STORAGE: a worker's storage URL (kept off its command line)
@@ -52,6 +53,8 @@ class Environment:
                 if environ.get("SWEEP_MEMBERS")
                 else None
             ),
+            # sweep.models.views has five.
+            views=_positive("SWEEP_VIEWS", environ["SWEEP_VIEWS"], 5) if environ.get("SWEEP_VIEWS") else None,
             precision=precision,
             heartbeat_seconds=_positive(
                 "SWEEP_HEARTBEAT_SECONDS",

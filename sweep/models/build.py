@@ -31,8 +31,10 @@ ops = keras.ops
 # Python numbers (epochs 10-30 % slower). Batch callbacks (the deadline's check) then run once
 # per 32 batches.
 STEPS_PER_EXECUTION = 32
-# The name of an averaged model (average_of): already portable, its members inside it.
+# The names of an averaged model (average_of) and of one averaged over views (with_views):
+# already portable, the models they average inside them.
 ENSEMBLE = "ensemble"
+VIEWS = "views"
 
 
 class FusedBatchNormalization(keras.layers.BatchNormalization):
@@ -185,7 +187,10 @@ def user_model(plan: UserModel, input_shape: tuple[int, int, int], num_classes: 
 
 
 def ends_in_softmax(model: keras.Model) -> bool:
-    """Whether ``model`` outputs probabilities (a last softmax) rather than logits."""
+    """Whether ``model`` outputs probabilities (a last softmax, or an average of probabilities)
+    rather than logits."""
+    if model.name in (ENSEMBLE, VIEWS):
+        return True
     last = model.layers[-1]
     return isinstance(last, layers.Softmax) or last.get_config().get("activation") == "softmax"
 
@@ -223,7 +228,7 @@ def portable(model: keras.Model) -> keras.Model:
         kind = layers.BatchNormalization if isinstance(layer, FusedBatchNormalization) else type(layer)
         return kind.from_config({**layer.get_config(), "dtype": "float32"})
 
-    if model.name == ENSEMBLE:  # built from portable members (average_of)
+    if model.name in (ENSEMBLE, VIEWS):  # built from portable models (average_of, with_views)
         return model
     bare = keras.Model(model.inputs, model.outputs, name=model.name)  # its layers, not compiled
     copy = keras.models.clone_model(bare, clone_function=clone)
@@ -242,6 +247,29 @@ def average_of(members: Sequence[keras.Model]) -> keras.Model:
         out = wrapped(inputs)
         outputs.append(out if ends_in_softmax(member) else layers.Softmax(dtype="float32")(out))
     return keras.Model(inputs, layers.Average(dtype="float32")(outputs), name=ENSEMBLE)
+
+
+def with_views(model: keras.Model, shifts: Sequence[tuple[int, int]]) -> keras.Model:
+    """One model whose class probabilities are the mean of ``model``'s (made portable) over
+    the images moved by ``shifts`` (rows, columns; see :mod:`sweep.models.views`), the pixels
+    moved in filled with 0. Plain Keras layers (padding, cropping, averaging): it saves, loads
+    and converts to TFLite as any model. ``model`` itself where one view does not move."""
+    copy = portable(model)
+    if all(shift == (0, 0) for shift in shifts):
+        return copy
+    out = copy.outputs[0] if ends_in_softmax(model) else layers.Softmax(dtype="float32")(copy.outputs[0])
+    copy = keras.Model(copy.inputs[0], out, name=copy.name)
+    inputs = keras.Input(shape=model.input_shape[1:], name="image")
+    outputs = []
+    for rows, cols in shifts:
+        moved = inputs
+        if (rows, cols) != (0, 0):
+            # Pad on the side the image moves to, crop as much off the other: the same size.
+            pad = ((max(rows, 0), max(-rows, 0)), (max(cols, 0), max(-cols, 0)))
+            moved = layers.ZeroPadding2D(pad, dtype="float32")(moved)
+            moved = layers.Cropping2D((pad[0][::-1], pad[1][::-1]), dtype="float32")(moved)
+        outputs.append(copy(moved))
+    return keras.Model(inputs, layers.Average(dtype="float32")(outputs), name=VIEWS)
 
 
 def load_saved(path: Path) -> keras.Model:

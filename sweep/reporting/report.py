@@ -143,6 +143,11 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
             f"On a device: {metrics.get('param_count', 0):,} parameters, {metrics['tflite_kb']:,.1f} KiB as "
             f"TFLite{int8}, {metrics['latency_ms']:.3f} ms per image at batch 1 in LiteRT on this CPU."
         )
+    if metrics.get("single_test_accuracy") is not None and not itself:
+        lines.append(
+            f"It averages {metrics.get('members', 1)} model(s) over {metrics.get('views', 1)} view(s) of each image; "
+            f"one model on the image alone (export/single/) tests {metrics['single_test_accuracy']:.4f}."
+        )
     lines.append(f"Why this trial: {_e(str(metrics.get('chosen_because', '')))}.")
     exported = sorted(path.name for path in (folder / "export").glob("*")) if (folder / "export").is_dir() else []
     lines.append(f"Exported to export/: {_e(', '.join(exported) or 'nothing yet')}.")

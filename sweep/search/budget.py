@@ -33,6 +33,7 @@ from sweep.choice.trials import (
     training_rate,
 )
 from sweep.errors import UsageError
+from sweep.models.views import views_for
 from sweep.search.jobs import baseline_taken, folds_taken
 from sweep.search.rescore import FOLDS, needs_cross_validation
 
@@ -56,6 +57,9 @@ AFTER_RETRAIN_SECONDS = 12.0
 # 7.0 s. They scale with the machine's speed, where the rest hardly does: on the slowest kind
 # itself (0.22 of its time here) about 30 s, which a fixed reserve of 15 s left past the limit.
 TEST_PASSES = 1.5
+# And as much again, half an epoch of test images, for each test-time view past the first
+# (sweep.models.views): the answer's pass is one a view.
+VIEW_PASSES = 0.5
 # Cross-validating the finalists is planned for where it costs at most this share of the time
 # limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
 # 1,000 validation images can tell clear gains apart.
@@ -119,6 +123,10 @@ class TimeLimit:
     # The baseline's retrain where no trial of it times it (KerasTuner's studies), from the
     # baseline's speed measured when the study was created.
     baseline_seconds: float = 0.0
+    # The test-time views an answer trained on shifts may average (sweep.models.views), and
+    # the images' shape that decides whether it trained on shifts of a pixel.
+    views: int = 1
+    input_shape: tuple[int, int, int] = (0, 0, 0)
 
     @classmethod
     def for_data(
@@ -130,9 +138,11 @@ class TimeLimit:
         explore_images: int | None = None,
         side_by_side: bool = False,
         baseline_seconds: float = 0.0,
+        views: int = 1,
     ) -> TimeLimit:
         """The limit of ``seconds`` ending at ``ends_at`` for trials on ``dataset``'s splits
-        (on ``explore_images`` of its training images, :mod:`sweep.search.fidelity`; None: all)."""
+        (on ``explore_images`` of its training images, :mod:`sweep.search.fidelity`; None: all;
+        ``views``: :func:`sweep.models.views.most_views`)."""
         images = len(dataset.x_train)
         folds = CROSS_VALIDATION_SHARE * seconds if needs_cross_validation(dataset) else 0.0
         full = images + len(dataset.x_val)
@@ -147,6 +157,8 @@ class TimeLimit:
             side_by_side,
             len(dataset.x_test),
             baseline_seconds,
+            views,
+            dataset.input_shape,
         )
 
     def epoch_seconds(self, trial: FrozenTrial) -> float | None:
@@ -162,11 +174,14 @@ class TimeLimit:
 
     def after_retrain_seconds(self, trial: FrozenTrial | None) -> float:
         """What comes after retraining ``trial`` as the answer: AFTER_RETRAIN_SECONDS, and
-        TEST_PASSES through the test images at its speed (where it has a timing)."""
+        TEST_PASSES through the test images at its speed (where it has a timing), VIEW_PASSES
+        more for each of its test-time views past the first."""
         epoch = self.epoch_seconds(trial) if trial is not None else None
-        if epoch is None or not self.full_images:
+        if trial is None or epoch is None or not self.full_images:
             return AFTER_RETRAIN_SECONDS
-        return AFTER_RETRAIN_SECONDS + TEST_PASSES * epoch * self.test_images / self.full_images
+        views = len(views_for(final_params(trial), self.input_shape, self.views))
+        passes = TEST_PASSES + VIEW_PASSES * (views - 1)
+        return AFTER_RETRAIN_SECONDS + passes * epoch * self.test_images / self.full_images
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
