@@ -143,6 +143,11 @@ def test_the_final_models_card_comes_from_the_files_the_retrain_wrote(tmp_path: 
     assert "learning_rate=0.001235" in page and "12,345 parameters" in page
     assert "50.0 KiB as TFLite (14.5 KiB int8), 0.012 ms per image" in page
     assert "<th>zero</th>" in page and "Model: &quot;cnn&quot;" in page and "keras 3.99" in page
+    assert "views" not in page  # one model, one view: nothing alone to compare with
+    (best / "metrics.json").write_text(json.dumps({**metrics, "views": 5, "members": 1, "single_test_accuracy": 0.985}))
+    page = render(study_of([TrialState.COMPLETE, TrialState.COMPLETE]), tmp_path)
+    assert "It averages 5 views of each image (test-time shifts); one model on the image alone" in page
+    assert "tests 0.9850" in page
     # The answer is the baseline (trial 0): no gain over itself to show.
     (best / "metrics.json").write_text(json.dumps({**metrics, "trial": 0, "test_gain": 0.0, "test_gain_ci95": [0, 0]}))
     page = render(study_of([TrialState.COMPLETE, TrialState.COMPLETE]), tmp_path)

@@ -144,9 +144,13 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
             f"TFLite{int8}, {metrics['latency_ms']:.3f} ms per image at batch 1 in LiteRT on this CPU."
         )
     if metrics.get("single_test_accuracy") is not None and not itself:
+        members, views = metrics.get("members", 1), metrics.get("views", 1)
+        what = ([f"{members} models trained side by side"] if members > 1 else []) + (
+            [f"{views} views of each image (test-time shifts)"] if views > 1 else []
+        )
         lines.append(
-            f"It averages {metrics.get('members', 1)} model(s) over {metrics.get('views', 1)} view(s) of each image; "
-            f"one model on the image alone (export/single/) tests {metrics['single_test_accuracy']:.4f}."
+            f"It averages {' over '.join(what)}; one model on the image alone (export/single/) tests "
+            f"{metrics['single_test_accuracy']:.4f}."
         )
     lines.append(f"Why this trial: {_e(str(metrics.get('chosen_because', '')))}.")
     exported = sorted(path.name for path in (folder / "export").glob("*")) if (folder / "export").is_dir() else []
