@@ -34,7 +34,7 @@ from sweep.files import atomic_write, ensure_writable, results_lock, write_json
 from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import find_gpus
 from sweep.machine.environment import Environment
-from sweep.models.views import SHIFTS, most_views, views_for
+from sweep.models.views import SHIFTS, views_for
 from sweep.progress import Display
 from sweep.search.budget import (
     SHARED_CORES_FACTOR,
@@ -62,6 +62,7 @@ from sweep.search.study import (
     recorded_settings,
     recorded_space,
     recorded_speed,
+    recorded_views,
 )
 from sweep.settings import DataConfig, SweepConfig, load_checked
 
@@ -167,8 +168,7 @@ def plan_answer(
     # A worker may have retrained the baseline during the search (sweep.search.jobs).
     prior = retrained_baseline(study, base_params, data.folder)
     job = baseline_job(study)
-    env = Environment.read()
-    asked = env.members
+    asked = Environment.read().members
     record, cores, gpus = recorded_settings(study), usable_cpus(), len(find_gpus())
     rate = images_per_second(base) if base is not None else None
     gain = ensemble.threads_gain(recorded_speed(study), rate, int(record.get("workers") or 1), cores)
@@ -192,10 +192,7 @@ def plan_answer(
             f"the answer trains as {members} models side by side (SWEEP_MEMBERS=1: one)."
         )
     most, ran, copies = None, params["epochs"], 0
-    own_model = recorded_space(study).model is not None
-    views = views_for(
-        params, dataset.input_shape, most_views(**_limits_of(record), own_model=own_model, asked=env.views)
-    )
+    views = views_for(params, dataset.input_shape, recorded_views(study))
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
         until = limit.ends_at - limit.after_retrain_seconds(chosen)

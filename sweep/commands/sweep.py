@@ -21,9 +21,7 @@ from sweep.commands.ensemble import side_by_side_possible
 from sweep.data.registry import Dataset, builtin_input_shape, check_exists
 from sweep.errors import UsageError
 from sweep.files import ensure_writable, results_lock
-from sweep.machine.environment import Environment
 from sweep.models.user_models import check_findable, plan
-from sweep.models.views import most_views
 from sweep.progress import Display
 from sweep.search.budget import Clock, TimeLimit, busy_seconds, search_deadline
 from sweep.search.console import summary, write_leaderboard
@@ -45,6 +43,7 @@ from sweep.search.study import (
     recorded_explore_images,
     recorded_settings,
     recorded_speed,
+    recorded_views,
     settings_record,
     storage_url,
     study_name,
@@ -181,13 +180,7 @@ def _sweep_locked(data: DataConfig, settings: SweepConfig, retrain: bool, clock:
     if not engine_of(settings).seeds_the_study:
         full = len(dataset.x_train) + len(dataset.x_val)
         untimed = baseline_retrain_estimate(baseline, full, recorded_speed(study)) or 0.0
-    record = recorded_settings(study)
-    views = most_views(
-        record.get("limits") or {},
-        record.get("objective", "accuracy"),
-        space.model is not None,
-        Environment.read().views,
-    )
+    views = recorded_views(study)
     limit, timeout = search_bounds(
         settings, dataset, clock.started, retrain, len(explored.x_train), pairs, untimed, views
     )

@@ -24,8 +24,6 @@ from sweep.errors import UsageError
 from sweep.files import ensure_writable
 from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import find_gpus, worker_gpu
-from sweep.machine.environment import Environment
-from sweep.models.views import most_views
 from sweep.progress import Display
 from sweep.search.budget import BASELINE_JOB_SHARE, TimeLimit, search_deadline
 from sweep.search.console import advance, trial_line, trial_logger
@@ -39,6 +37,7 @@ from sweep.search.study import (
     make_sampler,
     recorded_data,
     recorded_settings,
+    recorded_views,
     storage_url,
 )
 from sweep.search.worker import interruptible, run_trials
@@ -120,12 +119,7 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
             seconds=record.get("time_limit") or 0.0,
             explore_images=explore,
             side_by_side=bool(record.get("side_by_side")),
-            views=most_views(
-                record.get("limits") or {},
-                record.get("objective", "accuracy"),
-                space.model is not None,
-                Environment.read().views,
-            ),
+            views=recorded_views(study),
         )
     )
     ends = search_deadline(study, timeout, started, limit)

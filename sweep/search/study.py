@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.choice.trials import best_of, counts_towards_trials, is_baseline, runs_in_full
 from sweep.errors import UsageError
 from sweep.machine.environment import Environment
+from sweep.models.views import most_views
 from sweep.search.masking import redact
 from sweep.search.pareto_sampler import ParetoSampler
 from sweep.settings import DataConfig, SweepConfig
@@ -399,6 +400,16 @@ def recorded_settings(study: optuna.Study) -> dict[str, Any]:
             "`python -m sweep sweep --storage URL --study NAME` first"
         )
     return dict(record)
+
+
+def recorded_views(study: optuna.Study) -> int:
+    """How many test-time views the study's answer may average (:func:`sweep.models.views.most_views`):
+    one under its recorded deployment limits or Pareto objective, or for the user's model;
+    else SWEEP_VIEWS, or every view."""
+    record = recorded_settings(study)
+    own_model = recorded_space(study).model is not None
+    limits, objective = record.get("limits") or {}, record.get("objective", "accuracy")
+    return most_views(limits, objective, own_model, Environment.read().views)
 
 
 def recorded_objective(study: optuna.Study) -> str:
