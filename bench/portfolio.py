@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,16 +88,15 @@ class Split:
 def portfolio(names: list[str], seeds: list[int], data_dir: str | None, out: Path) -> pd.DataFrame:
     """One row per dataset, candidate and seed: its validation accuracy, epochs and seconds.
     ``names``: of DATASETS; ``data_dir``: the folder of Keras's mnist.npz (the MNIST sets)."""
-    unknown = sorted(set(names) - set(DATASETS))
-    if unknown:
-        raise SystemExit(f"unknown portfolio datasets {unknown}: use some of {', '.join(DATASETS)}")
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    write_json(out / "machine.json", machine_info())
-    # Seed by seed: a benchmark stopped early has whole seeds of every dataset.
-    jobs = [(name, candidate, seed) for seed in seeds for name in names for candidate in CANDIDATES]
-    lock = threading.Lock()  # scoring loads models in this process: one at a time
-    with ThreadPoolExecutor(max_workers=usable_cpus()) as pool:
-        list(pool.map(lambda job: _run(job[0], job[1], job[2], data_dir, out, lock), jobs))
+    run_all(
+        "portfolio",
+        names,
+        DATASETS,
+        list(CANDIDATES),
+        seeds,
+        out,
+        lambda name, candidate, seed, lock: _run(name, candidate, seed, lock, data_dir, out),
+    )
     table = kept_runs(out)
     text = summary(table, out)
     write_csv(table, out / "portfolio.csv")
@@ -106,7 +105,31 @@ def portfolio(names: list[str], seeds: list[int], data_dir: str | None, out: Pat
     return table
 
 
-def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, lock: threading.Lock) -> None:
+def run_all(
+    what: str,
+    names: list[str],
+    known: tuple[str, ...],
+    candidates: list[str],
+    seeds: list[int],
+    out: Path,
+    run: Callable[[str, str, int, threading.Lock], None],
+) -> None:
+    """``run(name, candidate, seed, lock)`` for each of ``names`` (of ``known``; others stop
+    benchmark ``what``), ``candidates`` and ``seeds``, a core each at a time, seed by seed (a
+    benchmark stopped early has whole seeds of every dataset); ``lock``: scoring loads models
+    in this process, one at a time. The machine's description goes to ``out``."""
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown {what} datasets {unknown}: use some of {', '.join(known)}")
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    write_json(out / "machine.json", machine_info())
+    jobs = [(name, candidate, seed) for seed in seeds for name in names for candidate in candidates]
+    lock = threading.Lock()
+    with ThreadPoolExecutor(max_workers=usable_cpus()) as pool:
+        list(pool.map(lambda job: run(job[0], job[1], job[2], lock), jobs))
+
+
+def _run(name: str, candidate: str, seed: int, lock: threading.Lock, data_dir: str | None, out: Path) -> None:
     """Train and score one candidate on one dataset and seed (every fold), and keep the run
     under ``out/runs``; nothing where an earlier start kept it."""
     stem = out / "runs" / f"{name}-{candidate}-{seed}"

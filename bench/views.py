@@ -16,18 +16,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.common import machine_info
 from bench.portfolio import DATASETS as PORTFOLIO_SETS
-from bench.portfolio import Split, fit_point, mnist_train, splits
+from bench.portfolio import Split, fit_point, mnist_train, run_all, splits
 from sweep.choice.leaderboard import write_csv
 from sweep.files import write_json, write_text
-from sweep.machine.backend import usable_cpus
 
 DATASETS = (*PORTFOLIO_SETS, "mnist-short")
 CANDIDATES = ("small", "double")  # the shipped portfolio (sweep.space.portfolio.PORTFOLIO)
@@ -37,15 +34,15 @@ SHORT_IMAGES, SHORT_EPOCHS = 50_000, 3
 def views(names: list[str], seeds: list[int], data_dir: str | None, out: Path) -> pd.DataFrame:
     """One row per dataset, candidate and seed: accuracy alone and over the views, and
     whether the rule applies. ``data_dir``: the folder of Keras's mnist.npz."""
-    unknown = sorted(set(names) - set(DATASETS))
-    if unknown:
-        raise SystemExit(f"unknown views datasets {unknown}: use some of {', '.join(DATASETS)}")
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    write_json(out / "machine.json", machine_info())
-    jobs = [(name, candidate, seed) for seed in seeds for name in names for candidate in CANDIDATES]
-    lock = threading.Lock()  # scoring runs in this process: one model at a time
-    with ThreadPoolExecutor(max_workers=usable_cpus()) as pool:
-        list(pool.map(lambda job: _run(*job, data_dir, out, lock), jobs))
+    run_all(
+        "views",
+        names,
+        DATASETS,
+        list(CANDIDATES),
+        seeds,
+        out,
+        lambda name, candidate, seed, lock: _run(name, candidate, seed, lock, data_dir, out),
+    )
     rows = [json.loads(path.read_text()) for path in sorted((out / "runs").glob("*.json"))]
     table = pd.DataFrame(rows).sort_values(["dataset", "candidate", "seed"]).reset_index(drop=True)
     text = summary(table, out)
@@ -66,7 +63,7 @@ def _splits(name: str, seed: int, data_dir: str | None) -> Iterator[Split]:
     yield Split(x[keep], y[keep], x[rest], y[rest])
 
 
-def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, lock: threading.Lock) -> None:
+def _run(name: str, candidate: str, seed: int, lock: threading.Lock, data_dir: str | None, out: Path) -> None:
     """Train one candidate on one dataset and seed (every fold), score it alone and over the
     views, and keep the run under ``out/runs``; nothing where an earlier start kept it."""
     stem = out / "runs" / f"{name}-{candidate}-{seed}"
@@ -77,7 +74,9 @@ def _run(name: str, candidate: str, seed: int, data_dir: str | None, out: Path, 
     from sweep.models.build import probabilities, with_views
     from sweep.models.views import SHIFTS, views_for
 
-    alone, viewed, seconds, score_seconds, applies = [], [], 0.0, [0.0, 0.0], True
+    alone: list[np.ndarray] = []
+    viewed: list[np.ndarray] = []
+    seconds, score_seconds, applies = 0.0, [0.0, 0.0], True
     for split in _splits(name, seed, data_dir):
         result, point = fit_point(name, candidate, split, seed, SHORT_EPOCHS if name == "mnist-short" else None)
         applies = len(views_for(point, split.x_train.shape[1:], len(SHIFTS))) > 1
