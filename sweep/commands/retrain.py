@@ -505,12 +505,13 @@ def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> d
 
 def single_words(metrics: dict[str, Any]) -> str:
     """The averaged answer against its first model alone on the image alone, in words."""
-    members, views = metrics["members"], metrics.get("views", 1)
-    what = [f"{members} models trained side by side"] if members > 1 else []
-    what += [f"{views} views of each image"] if views > 1 else []
-    alone = ("one model alone" if members > 1 else "the model") + (" on the image alone" if views > 1 else "")
+    from sweep.reporting.report import averaged_words
+
+    alone = ("one model alone" if metrics["members"] > 1 else "the model") + (
+        " on the image alone" if metrics.get("views", 1) > 1 else ""
+    )
     return (
-        f"It averages {' over '.join(what)}; {alone} ({metrics['single_param_count']:,} parameters, "
+        f"It averages {averaged_words(metrics)}; {alone} ({metrics['single_param_count']:,} parameters, "
         f"`sweep export --single`) tests {metrics['single_test_accuracy']:.4f}.\n"
     )
 

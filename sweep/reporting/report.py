@@ -110,6 +110,15 @@ _STUDY_PLOTS = (
 )
 
 
+def averaged_words(metrics: Mapping[str, Any]) -> str:
+    """What the final model averages (its ``members`` and test-time ``views``), in words."""
+    members, views = metrics.get("members", 1), metrics.get("views", 1)
+    what = ([f"{members} models trained side by side"] if members > 1 else []) + (
+        [f"{views} views of each image (test-time shifts)"] if views > 1 else []
+    )
+    return " over ".join(what)
+
+
 def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folder: Path) -> str:
     """Data, time, trial counts and the answer against the baseline on test."""
     states = [t.state for t in trials]
@@ -144,12 +153,8 @@ def headline(trials: list[FrozenTrial], metrics: Mapping[str, Any] | None, folde
             f"TFLite{int8}, {metrics['latency_ms']:.3f} ms per image at batch 1 in LiteRT on this CPU."
         )
     if metrics.get("single_test_accuracy") is not None and not itself:
-        members, views = metrics.get("members", 1), metrics.get("views", 1)
-        what = ([f"{members} models trained side by side"] if members > 1 else []) + (
-            [f"{views} views of each image (test-time shifts)"] if views > 1 else []
-        )
         lines.append(
-            f"It averages {' over '.join(what)}; one model on the image alone (export/single/) tests "
+            f"It averages {averaged_words(metrics)}; one model on the image alone (export/single/) tests "
             f"{metrics['single_test_accuracy']:.4f}."
         )
     lines.append(f"Why this trial: {_e(str(metrics.get('chosen_because', '')))}.")
