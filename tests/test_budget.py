@@ -26,6 +26,12 @@ LIMIT = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, share
 SHARED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shared_cores=True)
 
 
+def on_images(trial: FrozenTrial, images: int) -> FrozenTrial:
+    """``trial``, recorded as trained on ``images`` training images."""
+    trial.user_attrs["train_images"] = images
+    return trial
+
+
 @pytest.mark.parametrize(
     ("limit", "made", "seconds"),
     [
@@ -41,6 +47,8 @@ SHARED = TimeLimit(ends_at=10_000.0, train_images=1_000, full_images=1_100, shar
         (LIMIT, timed_trial(0, 0.9, fit=50.0, epochs_run=1, best_epoch=1, epochs_seconds=20.0, stopped=True), 22.0),
         # Trials that shared the cores ran slower than the retrain will, with all of them.
         (SHARED, timed_trial(0, 0.9), 110.0 * SHARED_CORES_FACTOR),
+        # A worker's cheaper job trained on 250 of the 1,000 images: its epochs are a quarter's.
+        (LIMIT, on_images(timed_trial(0, 0.9), 250), 440.0),
         # No timing recorded (a trial from before the time limit existed, or one that failed early).
         (LIMIT, timed_trial(0, 0.9, fit=None), None),
         (LIMIT, timed_trial(0, 0.9, epochs_run=0), None),
@@ -386,6 +394,7 @@ def test_the_answer_takes_at_most_its_share_of_the_limit_and_caps_the_trials_epo
     # A trial's epochs of 20 s (on its 1,000 images) are 22 s on all 1,100: the same cap.
     assert limit.epochs_cap(20.0) == held
     assert LIMIT.epochs_cap(20.0) is None  # no length: no cap
+    assert limit.epochs_cap(5.0, images=250) == held  # 5 s epochs on a quarter of the images
     # Validation is left out of an epoch's time where it was timed apart.
     timed = timed_trial(1, 0.95, epochs=30, epochs_run=30, fit=900.0)
     timed.user_attrs["train_seconds"] = 600.0

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from sweep.data.registry import Dataset
-from sweep.search.fidelity import EXPLORE_BUDGET, MIN_EXPLORE_IMAGES, explore_images, exploring, subset
+from sweep.search.fidelity import (
+    EXPLORE_BUDGET,
+    FEWEST_SHARE,
+    MIN_EXPLORE_IMAGES,
+    explore_images,
+    exploring,
+    share_that_fits,
+    subset,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +41,21 @@ def test_trials_explore_on_what_the_baselines_share_of_the_limit_holds(
     train_images: int, rate: float | None, epochs: int, limit: float | None, expected: int
 ) -> None:
     assert explore_images(train_images, rate, epochs, limit) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "left", "expected"),
+    [
+        (100.0, 200.0, 10_000),  # it fits on all of them
+        (100.0, 100.0, 10_000),
+        (400.0, 100.0, 2_500),  # a quarter of the time: a quarter of the images
+        (100.0 / FEWEST_SHARE, 100.0, int(FEWEST_SHARE * 10_000)),  # the smallest share worth a run
+        (1_000.0, 100.0, 0),  # under it: none
+        (100.0, -5.0, 0),  # the deadline passed
+    ],
+)
+def test_a_cheaper_job_trains_on_the_share_of_images_that_fits(seconds: float, left: float, expected: int) -> None:
+    assert share_that_fits(10_000, seconds, left) == expected
 
 
 def test_the_subset_is_stratified_seeded_and_sorted() -> None:

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from sweep.models.params import MNIST_BASELINE
 from tests.fixtures import PruneAll
+
+# A CNN that trains on digits in a second.
+SMALL = {
+    **MNIST_BASELINE,
+    "filters_1": 4,
+    "filters_2": 4,
+    "dense_units": 8,
+    "padding": "same",
+    "pool_last": False,
+    "batch_size": 64,
+    "epochs": 3,
+}
 
 
 class ScriptedTimeout:
@@ -45,22 +58,12 @@ def _cut_trials(deadline: Callable[[optuna.Study], object]) -> list[optuna.trial
         },
         "test",
     )
-    small = {
-        **MNIST_BASELINE,
-        "filters_1": 4,
-        "filters_2": 4,
-        "dense_units": 8,
-        "padding": "same",
-        "pool_last": False,
-        "batch_size": 64,
-        "epochs": 3,
-    }
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"}, user_attrs={"is_baseline": True})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "constant"})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"})
     study.enqueue_trial({"epochs": 3, "lr_schedule": "cosine"}, user_attrs={"is_first_trial": True})
-    objective = Objective(load_dataset("digits"), space, small, seed=0, display=Display(), deadline=deadline(study))
+    objective = Objective(load_dataset("digits"), space, SMALL, seed=0, display=Display(), deadline=deadline(study))
     run_trials(study, objective, trials=4)
     # Two that did not fit ask for a cheaper one (sweep.search.worker.cheaper_job), left waiting here.
     baseline, constant, cosine, first = study.get_trials(states=[s for s in TrialState if s != TrialState.WAITING])
@@ -141,16 +144,7 @@ def test_the_baseline_and_first_trials_are_never_pruned_and_set_no_bar() -> None
     from sweep.space.spaces import parse_space
 
     space = parse_space({"params": {"epochs": {"type": "int", "low": 2, "high": 3}}}, "test")
-    small = {
-        **MNIST_BASELINE,
-        "filters_1": 4,
-        "filters_2": 4,
-        "dense_units": 8,
-        "padding": "same",
-        "pool_last": False,
-        "batch_size": 64,
-        "epochs": 2,
-    }
+    small = {**SMALL, "epochs": 2}
     pruner = PruneAll()
     study = optuna.create_study(direction="maximize", pruner=pruner)
     study.enqueue_trial({"epochs": 2}, user_attrs={"is_baseline": True})
@@ -178,3 +172,67 @@ def test_a_long_trial_reports_each_percent_of_its_training_once() -> None:
             report(trial, epoch, 250, {"val_accuracy": epoch / 250})
     steps = study.trials[0].intermediate_values
     assert sorted(steps) == list(range(101)) and steps[100] == 1.0 and steps[1] == 3 / 250
+
+
+def test_a_cheaper_job_trains_on_the_share_of_the_images_that_fits_and_others_are_pruned() -> None:
+    import time
+
+    from optuna.trial import create_trial
+
+    from sweep.choice.trials import SHARE_OF_IMAGES
+    from sweep.progress import Display
+    from sweep.search.objective import Objective
+
+    study = optuna.create_study(direction="maximize")
+    # The study's fastest rate: 1 GFLOP/s.
+    study.add_trial(create_trial(value=0.9, user_attrs={"train_flops": 1e9, "epochs_run": 1, "epochs_seconds": 1.0}))
+    ends = time.monotonic() + 100.0
+    objective = Objective(None, None, {}, seed=0, display=Display(), deadline=ScriptedTimeout(lambda: ends))  # type: ignore[arg-type]
+    # Epochs of 55 s on all 10,000 images: 3 of 5 would need 165 s, over 1.5 × the 100 s left.
+    sampled = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="would need at least"):
+        objective.check_it_fits(sampled, 55e9, 5, 10_000)
+    assert sampled.user_attrs["stopped"] == "timeout"
+    # The cheaper job runs all 5 epochs on the share 100 s hold with the margin: 100 / 412.5.
+    cheaper = study.ask()
+    cheaper.set_user_attr("cheaper", SHARE_OF_IMAGES)
+    assert 2_400 < objective.check_it_fits(cheaper, 55e9, 5, 10_000) <= 2_424
+    # Not even FEWEST_SHARE of the images fits: pruned too.
+    with pytest.raises(optuna.TrialPruned):
+        objective.check_it_fits(cheaper, 200e9, 5, 10_000)
+    # What fits is trained on all the images, cheaper job or not.
+    assert objective.check_it_fits(cheaper, 10e9, 5, 10_000) == 10_000
+
+
+@pytest.mark.slow
+def test_a_trial_on_a_share_of_the_images_trains_on_it_and_records_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweep.choice.trials import SHARE_OF_IMAGES, marks
+    from sweep.data.registry import load_dataset
+    from sweep.models import train
+    from sweep.models.user_models import plan
+    from sweep.progress import Display
+    from sweep.search.objective import Objective
+    from sweep.search.worker import run_trials
+    from sweep.space.spaces import parse_space
+
+    dataset = load_dataset("digits")
+    quarter = len(dataset.x_train) // 4
+    monkeypatch.setattr(Objective, "check_it_fits", lambda self, trial, flops, epochs, images: quarter)
+    trained_on: list[int] = []
+    fit = train.train
+
+    def counted(model: object, arch: object, x: np.ndarray, *args: object, **kwargs: object) -> object:
+        trained_on.append(len(x))
+        return fit(model, arch, x, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train, "train", counted)
+    space = parse_space({"params": {"epochs": {"type": "int", "low": 1, "high": 2}}}, "test")
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"epochs": 1}, user_attrs=marks(cheaper=SHARE_OF_IMAGES))
+    run_trials(study, Objective(dataset, space, SMALL, seed=0, display=Display()), trials=1)
+
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE and trained_on == [quarter]
+    assert trial.user_attrs["train_images"] == quarter
+    per_image = plan({**SMALL, "epochs": 1}, None).training_flops(dataset.input_shape, dataset.num_classes)
+    assert trial.user_attrs["train_flops"] == pytest.approx(per_image * quarter)  # its epochs' cost, for the rate

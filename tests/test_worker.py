@@ -265,6 +265,41 @@ def test_a_worker_with_nothing_that_fits_asks_for_the_fewest_epochs_before_it_st
     assert any("trying fewer epochs" in line for line in lines)
 
 
+def test_when_not_even_the_fewest_epochs_fit_the_worker_asks_for_a_share_of_the_images() -> None:
+    from sweep.choice.trials import FEWEST_EPOCHS, SHARE_OF_IMAGES, origin
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    lines: list[str] = []
+
+    def fits_only_on_a_share(trial: optuna.Trial) -> float:  # as Objective.check_it_fits does
+        trial.suggest_int("epochs", 5, 30)
+        if trial.user_attrs.get("cheaper") != SHARE_OF_IMAGES:
+            trial.set_user_attr("stopped", "time_limit")
+            raise optuna.TrialPruned("it would need at least 10 min")
+        return 0.9
+
+    assert worker.run_trials(study, fits_only_on_a_share, trials=4, log=lines.append) == "done"
+    jobs = [t.user_attrs.get("cheaper") for t in study.trials]
+    # Two sampled proposals, then the fewest epochs, then those on a share of the images.
+    assert jobs == [None, None, FEWEST_EPOCHS, SHARE_OF_IMAGES]
+    assert study.trials[-1].params["epochs"] == 5 and study.trials[-1].state == TrialState.COMPLETE
+    assert origin(study.trials[-1]) == "sampler, fewest epochs on a share of the images"
+    assert any("trying the fewest epochs on a share of the images" in line for line in lines)
+
+
+def test_a_worker_leaves_when_not_even_a_share_of_the_images_fits() -> None:
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def nothing_fits(trial: optuna.Trial) -> float:
+        trial.suggest_int("epochs", 5, 30)
+        trial.set_user_attr("stopped", "time_limit")
+        raise optuna.TrialPruned("it would need at least 10 min")
+
+    assert worker.run_trials(study, nothing_fits, trials=None, log=lambda _: None) == "nothing fits"
+    assert len(study.trials) == worker.MAX_UNFIT_IN_A_ROW
+    assert sum(bool(t.user_attrs.get("cheaper")) for t in study.trials) == 2  # each job asked once
+
+
 def test_a_recipe_too_slow_for_the_answers_share_does_not_count_as_no_time_left() -> None:
     study = optuna.create_study(direction="maximize")
     ran: list[int] = []

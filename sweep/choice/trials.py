@@ -38,6 +38,11 @@ STOPPED = {"timeout": "timeout", "time_limit": "time limit", "answer_share": "an
 # The best trials besides the baseline that are scored again where validation cannot tell them
 # apart (sweep.search.rescore).
 FINALISTS = 2
+# A trial's ``cheaper`` attribute: the cheaper job a worker asked for when nothing the sampler
+# proposed fitted the time left (sweep.search.worker.cheaper_job): the space's fewest epochs,
+# then those on the share of the training images that fits (older studies hold True: epochs).
+FEWEST_EPOCHS = "epochs"
+SHARE_OF_IMAGES = "images"
 # How the retrain's line and the report put a final model that is the baseline itself.
 BASELINE_ITSELF = "the baseline itself: no gain to measure"
 
@@ -250,8 +255,8 @@ def trial_score(trial: FrozenTrial) -> float | None:
 
 def origin(trial: FrozenTrial) -> str:
     """Where a trial's parameters came from: the baseline, the space's first trials, a
-    starting point of the portfolio, or the sampler (held to the fewest epochs when nothing
-    else fitted the time left)."""
+    starting point of the portfolio, or the sampler (held to the fewest epochs, and to a share
+    of the images, when nothing else fitted the time left)."""
     attrs = trial.user_attrs
     if is_baseline(trial):
         return "baseline"
@@ -259,6 +264,8 @@ def origin(trial: FrozenTrial) -> str:
         return "first trial"
     if attrs.get("portfolio"):
         return f"portfolio: {attrs['portfolio']}"
+    if attrs.get("cheaper") == SHARE_OF_IMAGES:
+        return "sampler, fewest epochs on a share of the images"
     return "sampler, fewest epochs" if attrs.get("cheaper") else "sampler"
 
 

@@ -170,7 +170,7 @@ class TimeLimit:
         epochs_run = attrs.get("epochs_run")
         if not fit or not epochs_run:
             return None
-        return float(fit / epochs_run * self.retrain_ratio())
+        return float(fit / epochs_run * self.retrain_ratio(attrs.get("train_images")))
 
     def after_retrain_seconds(self, trial: FrozenTrial | None) -> float:
         """What comes after retraining ``trial`` as the answer: AFTER_RETRAIN_SECONDS, and
@@ -223,13 +223,15 @@ class TimeLimit:
             return each
         return min(most, max(share, epoch))
 
-    def epochs_cap(self, train_epoch_seconds: float) -> int | None:
+    def epochs_cap(self, train_epoch_seconds: float, images: int | None = None) -> int | None:
         """The most epochs a trial whose epochs take ``train_epoch_seconds`` (validation left
-        out) may run: those whose retrain on all the images fits in the answer's share of the limit.
-        None: no cap (no limit length to share)."""
+        out) on ``images`` training images (None: the exploration's) may run: those whose
+        retrain on all the images fits in the answer's share of the limit. None: no cap (no
+        limit length to share)."""
         if not self.seconds:
             return None
-        return int(self.answer_share * self.seconds // max(train_epoch_seconds * self.retrain_ratio(), 1e-9))
+        epoch = train_epoch_seconds * self.retrain_ratio(images)
+        return int(self.answer_share * self.seconds // max(epoch, 1e-9))
 
     def search_ends_at(
         self, trials: Sequence[FrozenTrial], baseline_kept: bool = True, folds_kept: bool = True
@@ -307,9 +309,10 @@ class TimeLimit:
         """Seconds until the limit."""
         return self.ends_at - time.time()
 
-    def retrain_ratio(self) -> float:
-        """Seconds a retrain takes per second its trial trained (more images, all the cores)."""
-        return self.full_images / self.train_images * (SHARED_CORES_FACTOR if self.shared_cores else 1.0)
+    def retrain_ratio(self, images: int | None = None) -> float:
+        """Seconds a retrain takes per second its trial trained on ``images`` images (None: the
+        exploration's; more images, all the cores)."""
+        return self.full_images / (images or self.train_images) * (SHARED_CORES_FACTOR if self.shared_cores else 1.0)
 
     def starting_point_seconds(self, started: float, reserved: float) -> float:
         """How long a starting point that began at ``started`` (a :func:`time.time` value) may

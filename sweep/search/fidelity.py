@@ -36,6 +36,10 @@ EXPLORE_BUDGET = 0.03
 MIN_EXPLORE_IMAGES = 4_000
 # Above this share of the training split, a subset saves too little to be worth the mismatch.
 FULL_SHARE = 0.6
+# A worker's last cheaper job (sweep.search.worker.cheaper_job) trains on a share of the
+# exploration images that fits the search's time left; below this share it would rank its
+# recipe by too little, and the worker leaves instead.
+FEWEST_SHARE = 0.2
 # Images timed by the calibration (:func:`sweep.models.train.images_per_second`): a few seconds on
 # the slowest machine; with 2,048 the figure varied by a third from run to run, with 4,096 by 8 %.
 CALIBRATION_IMAGES = 4_096
@@ -51,6 +55,15 @@ def explore_images(train_images: int, images_per_second: float | None, epochs: i
     affordable = EXPLORE_BUDGET * time_limit * images_per_second / max(epochs, 1)
     images = max(int(affordable), MIN_EXPLORE_IMAGES)
     return train_images if images >= FULL_SHARE * train_images else images
+
+
+def share_that_fits(images: int, seconds: float, left: float) -> int:
+    """How many of ``images`` a run that takes ``seconds`` on all of them can train on in
+    ``left`` seconds: all, or the share that fits, or 0 where that is under FEWEST_SHARE."""
+    if seconds <= left:
+        return images
+    share = int(images * max(left, 0.0) / seconds)
+    return share if share >= FEWEST_SHARE * images else 0
 
 
 def subset(labels: np.ndarray, images: int, seed: int) -> np.ndarray:

@@ -21,13 +21,14 @@ from optuna.distributions import (
 )
 
 from sweep.choice.stats import pack, score
-from sweep.choice.trials import record, runs_in_full, write
+from sweep.choice.trials import SHARE_OF_IMAGES, record, runs_in_full, write
 from sweep.data.registry import Dataset
 from sweep.deploy.constraints import Limits
 from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
 from sweep.models.user_models import plan as plan_of
 from sweep.progress import Display
 from sweep.search.budget import DECAYING, SearchDeadline, duration, fastest_rate
+from sweep.search.fidelity import exploring, share_that_fits
 from sweep.search.study import baseline_trial, progress_step
 from sweep.space.distributions import contains
 from sweep.space.portfolio import FITTED, PORTFOLIO
@@ -127,7 +128,11 @@ class Objective:
                     flops = arch.training_flops(dataset.input_shape, dataset.num_classes) * len(dataset.x_train)
                     write(trial, "train_flops", flops)
                     self.check_limits(trial)
-                    self.check_it_fits(trial, flops, arch.epochs)
+                    images = self.check_it_fits(trial, flops, arch.epochs, len(dataset.x_train))
+                    if images < len(dataset.x_train):  # a cheaper job: the share of the images that fits
+                        write(trial, "train_flops", flops * images / len(dataset.x_train))
+                        dataset = exploring(dataset, images, self.seed + trial.number)
+                        write(trial, "train_images", images)
                 model = training.new_model(
                     arch, dataset.input_shape, dataset.num_classes, self.seed + trial.number, len(dataset.x_train)
                 )
@@ -195,15 +200,17 @@ class Objective:
         for key, value in self.limits.values(record(trial)).items():
             trial.set_constraint(key, value)
 
-    def check_it_fits(self, trial: optuna.Trial, epoch_flops: float, epochs: int) -> None:
-        """Prune a sampled trial before it trains when, even at the fastest rate any trial of
-        the study reached, MIN_EPOCH_SHARE of its ``epochs`` (of ``epoch_flops`` each) would
-        need well over the time left before the search's deadline, or one epoch of its retrain
-        on all the images more than the time kept for the answer's."""
+    def check_it_fits(self, trial: optuna.Trial, epoch_flops: float, epochs: int, images: int) -> int:
+        """How many of the ``images`` training images a sampled trial trains on: all of them, or
+        none (it is pruned before it trains) when, even at the fastest rate any trial of the
+        study reached, MIN_EPOCH_SHARE of its ``epochs`` (of ``epoch_flops`` each) would need
+        well over the time left before the search's deadline, or one epoch of its retrain on
+        all the images more than the time kept for the answer's. A worker's cheaper job on a
+        share of the images (SHARE_OF_IMAGES) trains all its epochs on the share that fits."""
         ends = self.deadline() if self.deadline is not None and not runs_in_full(trial) else None
         rate = fastest_rate(trial.study.get_trials(deepcopy=False)) if ends is not None else None
         if ends is None or rate is None:
-            return
+            return images
         assert self.deadline is not None
         limit = self.deadline.limit
         if limit is not None and limit.epochs_cap(epoch_flops / rate / FITS_MARGIN) == 0:
@@ -213,11 +220,15 @@ class Objective:
                 f"{limit.answer_share:.0%} of the time limit kept for it"
             )
         needs, left = max(1, math.ceil(MIN_EPOCH_SHARE * epochs)) * epoch_flops / rate, ends - time.monotonic()
-        if needs > FITS_MARGIN * left:
-            write(trial, "stopped", self.deadline.cause())
-            raise optuna.TrialPruned(
-                f"it would need at least {duration(needs)}, and the search ends in {duration(max(left, 0))}"
-            )
+        if needs <= FITS_MARGIN * left:
+            return images
+        share = share_that_fits(images, FITS_MARGIN * epochs * epoch_flops / rate, left)
+        if record(trial).get("cheaper") == SHARE_OF_IMAGES and share:
+            return share
+        write(trial, "stopped", self.deadline.cause())
+        raise optuna.TrialPruned(
+            f"it would need at least {duration(needs)}, and the search ends in {duration(max(left, 0))}"
+        )
 
     def planner(
         self, trial: optuna.Trial, params: dict[str, Any], started: float, log: EpochLog
@@ -246,7 +257,9 @@ class Objective:
             if cappable and not capped:  # no more epochs than its retrain fits in the answer's share
                 capped = True
                 assert limit is not None
-                cap = limit.epochs_cap(max(epoch_seconds - log.last_validation_seconds, 1e-3))
+                cap = limit.epochs_cap(
+                    max(epoch_seconds - log.last_validation_seconds, 1e-3), attrs.get("train_images")
+                )
                 if cap is not None and cap < done:
                     write(trial, "stopped", "answer_share")
                     raise optuna.TrialPruned(

@@ -24,7 +24,18 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.choice.trials import counts_towards_trials, did_not_fit, error_of, marks, no_time_left, over_limits, write
+from sweep.choice.trials import (
+    FEWEST_EPOCHS,
+    SHARE_OF_IMAGES,
+    counts_towards_trials,
+    did_not_fit,
+    error_of,
+    marks,
+    no_time_left,
+    over_limits,
+    record,
+    write,
+)
 from sweep.search.internals import engine_of, heartbeat_storage, trial_id
 
 # A space where every trial fails (say, an architecture Keras rejects) should stop the
@@ -35,9 +46,10 @@ MAX_FAILURES_IN_A_ROW = 5
 # parameters): the next one would fail the same way too.
 SAME_FAILURES_IN_A_ROW = 3
 # After this many proposals in a row that could not end before the search's deadline (each
-# pruned at once, before training), the worker asks for the cheapest version of a recipe: the
-# space's fewest epochs, the rest sampled (see cheaper_job()). It stops only after
-# MAX_UNFIT_IN_A_ROW: then not even those fit, and the time left holds no trial at all.
+# pruned at once, before training), the worker asks for cheaper versions of a recipe: the
+# space's fewest epochs, the rest sampled, then those on the share of the training images that
+# fits the time left (see cheaper_job()). It stops only after MAX_UNFIT_IN_A_ROW: then not
+# even those fit, and the time left holds no trial at all.
 CHEAPER_AFTER = 2
 MAX_UNFIT_IN_A_ROW = 5
 # Proposals over a deployment limit cost nothing and do not count towards TRIALS, but a sampler
@@ -156,16 +168,22 @@ def failing(errors: list[str]) -> str | None:
     return None
 
 
-def cheaper_job(study: optuna.Study, unfit: FrozenTrial) -> bool:
-    """Enqueue the cheapest version of what the sampler proposes (the fewest epochs the space
-    allows, every other parameter sampled) after ``unfit`` did not fit the time left; False
-    where it already asked for that few."""
+def cheaper_job(study: optuna.Study, unfit: FrozenTrial) -> str | None:
+    """Enqueue a cheaper version of what the sampler proposes after ``unfit`` did not fit the
+    time left, and say which: the fewest epochs the space allows (every other parameter
+    sampled; FEWEST_EPOCHS), or, where ``unfit`` had that few, those epochs on the share of the
+    training images that fits (SHARE_OF_IMAGES, :meth:`sweep.search.objective.Objective.check_it_fits`).
+    None where ``unfit`` was that job already."""
     epochs = unfit.distributions.get("epochs")
     low = getattr(epochs, "low", None)
-    if low is None or unfit.params.get("epochs", low) <= low:
-        return False
-    study.enqueue_trial({"epochs": low}, user_attrs=marks(cheaper=True))
-    return True
+    fewest = {} if low is None else {"epochs": low}
+    if low is not None and unfit.params.get("epochs", low) > low:
+        study.enqueue_trial(fewest, user_attrs=marks(cheaper=FEWEST_EPOCHS))
+        return FEWEST_EPOCHS
+    if record(unfit).get("cheaper") == SHARE_OF_IMAGES:
+        return None
+    study.enqueue_trial(fewest, user_attrs=marks(cheaper=SHARE_OF_IMAGES))
+    return SHARE_OF_IMAGES
 
 
 def run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]) -> FrozenTrial:
@@ -246,8 +264,10 @@ def run_trials(
         unfit = unfit + 1 if no_time_left(frozen) else 0
         oversized = oversized + 1 if over_limits(frozen) else 0
         ran += not did_not_fit(frozen) and not over_limits(frozen)
-        if unfit == CHEAPER_AFTER and cheaper_job(study, frozen):
-            log(f"{unfit} trials in a row would not have ended before the search does; trying fewer epochs.")
+        cheaper = cheaper_job(study, frozen) if CHEAPER_AFTER <= unfit < MAX_UNFIT_IN_A_ROW else None
+        if cheaper is not None:
+            fewer = "fewer epochs" if cheaper == FEWEST_EPOCHS else "the fewest epochs on a share of the images"
+            log(f"{unfit} trials in a row would not have ended before the search does; trying {fewer}.")
         if unfit >= MAX_UNFIT_IN_A_ROW:
             log(f"{unfit} trials in a row would not have ended before the search does; stopping.")
             return "nothing fits"
