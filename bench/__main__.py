@@ -48,6 +48,10 @@ scores it on labelled images it did not train on, never a test set (:mod:`bench.
 scores each model alone and over its test-time views, on labelled images it did not train on
 (:mod:`bench.views`): ``results/bench/views/views.csv`` and ``views.md``.
 
+``python -m bench reuse`` trains the shipped starting points twice per dataset and seed, as an
+answer's trial and its retrain, and scores the retrain alone and averaged with the trial's
+model, on labelled images neither trained on (:mod:`bench.reuse`): ``results/bench/reuse/``.
+
 ``python -m bench share`` runs the bare sweep once per answer's share of the time limit
 (``--shares``), dataset and seed, and scores each final model on MNIST training images the
 sweep never saw, never a test set (:mod:`bench.share`): ``results/bench/share/share.csv`` and
@@ -71,6 +75,8 @@ from bench.pareto import pareto
 from bench.portfolio import DATASETS as PORTFOLIO_SETS
 from bench.portfolio import portfolio
 from bench.resources import memory, throughput, workers_throughput
+from bench.reuse import DATASETS as REUSE_SETS
+from bench.reuse import reuse
 from bench.share import DATASETS as SHARE_SETS
 from bench.share import share
 from bench.strategies import strategies
@@ -95,13 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             "portfolio",
             "share",
             "views",
+            "reuse",
         ),
     )
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument(
         "--datasets",
         help=f"datasets, portfolio, views: which ones (default {','.join(DATASETS)}; "
-        f"portfolio: {','.join(PORTFOLIO_SETS)}; views: {','.join(VIEWS_SETS)})",
+        f"portfolio: {','.join(PORTFOLIO_SETS)}; views: {','.join(VIEWS_SETS)}; reuse: {','.join(REUSE_SETS)})",
     )
     parser.add_argument(
         "--engines", default=",".join(ENGINES_RACED), help="datasets: sweep, kerastuner or both (default)"
@@ -127,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--shares", default="0.35,0.5,0.65", help="share: the answer's shares of the limit")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", default="0,1", help="pareto, ensemble, portfolio, views: the seeds (default 0,1)")
+    parser.add_argument(
+        "--seeds", default="0,1", help="pareto, ensemble, portfolio, views, reuse: the seeds (default 0,1)"
+    )
     parser.add_argument(
         "--slowest",
         action="store_true",
@@ -179,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.benchmark == "views":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         table = views((args.datasets or ",".join(VIEWS_SETS)).split(","), seeds, args.data_dir, out)
+    elif args.benchmark == "reuse":
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        table = reuse((args.datasets or ",".join(REUSE_SETS)).split(","), seeds, args.data_dir, out)
     elif args.benchmark == "share":
         seeds = [int(seed) for seed in args.seeds.split(",")]
         shares = [float(value) for value in args.shares.split(",")]

@@ -52,7 +52,8 @@ def views(names: list[str], seeds: list[int], data_dir: str | None, out: Path) -
     return table
 
 
-def _splits(name: str, seed: int, data_dir: str | None) -> Iterator[Split]:
+def view_splits(name: str, seed: int, data_dir: str | None) -> Iterator[Split]:
+    """The splits of ``name``: BENCH=portfolio's, or mnist-short's (SHORT_IMAGES trained on, the rest scored)."""
     if name != "mnist-short":
         yield from splits(name, seed, data_dir)
         return
@@ -77,7 +78,7 @@ def _run(name: str, candidate: str, seed: int, lock: threading.Lock, data_dir: s
     alone: list[np.ndarray] = []
     viewed: list[np.ndarray] = []
     seconds, score_seconds, applies = 0.0, [0.0, 0.0], True
-    for split in _splits(name, seed, data_dir):
+    for split in view_splits(name, seed, data_dir):
         result, point = fit_point(name, candidate, split, seed, SHORT_EPOCHS if name == "mnist-short" else None)
         applies = len(views_for(point, split.x_train.shape[1:], len(SHIFTS))) > 1
         with lock:

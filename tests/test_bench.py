@@ -366,3 +366,18 @@ def test_the_share_bench_reads_the_sweeps_time_line_and_names_runs_without_a_dot
     assert time_line(log) == "Time: 3.4 min of the 4.0 min limit: search 2.3 min; 33 s of it unused."
     assert time_line("no summary") == ""
     assert Path(run_name("mnist-10k", 0.35, 1) + ".json").stem == "mnist-10k-share35-seed1"
+
+
+def test_the_reuse_benchs_trial_leaves_out_a_tenth_of_the_retrains_images_in_every_class() -> None:
+    import numpy as np
+
+    from bench.portfolio import Split
+    from bench.reuse import HELD_OUT, trial_split
+
+    labels = np.repeat(np.arange(4), [400, 300, 200, 100])
+    split = Split(np.arange(1000)[:, None], labels, np.zeros((5, 1)), np.zeros(5, dtype=int))
+    trial = trial_split(split, seed=0)
+    assert len(trial.y_train) == round((1 - HELD_OUT) * 1000)
+    assert np.bincount(trial.y_train).tolist() == [360, 270, 180, 90]
+    assert set(trial.x_train[:, 0].tolist()) < set(range(1000))  # the retrain's images, fewer of them
+    assert trial.x_score is split.x_score  # scored on the same images as the retrain
