@@ -129,6 +129,18 @@ def run_all(
         list(pool.map(lambda job: run(job[0], job[1], job[2], lock), jobs))
 
 
+def write_tables(what: str, out: Path, summary: Callable[[pd.DataFrame, Path], str]) -> pd.DataFrame:
+    """Every run kept under ``out/runs``, by dataset, candidate and seed, as ``out/<what>.csv``,
+    and ``summary(table, out)`` as ``out/<what>.md`` (printed too); the table."""
+    rows = [json.loads(path.read_text()) for path in sorted((out / "runs").glob("*.json"))]
+    table = pd.DataFrame(rows).sort_values(["dataset", "candidate", "seed"]).reset_index(drop=True)
+    text = summary(table, out)
+    write_csv(table, out / f"{what}.csv")
+    write_text(out / f"{what}.md", text)
+    print(f"{text}\nWrote {out / f'{what}.csv'} and {out / f'{what}.md'}")
+    return table
+
+
 def _run(name: str, candidate: str, seed: int, lock: threading.Lock, data_dir: str | None, out: Path) -> None:
     """Train and score one candidate on one dataset and seed (every fold), and keep the run
     under ``out/runs``; nothing where an earlier start kept it."""

@@ -15,7 +15,6 @@ kept under ``runs/``; the tables: ``reuse.csv`` and ``reuse.md``.
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -23,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from bench.portfolio import DATASETS as PORTFOLIO_SETS
-from bench.portfolio import Split, fit_point, run_all
+from bench.portfolio import Split, fit_point, run_all, write_tables
 from bench.views import view_splits
-from sweep.choice.leaderboard import write_csv
-from sweep.files import write_json, write_text
+from sweep.files import write_json
 
 DATASETS = (*PORTFOLIO_SETS, "mnist-50k")
 CANDIDATES = ("small", "double")  # the shipped portfolio (sweep.space.portfolio.PORTFOLIO)
@@ -47,13 +45,7 @@ def reuse(names: list[str], seeds: list[int], data_dir: str | None, out: Path) -
         out,
         lambda name, candidate, seed, lock: _run(name, candidate, seed, lock, data_dir, out),
     )
-    rows = [json.loads(path.read_text()) for path in sorted((out / "runs").glob("*.json"))]
-    table = pd.DataFrame(rows).sort_values(["dataset", "candidate", "seed"]).reset_index(drop=True)
-    text = summary(table, out)
-    write_csv(table, out / "reuse.csv")
-    write_text(out / "reuse.md", text)
-    print(f"{text}\nWrote {out / 'reuse.csv'} and {out / 'reuse.md'}")
-    return table
+    return write_tables("reuse", out, summary)
 
 
 def trial_split(split: Split, seed: int) -> Split:

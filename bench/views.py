@@ -13,7 +13,6 @@ run is kept under ``runs/`` (a stopped benchmark resumes); the tables: ``views.c
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,8 @@ import numpy as np
 import pandas as pd
 
 from bench.portfolio import DATASETS as PORTFOLIO_SETS
-from bench.portfolio import Split, fit_point, mnist_train, run_all, splits
-from sweep.choice.leaderboard import write_csv
-from sweep.files import write_json, write_text
+from bench.portfolio import Split, fit_point, mnist_train, run_all, splits, write_tables
+from sweep.files import write_json
 
 DATASETS = (*PORTFOLIO_SETS, "mnist-short")
 CANDIDATES = ("small", "double")  # the shipped portfolio (sweep.space.portfolio.PORTFOLIO)
@@ -43,13 +41,7 @@ def views(names: list[str], seeds: list[int], data_dir: str | None, out: Path) -
         out,
         lambda name, candidate, seed, lock: _run(name, candidate, seed, lock, data_dir, out),
     )
-    rows = [json.loads(path.read_text()) for path in sorted((out / "runs").glob("*.json"))]
-    table = pd.DataFrame(rows).sort_values(["dataset", "candidate", "seed"]).reset_index(drop=True)
-    text = summary(table, out)
-    write_csv(table, out / "views.csv")
-    write_text(out / "views.md", text)
-    print(f"{text}\nWrote {out / 'views.csv'} and {out / 'views.md'}")
-    return table
+    return write_tables("views", out, summary)
 
 
 def view_splits(name: str, seed: int, data_dir: str | None) -> Iterator[Split]:
