@@ -97,12 +97,7 @@ def portfolio(names: list[str], seeds: list[int], data_dir: str | None, out: Pat
         out,
         lambda name, candidate, seed, lock: _run(name, candidate, seed, lock, data_dir, out),
     )
-    table = kept_runs(out)
-    text = summary(table, out)
-    write_csv(table, out / "portfolio.csv")
-    write_text(out / "portfolio.md", text)
-    print(f"{text}\nWrote {out / 'portfolio.csv'} and {out / 'portfolio.md'}")
-    return table
+    return write_tables("portfolio", out, summary, kept_runs(out))
 
 
 def run_all(
@@ -129,11 +124,14 @@ def run_all(
         list(pool.map(lambda job: run(job[0], job[1], job[2], lock), jobs))
 
 
-def write_tables(what: str, out: Path, summary: Callable[[pd.DataFrame, Path], str]) -> pd.DataFrame:
-    """Every run kept under ``out/runs``, by dataset, candidate and seed, as ``out/<what>.csv``,
-    and ``summary(table, out)`` as ``out/<what>.md`` (printed too); the table."""
-    rows = [json.loads(path.read_text()) for path in sorted((out / "runs").glob("*.json"))]
-    table = pd.DataFrame(rows).sort_values(["dataset", "candidate", "seed"]).reset_index(drop=True)
+def write_tables(
+    what: str, out: Path, summary: Callable[[pd.DataFrame, Path], str], table: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``table`` (None: every run kept under ``out/runs``, by dataset, candidate and seed) as
+    ``out/<what>.csv``, and ``summary(table, out)`` as ``out/<what>.md`` (printed too); the table."""
+    if table is None:
+        rows = [json.loads(path.read_text()) for path in sorted((out / "runs").glob("*.json"))]
+        table = pd.DataFrame(rows).sort_values(["dataset", "candidate", "seed"]).reset_index(drop=True)
     text = summary(table, out)
     write_csv(table, out / f"{what}.csv")
     write_text(out / f"{what}.md", text)
