@@ -448,3 +448,33 @@ def test_a_baseline_retrained_by_a_worker_is_not_kept_back() -> None:
     winner = timed_trial(0, 0.96, fit=50.0, baseline=True)
     assert LIMIT.after_search_seconds([winner, best]) == pytest.approx(55 + AFTER_RETRAIN_SECONDS)
     assert LIMIT.after_search_seconds([winner, best], baseline_kept=False) == pytest.approx(AFTER_RETRAIN_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "every", "step"),
+    [
+        (3.0, 32, 300),  # whole epochs: each one's end
+        (2.7, 32, 200 + 64),  # 70 of the third's 100 steps: Keras stops after whole calls of 32
+        (2.2, 32, 200),  # less than one call: the second epoch's end
+        (2.99, 100, 200),  # whole epochs only (a trial's plan)
+        (0.5, 32, 32),
+    ],
+)
+def test_stop_step(epochs: float, every: int, step: int) -> None:
+    from sweep.models.params import stop_step
+
+    assert stop_step(epochs, 100, every) == step
+
+
+@pytest.mark.parametrize(
+    ("done", "seconds_left", "epochs"),
+    [
+        (2, 25.0, 4.5),  # 10 s epochs: two and a half more
+        (2, 100.0, 6.0),  # at most the run's most
+        (2, -5.0, 2.0),  # past the deadline: what is done
+    ],
+)
+def test_epochs_in_time(done: int, seconds_left: float, epochs: float) -> None:
+    from sweep.models.params import epochs_in_time
+
+    assert epochs_in_time(6, done, 10.0, seconds_left) == pytest.approx(epochs)

@@ -36,6 +36,36 @@ def test_an_epoch_plan_shortens_a_run_and_its_schedule_still_ends_at_zero() -> N
     assert float(schedule(model)(40)) == 0.0  # decayed to 0 at the new end
 
 
+@pytest.mark.slow
+def test_a_partial_epoch_plan_stops_inside_an_epoch_where_its_schedule_reaches_zero() -> None:
+    from sweep.models.build import STEPS_PER_EXECUTION, schedule
+    from sweep.models.train import EpochPlan, new_model, train
+
+    each = 2 * STEPS_PER_EXECUTION  # steps an epoch: 2 calls of Keras's
+    arch = Architecture.from_params({**TINY, "lr_schedule": "cosine", "epochs": 2, "batch_size": 2})
+    rng = np.random.default_rng(0)
+    x, y = rng.random((2 * each, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 2 * each)
+    model = new_model(arch, (28, 28, 1), 10, 0, len(x))
+    # After 2 epochs the plan asks for 2.7: the third stops after its first call (0.5 epoch),
+    # the last step Keras can stop at within 0.7.
+    plan = EpochPlan(lambda done, seconds: 2.7, 2, each, most=4, partial=True)
+    result = train(model, arch, x, y, seed=0, callbacks=[plan], epochs=4)
+    assert int(model.optimizer.iterations) == 2 * each + STEPS_PER_EXECUTION
+    assert result.epochs_run == 3 and result.trained == 2.5 and result.epochs == 2.5
+    assert float(schedule(model)(2 * each + STEPS_PER_EXECUTION)) == 0.0
+
+
+@pytest.mark.slow
+def test_a_whole_run_records_no_fraction() -> None:
+    from sweep.models.train import new_model, train
+
+    arch = Architecture.from_params({**TINY, "epochs": 2, "batch_size": 10})
+    rng = np.random.default_rng(0)
+    x, y = rng.random((30, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 30)
+    result = train(new_model(arch, (28, 28, 1), 10, 0, len(x)), arch, x, y, seed=0)
+    assert result.trained is None and result.epochs == 2.0
+
+
 @pytest.mark.parametrize(
     ("epoch_seconds", "asked"),
     [

@@ -164,7 +164,12 @@ def fit_members(
         for index in range(members):
             record = json.loads((Path(folder) / f"member_{index}.json").read_text())
             results.append(
-                TrainResult(load_saved(Path(folder) / f"member_{index}.keras"), record["history"], record["seconds"])
+                TrainResult(
+                    load_saved(Path(folder) / f"member_{index}.keras"),
+                    record["history"],
+                    record["seconds"],
+                    record.get("trained"),
+                )
             )
     return results
 
@@ -261,7 +266,9 @@ def _member(job_path: Path, index: int) -> None:
         most=job["most"],
     )
     portable(result.model).save(folder / f"member_{index}.keras")
-    (folder / f"member_{index}.json").write_text(json.dumps({"history": result.history, "seconds": result.fit_seconds}))
+    (folder / f"member_{index}.json").write_text(
+        json.dumps({"history": result.history, "seconds": result.fit_seconds, "trained": result.trained})
+    )
 
 
 if __name__ == "__main__":

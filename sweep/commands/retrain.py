@@ -116,11 +116,11 @@ def retrain_best(
         from sweep.models.train import TrainResult
 
         members_run = members_run or [result]  # the model alone stays at hand, and is saved
-        result = TrainResult(with_views(result.model, plan.views), result.history, result.fit_seconds)
+        result = TrainResult(with_views(result.model, plan.views), result.history, result.fit_seconds, result.trained)
     params = plan.params
-    if result.epochs_run != params["epochs"] and not plan.base_won:
-        display.log(f"Trained {result.epochs_run} epochs: what the time left held at the speed measured.")
-        params = {**params, "epochs": result.epochs_run}
+    if result.epochs != params["epochs"] and not plan.base_won:
+        display.log(f"Trained {result.epochs:g} epochs: what the time left held at the speed measured.")
+        params = {**params, "epochs": result.epochs_run}  # a recipe's epochs are whole: the last one begun
     if clock is not None:
         clock.lap("retraining")
     base_eval = baseline_evaluation(plan, members_run, space.model, dataset, data, display, limit, clock)
@@ -270,7 +270,7 @@ def train_answer(
 
     def averaged(runs: list[TrainResult], seconds: float) -> TrainResult:
         """The runs' average, with the first's history, trained in ``seconds``."""
-        return TrainResult(average_of([r.model for r in runs]), runs[0].history, seconds)
+        return TrainResult(average_of([r.model for r in runs]), runs[0].history, seconds, runs[0].trained)
 
     if plan.base_won and plan.prior is not None:  # the answer is the baseline, retrained already
         job = plan.prior_job
@@ -366,7 +366,7 @@ def write_answer(
         extra={
             "trial": chosen.number,
             "params": params,
-            "epochs": params["epochs"],
+            "epochs": result.trained if result.trained is not None else params["epochs"],
             "chosen_because": plan.why,
             "views": len(plan.views),
             **val_metrics(chosen),
@@ -499,7 +499,7 @@ def single_metrics(members: list[TrainResult], dataset: Dataset, out: Path) -> d
         "members": len(members),
         "single_test_accuracy": alone.accuracy,
         "single_param_count": shipped.count_params(),
-        "member_epochs": [member.epochs_run for member in members],
+        "member_epochs": [member.epochs for member in members],
     }
 
 

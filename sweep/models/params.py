@@ -309,6 +309,22 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
     return max(1, math.ceil(images / batch_size))
 
 
+def stop_step(epochs: float, steps_per_epoch: int, every: int) -> int:
+    """The step a run of ``epochs`` (a fraction allowed) stops at: the end of its last whole
+    epoch and as many whole calls of ``every`` batches of the next as the fraction holds, since
+    Keras asks its callbacks once a call (sweep.models.build.STEPS_PER_EXECUTION). With
+    ``every`` at least ``steps_per_epoch``, whole epochs only."""
+    whole = math.floor(epochs)
+    inside = int((epochs - whole) * steps_per_epoch) // every * every
+    return whole * steps_per_epoch + min(inside, steps_per_epoch)
+
+
+def epochs_in_time(most: int, done: int, epoch_seconds: float, seconds_left: float) -> float:
+    """The epochs, a fraction allowed, a run ends with where ``done`` of ``epoch_seconds`` each
+    are done and ``seconds_left`` remain: between ``done`` and ``most``."""
+    return min(float(most), done + max(seconds_left, 0.0) / max(epoch_seconds, 1e-9))
+
+
 def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: float) -> int:
     """How many epochs of ``epoch_seconds`` each fit in ``seconds`` of training, between the
     ``done`` ones and the ``planned`` ones."""

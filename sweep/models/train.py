@@ -5,6 +5,7 @@ Imports TensorFlow: load this module lazily, only in commands that train.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from sweep.data.registry import Dataset
 from sweep.machine.backend import apply_precision, load_keras
-from sweep.models.build import build_model, probabilities, schedule
-from sweep.models.params import Training, epochs_that_fit, steps_per_epoch
+from sweep.models.build import STEPS_PER_EXECUTION, build_model, probabilities, schedule
+from sweep.models.params import Training, epochs_in_time, steps_per_epoch, stop_step
 from sweep.models.user_models import Plan, plan
 from sweep.progress import Display, Steps
 
@@ -32,10 +33,16 @@ class TrainResult:
     model: keras.Model
     history: dict[str, list[float]]
     fit_seconds: float
+    trained: float | None = None  # the epochs, where the last one stopped at a step (EpochPlan's ``partial``)
 
     @property
     def epochs_run(self) -> int:
         return len(self.history["loss"])
+
+    @property
+    def epochs(self) -> float:
+        """The epochs trained: a fraction where the run stopped inside its last."""
+        return self.trained if self.trained is not None else float(self.epochs_run)
 
 
 @dataclass
@@ -198,37 +205,54 @@ class EpochPlan(keras.callbacks.Callback):
     shorter run ends early, a longer one goes on, and its learning-rate schedule
     (:class:`WarmupCosine`) is stretched over the new length, so it still decays to 0 in its
     last step. A progress ``task`` counting epochs gets the new total.
+
+    A ``partial`` run (one no epoch's score decides anything of: the retrain) takes the plan's
+    fraction of an epoch too, and stops inside its last epoch at that step
+    (:func:`sweep.models.params.stop_step`): at the slowest kind's speed one epoch of MNIST is
+    a tenth of the time limit, and whole epochs left a retrain's last 20-30 s unused.
     """
 
     def __init__(
         self,
-        plan: Callable[[int, float], int],
+        plan: Callable[[int, float], float],
         epochs: int,
         steps_per_epoch: int,
         most: int | None = None,
         task: Steps | None = None,
+        partial: bool = False,
     ) -> None:
         super().__init__()
         self.plan, self.epochs, self.steps_per_epoch, self.task = plan, epochs, steps_per_epoch, task
+        self.partial, self.every = partial, STEPS_PER_EXECUTION if partial else steps_per_epoch
+        self.steps = epochs * steps_per_epoch  # where the run stops
         self.most = max(most or epochs, epochs)
         self.began = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.began = time.perf_counter()
 
-    def replan(self, epochs: int) -> None:
+    def replan(self, epochs: float) -> None:
         """The run's new length: its schedule stretched over it, its progress resized."""
-        if epochs == self.epochs:
+        steps = stop_step(epochs, self.steps_per_epoch, self.every)
+        if steps == self.steps:
             return
-        self.epochs = epochs
+        self.steps, self.epochs = steps, math.ceil(steps / self.steps_per_epoch)
         rate = schedule(self.model)
         if rate is not None:
-            rate.total_steps.assign(float(self.epochs * self.steps_per_epoch))
+            rate.total_steps.assign(float(steps))
         if self.task is not None:
-            self.task.resize(epochs)
+            self.task.resize(self.epochs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        # A stop inside an epoch; at an epoch's end the plan is asked first (it may go on).
+        inside = self.steps % self.steps_per_epoch
+        if inside and int(self.model.optimizer.iterations) >= self.steps:
+            self.model.stop_training = True  # Keras stops after this call's batches
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         done, seconds = epoch + 1, time.perf_counter() - self.began
+        if self.model.stop_training:  # inside this epoch, where the plan said
+            return
         if done >= PLAN_AFTER or seconds >= LONG_EPOCH_SECONDS:
             self.replan(min(max(self.plan(done, seconds), done), self.most))
         if done >= self.epochs:
@@ -274,7 +298,7 @@ def train(
     val_batches = None
     if validation is not None:
         val_batches = make_batches(*validation, batch_size=max(arch.batch_size, 256), num_classes=classes)
-    started = time.perf_counter()
+    started, steps = time.perf_counter(), int(model.optimizer.iterations)
     try:
         model.fit(
             make_batches(x_train, y_train, arch.batch_size, classes, shuffle_seed=seed),
@@ -287,7 +311,11 @@ def train(
         )
     finally:
         report.seconds = time.perf_counter() - started
-    return TrainResult(model, report.history, report.seconds)
+    steps = int(model.optimizer.iterations) - steps
+    each = steps_per_epoch(len(x_train), arch.batch_size)
+    # Stopped inside its last epoch (EpochPlan's ``partial``): how far, in epochs.
+    trained = round(initial_epoch + steps / each, 2) if steps % each else None
+    return TrainResult(model, report.history, report.seconds, trained)
 
 
 def fit_within(
@@ -303,18 +331,20 @@ def fit_within(
 ) -> TrainResult:
     """A new model of ``arch`` trained on all of ``x`` (no validation: the epochs are fixed).
     ``until``: a :func:`time.time` by which training ends; a run too slow for it trains fewer
-    epochs, one faster than planned more, up to ``most``, its schedule stretched over them (its
-    history says how many)."""
+    epochs, one faster than planned more, up to ``most``, its schedule stretched over them; its
+    last epoch may stop at a step (:class:`EpochPlan`'s ``partial``; the result's ``epochs``
+    say how many)."""
 
     built = new_model(arch, input_shape, num_classes, seed, len(x))
     planned: list[keras.callbacks.Callback] = []
+    steps = steps_per_epoch(len(x), arch.batch_size)
     if until is not None:
         most = max(most or arch.epochs, arch.epochs)
 
-        def fit_in_time(done: int, epoch_seconds: float) -> int:
-            return epochs_that_fit(most, done, epoch_seconds, until - time.time() + done * epoch_seconds)
+        def fit_in_time(done: int, epoch_seconds: float) -> float:
+            return epochs_in_time(most, done, epoch_seconds, until - time.time())
 
-        planned.append(EpochPlan(fit_in_time, arch.epochs, steps_per_epoch(len(x), arch.batch_size), most, task))
+        planned.append(EpochPlan(fit_in_time, arch.epochs, steps, most, task, partial=True))
     return train(built, arch, x, y, seed=seed, task=task, callbacks=planned, epochs=most)
 
 
