@@ -14,6 +14,7 @@ from sweep.search.budget import (
     GROW,
     SHARED_CORES_FACTOR,
     TEST_PASSES,
+    VIEW_PASSES,
     TimeLimit,
     as_monotonic,
     cross_validation_fits,
@@ -113,6 +114,13 @@ def test_what_follows_the_retrain_scales_with_the_answers_speed(
     limit: TimeLimit, made: FrozenTrial | None, after: float
 ) -> None:
     assert limit.after_retrain_seconds(made) == pytest.approx(after)
+
+
+def test_an_answer_of_two_models_keeps_back_a_pass_through_each() -> None:
+    made = timed_trial(0, 0.9, fit=100.0, augment=0.05)
+    # 5 views of each of 2 models: 9 passes past the first, where one model makes 4.
+    extra = VIEW_PASSES * 5 * 22.0 / 2
+    assert VIEWED.after_retrain_seconds(made, 2) == pytest.approx(VIEWED.after_retrain_seconds(made) + extra)
 
 
 def test_the_search_keeps_back_the_answers_test_passes() -> None:

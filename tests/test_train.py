@@ -92,6 +92,18 @@ def test_an_epoch_plan_asks_from_the_second_epoch_unless_the_first_was_long(
     assert plan.model.stop_training  # after its 3 epochs
 
 
+def test_a_partial_one_epoch_run_is_asked_after_it_and_may_grow(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sweep.models.train as training
+
+    monkeypatch.setattr(training.time, "perf_counter", lambda: 0.0)
+    monkeypatch.setattr(training, "schedule", lambda model: None)
+    plan = training.EpochPlan(lambda done, seconds: 2.5, 1, 64, most=5, partial=True)
+    plan.set_model(type("Model", (), {"stop_training": False})())
+    plan.on_epoch_begin(0)
+    plan.on_epoch_end(0)
+    assert not plan.model.stop_training and (plan.epochs, plan.steps) == (3, 160)  # 2 epochs and a half's 32
+
+
 def test_a_one_epoch_run_stops_after_it_though_the_plan_was_not_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     import sweep.models.train as training
 

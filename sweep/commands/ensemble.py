@@ -94,12 +94,13 @@ def side_by_side_possible(workers: int, limits: Mapping[str, Any], objective: st
     return workers >= cores and members_for(wanted, cores, len(find_gpus()), limits, objective) > 1
 
 
-def side_by_side_pays(each: int, alone: int) -> bool:
+def side_by_side_pays(each: float, alone: float) -> bool:
     """Whether models side by side, ``each`` epochs each, are worth it against one model of
     ``alone`` epochs in the same time: where ``each`` is within ONE_MODEL_THREADS_GAIN of
-    ``alone``. The threshold that compares the machine's speeds, applied to whole epochs as the
-    retrain counts them: at the slowest kind's emulated speed a gain of 1.22 left two models of
-    2 epochs against one of 3 (MNIST), a third of a short run, where on validation images two
+    ``alone``. The threshold that compares the machine's speeds, applied to the epochs the
+    retrain trains, a fraction of the last one included (it may stop at a step): counted in
+    whole epochs, at the slowest kind's emulated speed two models of 1 epoch each (1.75 as
+    trained) tied one of 1 (2.7) and were chosen (MNIST), where on validation images two
     averaged models had not beaten one trained 1.4 times longer (``make bench BENCH=ensemble``)."""
     return each * ONE_MODEL_THREADS_GAIN >= alone
 

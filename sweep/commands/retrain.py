@@ -186,6 +186,8 @@ def plan_answer(
         members, line = members_in_time(limit, chosen, until, gain, members, allowed if one_a_core else 1)
         if line:
             display.log(line)
+    if until is not None and limit is not None and members > 1:  # the test passes through each of them
+        until -= limit.after_retrain_seconds(chosen, members) - limit.after_retrain_seconds(chosen)
     elif asked is None and members > 1:
         display.log(
             f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
@@ -195,9 +197,9 @@ def plan_answer(
     views = views_for(params, dataset.input_shape, recorded_views(study))
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
-        until = limit.ends_at - limit.after_retrain_seconds(chosen)
         wanted = min(cores, ensemble.AUTO_MEMBERS) if asked is None else asked  # SWEEP_MEMBERS=1: one model
         count = ensemble.members_for(wanted, cores, gpus, **_limits_of(record))
+        until = limit.ends_at - limit.after_retrain_seconds(chosen, 1 + count)
         copies = ensemble.copies_in_time_left(job.get("seconds"), until - time.time(), count)
     if limit is not None and until is not None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
@@ -241,17 +243,17 @@ def members_in_time(
     each_core = replace(limit, shared_cores=False)  # one core each, as the trials ran
     room = until - time.time()
     speedup = gain if gain is not None else 1 / SHARED_CORES_FACTOR
-    each, alone = each_core.answer_epochs(chosen, room), each_core.answer_epochs(chosen, room * speedup)
+    each, alone = each_core.answer_length(chosen, room), each_core.answer_length(chosen, room * speedup)
     if allowed > 1 and ensemble.side_by_side_pays(each, alone):
         return allowed, (
-            f"The answer trains as {allowed} models side by side, one a core, averaged: {each} epochs each, "
-            f"against {alone} for one model on every core (SWEEP_MEMBERS=1: one)."
+            f"The answer trains as {allowed} models side by side, one a core, averaged: {each:.1f} epochs each, "
+            f"against {alone:.1f} for one model on every core (SWEEP_MEMBERS=1: one)."
         )
     if members < 2:
         return 1, ""
     return 1, (
-        f"The answer trains as one model: {members} side by side would train {each} epochs each, "
-        f"against {alone} for one (SWEEP_MEMBERS={members}: {members})."
+        f"The answer trains as one model: {members} side by side would train {each:.1f} epochs each, "
+        f"against {alone:.1f} for one (SWEEP_MEMBERS={members}: {members})."
     )
 
 

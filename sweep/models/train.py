@@ -253,7 +253,9 @@ class EpochPlan(keras.callbacks.Callback):
         done, seconds = epoch + 1, time.perf_counter() - self.began
         if self.model.stop_training:  # inside this epoch, where the plan said
             return
-        if done >= PLAN_AFTER or seconds >= LONG_EPOCH_SECONDS:
+        # A partial run planned to end here is asked too, or it could not grow: tracing then
+        # only makes it plan shorter.
+        if done >= PLAN_AFTER or seconds >= LONG_EPOCH_SECONDS or (self.partial and done >= self.epochs):
             self.replan(min(max(self.plan(done, seconds), done), self.most))
         if done >= self.epochs:
             self.model.stop_training = True

@@ -172,15 +172,17 @@ class TimeLimit:
             return None
         return float(fit / epochs_run * self.retrain_ratio(attrs.get("train_images")))
 
-    def after_retrain_seconds(self, trial: FrozenTrial | None) -> float:
+    def after_retrain_seconds(self, trial: FrozenTrial | None, members: int = 1) -> float:
         """What comes after retraining ``trial`` as the answer: AFTER_RETRAIN_SECONDS, and
         TEST_PASSES through the test images at its speed (where it has a timing), VIEW_PASSES
-        more for each of its test-time views past the first."""
+        more for each of its test-time views past the first; an answer of ``members`` models
+        averaged passes through each of them (2 over 5 views: the test's passes and TFLite
+        figures took 30 s at the slowest kind's emulated speed, 13 s more than one model's)."""
         epoch = self.epoch_seconds(trial) if trial is not None else None
         if trial is None or epoch is None or not self.full_images:
             return AFTER_RETRAIN_SECONDS
         views = len(views_for(final_params(trial), self.input_shape, self.views))
-        passes = TEST_PASSES + VIEW_PASSES * (views - 1)
+        passes = TEST_PASSES + VIEW_PASSES * (members * views - 1)
         return AFTER_RETRAIN_SECONDS + passes * epoch * self.test_images / self.full_images
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
@@ -192,15 +194,20 @@ class TimeLimit:
         """The epochs ``trial`` retrains for as the answer: its own, grown up to GROW times where
         its learning rate decays, and no more than fit in ``seconds`` (None: the answer's share
         of the limit), but at least one. The baseline retrains as written."""
+        return int(self.answer_length(trial, seconds))
+
+    def answer_length(self, trial: FrozenTrial, seconds: float | None = None) -> float:
+        """:meth:`answer_epochs` with the last one's fraction: the retrain's last epoch may stop
+        at a step (:class:`sweep.models.train.EpochPlan`'s ``partial``)."""
         params = final_params(trial)
         epochs, epoch = int(params["epochs"]), self.epoch_seconds(trial)
         if is_baseline(trial) or epoch is None:
-            return epochs
+            return float(epochs)
         most = int(GROW * epochs) if params.get("lr_schedule") in DECAYING else epochs
         if seconds is None and not self.seconds:
-            return most
+            return float(most)
         room = self.answer_share * self.seconds if seconds is None else seconds
-        return most if math.isinf(room) else max(1, min(most, int(room // epoch)))
+        return float(most) if math.isinf(room) else max(1.0, min(most, room / epoch))
 
     def answer_seconds(self, trial: FrozenTrial) -> float:
         """About how long retraining ``trial`` as the answer may take: its epochs grown as in
