@@ -104,6 +104,34 @@ def test_a_partial_one_epoch_run_is_asked_after_it_and_may_grow(monkeypatch: pyt
     assert not plan.model.stop_training and (plan.epochs, plan.steps) == (3, 160)  # 2 epochs and a half's 32
 
 
+def test_a_partial_run_plans_its_length_from_its_own_speed_inside_its_first_epoch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sweep.models.train as training
+
+    now = [0.0]
+    monkeypatch.setattr(training.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(training, "schedule", lambda model: None)
+    asked: list[tuple[float, float]] = []
+
+    def plan(done: float, epoch_seconds: float) -> float:
+        asked.append((done, epoch_seconds))
+        return done + 30.0 / epoch_seconds  # 30 s left
+
+    model = type("Model", (), {"stop_training": False, "optimizer": type("Optimizer", (), {"iterations": 0})()})()
+    epoch_plan = training.EpochPlan(plan, 1, 320, most=5, partial=True)
+    epoch_plan.set_model(model)
+    epoch_plan.on_epoch_begin(0)
+    for call, seconds in enumerate([5.0, 1.0, 1.0, 1.0]):  # the first call traces: not timed
+        now[0] += seconds
+        model.optimizer.iterations = 32 * (call + 1)
+        epoch_plan.on_train_batch_end(32 * call + 31)
+    # Asked once, after the third call: 64 steps in 2 s, so 10 s an epoch; 0.3 epoch done.
+    assert asked == [(pytest.approx(0.3), pytest.approx(10.0))]
+    assert (epoch_plan.steps, epoch_plan.epochs) == (3 * 320 + 96, 4)  # 3.3 epochs: 3 and 96 steps
+    assert not model.stop_training
+
+
 def test_a_one_epoch_run_stops_after_it_though_the_plan_was_not_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     import sweep.models.train as training
 

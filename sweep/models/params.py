@@ -315,11 +315,11 @@ def stop_step(epochs: float, steps_per_epoch: int, every: int) -> int:
     Keras asks its callbacks once a call (sweep.models.build.STEPS_PER_EXECUTION). With
     ``every`` at least ``steps_per_epoch``, whole epochs only."""
     whole = math.floor(epochs)
-    inside = int((epochs - whole) * steps_per_epoch) // every * every
+    inside = int((epochs - whole) * steps_per_epoch + 1e-6) // every * every  # 3.3 - 3 is 0.29999...
     return whole * steps_per_epoch + min(inside, steps_per_epoch)
 
 
-def epochs_in_time(most: int, done: int, epoch_seconds: float, seconds_left: float) -> float:
+def epochs_in_time(most: int, done: float, epoch_seconds: float, seconds_left: float) -> float:
     """The epochs, a fraction allowed, a run ends with where ``done`` of ``epoch_seconds`` each
     are done and ``seconds_left`` remain: between ``done`` and ``most``."""
     return min(float(most), done + max(seconds_left, 0.0) / max(epoch_seconds, 1e-9))

@@ -209,12 +209,19 @@ class EpochPlan(keras.callbacks.Callback):
     A ``partial`` run (one no epoch's score decides anything of: the retrain) takes the plan's
     fraction of an epoch too, and stops inside its last epoch at that step
     (:func:`sweep.models.params.stop_step`): at the slowest kind's speed one epoch of MNIST is
-    a tenth of the time limit, and whole epochs left a retrain's last 20-30 s unused.
+    a tenth of the time limit, and whole epochs left a retrain's last 20-30 s unused. It is
+    asked once inside its first epoch as well, once EARLY_CALLS of Keras's calls past the first
+    (which traces the graph) are timed: its own speed, where the first plan had its trial's
+    (20-45 % slow at the slowest kind's emulated speed), sets its length while its learning
+    rate still warms up. Grown only at the epoch's end, its schedule had decayed to 0 and rose
+    again.
     """
+
+    EARLY_CALLS = 2
 
     def __init__(
         self,
-        plan: Callable[[int, float], float],
+        plan: Callable[[float, float], float],
         epochs: int,
         steps_per_epoch: int,
         most: int | None = None,
@@ -227,6 +234,7 @@ class EpochPlan(keras.callbacks.Callback):
         self.steps = epochs * steps_per_epoch  # where the run stops
         self.most = max(most or epochs, epochs)
         self.began = time.perf_counter()
+        self.calls: list[tuple[float, int]] = []  # (time, steps done) after each of the first calls
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.began = time.perf_counter()
@@ -244,9 +252,17 @@ class EpochPlan(keras.callbacks.Callback):
             self.task.resize(self.epochs)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        done = int(self.model.optimizer.iterations)
+        if self.partial and len(self.calls) <= self.EARLY_CALLS:
+            self.calls.append((time.perf_counter(), done))
+            (began, first), (now, last) = self.calls[0], self.calls[-1]
+            if len(self.calls) > self.EARLY_CALLS and last < self.steps_per_epoch:  # in the first epoch
+                epoch_seconds = (now - began) / (last - first) * self.steps_per_epoch
+                epochs = last / self.steps_per_epoch
+                self.replan(min(max(self.plan(epochs, epoch_seconds), epochs), self.most))
         # A stop inside an epoch; at an epoch's end the plan is asked first (it may go on).
         inside = self.steps % self.steps_per_epoch
-        if inside and int(self.model.optimizer.iterations) >= self.steps:
+        if inside and done >= self.steps:
             self.model.stop_training = True  # Keras stops after this call's batches
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -343,7 +359,7 @@ def fit_within(
     if until is not None:
         most = max(most or arch.epochs, arch.epochs)
 
-        def fit_in_time(done: int, epoch_seconds: float) -> float:
+        def fit_in_time(done: float, epoch_seconds: float) -> float:
             return epochs_in_time(most, done, epoch_seconds, until - time.time())
 
         planned.append(EpochPlan(fit_in_time, arch.epochs, steps, most, task, partial=True))

@@ -232,7 +232,7 @@ class Objective:
 
     def planner(
         self, trial: optuna.Trial, params: dict[str, Any], started: float, log: EpochLog
-    ) -> Callable[[int, float], int]:
+    ) -> Callable[[float, float], int]:
         """How many epochs the trial may run, asked after each epoch once an epoch's time is
         known (:class:`sweep.models.train.EpochPlan`). Each rule below shortens a run to the
         version of its recipe that fits, or stops it where not even MIN_EPOCH_SHARE of it
@@ -252,8 +252,9 @@ class Objective:
             write(trial, "shortened", why)
             epochs = fit
 
-        def plan(done: int, epoch_seconds: float) -> int:
+        def plan(epochs_done: float, epoch_seconds: float) -> int:
             nonlocal capped, fitted
+            done = int(epochs_done)  # whole: a trial's plan is asked at its epochs' ends
             if cappable and not capped:  # no more epochs than its retrain fits in the answer's share
                 capped = True
                 assert limit is not None
