@@ -79,6 +79,14 @@ def test_where_no_trial_is_clearly_better_the_rule_takes_the_best_starting_point
     assert chosen.number == answer and why.startswith(says)
 
 
+def test_where_trials_explored_on_a_share_the_baselines_lead_there_does_not_keep_it() -> None:
+    best, start = candidate_trial(1, 0.95), starting(2, 0.94)
+    correct = {0: right(905), 1: right(905), 2: np.roll(right(840), 50)}  # the baseline clearly ahead
+    assert choose([best, start, BASE], BASE, correct, "validation")[0] is BASE
+    chosen, why = choose([best, start, BASE], BASE, correct, "validation", shared=True)
+    assert chosen is start and "explored on a share of the images" in why
+
+
 def test_the_rule_takes_the_first_starting_point_with_evidence_within_the_limits() -> None:
     best, first, second = candidate_trial(1, 0.95), starting(2, 0.94), starting(3, 0.93, "double")
     correct = {0: right(900), 1: right(905), 3: np.roll(right(900), 50)}  # no evidence kept for trial 2

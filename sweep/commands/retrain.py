@@ -59,6 +59,7 @@ from sweep.search.study import (
     finished_count,
     load_study,
     recorded_data,
+    recorded_explore_images,
     recorded_settings,
     recorded_space,
     recorded_speed,
@@ -439,7 +440,8 @@ def answer(
     # The starting points, for the rule where no trial is clearly better than the baseline.
     seen = {t.number for t in ranked}
     ranked += [t for t in starting_points(trials) if t.number not in seen]
-    return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)")
+    shared = (recorded_explore_images(study) or len(dataset.y_train)) < len(dataset.y_train)
+    return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)", shared)
 
 
 def cross_validated_choice(
