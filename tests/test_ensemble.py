@@ -167,11 +167,11 @@ def test_the_time_left_when_the_baseline_is_the_answer_trains_copies_of_it(
     ("room", "gain", "members", "allowed", "expected", "says"),
     [
         # Each of two models reaches the answer's most epochs (10: twice its 5, cosine): both.
-        (250.0, 1.5, 1, 2, 2, "10.0 epochs each, against 10.0 for one"),
+        (250.0, 1.5, 1, 2, 2, "10 epochs each, against 10 for one"),
         # 9.8 each against 10 for one (MNIST 1k: the time kept for two, a little of it spent): both.
-        (215.0, 1.5, 1, 2, 2, "9.8 epochs each, against 10.0 for one"),
+        (215.0, 1.5, 1, 2, 2, "9.8 epochs each, against 10 for one"),
         # Unmeasured gain: the limit's own assumption (1 / SHARED_CORES_FACTOR).
-        (250.0, None, 1, 2, 2, "10.0 epochs each"),
+        (250.0, None, 1, 2, 2, "10 epochs each"),
         # The machine's gain asks for two, which cost few epochs (4.5 each, 4.8 alone): two.
         (100.0, 1.06, 2, 2, 2, "4.5 epochs each, against 4.8 for one"),
         # 2.7 each against 3.3 alone, a fraction of the last epoch counted (a gain under

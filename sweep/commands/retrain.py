@@ -187,13 +187,13 @@ def plan_answer(
         members, line = members_in_time(limit, chosen, until, gain, members, allowed if one_a_core else 1)
         if line:
             display.log(line)
-    if until is not None and limit is not None and members > 1:  # the test passes through each of them
-        until -= limit.after_retrain_seconds(chosen, members) - limit.after_retrain_seconds(chosen)
     elif asked is None and members > 1:
         display.log(
             f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
             f"the answer trains as {members} models side by side (SWEEP_MEMBERS=1: one)."
         )
+    if until is not None and limit is not None and members > 1:  # the test passes through each of them
+        until -= limit.after_retrain_seconds(chosen, members) - limit.after_retrain_seconds(chosen)
     most, ran, copies = None, params["epochs"], 0
     views = views_for(params, dataset.input_shape, recorded_views(study))
     if limit is not None and pick is None and base_won and prior is not None:
@@ -247,14 +247,15 @@ def members_in_time(
     each, alone = each_core.answer_length(chosen, room), each_core.answer_length(chosen, room * speedup)
     if allowed > 1 and ensemble.side_by_side_pays(each, alone):
         return allowed, (
-            f"The answer trains as {allowed} models side by side, one a core, averaged: {each:.1f} epochs each, "
-            f"against {alone:.1f} for one model on every core (SWEEP_MEMBERS=1: one)."
+            f"The answer trains as {allowed} models side by side, one a core, averaged: "
+            f"{round(each, 1):g} epochs each, against {round(alone, 1):g} for one model on every core "
+            "(SWEEP_MEMBERS=1: one)."
         )
     if members < 2:
         return 1, ""
     return 1, (
-        f"The answer trains as one model: {members} side by side would train {each:.1f} epochs each, "
-        f"against {alone:.1f} for one (SWEEP_MEMBERS={members}: {members})."
+        f"The answer trains as one model: {members} side by side would train {round(each, 1):g} epochs each, "
+        f"against {round(alone, 1):g} for one (SWEEP_MEMBERS={members}: {members})."
     )
 
 

@@ -252,8 +252,10 @@ class EpochPlan(keras.callbacks.Callback):
             self.task.resize(self.epochs)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        if not self.partial:  # whole epochs: planned at their ends
+            return
         done = int(self.model.optimizer.iterations)
-        if self.partial and len(self.calls) <= self.EARLY_CALLS:
+        if len(self.calls) <= self.EARLY_CALLS:
             self.calls.append((time.perf_counter(), done))
             (began, first), (now, last) = self.calls[0], self.calls[-1]
             if len(self.calls) > self.EARLY_CALLS and last < self.steps_per_epoch:  # in the first epoch

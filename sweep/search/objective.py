@@ -222,9 +222,10 @@ class Objective:
         needs, left = max(1, math.ceil(MIN_EPOCH_SHARE * epochs)) * epoch_flops / rate, ends - time.monotonic()
         if needs <= FITS_MARGIN * left:
             return images
-        share = share_that_fits(images, FITS_MARGIN * epochs * epoch_flops / rate, left)
-        if record(trial).get("cheaper") == SHARE_OF_IMAGES and share:
-            return share
+        if record(trial).get("cheaper") == SHARE_OF_IMAGES:
+            share = share_that_fits(images, FITS_MARGIN * epochs * epoch_flops / rate, left)
+            if share:
+                return share
         write(trial, "stopped", self.deadline.cause())
         raise optuna.TrialPruned(
             f"it would need at least {duration(needs)}, and the search ends in {duration(max(left, 0))}"
