@@ -99,8 +99,10 @@ def starting_point_instead(
     (not ``shared``)."""
     for trial in candidates:
         if record(trial).get("portfolio") and trial.number in correct and feasible(trial):
+            if shared:
+                return trial
             _, low, _ = paired_difference(correct[base.number], correct[trial.number])
-            return trial if low <= 0 or shared else None
+            return trial if low <= 0 else None
     return None
 
 
