@@ -11,10 +11,10 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.search.budget import (
     AFTER_RETRAIN_SECONDS,
     ANSWER_SHARE,
+    FIGURES_SECONDS,
     GROW,
     SHARED_CORES_FACTOR,
     TEST_PASSES,
-    VIEW_PASSES,
     TimeLimit,
     as_monotonic,
     cross_validation_fits,
@@ -116,11 +116,25 @@ def test_what_follows_the_retrain_scales_with_the_answers_speed(
     assert limit.after_retrain_seconds(made) == pytest.approx(after)
 
 
-def test_an_answer_of_two_models_keeps_back_a_pass_through_each() -> None:
-    made = timed_trial(0, 0.9, fit=100.0, augment=0.05)
-    # 5 views of each of 2 models: 9 passes past the first, where one model makes 4.
-    extra = VIEW_PASSES * 5 * 22.0 / 2
-    assert VIEWED.after_retrain_seconds(made, 2) == pytest.approx(VIEWED.after_retrain_seconds(made) + extra)
+@pytest.mark.parametrize(
+    ("alone", "answer", "models", "after"),
+    [
+        # One model over one view: its pass and the baseline's through 550 test images.
+        (0.01, 0.01, 1, AFTER_RETRAIN_SECONDS + 2 * 5.5 + FIGURES_SECONDS),
+        # 2 models over 5 views: their pass, the first model's alone, the baseline's, 10 conversions.
+        (0.01, 0.08, 10, AFTER_RETRAIN_SECONDS + 44.0 + 2 * 5.5 + 10 * FIGURES_SECONDS),
+        # A pass too quick to time: what does not scale.
+        (0.0, 0.0, 1, AFTER_RETRAIN_SECONDS + FIGURES_SECONDS),
+    ],
+)
+def test_what_follows_the_retrain_from_its_timed_passes(alone: float, answer: float, models: int, after: float) -> None:
+    assert TESTED.after_measured_seconds(alone, answer, models) == pytest.approx(after)
+
+
+@pytest.mark.parametrize(("alone", "answer", "models"), [(-0.01, 0.01, 1), (0.01, -1.0, 2), (0.01, 0.01, 0)])
+def test_impossible_passes_are_refused_with_their_values(alone: float, answer: float, models: int) -> None:
+    with pytest.raises(ValueError, match=f"{models} models"):
+        TESTED.after_measured_seconds(alone, answer, models)
 
 
 def test_the_search_keeps_back_the_answers_test_passes() -> None:

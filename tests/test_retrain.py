@@ -62,8 +62,8 @@ def test_models_that_reach_their_most_epochs_early_make_room_for_more(
     labels = np.arange(4) % 2
     data = Dataset("tiny", images, labels, images, labels, images, labels, ["a", "b"], "test")
     chosen = timed_trial(1, 0.9)
-    plan = AnswerPlan(chosen, "", {"epochs": 3}, 3, None, {}, False, None, {}, 2, 0, time.time() + left, 6)
-    result, members = train_answer(plan, None, data, DataConfig("tiny"), Display())
+    plan = AnswerPlan(chosen, "", {"epochs": 3}, 3, None, {}, False, None, {}, 2, 0, time.time() + left, 6, None)
+    result, members = train_answer(plan, data, DataConfig("tiny"), Display())
     assert rounds == seeds
     assert members is not None and result.model == tuple(f"model {s}" for r in seeds for s in r)
     assert result.fit_seconds == 10.0 * len(seeds)  # one round after the other

@@ -237,3 +237,19 @@ def test_every_model_is_built_in_the_chosen_precision_not_only_the_first() -> No
     env = {**os.environ, "SWEEP_PRECISION": "bfloat16"}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
     assert run.stdout.split()[-2:] == ["mixed_bfloat16", "mixed_bfloat16"]
+
+
+@pytest.mark.slow
+def test_a_pass_is_timed_through_one_model_and_through_the_answers_models_and_views() -> None:
+    import keras
+
+    from sweep.models.train import pass_seconds
+
+    arch = Architecture.from_params(TINY)
+    x = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
+    alone, same = pass_seconds(arch, (28, 28, 1), 10, x)
+    assert alone > 0 and same == alone  # one model over one view is the answer itself
+    alone, answer = pass_seconds(arch, (28, 28, 1), 10, x, members=2, shifts=((0, 0), (1, 0), (0, 1)))
+    assert alone > 0 and answer > 0 and answer != alone  # the averaged copies were built and timed
+    # Nothing it built stays behind to rename the next model's layers.
+    assert keras.layers.Dense(2).name == "dense"

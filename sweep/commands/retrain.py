@@ -34,6 +34,7 @@ from sweep.files import atomic_write, ensure_writable, results_lock, write_json
 from sweep.machine.backend import usable_cpus
 from sweep.machine.devices import find_gpus
 from sweep.machine.environment import Environment
+from sweep.models.user_models import plan as plan_of
 from sweep.models.views import SHIFTS, views_for
 from sweep.progress import Display
 from sweep.search.budget import (
@@ -88,6 +89,7 @@ class AnswerPlan:
     copies: int  # more models of the baseline, the answer, trained in the time left and averaged with it
     until: float | None  # the answer's training ends by then (a time.time() value)
     most: int | None  # and runs at most this many epochs
+    model: str | None  # the user's model function (module:function); None: sweep's CNN
     views: tuple[tuple[int, int], ...] = SHIFTS[:1]  # the test-time views it averages (sweep.models.views)
 
 
@@ -110,8 +112,7 @@ def retrain_best(
         raise UsageError(f"study {study.study_name!r} has no completed trial yet; run the sweep longer")
     out = ensure_writable(data.folder / "best")
     plan = plan_answer(study, dataset, data, display, limit, clock, pick)
-    space = recorded_space(study)
-    result, members_run = train_answer(plan, space.model, dataset, data, display)
+    result, members_run = train_answer(plan, dataset, data, display)
     if len(plan.views) > 1:
         from sweep.models.build import with_views
         from sweep.models.train import TrainResult
@@ -124,7 +125,7 @@ def retrain_best(
         params = {**params, "epochs": result.epochs_run}  # a recipe's epochs are whole: the last one begun
     if clock is not None:
         clock.lap("retraining")
-    base_eval = baseline_evaluation(plan, members_run, space.model, dataset, data, display, limit, clock)
+    base_eval = baseline_evaluation(plan, members_run, dataset, data, display, limit, clock)
     metrics = write_answer(study, plan, params, result, members_run, base_eval, dataset, data, display, out)
     if clock is not None:
         clock.lap("plots and export")
@@ -151,7 +152,7 @@ def plan_answer(
 ) -> AnswerPlan:
     """Choose the answer (or take ``pick``), and plan its retrain: how many models, how many
     epochs in the time left; say so."""
-    base = baseline_trial(study)
+    base, space = baseline_trial(study), recorded_space(study)
     folds_before = study.user_attrs.get(CV_ATTR)  # a worker's (sweep.search.jobs), or an earlier run's
     if pick is None:
         chosen, why = answer(study, dataset, data, display, limit)
@@ -163,7 +164,7 @@ def plan_answer(
     base_params = (
         final_params(base)
         if base is not None and base.state == TrialState.COMPLETE
-        else recorded_space(study).baseline_for(data.kind, dataset.input_shape)
+        else space.baseline_for(data.kind, dataset.input_shape)
     )
     base_won = base is not None and base.number == chosen.number  # same model, same accuracy
     # A worker may have retrained the baseline during the search (sweep.search.jobs).
@@ -174,7 +175,7 @@ def plan_answer(
     rate = images_per_second(base) if base is not None else None
     gain = ensemble.threads_gain(recorded_speed(study), rate, int(record.get("workers") or 1), cores)
     members = 1 if base_won else ensemble.members_for(asked, cores, gpus, **_limits_of(record), threads_gain=gain)
-    until = None  # the answer's retrain ends by then (a time.time() value; None: no deadline)
+    until, kept = None, 0.0  # the answer's retrain ends by then (a time.time() value; None: no deadline)
     if limit is not None and pick is None and not base_won:
         # The time left but for the baseline's retrain (unless a worker did it) and the export.
         kept = limit.baseline_seconds if base is None else 0.0 if prior else (limit.retrain_seconds(base) or 0.0)
@@ -192,16 +193,28 @@ def plan_answer(
             f"One process trained only {gain:.2f}× faster on {cores} cores than on one here: "
             f"the answer trains as {members} models side by side (SWEEP_MEMBERS=1: one)."
         )
-    if until is not None and limit is not None and members > 1:  # the test passes through each of them
-        until -= limit.after_retrain_seconds(chosen, members) - limit.after_retrain_seconds(chosen)
-    most, ran, copies = None, params["epochs"], 0
+    most, ran, copies, after = None, params["epochs"], 0, 0.0
     views = views_for(params, dataset.input_shape, recorded_views(study))
+
+    def after_retrain(models: int) -> float:
+        """What comes after retraining ``models`` models of the answer, from its passes timed here."""
+        from sweep.models.train import pass_seconds
+
+        assert limit is not None
+        shape = (dataset.input_shape, dataset.num_classes)
+        alone, answer = pass_seconds(plan_of(params, space.model), *shape, dataset.x_train, models, views)
+        return limit.after_measured_seconds(alone, answer, models * len(views))
+
     if limit is not None and pick is None and base_won and prior is not None:
         # The time kept for an answer the baseline's worker already trained: more copies of it.
         wanted = min(cores, ensemble.AUTO_MEMBERS) if asked is None else asked  # SWEEP_MEMBERS=1: one model
         count = ensemble.members_for(wanted, cores, gpus, **_limits_of(record))
-        until = limit.ends_at - limit.after_retrain_seconds(chosen, 1 + count)
+        after = after_retrain(1 + count)
+        until = limit.ends_at - after
         copies = ensemble.copies_in_time_left(job.get("seconds"), until - time.time(), count)
+    elif until is not None and limit is not None:  # the test passes through each model and view
+        after = after_retrain(members)
+        until = limit.ends_at - kept - after
     if limit is not None and until is not None and not base_won:
         # The answer gets the time left but for the baseline's retrain and the export: its
         # epochs grow or shrink to fill it (TimeLimit.answer_epochs), and shrink again while
@@ -221,9 +234,24 @@ def plan_answer(
             if len(views) > 1
             else ""
         )
+        + (f"; {duration(after)} kept for the test's passes and the export" if after else "")
     )
     return AnswerPlan(
-        chosen, why, params, ran, base, base_params, base_won, prior, job, members, copies, until, most, views
+        chosen,
+        why,
+        params,
+        ran,
+        base,
+        base_params,
+        base_won,
+        prior,
+        job,
+        members,
+        copies,
+        until,
+        most,
+        space.model,
+        views,
     )
 
 
@@ -260,7 +288,7 @@ def members_in_time(
 
 
 def train_answer(
-    plan: AnswerPlan, model: str | None, dataset: Dataset, data: DataConfig, display: Display
+    plan: AnswerPlan, dataset: Dataset, data: DataConfig, display: Display
 ) -> tuple[TrainResult, list[TrainResult] | None]:
     """Train the answer on train + validation: one model, or several averaged (then the
     members too); the baseline's worker-trained model where the baseline is the answer."""
@@ -270,7 +298,7 @@ def train_answer(
     def side_by_side(params: dict[str, Any], seed: int, label: str, most: int | None, count: int) -> list[TrainResult]:
         x, y = full_split(dataset)
         shape = (dataset.input_shape, dataset.num_classes)
-        return ensemble.fit_members(params, model, x, y, shape, seed, display, label, plan.until, most, count)
+        return ensemble.fit_members(params, plan.model, x, y, shape, seed, display, label, plan.until, most, count)
 
     def averaged(runs: list[TrainResult], seconds: float) -> TrainResult:
         """The runs' average, with the first's history, trained in ``seconds``."""
@@ -303,13 +331,12 @@ def train_answer(
             again = side_by_side(plan.params, data.seed + plan.members, label, plan.most, more)
             members_run, took = members_run + again, took + max(r.fit_seconds for r in again)
         return averaged(members_run, took), members_run
-    return fit_full(plan.params, model, dataset, data.seed, display, label, plan.until, plan.most), None
+    return fit_full(plan.params, plan.model, dataset, data.seed, display, label, plan.until, plan.most), None
 
 
 def baseline_evaluation(
     plan: AnswerPlan,
     members_run: list[TrainResult] | None,
-    model: str | None,
     dataset: Dataset,
     data: DataConfig,
     display: Display,
@@ -334,7 +361,7 @@ def baseline_evaluation(
         display.log(f"The baseline was retrained the same way by a worker during the search: testing {plan.prior}")
         return evaluate(load_saved(plan.prior), dataset.x_test, dataset.y_test, dataset.class_names)
     display.log(f"Retraining the baseline the same way for {plan.base_params['epochs']} epochs")
-    base_model = fit_full(plan.base_params, model, dataset, data.seed, display, "baseline").model
+    base_model = fit_full(plan.base_params, plan.model, dataset, data.seed, display, "baseline").model
     evaluation = evaluate(portable(base_model), dataset.x_test, dataset.y_test, dataset.class_names)  # as saved
     if clock is not None:
         clock.lap("retraining")

@@ -412,6 +412,44 @@ def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray, class_names: Sequ
     return Evaluation(float(loss), float(correct.mean()), report, matrix, correct, predicted, probs.max(axis=1))
 
 
+# Images a pass is timed on (:func:`pass_seconds`), after a call that traces its graph: enough
+# that a Keras call's overhead weighs little (1,024 of MNIST's 10,000 test images gave each
+# pass to within a third on a busy machine).
+PASS_SAMPLE = 1024
+
+
+def pass_seconds(
+    arch: Plan,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    images: np.ndarray,
+    members: int = 1,
+    shifts: Sequence[tuple[int, int]] = ((0, 0),),
+) -> tuple[float, float]:
+    """Seconds per image of a pass through the float32 copy of one model of ``arch``, as
+    :func:`evaluate` tests what is saved, and through ``members`` of them averaged over the
+    views ``shifts`` (:func:`sweep.models.build.with_views`): timed on up to PASS_SAMPLE of
+    ``images``. The weights are untrained: a pass costs what the model's shape does. Where a
+    model trains in bfloat16 these passes cost more than its training's epochs say (float32
+    ran at a fifth of bfloat16's rate on an AMX machine)."""
+    from sweep.models.build import average_of, portable, with_views
+
+    sample = images[:PASS_SAMPLE]
+
+    def timed(model: keras.Model) -> float:
+        probabilities(model, sample[:32])  # traces the graph
+        started = time.perf_counter()
+        probabilities(model, sample)
+        return (time.perf_counter() - started) / len(sample)
+
+    one = portable(build_model(arch, input_shape, num_classes, len(images)))
+    alone = timed(one)
+    averaged = members > 1 or len(shifts) > 1
+    answer = timed(with_views(average_of([one] * members) if members > 1 else one, shifts)) if averaged else alone
+    release()
+    return alone, answer
+
+
 def correct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Which of the images ``x`` the model classifies as ``y``."""
     right: np.ndarray = probabilities(model, x).argmax(axis=1) == y

@@ -60,6 +60,11 @@ TEST_PASSES = 1.5
 # And as much again, half an epoch of test images, for each test-time view past the first
 # (sweep.models.views): the answer's pass is one a view.
 VIEW_PASSES = 0.5
+# The answer's TFLite figures (sweep.deploy.deployment: a float32 and an int8 conversion, then
+# its latency), for each model and view it averages: the converter's work grows with the
+# graph, not with the arithmetic. Measured on an AMX machine: 2.0 s for one model, 4.9 s over
+# 5 views, 11.2 s for 2 models over 5 (:meth:`TimeLimit.after_measured_seconds`).
+FIGURES_SECONDS = 1.1
 # Cross-validating the finalists is planned for where it costs at most this share of the time
 # limit: on scikit-learn's digits about 3 of 19 minutes; on 10,000 images far more, and their
 # 1,000 validation images can tell clear gains apart.
@@ -172,18 +177,30 @@ class TimeLimit:
             return None
         return float(fit / epochs_run * self.retrain_ratio(attrs.get("train_images")))
 
-    def after_retrain_seconds(self, trial: FrozenTrial | None, members: int = 1) -> float:
-        """What comes after retraining ``trial`` as the answer: AFTER_RETRAIN_SECONDS, and
-        TEST_PASSES through the test images at its speed (where it has a timing), VIEW_PASSES
-        more for each of its test-time views past the first; an answer of ``members`` models
-        averaged passes through each of them (2 over 5 views: the test's passes and TFLite
-        figures took 30 s at the slowest kind's emulated speed, 13 s more than one model's)."""
+    def after_retrain_seconds(self, trial: FrozenTrial | None) -> float:
+        """What comes after retraining ``trial`` as the answer, as the search plans it:
+        AFTER_RETRAIN_SECONDS, and TEST_PASSES through the test images at its speed (where it
+        has a timing), VIEW_PASSES more for each of its test-time views past the first. The
+        retrain itself plans from passes timed once it is chosen (:meth:`after_measured_seconds`)."""
         epoch = self.epoch_seconds(trial) if trial is not None else None
         if trial is None or epoch is None or not self.full_images:
             return AFTER_RETRAIN_SECONDS
         views = len(views_for(final_params(trial), self.input_shape, self.views))
-        passes = TEST_PASSES + VIEW_PASSES * (members * views - 1)
+        passes = TEST_PASSES + VIEW_PASSES * (views - 1)
         return AFTER_RETRAIN_SECONDS + passes * epoch * self.test_images / self.full_images
+
+    def after_measured_seconds(self, alone: float, answer: float, models: int) -> float:
+        """What comes after the answer's retrain, from its passes timed on this machine before
+        it trains (:func:`sweep.models.train.pass_seconds`, seconds per image): the answer's
+        (``answer``, over ``models`` models and views) through the test images, one through its
+        first model alone where it averages several, the baseline's (about as long as one
+        model's), FIGURES_SECONDS a model and view, and AFTER_RETRAIN_SECONDS. The estimate from
+        the trial's epochs (:meth:`after_retrain_seconds`) errs where training is in bfloat16,
+        for the passes are in float32: it kept 26 s for 34 on an AMX machine, 2 models over 5 views."""
+        if min(alone, answer) < 0 or models < 1:
+            raise ValueError(f"passes of {alone} and {answer} s per image over {models} models: need >= 0 and >= 1")
+        passes = answer + (2 if models > 1 else 1) * alone
+        return AFTER_RETRAIN_SECONDS + passes * self.test_images + FIGURES_SECONDS * models
 
     def retrain_seconds(self, trial: FrozenTrial) -> float | None:
         """About how long retraining ``trial`` on train + validation takes (None: no timing)."""
