@@ -227,12 +227,16 @@ def test_a_trial_on_a_share_of_the_images_trains_on_it_and_records_it(monkeypatc
 
     monkeypatch.setattr(train, "train", counted)
     space = parse_space({"params": {"epochs": {"type": "int", "low": 1, "high": 2}}}, "test")
-    study = optuna.create_study(direction="maximize")
-    study.enqueue_trial({"epochs": 1}, user_attrs=marks(cheaper=SHARE_OF_IMAGES))
+    pruner = PruneAll()
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    study.enqueue_trial({"epochs": 2}, user_attrs=marks(cheaper=SHARE_OF_IMAGES))
     run_trials(study, Objective(dataset, space, SMALL, seed=0, display=Display()), trials=1)
 
     trial = study.trials[0]
     assert trial.state == TrialState.COMPLETE and trained_on == [quarter]
+    # Its first epoch reported at step 50, where a sampled trial asks: its curve, on a quarter
+    # of the images, is no bar and meets none.
+    assert len(trial.intermediate_values) == 2 and pruner.asked == set()
     assert trial.user_attrs["train_images"] == quarter
-    per_image = plan({**SMALL, "epochs": 1}, None).training_flops(dataset.input_shape, dataset.num_classes)
-    assert trial.user_attrs["train_flops"] == pytest.approx(per_image * quarter)  # its epochs' cost, for the rate
+    per_image = plan({**SMALL, "epochs": 2}, None).training_flops(dataset.input_shape, dataset.num_classes)
+    assert trial.user_attrs["train_flops"] == pytest.approx(per_image * quarter)  # an epoch's cost, for the rate

@@ -178,6 +178,8 @@ class _Always(optuna.pruners.BasePruner):
         ([{"is_baseline": True}, {"portfolio": "small"}, {"is_first_trial": True}, {}, {}], False),
         # Enough sampled trials: the inner pruner decides.
         ([{}, {}, {}], True),
+        # But not with workers' cheaper jobs on a share of the images: fewer images an epoch.
+        ([{}, {}, {"train_images": 250}], False),
     ],
 )
 def test_a_rung_decides_only_with_enough_sampled_trials(others: list[dict[str, object]], pruned: bool) -> None:

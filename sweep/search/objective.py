@@ -120,7 +120,7 @@ class Objective:
         with self.display.task(f"  trial {trial.number} epochs", params["epochs"]) as task:
             log = training.EpochLog(task)
             try:
-                arch = plan_of(params, self.space.model)
+                arch, on_share = plan_of(params, self.space.model), False
                 if isinstance(arch, Architecture):  # its size and cost are known before it is built
                     count = arch.param_count(dataset.input_shape, dataset.num_classes)
                     write(trial, "param_count", count)
@@ -129,7 +129,8 @@ class Objective:
                     write(trial, "train_flops", flops)
                     self.check_limits(trial)
                     images = self.check_it_fits(trial, flops, arch.epochs, len(dataset.x_train))
-                    if images < len(dataset.x_train):  # a cheaper job: the share of the images that fits
+                    on_share = images < len(dataset.x_train)
+                    if on_share:  # a cheaper job: the share of the images that fits
                         write(trial, "train_flops", flops * images / len(dataset.x_train))
                         dataset = exploring(dataset, images, self.seed + trial.number)
                         write(trial, "train_images", images)
@@ -146,7 +147,7 @@ class Objective:
                 )
                 callbacks: list[Any] = [
                     plan,
-                    training.EpochEnd(lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs)),
+                    training.EpochEnd(lambda epoch, logs: report(trial, epoch + 1, plan.epochs, logs, not on_share)),
                 ]
                 if self.deadline is not None and not runs_in_full(trial):
                     callbacks.append(training.Deadline(self.deadline))
@@ -300,20 +301,22 @@ class Objective:
         return plan
 
 
-def report(trial: optuna.Trial, epoch: int, epochs: int, logs: dict[str, float] | None) -> None:
+def report(trial: optuna.Trial, epoch: int, epochs: int, logs: dict[str, float] | None, asks: bool = True) -> None:
     """Report epoch ``epoch`` of ``epochs`` (its curve, for the leaderboard and the report);
-    ask the pruner, and stop the trial where it says so.
+    ask the pruner (unless ``asks`` is False), and stop the trial where it says so.
 
     The baseline and starting points do not ask: the pruner records a trial's score at a rung
     only when asked and compares later trials with those, and their curves (the baseline's
     batch 32 at a constant rate learns fast early, and ends lower) would set a bar that the
-    sampled trials' slower starters are stopped against.
+    sampled trials' slower starters are stopped against. Nor does a worker's cheaper job on a
+    share of the images: at each step it has seen fewer images than the others had, so its
+    curve lies under theirs, and it would be stopped against them, and lower their bars.
     """
     step = progress_step(epoch, epochs)
     if epoch < epochs and step == progress_step(epoch + 1, epochs):
         return  # over 100 epochs, two epochs can round to one percent: the later one reports
     trial.report(float((logs or {})["val_accuracy"]), step)
-    if not runs_in_full(trial) and step <= PRUNE_UNTIL and trial.should_prune():
+    if asks and not runs_in_full(trial) and step <= PRUNE_UNTIL and trial.should_prune():
         raise optuna.TrialPruned(f"pruned after epoch {epoch} of {epochs}")
 
 

@@ -17,7 +17,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.choice.trials import best_of, counts_towards_trials, is_baseline, runs_in_full
+from sweep.choice.trials import best_of, counts_towards_trials, is_baseline, record, runs_in_full
 from sweep.errors import UsageError
 from sweep.machine.environment import Environment
 from sweep.models.views import most_views
@@ -217,9 +217,10 @@ MIN_RUNG_VALUES = 3
 
 class FairPruner(optuna.pruners.BasePruner):
     """``inner``'s decision, kept only where at least MIN_RUNG_VALUES other sampled trials (not
-    the baseline, first trials or starting points, :func:`sweep.choice.trials.runs_in_full`) have
-    reported at the trial's step or beyond. ``inner`` is always asked: it records the trial's
-    value at its rung for the trials after it."""
+    the baseline, first trials or starting points, :func:`sweep.choice.trials.runs_in_full`) on
+    as many training images (not a worker's cheaper job on a share of them) have reported at
+    the trial's step or beyond. ``inner`` is always asked: it records the trial's value at its
+    rung for the trials after it."""
 
     def __init__(self, inner: optuna.pruners.BasePruner) -> None:
         self.inner = inner
@@ -233,6 +234,7 @@ class FairPruner(optuna.pruners.BasePruner):
             for other in study.get_trials(deepcopy=False)
             if other.number != trial.number
             and not runs_in_full(other)
+            and record(other).get("train_images") == record(trial).get("train_images")
             and other.last_step is not None
             and step is not None
             and other.last_step >= step
