@@ -116,6 +116,35 @@ def test_what_follows_the_retrain_scales_with_the_answers_speed(
     assert limit.after_retrain_seconds(made) == pytest.approx(after)
 
 
+def with_latency(trial: FrozenTrial, ms: float) -> FrozenTrial:
+    """``trial``, its model's float32 latency in LiteRT recorded."""
+    trial.user_attrs["latency_ms"] = ms
+    return trial
+
+
+@pytest.mark.parametrize(
+    ("limit", "made", "after"),
+    [
+        # 10 ms an image: the answer's pass, the model alone and the baseline's, 5.5 s each.
+        (TESTED, with_latency(timed_trial(0, 0.9, fit=100.0), 10.0), AFTER_RETRAIN_SECONDS + 2 * 5.5 + FIGURES_SECONDS),
+        # Its training's speed no longer counts: short runs' epochs are mostly overhead.
+        (TESTED, with_latency(timed_trial(0, 0.9, fit=1000.0), 10.0), AFTER_RETRAIN_SECONDS + 11.0 + FIGURES_SECONDS),
+        # Over 5 views: 5 passes, the model alone, the baseline's, 5 conversions.
+        (
+            VIEWED,
+            with_latency(timed_trial(0, 0.9, fit=100.0, augment=0.05), 10.0),
+            AFTER_RETRAIN_SECONDS + 7 * 5.5 + 5 * FIGURES_SECONDS,
+        ),
+        # No test images counted: the training's speed, which then counts none.
+        (LIMIT, with_latency(timed_trial(0, 0.9, fit=100.0), 10.0), AFTER_RETRAIN_SECONDS),
+    ],
+)
+def test_what_follows_the_retrain_is_planned_from_the_answers_latency(
+    limit: TimeLimit, made: FrozenTrial, after: float
+) -> None:
+    assert limit.after_retrain_seconds(made) == pytest.approx(after)
+
+
 @pytest.mark.parametrize(
     ("alone", "answer", "models", "after"),
     [

@@ -178,14 +178,23 @@ class TimeLimit:
         return float(fit / epochs_run * self.retrain_ratio(attrs.get("train_images")))
 
     def after_retrain_seconds(self, trial: FrozenTrial | None) -> float:
-        """What comes after retraining ``trial`` as the answer, as the search plans it:
-        AFTER_RETRAIN_SECONDS, and TEST_PASSES through the test images at its speed (where it
-        has a timing), VIEW_PASSES more for each of its test-time views past the first. The
-        retrain itself plans from passes timed once it is chosen (:meth:`after_measured_seconds`)."""
-        epoch = self.epoch_seconds(trial) if trial is not None else None
-        if trial is None or epoch is None or not self.full_images:
+        """What comes after retraining ``trial`` as the answer, as the search plans it. From its
+        model's float32 latency in LiteRT (``latency_ms``, one image at a time on one thread),
+        as :meth:`after_measured_seconds` plans from passes timed: within half of a batched
+        pass's cost per image, here. Where it has none, AFTER_RETRAIN_SECONDS and TEST_PASSES
+        through the test images at its training's speed, VIEW_PASSES more for each test-time
+        view past the first: KerasTuner's 3-epoch trials of 900 images, their time mostly
+        overhead, had 180 s kept back for 6 s of passes. The retrain itself plans from passes
+        timed once it is chosen."""
+        if trial is None:
             return AFTER_RETRAIN_SECONDS
         views = len(views_for(final_params(trial), self.input_shape, self.views))
+        latency = record(trial).get("latency_ms")
+        if latency is not None and self.test_images:
+            return self.after_measured_seconds(latency / 1000, views * latency / 1000, views)
+        epoch = self.epoch_seconds(trial)
+        if epoch is None or not self.full_images:
+            return AFTER_RETRAIN_SECONDS
         passes = TEST_PASSES + VIEW_PASSES * (views - 1)
         return AFTER_RETRAIN_SECONDS + passes * epoch * self.test_images / self.full_images
 
