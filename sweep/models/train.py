@@ -437,9 +437,9 @@ def pass_seconds(
 
     sample = images[: max(min(len(images), PASS_SAMPLE) // PREDICT_BATCH, 1) * PREDICT_BATCH]
 
-    def seconds(model: keras.Model, images: np.ndarray) -> float:
+    def seconds(model: keras.Model, batch: np.ndarray) -> float:
         started = time.perf_counter()
-        probabilities(model, images)
+        probabilities(model, batch)
         return time.perf_counter() - started
 
     def timed(model: keras.Model) -> float:
