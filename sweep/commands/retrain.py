@@ -177,7 +177,9 @@ def plan_answer(
     members = 1 if base_won else ensemble.members_for(asked, cores, gpus, **_limits_of(record), threads_gain=gain)
     until, kept = None, 0.0  # the answer's retrain ends by then (a time.time() value; None: no deadline)
     if limit is not None and pick is None and not base_won:
-        # The time left but for the baseline's retrain (unless a worker did it) and the export.
+        # The time left but for the baseline's retrain (unless a worker did it) and the export, as
+        # the search planned it: it decides how many models train; once they are known, their
+        # passes are timed and the deadline set again below (after_retrain).
         kept = limit.baseline_seconds if base is None else 0.0 if prior else (limit.retrain_seconds(base) or 0.0)
         until = limit.ends_at - kept - limit.after_retrain_seconds(chosen)
     if asked is not None and members < asked and not base_won:
