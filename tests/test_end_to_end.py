@@ -244,6 +244,39 @@ def test_a_time_limit_ends_the_search_early_enough_to_retrain_the_best(
     assert "Time: " in out and "busy" in out
 
 
+def test_trials_on_a_share_keep_the_best_models_and_the_retrain_starts_from_its_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trials that explore on a share of the images (as on a slow machine) keep the best
+    models, and the answer's retrain starts from its trial's (sweep.search.kept). The answer
+    is forced to a sampled trial: which trial wins is the rule's business, tested elsewhere."""
+    import sweep.commands.retrain
+    import sweep.commands.sweep
+    from sweep.choice.trials import is_baseline
+    from sweep.search.kept import FOLDER, KEPT
+
+    share = 600
+    monkeypatch.setattr(sweep.commands.sweep, "exploration_images", lambda *args: (share, None))
+
+    def a_sampled_trial(study: optuna.Study, *args: object) -> tuple[optuna.trial.FrozenTrial, str]:
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and not is_baseline(t)]
+        return max(done, key=lambda t: (t.value, -t.number)), "the test's pick"
+
+    monkeypatch.setattr(sweep.commands.retrain, "answer", a_sampled_trial)
+    results = tmp_path / "results"
+    limit = str(scaled_limit(120))
+    assert _sweep(results, _space(tmp_path), "--trials", "5", "--time-limit", limit, *IN_PROCESS) == 0
+    out = capsys.readouterr().out
+    board = pd.read_csv(results / "digits" / "leaderboard.csv")
+    assert set(board["train_images"]) == {share}
+    kept = sorted((results / "digits" / FOLDER).glob("*.keras"))
+    assert 1 <= len(kept) <= KEPT and not any(name.stem.endswith("trial_0") for name in kept)  # not the baseline's
+    metrics = json.loads((results / "digits" / "best" / "metrics.json").read_text())
+    assert metrics["warm_start"] is True
+    assert f"from its trial's weights (trained on {share} images, kept from the search)" in out
+    assert any(name.stem.endswith(f"trial_{metrics['trial']}") for name in kept)
+
+
 def test_time_left_when_the_baseline_is_the_answer_trains_copies_averaged_with_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,8 @@ garbage collector."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -253,3 +255,22 @@ def test_a_pass_is_timed_through_one_model_and_through_the_answers_models_and_vi
     assert alone > 0 and answer > 0 and answer != alone  # the averaged copies were built and timed
     # Nothing it built stays behind to rename the next model's layers.
     assert keras.layers.Dense(2).name == "dense"
+
+
+@pytest.mark.slow
+def test_a_retrain_given_a_kept_model_starts_from_its_weights(tmp_path: Path) -> None:
+    from sweep.models.build import portable
+    from sweep.models.train import fit_within, new_model
+
+    # A learning rate so small that an epoch hardly moves the weights: where they start shows.
+    arch = Architecture.from_params({**TINY, "learning_rate": 1e-9, "weight_decay": 0.0, "epochs": 1, "batch_size": 16})
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
+    kept = new_model(arch, (28, 28, 1), 10, 7, len(x))
+    path = tmp_path / "trial.keras"
+    portable(kept).save(path)
+    kernel = kept.get_weights()[0]
+    warm = fit_within(arch, x, y, (28, 28, 1), 10, seed=0, start=path).model.get_weights()[0]
+    fresh = fit_within(arch, x, y, (28, 28, 1), 10, seed=0).model.get_weights()[0]
+    assert np.allclose(warm, kernel, atol=1e-4)
+    assert not np.allclose(fresh, kernel, atol=1e-2)  # seed 0's initialization is not seed 7's

@@ -53,7 +53,7 @@ KEYS = frozenset(
         *("params", "epochs_planned", "shortened", "param_count", "train_flops", "train_images"),
         *("epochs_run", "best_epoch", "val_loss", "val_images", "val_correct"),
         *("fit_seconds", "epochs_seconds", "train_seconds", "stopped", "error"),
-        *("tflite_kb", "int8_kb", "latency_ms", "deploy_error", "infeasible"),
+        *("tflite_kb", "int8_kb", "latency_ms", "deploy_error", "infeasible", "kept_model"),
     }
 )
 

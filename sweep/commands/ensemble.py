@@ -145,10 +145,12 @@ def fit_members(
     most: int | None = None,
     members: int = 2,
     threads: int = 1,
+    start: Path | None = None,
 ) -> list[TrainResult]:
     """Train ``members`` models of ``params`` (``model``: the user's function, None: sweep's CNN)
     on ``x``/``y`` side by side, one process of ``threads`` threads each (``shape``: the input
-    shape and the number of classes). The rest as :func:`sweep.models.train.fit_within`, per member."""
+    shape and the number of classes); the first from ``start``'s weights where given, the others
+    from a new initialization, so that they differ. The rest as :func:`sweep.models.train.fit_within`."""
     from sweep.models.build import load_saved
     from sweep.models.train import TrainResult
 
@@ -157,7 +159,12 @@ def fit_members(
         np.save(Path(folder) / "x.npy", x)
         np.save(Path(folder) / "y.npy", y)
         job.write_text(
-            json.dumps({"params": params, "model": model, "shape": shape, "seed": seed, "until": until, "most": most})
+            json.dumps(
+                {
+                    **{"params": params, "model": model, "shape": shape, "seed": seed, "until": until, "most": most},
+                    "start": str(start) if start is not None else None,
+                }
+            )
         )
         description = f"retrain {label} epochs" + (f" ({members} models side by side)" if members > 1 else "")
         _run_members(job, display, description, int(params["epochs"]), members, threads)
@@ -265,6 +272,7 @@ def _member(job_path: Path, index: int) -> None:
         Lines(),
         until=job["until"],
         most=job["most"],
+        start=Path(job["start"]) if job.get("start") and index == 0 else None,
     )
     portable(result.model).save(folder / f"member_{index}.keras")
     (folder / f"member_{index}.json").write_text(

@@ -26,6 +26,9 @@ from sweep.choice.trials import (
     starting_points,
     validation_images,
 )
+from sweep.choice.trials import (
+    record as trial_record,
+)
 from sweep.commands import ensemble
 from sweep.commands.baseline import write_model_report
 from sweep.data.registry import Dataset
@@ -45,6 +48,7 @@ from sweep.search.budget import (
     duration,
 )
 from sweep.search.jobs import baseline_job, baseline_taken, folds_taken, retrained_baseline
+from sweep.search.kept import warm_start
 from sweep.search.rescore import (
     CV_ATTR,
     FOLDS,
@@ -91,6 +95,7 @@ class AnswerPlan:
     most: int | None  # and runs at most this many epochs
     model: str | None  # the user's model function (module:function); None: sweep's CNN
     views: tuple[tuple[int, int], ...] = SHIFTS[:1]  # the test-time views it averages (sweep.models.views)
+    start: Path | None = None  # its trial's model, whose weights the retrain starts from (sweep.search.kept)
 
 
 def retrain_best(
@@ -197,6 +202,9 @@ def plan_answer(
         )
     most, ran, copies, after = None, params["epochs"], 0, 0.0
     views = views_for(params, dataset.input_shape, recorded_views(study))
+    # A sweep's own retrain, under its time limit, starts from its trial's weights where that
+    # trial explored on a share of the images (measured there only: sweep.search.kept).
+    start = warm_start(chosen, len(dataset.x_train)) if limit is not None and pick is None and not base_won else None
 
     def after_retrain(models: int) -> float:
         """What comes after retraining ``models`` models of the answer, from its passes timed here."""
@@ -231,6 +239,12 @@ def plan_answer(
         + (f", as {members} models side by side, averaged" if members > 1 else "")
         + (f"; {copies} more copies of it train side by side in the time left, averaged with it" if copies else "")
         + (
+            f", {'the first ' if members > 1 else ''}from its trial's weights (trained on "
+            f"{trial_record(chosen).get('train_images', 0):,} images, kept from the search)"
+            if start
+            else ""
+        )
+        + (
             f". It predicts over {len(views)} views of each image, the image and its one-pixel shifts, "
             "averaged (SWEEP_VIEWS=1: one)"
             if len(views) > 1
@@ -254,6 +268,7 @@ def plan_answer(
         most,
         space.model,
         views,
+        start,
     )
 
 
@@ -297,10 +312,14 @@ def train_answer(
     from sweep.models.build import average_of, load_saved
     from sweep.models.train import TrainResult, fit_full, full_split
 
-    def side_by_side(params: dict[str, Any], seed: int, label: str, most: int | None, count: int) -> list[TrainResult]:
+    def side_by_side(
+        params: dict[str, Any], seed: int, label: str, most: int | None, count: int, start: Path | None = None
+    ) -> list[TrainResult]:
         x, y = full_split(dataset)
         shape = (dataset.input_shape, dataset.num_classes)
-        return ensemble.fit_members(params, plan.model, x, y, shape, seed, display, label, plan.until, most, count)
+        return ensemble.fit_members(
+            params, plan.model, x, y, shape, seed, display, label, plan.until, most, count, start=start
+        )
 
     def averaged(runs: list[TrainResult], seconds: float) -> TrainResult:
         """The runs' average, with the first's history, trained in ``seconds``."""
@@ -319,7 +338,7 @@ def train_answer(
         return averaged([prior, *copies], max(r.fit_seconds for r in copies)), [prior, *copies]
     label = f"trial {plan.chosen.number}"
     if plan.members > 1:
-        members_run = side_by_side(plan.params, data.seed, label, plan.most, plan.members)
+        members_run = side_by_side(plan.params, data.seed, label, plan.most, plan.members, plan.start)
         took = max(r.fit_seconds for r in members_run)
         left = plan.until - time.time() if plan.until is not None else 0.0
         # Where they reached their most epochs well before the deadline, as many again train in
@@ -333,7 +352,8 @@ def train_answer(
             again = side_by_side(plan.params, data.seed + plan.members, label, plan.most, more)
             members_run, took = members_run + again, took + max(r.fit_seconds for r in again)
         return averaged(members_run, took), members_run
-    return fit_full(plan.params, plan.model, dataset, data.seed, display, label, plan.until, plan.most), None
+    fit = fit_full(plan.params, plan.model, dataset, data.seed, display, label, plan.until, plan.most, plan.start)
+    return fit, None
 
 
 def baseline_evaluation(
@@ -402,6 +422,7 @@ def write_answer(
             "epochs": result.trained if result.trained is not None else params["epochs"],
             "chosen_because": plan.why,
             "views": len(plan.views),
+            "warm_start": plan.start is not None,  # from its trial's weights (sweep.search.kept)
             **val_metrics(chosen),
         },
     )

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from sweep.data.registry import Dataset
 from sweep.machine.backend import apply_precision, load_keras
-from sweep.models.build import STEPS_PER_EXECUTION, build_model, probabilities, schedule
+from sweep.models.build import STEPS_PER_EXECUTION, build_model, load_saved, probabilities, schedule
 from sweep.models.params import Training, epochs_in_time, steps_per_epoch, stop_step
 from sweep.models.user_models import Plan, plan
 from sweep.progress import Display, Steps
@@ -348,14 +349,18 @@ def fit_within(
     task: Steps | None = None,
     until: float | None = None,
     most: int | None = None,
+    start: Path | None = None,
 ) -> TrainResult:
     """A new model of ``arch`` trained on all of ``x`` (no validation: the epochs are fixed).
     ``until``: a :func:`time.time` by which training ends; a run too slow for it trains fewer
     epochs, one faster than planned more, up to ``most``, its schedule stretched over them; its
     last epoch may stop at a step (:class:`EpochPlan`'s ``partial``; the result's ``epochs``
-    say how many)."""
+    say how many). ``start``: a saved model of ``arch`` whose weights it starts from
+    (:mod:`sweep.search.kept`), with a fresh optimizer and schedule; None: a new initialization."""
 
     built = new_model(arch, input_shape, num_classes, seed, len(x))
+    if start is not None:
+        built.set_weights(load_saved(start).get_weights())
     planned: list[keras.callbacks.Callback] = []
     steps = steps_per_epoch(len(x), arch.batch_size)
     if until is not None:
@@ -377,13 +382,14 @@ def fit_full(
     label: str,
     until: float | None = None,
     most: int | None = None,
+    start: Path | None = None,
 ) -> TrainResult:
-    """Train from scratch on train + validation (:func:`fit_within`); ``model``: the
-    user's function (module:function), None for sweep's CNN."""
+    """Train on train + validation (:func:`fit_within`), from scratch or from ``start``'s
+    weights; ``model``: the user's function (module:function), None for sweep's CNN."""
     arch = plan(params, model)
     x, y = full_split(dataset)
     with display.session(), display.task(f"retrain {label} epochs", arch.epochs) as task:
-        return fit_within(arch, x, y, dataset.input_shape, dataset.num_classes, seed, task, until, most)
+        return fit_within(arch, x, y, dataset.input_shape, dataset.num_classes, seed, task, until, most, start)
 
 
 def full_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ limit, and the other engine (KerasTuner).
 - ``budget``: the time limit: when the search must end for the answer to train in time.
 - ``fidelity``: the share of the training images trials explore on.
 - ``jobs``: jobs besides trials that workers take (the baseline"s retrain).
+- ``kept``: the best trials' models, kept for the answer's retrain to start from.
 - ``console``: what a person sees while a search runs: trial lines, the leaderboard file, the summary.
 - ``masking``: passwords in storage URLs, masked wherever a URL is shown.
 - ``kerastuner_engine``: ``--engine kerastuner``.
@@ -30,6 +31,7 @@ __all__ = [
     "budget",
     "fidelity",
     "jobs",
+    "kept",
     "console",
     "masking",
     "kerastuner_engine",

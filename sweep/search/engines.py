@@ -84,6 +84,7 @@ class OptunaEngine(Engine):
             return run_worker_processes(
                 run.study, run.space, run.data, run.settings, run.display, run.limit, run.timeout
             )
+        from sweep.search.kept import kept_in
         from sweep.search.objective import Objective
 
         objective = Objective(
@@ -94,6 +95,7 @@ class OptunaEngine(Engine):
             run.display,
             deadline=run.deadline,
             limits=run.settings.limits,
+            keep_in=kept_in(run.data.folder, len(run.explored.x_train), len(run.dataset.x_train)),
         )
         with run.display.session(), run.display.task("trials", run.settings.trials) as task:
             log_trial = trial_logger(run.space, run.data.folder, run.display)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -29,6 +30,7 @@ from sweep.models.user_models import plan as plan_of
 from sweep.progress import Display
 from sweep.search.budget import DECAYING, SearchDeadline, duration, fastest_rate
 from sweep.search.fidelity import exploring, share_that_fits
+from sweep.search.kept import keep
 from sweep.search.study import baseline_trial, progress_step
 from sweep.space.distributions import contains
 from sweep.space.portfolio import FITTED, PORTFOLIO
@@ -104,10 +106,12 @@ class Objective:
         display: Display,
         deadline: SearchDeadline | None = None,
         limits: Limits | None = None,
+        keep_in: Path | None = None,
     ) -> None:
         self.dataset, self.space, self.baseline = dataset, space, baseline
         self.seed, self.display, self.deadline = seed, display, deadline
         self.limits = limits or Limits()
+        self.keep_in = keep_in
 
     def __call__(self, trial: optuna.Trial) -> float:
         from sweep.models import train as training  # first: it loads TensorFlow quietly
@@ -163,6 +167,7 @@ class Objective:
                 )
                 write(trial, "val_correct", pack(training.correct(model, dataset.x_val, dataset.y_val)))
                 self.measure(trial, model)
+                self.keep(trial, model, score(log.history["val_accuracy"], settles=arch.lr_schedule in DECAYING))
             except training.DeadlinePassed as stop:
                 assert self.deadline is not None  # only its callback raises this
                 write(trial, "stopped", self.deadline.cause())
@@ -173,6 +178,17 @@ class Objective:
                 record_training(trial, log)
                 training.release()
         return score(log.history["val_accuracy"], settles=arch.lr_schedule in DECAYING)
+
+    def keep(self, trial: optuna.Trial, model: Any, value: float) -> None:
+        """Keep the trained model where it ranks among the best trials' (:mod:`sweep.search.kept`):
+        the answer's retrain may start from it. Not the baseline's: it retrains as written."""
+        if self.keep_in is None or record(trial).get("is_baseline"):
+            return
+        from sweep.models.build import portable
+
+        kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save)
+        if kept is not None:
+            write(trial, "kept_model", str(kept))
 
     def check_limits(self, trial: optuna.Trial) -> None:
         """Never train a model whose size alone breaks a deployment limit (the baseline too)."""

@@ -30,6 +30,7 @@ from sweep.search.console import advance, trial_line, trial_logger
 from sweep.search.fidelity import exploring
 from sweep.search.internals import storage_of
 from sweep.search.jobs import Worker, folds_taken, run_baseline_job, run_folds_job
+from sweep.search.kept import kept_in
 from sweep.search.objective import Objective
 from sweep.search.study import (
     load_study_at,
@@ -149,6 +150,7 @@ def run_worker(storage: str, spec: WorkerSpec) -> int:
             display,
             deadline=ends,
             limits=Limits.from_json(record.get("limits")),
+            keep_in=kept_in(data.folder, explore, len(dataset.x_train)),
         ),
         trials=spec.trials or record["trials"],
         deadline=ends,
