@@ -109,7 +109,7 @@ clean-venv:
 #   BENCH=ensemble: two averaged models side by side against one on every core (BUDGET s, SEEDS; validation)
 #   BENCH=share: the answer's share of the limit (SHARES) on MNIST 50k/10k and RGB digits, SEEDS, held-out scores
 #   BENCH=views: the starting points alone and over test-time views, portfolio's sets + MNIST 3 epochs, SEEDS
-#   BENCH=reuse: the answer's retrain alone and averaged with its trial's model, portfolio's sets + MNIST 50k, SEEDS
+#   BENCH=reuse: the answer's retrain alone, averaged with its trial's model, from its weights; + MNIST 50k/slow, SEEDS
 #   SLOWEST=1: emulate the slowest machine kind (float32, TIME_LIMIT scaled by measured speed)
 BENCH ?= datasets
 bench: $(STAMP)

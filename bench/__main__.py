@@ -48,9 +48,10 @@ scores it on labelled images it did not train on, never a test set (:mod:`bench.
 scores each model alone and over its test-time views, on labelled images it did not train on
 (:mod:`bench.views`): ``results/bench/views/views.csv`` and ``views.md``.
 
-``python -m bench reuse`` trains the shipped starting points twice per dataset and seed, as an
-answer's trial and its retrain, and scores the retrain alone and averaged with the trial's
-model, on labelled images neither trained on (:mod:`bench.reuse`): ``results/bench/reuse/``.
+``python -m bench reuse`` trains the shipped starting points per dataset and seed as an
+answer's trial and its retrain, from scratch and from the trial's weights, and scores the
+retrain alone, averaged with the trial's model and warm-started, on labelled images none
+trained on (:mod:`bench.reuse`): ``results/bench/reuse/``.
 
 ``python -m bench share`` runs the bare sweep once per answer's share of the time limit
 (``--shares``), dataset and seed, and scores each final model on MNIST training images the

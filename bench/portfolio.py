@@ -173,11 +173,11 @@ def _run(name: str, candidate: str, seed: int, lock: threading.Lock, data_dir: s
 
 
 def fit_point(
-    name: str, candidate: str, split: Split, seed: int, epochs: int | None = None
+    name: str, candidate: str, split: Split, seed: int, epochs: int | None = None, start: Path | None = None
 ) -> tuple[Any, dict[str, Any]]:
     """Train ``candidate`` (of CANDIDATES) on ``split`` of dataset ``name`` as a sweep runs it
-    (:func:`sweep.space.portfolio.adapt`; ``epochs``: that many instead), in one single-thread
-    process: its TrainResult and its parameters."""
+    (:func:`sweep.space.portfolio.adapt`; ``epochs``: that many instead; ``start``: from that
+    saved model's weights), in one single-thread process: its TrainResult and its parameters."""
     from sweep.commands.ensemble import fit_members
     from sweep.models.params import baseline_params
     from sweep.progress import Display
@@ -194,7 +194,7 @@ def fit_point(
         point["epochs"] = epochs
     quiet = Display(_quiet_console())
     (result,) = fit_members(
-        point, None, split.x_train, split.y_train, (shape, classes), seed, quiet, candidate, members=1
+        point, None, split.x_train, split.y_train, (shape, classes), seed, quiet, candidate, members=1, start=start
     )
     return result, point
 

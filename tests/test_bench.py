@@ -381,3 +381,16 @@ def test_the_reuse_benchs_trial_leaves_out_a_tenth_of_the_retrains_images_in_eve
     assert np.bincount(trial.y_train).tolist() == [360, 270, 180, 90]
     assert set(trial.x_train[:, 0].tolist()) < set(range(1000))  # the retrain's images, fewer of them
     assert trial.x_score is split.x_score  # scored on the same images as the retrain
+
+
+def test_the_reuse_benchs_slow_trial_trains_on_an_eighth_of_the_images_in_every_class() -> None:
+    import numpy as np
+
+    from bench.portfolio import Split
+    from bench.reuse import SLOW_SHARE, SPLITS, trial_split
+
+    labels = np.repeat(np.arange(2), [800, 400])
+    split = Split(np.arange(1200)[:, None], labels, np.zeros((5, 1)), np.zeros(5, dtype=int))
+    trial = trial_split(split, seed=0, share=1 / SLOW_SHARE)
+    assert np.bincount(trial.y_train).tolist() == [100, 50]
+    assert SPLITS["mnist-slow"] == SPLITS["mnist-50k"]  # the same images as the fast machine's row
