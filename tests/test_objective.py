@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -240,3 +241,23 @@ def test_a_trial_on_a_share_of_the_images_trains_on_it_and_records_it(monkeypatc
     assert trial.user_attrs["train_images"] == quarter
     per_image = plan({**SMALL, "epochs": 2}, None).training_flops(dataset.input_shape, dataset.num_classes)
     assert trial.user_attrs["train_flops"] == pytest.approx(per_image * quarter)  # an epoch's cost, for the rate
+
+
+@pytest.mark.slow
+def test_a_model_that_cannot_be_kept_costs_the_trial_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sweep.models.build import build_model
+    from sweep.models.params import Architecture
+    from sweep.progress import Display
+    from sweep.search.objective import Objective
+    from tests.fixtures import TINY
+
+    blocked = tmp_path / "results"
+    blocked.write_text("a file where the results folder should be")  # its trials/ cannot be made
+    objective = Objective(None, None, {}, seed=0, display=Display(), keep_in=blocked)  # type: ignore[arg-type]
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    objective.keep(trial, build_model(Architecture.from_params(TINY), (28, 28, 1), 10, 64), 0.9)
+    assert "kept_model" not in trial.user_attrs
+    assert f"trial {trial.number}: its model was not kept" in capsys.readouterr().out

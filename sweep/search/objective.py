@@ -186,7 +186,11 @@ class Objective:
             return
         from sweep.models.build import portable
 
-        kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save)
+        try:
+            kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save)
+        except OSError as error:  # a full disk costs the answer its head start, not the trial
+            self.display.log(f"trial {trial.number}: its model was not kept ({error})")
+            return
         if kept is not None:
             write(trial, "kept_model", str(kept))
 
