@@ -50,6 +50,16 @@ def test_a_running_trials_model_and_other_studies_models_are_left_alone(tmp_path
     assert running.number in kept(tmp_path) and kept(tmp_path, "other") == [2]
 
 
+def test_the_starting_points_models_are_kept_whatever_their_rank(tmp_path: Path) -> None:
+    study = _study([0.99, 0.98, 0.97])
+    study.add_trial(create_trial(value=0.5, user_attrs={"portfolio": "small"}))  # kept when it ran
+    (tmp_path / FOLDER).mkdir()
+    _save(trial_model_path(tmp_path, "mnist", 3))
+    assert keep(study, 4, 0.6, tmp_path, _save, start=True) is not None  # the second starting point
+    assert keep(study, 5, 0.7, tmp_path, _save) is None  # a sampled trial below the best three
+    assert kept(tmp_path) == [3, 4]
+
+
 def test_the_baseline_takes_no_place_among_the_kept(tmp_path: Path) -> None:
     study = _study([0.9, 0.8])
     study.add_trial(create_trial(value=0.99, user_attrs={"is_baseline": True}))  # never saved

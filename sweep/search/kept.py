@@ -11,8 +11,10 @@ image, the retrain gets many epochs and no such gain was measured (``BENCH=reuse
 is kept there.
 
 So a search that explores on a share keeps the models of its KEPT best trials on validation
-(``results/<dataset>/trials/<study>-trial_<n>.keras``, recorded as the trial's ``kept_model``);
-a kept model whose trial falls out of them is deleted. No TensorFlow here: the caller saves.
+and of the portfolio's starting points, which the answer's rule may take where no trial is
+clearly better (``results/<dataset>/trials/<study>-trial_<n>.keras``, recorded as the trial's
+``kept_model``); a kept model whose trial falls out of them is deleted. No TensorFlow here:
+the caller saves.
 """
 
 from __future__ import annotations
@@ -44,11 +46,14 @@ def trial_model_path(folder: Path, study: str, number: int) -> Path:
     return folder / FOLDER / f"{study}-trial_{number}.keras"
 
 
-def keep(study: optuna.Study, number: int, score: float, folder: Path, save: Callable[[Path], object]) -> Path | None:
-    """Save trial ``number``'s model with ``save(path)`` where its ``score`` ranks among the
-    KEPT best of the study's completed trials (the baseline aside: it retrains as written), and
-    delete kept models of finished trials that no longer do; the path saved to, or None.
-    Single-objective studies only (a Pareto front has no one best)."""
+def keep(
+    study: optuna.Study, number: int, score: float, folder: Path, save: Callable[[Path], object], start: bool = False
+) -> Path | None:
+    """Save trial ``number``'s model with ``save(path)`` where it is a starting point (``start``)
+    or its ``score`` ranks among the KEPT best of the study's completed trials (the baseline
+    aside: it retrains as written), and delete kept models of finished trials that no longer
+    do (starting points' stay); the path saved to, or None. Single-objective studies only (a
+    Pareto front has no one best)."""
     if len(study.directions) != 1:
         return None
     finished = {t.number: t for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
@@ -60,9 +65,10 @@ def keep(study: optuna.Study, number: int, score: float, folder: Path, save: Cal
     scores[number] = score
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
     best = set(sorted(scores, key=lambda n: (-sign * scores[n], n))[:KEPT])
+    starts = {n for n, t in finished.items() if t.user_attrs.get("portfolio")}
     name = study.study_name
-    saved = atomic_write(trial_model_path(folder, name, number), save) if number in best else None
-    for other in set(finished) - best:
+    saved = atomic_write(trial_model_path(folder, name, number), save) if start or number in best else None
+    for other in set(finished) - best - starts:
         trial_model_path(folder, name, other).unlink(missing_ok=True)
     return saved
 

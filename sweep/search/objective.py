@@ -187,7 +187,8 @@ class Objective:
         from sweep.models.build import portable
 
         try:
-            kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save)
+            start = bool(record(trial).get("portfolio"))
+            kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save, start)
         except OSError as error:  # a full disk costs the answer its head start, not the trial
             self.display.log(f"trial {trial.number}: its model was not kept ({error})")
             return
