@@ -65,7 +65,7 @@ def keep(
     scores[number] = score
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
     best = set(sorted(scores, key=lambda n: (-sign * scores[n], n))[:KEPT])
-    starts = {n for n, t in finished.items() if t.user_attrs.get("portfolio")}
+    starts = {n for n, t in finished.items() if record(t).get("portfolio")}
     name = study.study_name
     saved = atomic_write(trial_model_path(folder, name, number), save) if start or number in best else None
     for other in set(finished) - best - starts:
