@@ -21,6 +21,7 @@ the retrain for SLOW_RETRAIN_EPOCHS. Every finished run is kept under ``runs/``;
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from pathlib import Path
 
@@ -74,8 +75,6 @@ def _run(name: str, candidate: str, seed: int, lock: threading.Lock, data_dir: s
     stem = out / "runs" / f"{name}-{candidate}-{seed}"
     if stem.with_suffix(".json").is_file():
         return
-    import tempfile
-
     from sweep.models.build import average_of, probabilities, with_views
     from sweep.models.views import SHIFTS, views_for
 

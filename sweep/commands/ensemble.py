@@ -161,7 +161,12 @@ def fit_members(
         job.write_text(
             json.dumps(
                 {
-                    **{"params": params, "model": model, "shape": shape, "seed": seed, "until": until, "most": most},
+                    "params": params,
+                    "model": model,
+                    "shape": shape,
+                    "seed": seed,
+                    "until": until,
+                    "most": most,
                     "start": str(start) if start is not None else None,
                 }
             )

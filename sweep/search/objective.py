@@ -22,7 +22,7 @@ from optuna.distributions import (
 )
 
 from sweep.choice.stats import pack, score
-from sweep.choice.trials import SHARE_OF_IMAGES, record, runs_in_full, write
+from sweep.choice.trials import SHARE_OF_IMAGES, is_baseline, record, runs_in_full, write
 from sweep.data.registry import Dataset
 from sweep.deploy.constraints import Limits
 from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
@@ -182,12 +182,12 @@ class Objective:
     def keep(self, trial: optuna.Trial, model: Any, value: float) -> None:
         """Keep the trained model where it ranks among the best trials' (:mod:`sweep.search.kept`):
         the answer's retrain may start from it. Not the baseline's: it retrains as written."""
-        if self.keep_in is None or record(trial).get("is_baseline"):
+        if self.keep_in is None or is_baseline(trial):
             return
         from sweep.models.build import portable
 
+        start = bool(record(trial).get("portfolio"))
         try:
-            start = bool(record(trial).get("portfolio"))
             kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save, start)
         except OSError as error:  # a full disk costs the answer its head start, not the trial
             self.display.log(f"trial {trial.number}: its model was not kept ({error})")
