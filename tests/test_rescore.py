@@ -87,6 +87,51 @@ def test_where_trials_explored_on_a_share_the_baselines_lead_there_does_not_keep
     assert chosen is start and "explored on a share of the images" in why
 
 
+def trained(trial: FrozenTrial, epochs: int, batch_size: int, images: int = 6_000) -> FrozenTrial:
+    """``trial`` with the record of ``epochs`` over ``images`` training images in batches of ``batch_size``."""
+    trial.user_attrs.update(train_images=images, epochs_run=epochs)
+    trial.user_attrs["params"] = {**trial.user_attrs["params"], "batch_size": batch_size}
+    return trial
+
+
+@pytest.mark.parametrize(
+    ("epochs", "batch_size", "best_right", "answer", "says"),
+    [
+        # 5 epochs in batches of 64 (470 steps) against the starting point's 2 of 128 (94): a lead
+        # taken in five times the steps is not evidence (MNIST at the slowest kind's speed).
+        (
+            5,
+            64,
+            980,
+            2,
+            "trial 2 (small), the best starting point: trials explored on a share of the images, "
+            "and no trial is clearly better than it on validation in as few optimizer steps (94; trial 1 led by "
+            "+0.0400",
+        ),
+        # As clear a lead in as few steps (2 epochs of 128): the trial is the answer.
+        (
+            2,
+            128,
+            980,
+            1,
+            "trial 1, the best on validation in no more optimizer steps than the best starting "
+            "point, trial 2 (small): +0.0400",
+        ),
+        # In fewer steps but within noise of it: the starting point.
+        (1, 256, 945, 2, "trial 2 (small), the best starting point"),
+    ],
+)
+def test_on_a_share_a_trial_displaces_the_starting_point_only_when_clearly_better_in_as_few_steps(
+    epochs: int, batch_size: int, best_right: int, answer: int, says: str
+) -> None:
+    best = trained(candidate_trial(1, 0.98), epochs, batch_size)
+    start = trained(starting(2, 0.94), 2, 128)
+    base = trained(candidate_trial(0, 0.97, baseline=True), 5, 32)
+    correct = {0: right(970), 1: right(best_right), 2: right(940)}
+    chosen, why = choose([best, base, start], base, correct, "validation", shared=True)
+    assert chosen.number == answer and why.startswith(says), why
+
+
 def test_the_rule_takes_the_first_starting_point_with_evidence_within_the_limits() -> None:
     best, first, second = candidate_trial(1, 0.95), starting(2, 0.94), starting(3, 0.93, "double")
     correct = {0: right(900), 1: right(905), 3: np.roll(right(900), 50)}  # no evidence kept for trial 2

@@ -24,6 +24,7 @@ This module owns that schema (KEYS): other modules write a record with :func:`wr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -145,6 +146,16 @@ def images_per_second(trial: FrozenTrial) -> float | None:
     if not (images and epochs and seconds):
         return None
     return float(images * epochs / seconds)
+
+
+def training_steps(trial: FrozenTrial) -> int | None:
+    """The optimizer steps a trial took: its epochs run over its training images in batches of
+    its batch size (None where its record lacks one of them)."""
+    attrs = record(trial)
+    images, epochs, batch = attrs.get("train_images"), attrs.get("epochs_run"), params_of(trial).get("batch_size")
+    if not (images and epochs and batch):
+        return None
+    return round(float(epochs) * math.ceil(int(images) / int(batch)))
 
 
 def kerastuner_id(trial: FrozenTrial) -> str | None:
