@@ -130,7 +130,7 @@ def on_a_share(
         detail = f"; trial {lead.number} led by {led} in {training_steps(lead) or 0:,}"
     return point, (
         f"trial {point.number} ({name}), the best starting point: trials explored on a share of the images, "
-        f"and no trial is clearly better than it on {where} in as few optimizer steps ({steps:,}{detail}; "
+        f"and no trial is clearly better than it on {where} in as few optimizer steps ({steps:,} steps{detail}; "
         "docs/portfolio.md)"
     )
 
