@@ -203,3 +203,34 @@ def test_cross_validation_stops_before_a_fold_that_would_end_after_its_deadline(
     assert run(start + 60, {0: 4.0, 1: 10.0, 2: 30.0}) == [0, 1] and 2 not in trained
     # Without an estimate the first fold starts, and its length stops the second.
     assert run(now[0] + 60, {}) == [0, 1] and trained.count(2) == 1
+
+
+@pytest.mark.parametrize(("explored", "answer"), [(6_000, 1), (54_000, 2)])
+def test_the_sweeps_answer_is_held_to_the_steps_rule_where_its_study_explored_on_a_share(
+    explored: int, answer: int
+) -> None:
+    """``retrain.answer`` reads the study's exploration images: on a share of the 54,000 the
+    sampled leader, 5 times the starting point's steps, does not displace it; on all of them
+    its clear lead over the baseline makes it the answer."""
+    import optuna
+
+    from sweep.choice.stats import pack
+    from sweep.commands.retrain import answer as answer_of
+    from sweep.data.registry import Dataset
+    from sweep.progress import Display
+    from sweep.search.study import SETTINGS_ATTR
+    from sweep.settings import DataConfig
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SETTINGS_ATTR, {"explore_images": explored})
+    base = trained(candidate_trial(0, 0.970, baseline=True), 5, 32)
+    start = trained(starting(1, 0.940), 2, 128)
+    leader = trained(candidate_trial(2, 0.980, dense=64), 5, 64)
+    for trial, count in ((base, 1940), (start, 1880), (leader, 1960)):
+        trial.user_attrs["val_correct"] = pack(right(count, 2000))
+        study.add_trial(trial)
+    images = np.zeros((2000, 4, 4, 1), dtype=np.float32)
+    labels = np.zeros(2000, dtype=np.int64)
+    data = Dataset("tiny", images, np.zeros(54_000), images, labels, images, labels, ["a"], "memory")
+    chosen, _ = answer_of(study, data, DataConfig("tiny"), Display(), None)
+    assert chosen.number == answer
