@@ -107,6 +107,11 @@ def is_baseline(trial: FrozenTrial | Trial) -> bool:
     return bool(trial.user_attrs.get("is_baseline"))
 
 
+def is_starting_point(trial: FrozenTrial | Trial) -> bool:
+    """Whether a trial is one of the portfolio's starting points (:mod:`sweep.space.portfolio`)."""
+    return bool(trial.user_attrs.get("portfolio"))
+
+
 def stopped_by(trial: FrozenTrial) -> str | None:
     """What cut a trial short (a key of STOPPED), or None."""
     stopped = trial.user_attrs.get("stopped")
@@ -241,7 +246,7 @@ def finalists(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
 def starting_points(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The portfolio's completed, feasible starting points, best first (by score)."""
     done = (t for t in trials if t.state == TrialState.COMPLETE and t.values and feasible(t))
-    return sorted((t for t in done if t.user_attrs.get("portfolio")), key=lambda t: (-t.values[0], t.number))
+    return sorted((t for t in done if is_starting_point(t)), key=lambda t: (-t.values[0], t.number))
 
 
 def failure(trial: FrozenTrial) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.choice.trials import is_baseline, record
+from sweep.choice.trials import is_baseline, is_starting_point, record
 from sweep.files import atomic_write
 
 # The answer is the best trial on validation, or one of the finalists cross-validation weighs
@@ -65,7 +65,7 @@ def keep(
     scores[number] = score
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
     best = set(sorted(scores, key=lambda n: (-sign * scores[n], n))[:KEPT])
-    starts = {n for n, t in finished.items() if record(t).get("portfolio")}
+    starts = {n for n, t in finished.items() if is_starting_point(t)}
     name = study.study_name
     saved = atomic_write(trial_model_path(folder, name, number), save) if start or number in best else None
     for other in set(finished) - best - starts:

@@ -22,7 +22,7 @@ from optuna.distributions import (
 )
 
 from sweep.choice.stats import pack, score
-from sweep.choice.trials import SHARE_OF_IMAGES, is_baseline, record, runs_in_full, write
+from sweep.choice.trials import SHARE_OF_IMAGES, is_baseline, is_starting_point, record, runs_in_full, write
 from sweep.data.registry import Dataset
 from sweep.deploy.constraints import Limits
 from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
@@ -60,10 +60,10 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
     baseline's value (Optuna would reject them).
     """
     params = dict(baseline)
-    is_baseline = record(trial).get("is_baseline", False)
+    enqueued = is_baseline(trial)
     # conv_blocks first: it decides which filters_k exist.
     for name, dist in sorted(space.distributions.items(), key=lambda item: item[0] != "conv_blocks"):
-        if is_baseline and not contains(dist, baseline.get(name)):
+        if enqueued and not contains(dist, baseline.get(name)):
             continue
         if space.model is None and name.startswith("filters_") and int(name[8:]) > params["conv_blocks"]:
             continue
@@ -186,9 +186,8 @@ class Objective:
             return
         from sweep.models.build import portable
 
-        start = bool(record(trial).get("portfolio"))
         try:
-            kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save, start)
+            kept = keep(trial.study, trial.number, value, self.keep_in, portable(model).save, is_starting_point(trial))
         except OSError as error:  # a full disk costs the answer its head start, not the trial
             self.display.log(f"trial {trial.number}: its model was not kept ({error})")
             return

@@ -40,7 +40,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.choice.stats import pack, paired_difference, unpack, with_interval
-from sweep.choice.trials import feasible, final_params, is_baseline, packed_correct, record, training_steps
+from sweep.choice.trials import (
+    feasible,
+    final_params,
+    is_baseline,
+    is_starting_point,
+    packed_correct,
+    record,
+    training_steps,
+)
 from sweep.data.registry import Dataset
 from sweep.models.user_models import plan
 from sweep.progress import Display
@@ -101,7 +109,7 @@ def choose(
 def best_starting_point(candidates: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> FrozenTrial | None:
     """The first starting point of the portfolio among ``candidates`` (best first) with
     evidence in ``correct``, within the deployment limits; None where there is none."""
-    return next((t for t in candidates if record(t).get("portfolio") and t.number in correct and feasible(t)), None)
+    return next((t for t in candidates if is_starting_point(t) and t.number in correct and feasible(t)), None)
 
 
 def on_a_share(
@@ -118,7 +126,8 @@ def on_a_share(
     others = [t for t in candidates if t is not point and t.number in correct and feasible(t)]
     for trial in others:
         gain, low, high = paired_difference(correct[trial.number], correct[point.number])
-        if low > 0 and (training_steps(trial) or steps + 1) <= steps:
+        taken = training_steps(trial)
+        if low > 0 and taken is not None and taken <= steps:
             return trial, (
                 f"trial {trial.number}, the best on {where} in no more optimizer steps than the best starting "
                 f"point, trial {point.number} ({name}): {with_interval(gain, low, high, signed=True)} over it"
