@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.choice.trials import finalists
 from sweep.search.budget import (
     AFTER_RETRAIN_SECONDS,
     ANSWER_SHARE,
@@ -16,6 +17,7 @@ from sweep.search.budget import (
     SHARED_CORES_FACTOR,
     TEST_PASSES,
     TimeLimit,
+    answer_candidates,
     as_monotonic,
     cross_validation_fits,
     duration,
@@ -310,6 +312,20 @@ def test_cross_validating_the_finalists_is_kept_back_from_the_search() -> None:
     assert tight.after_search_seconds(trials, cross_validate=True) == pytest.approx(
         folds + answer + 55 + AFTER_RETRAIN_SECONDS
     )
+
+
+def test_the_answers_the_search_plans_for_are_those_the_rule_may_take() -> None:
+    base = timed_trial(0, 0.90, fit=50.0, baseline=True)
+    small, double = timed_trial(1, 0.93, fit=100.0), timed_trial(2, 0.94, fit=350.0)
+    small.user_attrs["portfolio"], double.user_attrs["portfolio"] = "small", "double"
+    best, other = timed_trial(3, 0.95, fit=80.0), timed_trial(4, 0.91, fit=90.0)
+    trials = [base, small, double, best, other]
+    # The best trial, the best starting point (`double`), the portfolio's first (`small`, the
+    # answer on a share) and the baseline; not trial 4.
+    assert [t.number for t in answer_candidates(trials, cross_validated=False)] == [3, 2, 1, 0]
+    assert [t.number for t in answer_candidates(trials, cross_validated=True)] == [t.number for t in finalists(trials)]
+    plain = TimeLimit(10_000.0, 1_000, 1_100, shared_cores=False)
+    assert plain.planned_answers(trials) == answer_candidates(trials, cross_validated=False)
 
 
 def test_the_baselines_folds_done_by_a_worker_are_not_kept_back() -> None:

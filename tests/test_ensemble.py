@@ -179,6 +179,8 @@ def test_the_time_left_when_the_baseline_is_the_answer_trains_copies_of_it(
         (60.0, 1.22, 2, 2, 2, "2.7 epochs each, against 3.3 for one"),
         # The same where the machine allows one model: the line says what two would have trained.
         (60.0, 1.22, 2, 1, 1, "one model: 2 side by side would train 2.7 epochs each, against 3.3"),
+        # Less than an epoch each (0.5 against 0.75 alone): one model, not two counted as one epoch each.
+        (11.0, 1.5, 1, 2, 1, ""),
         # A second thread speeds one model up: 4 each against 6 alone, one model, nothing said.
         (100.0, 1.5, 1, 2, 1, ""),
         # Deployment limits or a GPU: one model, whatever the time.

@@ -105,7 +105,7 @@ def test_the_search_says_which_deadline_ended_it(
     ended = ENGINES["kerastuner"].why_it_ended(study, kerastuner, search_deadline(study, timeout, started, None), None)
     assert ended is None
     if says == "Search ended with":
-        assert f"retraining trial {finished - 1} (about 1.8 min)" in line
+        assert f"the answer's retrain (trial {finished - 1}: up to about 1.8 min)" in line
 
 
 @pytest.mark.slow

@@ -222,9 +222,9 @@ class TimeLimit:
         of the limit), but at least one. The baseline retrains as written."""
         return int(self.answer_length(trial, seconds))
 
-    def answer_length(self, trial: FrozenTrial, seconds: float | None = None) -> float:
+    def answer_length(self, trial: FrozenTrial, seconds: float | None = None, least: float = 1.0) -> float:
         """:meth:`answer_epochs` with the last one's fraction: the retrain's last epoch may stop
-        at a step (:class:`sweep.models.train.EpochPlan`'s ``partial``)."""
+        at a step (:class:`sweep.models.train.EpochPlan`'s ``partial``); at least ``least``."""
         params = final_params(trial)
         epochs, epoch = int(params["epochs"]), self.epoch_seconds(trial)
         if is_baseline(trial) or epoch is None:
@@ -233,7 +233,7 @@ class TimeLimit:
         if seconds is None and not self.seconds:
             return float(most)
         room = self.answer_share * self.seconds if seconds is None else seconds
-        return float(most) if math.isinf(room) else max(1.0, min(most, room / epoch))
+        return float(most) if math.isinf(room) else max(least, min(most, room / epoch))
 
     def answer_seconds(self, trial: FrozenTrial) -> float:
         """About how long retraining ``trial`` as the answer may take: its epochs grown as in
@@ -290,6 +290,11 @@ class TimeLimit:
             folds = 0.0
         return folds + self.retrains_seconds(trials, cross_validated=bool(folds), baseline_kept=baseline_kept)
 
+    def planned_answers(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        """The trials the answer may be, as :meth:`after_search_seconds` plans their retrains."""
+        folds = self.cross_validation_cost(trials)
+        return answer_candidates(trials, cross_validated=0 < folds <= self.cross_validation_seconds)
+
     def retrains_seconds(
         self, trials: Sequence[FrozenTrial], cross_validated: bool, baseline_kept: bool = True
     ) -> float:
@@ -299,11 +304,7 @@ class TimeLimit:
         none where a worker took that job, ``baseline_kept`` False: :mod:`sweep.search.jobs`),
         the test and the export."""
         base = best_of([t for t in trials if is_baseline(t)])
-        # Cross-validated, the answer may be any finalist; else it is the best trial, the best
-        # starting point or the baseline (sweep.search.rescore.choose). Keeping back the
-        # costliest finalist's retrain there left 2.7 of 19 minutes unused on MNIST 1k.
-        start = starting_points(trials)[:1]
-        final = finalists(trials) if cross_validated else [t for t in (best_of(trials), *start, base) if t]
+        final = answer_candidates(trials, cross_validated)
         seconds = {t.number: self.answer_seconds(t) for t in final}
         base_seconds = seconds.pop(base.number, 0.0) if base is not None else self.baseline_seconds
         if not baseline_kept:  # a worker retrains it, for the gain or as the answer itself
@@ -370,6 +371,19 @@ class TimeLimit:
 
 # Seconds (or 10 % of its cost) by which cross-validating the finalists may overrun the limit.
 CROSS_VALIDATION_SLACK = 30.0
+
+
+def answer_candidates(trials: Sequence[FrozenTrial], cross_validated: bool) -> list[FrozenTrial]:
+    """The trials the answer may be (:func:`sweep.search.rescore.choose`): any finalist where
+    they are ``cross_validated``; else the best trial, the best starting point, the portfolio's
+    first (the answer on a share) or the baseline. Keeping back the costliest finalist's retrain
+    where none is cross-validated left 2.7 of 19 minutes unused on MNIST 1k."""
+    if cross_validated:
+        return finalists(trials)
+    points = starting_points(trials)
+    first = min(points, key=lambda t: t.number, default=None)
+    picks = (best_of(trials), *points[:1], first, best_of([t for t in trials if is_baseline(t)]))
+    return list({t.number: t for t in picks if t is not None}.values())
 
 
 def cross_validation_fits(needed: float, left: float) -> bool:

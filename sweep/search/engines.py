@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial
 from sweep.progress import Display
 from sweep.search.budget import SearchDeadline, TimeLimit, duration
 from sweep.search.console import advance, trial_logger
-from sweep.search.study import best_trial, finished_count
+from sweep.search.study import finished_count
 from sweep.search.worker import run_trials
 from sweep.settings import DataConfig, SweepConfig
 
@@ -138,12 +138,14 @@ class OptunaEngine(Engine):
             )
         if limit is None:  # --no-retrain: the limit bounded the search as a timeout
             return "The time limit ended the search (--time-limit, make TIME_LIMIT=)."
-        best = best_trial(study)
-        seconds = limit.retrain_seconds(best) if best is not None else None
+        planned = limit.planned_answers(study.get_trials(deepcopy=False))
+        seconds = max((limit.answer_seconds(t) for t in planned), default=0.0)
+        numbers = [str(t.number) for t in sorted(planned, key=lambda t: t.number)]
         retrain = (
-            f"retraining trial {best.number} (about {duration(seconds)})"
-            if best is not None and seconds
-            else "the retrain"
+            f"the answer's retrain (trial {', '.join(numbers[:-1]) + ' or ' if numbers[1:] else ''}{numbers[-1]}: "
+            f"up to about {duration(seconds)})"
+            if numbers and seconds
+            else "the answer's retrain"
         )
         flag = f"--time-limit {settings.time_limit:.0f}, make TIME_LIMIT="
         if limit.left() <= 0:  # the baseline and starting points are never cut, and ran past it
