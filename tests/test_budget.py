@@ -257,20 +257,6 @@ def test_a_starting_point_gets_a_share_of_the_time_left_and_room_for_its_retrain
     assert halved.starting_point_seconds(now, 0.0) == pytest.approx(1000 / 3)
 
 
-@pytest.mark.parametrize(
-    ("planned", "done", "seconds", "fit"),
-    [
-        (20, 2, 400.0, 20),  # 10 s epochs, 400 s: all 20 fit
-        (20, 2, 150.0, 15),
-        (20, 2, 5.0, 2),  # never fewer than the epochs already done
-    ],
-)
-def test_epochs_that_fit(planned: int, done: int, seconds: float, fit: int) -> None:
-    from sweep.models.params import epochs_that_fit
-
-    assert epochs_that_fit(planned, done, 10.0, seconds) == fit
-
-
 def test_the_fastest_rate_any_trial_reached() -> None:
     from sweep.search.budget import fastest_rate
 
@@ -539,6 +525,7 @@ def test_stop_step(epochs: float, every: int, step: int) -> None:
         (2, 25.0, 4.5),  # 10 s epochs: two and a half more
         (2, 100.0, 6.0),  # at most the run's most
         (2, -5.0, 2.0),  # past the deadline: what is done
+        (2, 5.0, 2.5),  # half an epoch more: a trial, in whole epochs, keeps the 2 it has done
     ],
 )
 def test_epochs_in_time(done: int, seconds_left: float, epochs: float) -> None:

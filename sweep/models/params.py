@@ -325,12 +325,6 @@ def epochs_in_time(most: int, done: float, epoch_seconds: float, seconds_left: f
     return min(float(most), done + max(seconds_left, 0.0) / max(epoch_seconds, 1e-9))
 
 
-def epochs_that_fit(planned: int, done: int, epoch_seconds: float, seconds: float) -> int:
-    """How many epochs of ``epoch_seconds`` each fit in ``seconds`` of training, between the
-    ``done`` ones and the ``planned`` ones."""
-    return min(planned, max(done, int(seconds // max(epoch_seconds, 1e-9))))
-
-
 def unused_params(params: Mapping[str, Any]) -> set[str]:
     """The ``filters_k`` of ``params`` for blocks beyond its ``conv_blocks``: they build nothing.
 

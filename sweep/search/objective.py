@@ -25,7 +25,7 @@ from sweep.choice.stats import pack, score
 from sweep.choice.trials import SHARE_OF_IMAGES, is_baseline, is_starting_point, record, runs_in_full, write
 from sweep.data.registry import Dataset
 from sweep.deploy.constraints import Limits
-from sweep.models.params import Architecture, epochs_that_fit, steps_per_epoch
+from sweep.models.params import Architecture, epochs_in_time, steps_per_epoch
 from sweep.models.user_models import plan as plan_of
 from sweep.progress import Display
 from sweep.search.budget import DECAYING, SearchDeadline, duration, fastest_rate
@@ -296,7 +296,7 @@ class Objective:
                 base = baseline_trial(trial.study)
                 reserved = (limit.retrain_seconds(base) or 0.0) if base is not None else 0.0
                 seconds = limit.starting_point_seconds(started, reserved) - (time.time() - started)
-                fit = epochs_that_fit(epochs, done, epoch_seconds, seconds + done * epoch_seconds)
+                fit = int(epochs_in_time(epochs, done, epoch_seconds, seconds))  # whole epochs
                 first = attrs["portfolio"].removesuffix(FITTED) == PORTFOLIO[0].name
                 if fit < MIN_EPOCH_SHARE * epochs and not first:
                     write(trial, "stopped", "time_limit")
@@ -310,7 +310,7 @@ class Objective:
             ends = deadline() if deadline is not None and not runs_in_full(trial) else None
             if ends is not None and (epochs - done) * epoch_seconds > ends - time.monotonic():
                 assert deadline is not None  # it gave the end
-                fit = epochs_that_fit(epochs, done, epoch_seconds, ends - time.monotonic() + done * epoch_seconds)
+                fit = int(epochs_in_time(epochs, done, epoch_seconds, ends - time.monotonic()))
                 if fit > done and fit >= MIN_EPOCH_SHARE * epochs:
                     shorten(fit, deadline.cause())
                     return epochs
