@@ -67,3 +67,18 @@ def test_models_that_reach_their_most_epochs_early_make_room_for_more(
     assert rounds == seeds
     assert members is not None and result.model == tuple(f"model {s}" for r in seeds for s in r)
     assert result.fit_seconds == 10.0 * len(seeds)  # one round after the other
+
+
+@pytest.mark.parametrize(
+    ("epochs", "ran", "words"),
+    [
+        (5, 5, "5 epochs"),
+        (1, 1, "1 epoch"),
+        (1, 2, "1 epoch (shrunk from its trial's 2 to the time left)"),
+        (8, 4, "8 epochs (grown from its trial's 4 to the time left)"),
+    ],
+)
+def test_the_answers_epochs_in_words(epochs: int, ran: int, words: str) -> None:
+    from sweep.commands.retrain import epochs_words
+
+    assert epochs_words(epochs, ran) == words

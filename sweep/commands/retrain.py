@@ -576,9 +576,10 @@ def single_words(metrics: dict[str, Any]) -> str:
 
 def epochs_words(epochs: int, ran: int) -> str:
     """The answer's retrain epochs against its trial's, in words."""
+    words = f"{epochs} epoch{'s' if epochs != 1 else ''}"
     if epochs == ran:
-        return f"{epochs} epochs"
-    return f"{epochs} epochs ({'grown' if epochs > ran else 'shrunk'} from its trial's {ran} to the time left)"
+        return words
+    return f"{words} ({'grown' if epochs > ran else 'shrunk'} from its trial's {ran} to the time left)"
 
 
 def val_metrics(trial: FrozenTrial) -> dict[str, Any]:
