@@ -154,3 +154,10 @@ def test_every_engine_the_command_line_offers_is_one_the_driver_knows() -> None:
         assert isinstance(engine, Engine) and type(engine).search is not Engine.search
         assert all(isinstance(getattr(engine, flag), bool) for flag in ("seeds_the_study", "runs_workers"))
     assert ENGINES["optuna"].runs_workers and not ENGINES["kerastuner"].seeds_the_study
+
+
+@pytest.mark.parametrize(("numbers", "words"), [([3], "3"), ([0, 3], "0 or 3"), ([0, 1, 3], "0, 1 or 3")])
+def test_the_answers_the_search_kept_time_for_in_words(numbers: list[int], words: str) -> None:
+    from sweep.search.engines import either
+
+    assert either(numbers) == words

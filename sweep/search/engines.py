@@ -140,11 +140,9 @@ class OptunaEngine(Engine):
             return "The time limit ended the search (--time-limit, make TIME_LIMIT=)."
         planned = limit.planned_answers(study.get_trials(deepcopy=False))
         seconds = max((limit.answer_seconds(t) for t in planned), default=0.0)
-        numbers = [str(t.number) for t in sorted(planned, key=lambda t: t.number)]
         retrain = (
-            f"the answer's retrain (trial {', '.join(numbers[:-1]) + ' or ' if numbers[1:] else ''}{numbers[-1]}: "
-            f"up to about {duration(seconds)})"
-            if numbers and seconds
+            f"the answer's retrain (trial {either(sorted(t.number for t in planned))}: up to about {duration(seconds)})"
+            if seconds
             else "the answer's retrain"
         )
         flag = f"--time-limit {settings.time_limit:.0f}, make TIME_LIMIT="
@@ -157,6 +155,12 @@ class OptunaEngine(Engine):
             f"Search ended with {duration(limit.left())} left of the time limit ({flag}) "
             f"for {retrain}, the baseline's and the export."
         )
+
+
+def either(numbers: list[int]) -> str:
+    """``numbers`` as alternatives in words: '3', '0 or 3', '0, 1 or 3'."""
+    words = [str(number) for number in numbers]
+    return " or ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
 
 
 class KerasTunerEngine(Engine):

@@ -108,16 +108,20 @@ def choose(
 
 
 def best_starting_point(candidates: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> FrozenTrial | None:
-    """The first starting point of the portfolio among ``candidates`` (best first) with
-    evidence in ``correct``, within the deployment limits; None where there is none."""
-    return next((t for t in candidates if is_starting_point(t) and t.number in correct and feasible(t)), None)
+    """The best starting point among ``candidates`` (best first): see :func:`starting_points_in`."""
+    return next(iter(starting_points_in(candidates, correct)), None)
 
 
 def first_starting_point(candidates: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> FrozenTrial | None:
-    """The portfolio's first starting point among ``candidates`` (they are enqueued in its
-    order, the cheapest first) with evidence in ``correct``, within the deployment limits."""
-    points = [t for t in candidates if is_starting_point(t) and t.number in correct and feasible(t)]
-    return min(points, key=lambda t: t.number, default=None)
+    """The portfolio's first starting point among ``candidates``: they are enqueued in its
+    order, the cheapest first (see :func:`starting_points_in`)."""
+    return min(starting_points_in(candidates, correct), key=lambda t: t.number, default=None)
+
+
+def starting_points_in(candidates: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> list[FrozenTrial]:
+    """The portfolio's starting points among ``candidates``, in their order, with evidence in
+    ``correct`` and within the deployment limits."""
+    return [t for t in candidates if is_starting_point(t) and t.number in correct and feasible(t)]
 
 
 def on_a_share(
