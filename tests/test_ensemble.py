@@ -59,9 +59,10 @@ def test_unasked_the_machine_decides_from_its_measured_gain_of_threads(
         (4, 5, True),  # a fifth: within the threshold
         (2, 3, False),  # a third of a short run (MNIST at the slowest kind's speed)
         (1, 2, False),
+        (0.6, 0.6, False),  # under an epoch each: the first model needs the time
     ],
 )
-def test_models_side_by_side_must_not_cost_the_answer_many_epochs(each: int, alone: int, pays: bool) -> None:
+def test_models_side_by_side_must_not_cost_the_answer_many_epochs(each: float, alone: float, pays: bool) -> None:
     from sweep.commands.ensemble import side_by_side_pays
 
     assert side_by_side_pays(each, alone) is pays
@@ -181,6 +182,8 @@ def test_the_time_left_when_the_baseline_is_the_answer_trains_copies_of_it(
         (60.0, 1.22, 2, 1, 1, "one model: 2 side by side would train 2.7 epochs each, against 3.3"),
         # Less than an epoch each (0.5 against 0.75 alone): one model, not two counted as one epoch each.
         (11.0, 1.5, 1, 2, 1, ""),
+        # 0.7 each against 0.7 alone (a gain of 1.06): still one, as each would train under an epoch.
+        (15.0, 1.06, 2, 2, 1, "one model: 2 side by side would train 0.7 epochs each, against 0.7"),
         # A second thread speeds one model up: 4 each against 6 alone, one model, nothing said.
         (100.0, 1.5, 1, 2, 1, ""),
         # Deployment limits or a GPU: one model, whatever the time.
