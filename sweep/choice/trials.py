@@ -25,7 +25,7 @@ This module owns that schema (KEYS): other modules write a record with :func:`wr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -247,6 +247,12 @@ def starting_points(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The portfolio's completed, feasible starting points, best first (by score)."""
     done = (t for t in trials if t.state == TrialState.COMPLETE and t.values and feasible(t))
     return sorted((t for t in done if is_starting_point(t)), key=lambda t: (-t.values[0], t.number))
+
+
+def portfolio_first(points: Iterable[FrozenTrial]) -> FrozenTrial | None:
+    """The portfolio's first of ``points`` (its starting points): they are enqueued in its
+    order, the cheapest first, so the one of the lowest number; None where there is none."""
+    return min(points, key=lambda t: t.number, default=None)
 
 
 def failure(trial: FrozenTrial) -> str:

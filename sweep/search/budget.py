@@ -28,6 +28,7 @@ from sweep.choice.trials import (
     final_params,
     finalists,
     is_baseline,
+    portfolio_first,
     record,
     starting_points,
     training_rate,
@@ -286,14 +287,20 @@ class TimeLimit:
         ``folds_kept`` False: a worker took the baseline's retrain, its folds
         (:mod:`sweep.search.jobs`)."""
         folds = self.cross_validation_cost(trials, baseline=folds_kept)
-        if cross_validate is False or (cross_validate is None and folds > self.cross_validation_seconds):
-            folds = 0.0
-        return folds + self.retrains_seconds(trials, cross_validated=bool(folds), baseline_kept=baseline_kept)
+        counted = self.plans_cross_validation(folds) if cross_validate is None else cross_validate and folds > 0
+        return (folds if counted else 0.0) + self.retrains_seconds(
+            trials, cross_validated=counted, baseline_kept=baseline_kept
+        )
+
+    def plans_cross_validation(self, folds: float) -> bool:
+        """Whether the search plans for cross-validating the finalists, ``folds`` seconds
+        (:meth:`cross_validation_cost`): where it has a budget and they fit in it."""
+        return 0 < folds <= self.cross_validation_seconds
 
     def planned_answers(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         """The trials the answer may be, as :meth:`after_search_seconds` plans their retrains."""
-        folds = self.cross_validation_cost(trials)
-        return answer_candidates(trials, cross_validated=0 < folds <= self.cross_validation_seconds)
+        cross_validated = self.plans_cross_validation(self.cross_validation_cost(trials))
+        return answer_candidates(trials, cross_validated)
 
     def retrains_seconds(
         self, trials: Sequence[FrozenTrial], cross_validated: bool, baseline_kept: bool = True
@@ -381,8 +388,7 @@ def answer_candidates(trials: Sequence[FrozenTrial], cross_validated: bool) -> l
     if cross_validated:
         return finalists(trials)
     points = starting_points(trials)
-    first = min(points, key=lambda t: t.number, default=None)
-    picks = (best_of(trials), *points[:1], first, best_of([t for t in trials if is_baseline(t)]))
+    picks = (best_of(trials), *points[:1], portfolio_first(points), best_of([t for t in trials if is_baseline(t)]))
     return list({t.number: t for t in picks if t is not None}.values())
 
 

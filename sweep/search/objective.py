@@ -60,10 +60,10 @@ def suggest(trial: optuna.Trial, space: SearchSpace, baseline: dict[str, Any]) -
     baseline's value (Optuna would reject them).
     """
     params = dict(baseline)
-    enqueued = is_baseline(trial)
+    the_baseline = is_baseline(trial)
     # conv_blocks first: it decides which filters_k exist.
     for name, dist in sorted(space.distributions.items(), key=lambda item: item[0] != "conv_blocks"):
-        if enqueued and not contains(dist, baseline.get(name)):
+        if the_baseline and not contains(dist, baseline.get(name)):
             continue
         if space.model is None and name.startswith("filters_") and int(name[8:]) > params["conv_blocks"]:
             continue

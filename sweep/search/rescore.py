@@ -47,6 +47,7 @@ from sweep.choice.trials import (
     is_baseline,
     is_starting_point,
     packed_correct,
+    portfolio_first,
     record,
     training_steps,
 )
@@ -113,9 +114,8 @@ def best_starting_point(candidates: list[FrozenTrial], correct: Mapping[int, np.
 
 
 def first_starting_point(candidates: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> FrozenTrial | None:
-    """The portfolio's first starting point among ``candidates``: they are enqueued in its
-    order, the cheapest first (see :func:`starting_points_in`)."""
-    return min(starting_points_in(candidates, correct), key=lambda t: t.number, default=None)
+    """The portfolio's first starting point among ``candidates`` (see :func:`starting_points_in`)."""
+    return portfolio_first(starting_points_in(candidates, correct))
 
 
 def starting_points_in(candidates: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> list[FrozenTrial]:
