@@ -46,6 +46,16 @@ def test_smaller_datasets_get_more_epochs(images: int, epochs: int) -> None:
     assert adapt(VGG, (28, 28, 1), 10, images, True)["epochs"] == epochs
 
 
+@pytest.mark.parametrize(
+    ("images", "batch", "shipped"),
+    [(60_000, 128, 128), (50_000, 128, 128), (30_000, 128, 128), (20_000, 64, 64), (9_000, 64, 64), (900, 32, 64)],
+)
+def test_smaller_datasets_get_smaller_batches(images: int, batch: int, shipped: int) -> None:
+    point = adapt(VGG, (28, 28, 1), 10, images, True)
+    assert point["batch_size"] == batch
+    assert project(point, SHIPPED)["batch_size"] == shipped  # the shipped spaces' smallest is 64
+
+
 def test_flips_only_where_the_images_look_alike_mirrored() -> None:
     assert adapt(VGG, (28, 28, 1), 10, 50_000, True)["flip"] is True
     assert adapt(VGG, (28, 28, 1), 10, 50_000, False)["flip"] is False

@@ -153,6 +153,45 @@ def test_on_a_share_a_costlier_starting_point_must_be_clearly_better_than_the_fi
     assert chosen.number == answer and why.startswith(says), why
 
 
+@pytest.mark.parametrize(
+    ("best_right", "start_right", "base_right", "answer", "says"),
+    [
+        # MNIST 1k at this machine's speed: a sampled trial got all 100 validation images right,
+        # `small` 98 and the baseline 89. Clearly better than the baseline, not than `small`.
+        (
+            100,
+            98,
+            89,
+            2,
+            "trial 2 (small), the best starting point: on validation (100 images), too few to choose on, no trial is "
+            "clearly better than it; trial 1 led by +0.0200",
+        ),
+        # Within noise of it and behind it: the starting point, no lead to report.
+        (97, 98, 89, 2, "trial 2 (small), the best starting point: on validation (100 images), too few to choose on"),
+        # The baseline clearly better than the starting point: the usual rule (the best trial,
+        # clearly better than the baseline).
+        (100, 70, 89, 1, "trial 1, the best on validation (100 images): +0.1100"),
+    ],
+)
+def test_on_a_validation_split_too_small_to_choose_on_a_trial_must_be_clearly_better_than_the_starting_point(
+    best_right: int, start_right: int, base_right: int, answer: int, says: str
+) -> None:
+    best, start = candidate_trial(1, 1.0), starting(2, 0.98)
+    correct = {0: right(base_right, 100), 1: right(best_right, 100), 2: right(start_right, 100)}
+    where = "validation (100 images)"
+    assert choose([best, start, BASE], BASE, correct, where)[0].number == (1 if best_right > base_right else 2)
+    chosen, why = choose([best, start, BASE], BASE, correct, where, small=True)
+    assert chosen.number == answer and why.startswith(says), why
+
+
+def test_on_a_small_split_a_trial_clearly_better_than_the_starting_point_is_the_answer() -> None:
+    best, start = candidate_trial(1, 0.99), starting(2, 0.90)
+    correct = {0: right(80, 200), 1: right(198, 200), 2: right(170, 200)}
+    chosen, why = choose([best, start, BASE], BASE, correct, "validation (200 images)", small=True)
+    assert chosen is best and why.startswith("trial 1, the best on validation (200 images): +0.1400"), why
+    assert why.endswith("over the best starting point")
+
+
 def test_the_rule_takes_the_first_starting_point_with_evidence_within_the_limits() -> None:
     best, first, second = candidate_trial(1, 0.95), starting(2, 0.94), starting(3, 0.93, "double")
     correct = {0: right(900), 1: right(905), 3: np.roll(right(900), 50)}  # no evidence kept for trial 2
@@ -255,3 +294,36 @@ def test_the_sweeps_answer_is_held_to_the_steps_rule_where_its_study_explored_on
     data = Dataset("tiny", images, np.zeros(54_000), images, labels, images, labels, ["a"], "memory")
     chosen, _ = answer_of(study, data, DataConfig("tiny"), Display(), None)
     assert chosen.number == answer
+
+
+def test_the_sweeps_answer_on_a_small_validation_split_without_time_to_cross_validate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``retrain.answer`` with 100 validation images and no time left for the folds: the sampled
+    leader, clearly better than the baseline but not than `small`, does not displace it."""
+    import time
+
+    import optuna
+
+    import sweep.commands.retrain
+    from sweep.choice.stats import pack
+    from sweep.commands.retrain import answer as answer_of
+    from sweep.data.registry import Dataset
+    from sweep.progress import Display
+    from sweep.search.budget import TimeLimit
+    from sweep.settings import DataConfig
+
+    monkeypatch.setattr(sweep.commands.retrain, "cross_validation_fits", lambda needed, left: False)
+    study = optuna.create_study(direction="maximize")
+    for trial, count in ((candidate_trial(0, 0.89, baseline=True), 89), (starting(1, 0.98), 98)):
+        trial.user_attrs["val_correct"] = pack(right(count, 100))
+        study.add_trial(trial)
+    leader = candidate_trial(2, 1.0, dense=64)
+    leader.user_attrs["val_correct"] = pack(right(100, 100))
+    study.add_trial(leader)
+    images = np.zeros((100, 4, 4, 1), dtype=np.float32)
+    labels = np.zeros(100, dtype=np.int64)
+    data = Dataset("tiny", images, np.zeros(900), images, labels, images, labels, ["a"], "memory")
+    limit = TimeLimit(time.time() + 60, 900, 1_000, shared_cores=False)
+    chosen, why = answer_of(study, data, DataConfig("tiny"), Display(), limit)
+    assert chosen.number == 1 and "too few to choose on" in why, why

@@ -495,7 +495,8 @@ def answer(
     seen = {t.number for t in ranked}
     ranked += [t for t in starting_points(trials) if t.number not in seen]
     shared = (recorded_explore_images(study) or len(dataset.y_train)) < len(dataset.y_train)
-    return choose(ranked, base, validation_correct(ranked), f"validation ({len(dataset.y_val)} images)", shared)
+    where = f"validation ({len(dataset.y_val)} images)"
+    return choose(ranked, base, validation_correct(ranked), where, shared, small=needs_cross_validation(dataset))
 
 
 def cross_validated_choice(

@@ -22,6 +22,7 @@ No TensorFlow here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,13 @@ from sweep.space.spaces import SearchSpace, data_scale
 # its own contrast; on MNIST with every image flipped at random, by 0.02-0.16 (5,000 down to
 # 100 images per class).
 MIRROR_ASYMMETRY = 0.35
+
+# A smaller training split also takes smaller batches, by the factor its epochs grow (to a power
+# of two, at least MIN_BATCH): in few images an epoch is few steps. `small` on MNIST 1k, 282
+# epochs, scored on the other 59,000 training images: batch 32 0.9842 against 128's 0.9835 (4
+# seeds, each ahead), 64 0.9841 (2); on MNIST 10k batch 64 0.9943 against 0.9940 (2 seeds); on
+# digits' folds 32 0.9944 against 0.9937 (2). The shipped spaces' smallest batch is 64.
+MIN_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -182,15 +190,17 @@ def adapt(
     params: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int, train_images: int, symmetric: bool
 ) -> dict[str, Any]:
     """A member's parameters for this data: as many of its conv blocks as the images have room
-    for (down to 2×2 maps, at least one block), epochs scaled like ``scale: data`` ranges,
-    flips only where the images are mirror-symmetric, a hidden layer at least twice as wide as
-    the classes."""
+    for (down to 2×2 maps, at least one block), epochs scaled like ``scale: data`` ranges and
+    the batch by the same factor the other way (:data:`MIN_BATCH`), flips only where the images
+    are mirror-symmetric, a hidden layer at least twice as wide as the classes."""
     point = dict(params)
     while point["conv_blocks"] > 1 and min(Architecture.from_params(point).feature_maps(input_shape)[-1][:2]) < 2:
         point["conv_blocks"] -= 1
     for k in range(point["conv_blocks"] + 1, 7):
         point.pop(f"filters_{k}", None)
-    point["epochs"] = max(1, round(point["epochs"] * data_scale(train_images)))
+    scale = data_scale(train_images)
+    point["epochs"] = max(1, round(point["epochs"] * scale))
+    point["batch_size"] = min(point["batch_size"], max(MIN_BATCH, 2 ** round(math.log2(point["batch_size"] / scale))))
     point["flip"] = bool(point.get("flip")) and symmetric
     if point.get("dense_units"):
         point["dense_units"] = max(point["dense_units"], 2 * num_classes)
