@@ -98,7 +98,7 @@ def choose(
     if shared and (first := first_starting_point(candidates, correct)) is not None:
         return on_a_share(candidates, first, correct, where)
     point = best_starting_point(candidates, correct)
-    if small and point is not None and paired_difference(correct[base.number], correct[point.number])[1] <= 0:
+    if small and point is not None and not clearly_ahead(base, point, correct):
         return on_a_small_split(candidates, point, correct, where)
     if best is None or correct[base.number].mean() >= correct[best.number].mean():
         why, detail = f"no trial beat it on {where}", ""
@@ -109,12 +109,18 @@ def choose(
             return best, f"trial {best.number}, the best on {where}: {interval} over the baseline"
         why = f"the best trial, {best.number}, is not clearly better on {where}: {interval}"
         detail = f" (the best, trial {best.number}: {interval})"
-    if point is None or paired_difference(correct[base.number], correct[point.number])[1] > 0:
+    if point is None or clearly_ahead(base, point, correct):
         return base, f"the baseline: {why}"
     return point, (
         f"trial {point.number} ({record(point)['portfolio']}), the best starting point: no trial is clearly "
         f"better than the baseline on {where}{detail}, and then the rule takes it (docs/portfolio.md)"
     )
+
+
+def clearly_ahead(trial: FrozenTrial, other: FrozenTrial, correct: Mapping[int, np.ndarray]) -> bool:
+    """Whether ``trial`` is clearly better than ``other`` on the images of ``correct``: the 95 %
+    interval of their paired difference above 0."""
+    return paired_difference(correct[trial.number], correct[other.number])[1] > 0
 
 
 def best_starting_point(candidates: list[FrozenTrial], correct: Mapping[int, np.ndarray]) -> FrozenTrial | None:
