@@ -82,3 +82,12 @@ def test_the_answers_epochs_in_words(epochs: int, ran: int, words: str) -> None:
     from sweep.commands.retrain import epochs_words
 
     assert epochs_words(epochs, ran) == words
+
+
+@pytest.mark.parametrize(
+    ("epochs", "words"), [(0.57, "0.6"), (2.0, "2"), (9.84, "9.8"), (10.0, "10"), (234.1, "234"), (480.6, "481")]
+)
+def test_planned_epochs_read_to_a_tenth_only_where_a_tenth_matters(epochs: float, words: str) -> None:
+    from sweep.commands.retrain import tenths
+
+    assert tenths(epochs) == words

@@ -296,14 +296,14 @@ def members_in_time(
     if allowed > 1 and ensemble.side_by_side_pays(each, alone):
         return allowed, (
             f"The answer trains as {allowed} models side by side, one a core, averaged: "
-            f"{round(each, 1):g} epochs each, against {round(alone, 1):g} for one model on every core "
+            f"{tenths(each)} epochs each, against {tenths(alone)} for one model on every core "
             "(SWEEP_MEMBERS=1: one)."
         )
     if members < 2:
         return 1, ""
     return 1, (
-        f"The answer trains as one model: {members} side by side would train {round(each, 1):g} epochs each, "
-        f"against {round(alone, 1):g} for one (SWEEP_MEMBERS={members}: {members})."
+        f"The answer trains as one model: {members} side by side would train {tenths(each)} epochs each, "
+        f"against {tenths(alone)} for one (SWEEP_MEMBERS={members}: {members})."
     )
 
 
@@ -573,6 +573,11 @@ def single_words(metrics: dict[str, Any]) -> str:
         f"It averages {averaged_words(metrics)}; {alone} ({metrics['single_param_count']:,} parameters, "
         f"`sweep export --single`) tests {metrics['single_test_accuracy']:.4f}.\n"
     )
+
+
+def tenths(epochs: float) -> str:
+    """A planned count of epochs for people: to a tenth under 10 (``2.7``), whole above (``234``)."""
+    return f"{round(epochs, 1):g}" if epochs < 10 else f"{round(epochs)}"
 
 
 def epochs_words(epochs: int, ran: int) -> str:
