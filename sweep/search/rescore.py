@@ -139,15 +139,19 @@ def starting_points_in(candidates: list[FrozenTrial], correct: Mapping[int, np.n
     return [t for t in candidates if is_starting_point(t) and t.number in correct and feasible(t)]
 
 
+def rivals(candidates: list[FrozenTrial], point: FrozenTrial, correct: Mapping[int, np.ndarray]) -> list[FrozenTrial]:
+    """``candidates`` other than ``point``, in their order, with evidence in ``correct`` and
+    within the deployment limits: those that may displace it."""
+    return [t for t in candidates if t is not point and t.number in correct and feasible(t)]
+
+
 def clearly_better(
     candidates: list[FrozenTrial], point: FrozenTrial, correct: Mapping[int, np.ndarray], most_steps: int | None
 ) -> tuple[FrozenTrial, str] | None:
     """The first of ``candidates`` (best first) clearly better than ``point`` on the images of
     ``correct`` (the 95 % interval of their paired difference above 0) in no more than
     ``most_steps`` optimizer steps (None: any), and that interval in words; None if none is."""
-    for trial in candidates:
-        if trial is point or trial.number not in correct or not feasible(trial):
-            continue
+    for trial in rivals(candidates, point, correct):
         gain, low, high = paired_difference(correct[trial.number], correct[point.number])
         taken = training_steps(trial)
         if low > 0 and (most_steps is None or (taken is not None and taken <= most_steps)):
@@ -161,7 +165,7 @@ def leader(
     """``; trial N led by +x (interval)`` (and ``in S`` optimizer steps with ``steps``) where the
     best of ``candidates`` other than ``point`` scored above it on the images of ``correct``, not
     clearly; else an empty string."""
-    others = [t for t in candidates if t is not point and t.number in correct and feasible(t)]
+    others = rivals(candidates, point, correct)
     if not others or correct[others[0].number].mean() <= correct[point.number].mean():
         return ""
     led = with_interval(*paired_difference(correct[others[0].number], correct[point.number]), signed=True)
